@@ -1,0 +1,1 @@
+"""The ``linecheck`` command line (typer): one module per command group."""

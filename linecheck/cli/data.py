@@ -1,0 +1,267 @@
+"""`linecheck data ...`: dataset checks, statistics, conversion, synthetic line data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from linecheck.cli import data_reviews, data_synth
+from linecheck.datasets.convert import SourceFormat
+from linecheck.errors import LinecheckError
+
+if TYPE_CHECKING:
+    from linecheck.datasets.convert.report import ConversionReport
+    from linecheck.datasets.issues import DatasetIssue
+
+app = typer.Typer(help="Datasets: synthesize, check, stats, convert, split.", no_args_is_help=True)
+data_synth.register(app)  # data synth
+data_reviews.register(app)  # data from-reviews
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _errors_exit() -> Iterator[None]:
+    """Turn linecheck errors into one red line on stderr and exit status 1."""
+    try:
+        yield
+    except LinecheckError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", markup=True)
+        raise typer.Exit(code=1) from None
+
+
+def _pairs(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
+
+
+def _issue_table(issues: list[DatasetIssue], limit: int) -> Table:
+    table = Table(title=f"{len(issues)} issue(s)")
+    for column in ("severity", "code", "where", "problem"):
+        table.add_column(column, overflow="fold")
+    for issue in issues[:limit]:
+        colour = "red" if issue.severity == "error" else "yellow"
+        table.add_row(f"[{colour}]{issue.severity}[/{colour}]", issue.code, issue.location, issue.message)
+    return table
+
+
+@app.command("check")
+def check(
+    directory: Path = typer.Argument(..., help="Dataset folder (or its data.yaml)."),
+    images: bool = typer.Option(
+        True, "--images/--no-images", help="Decode every image (finds corrupt ones)."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+    limit: int = typer.Option(200, "--limit", min=1, help="Print at most this many issues."),
+) -> None:
+    """Validate a YOLO dataset; print every problem; exit 1 when there are errors."""
+    from linecheck.datasets.yolo import load_yolo, validate_yolo
+
+    issues = validate_yolo(directory, check_images=images)
+    if issues:
+        console.print(_issue_table(list(issues), limit))
+        if len(issues) > limit:
+            console.print(f"... and {len(issues) - limit} more")
+    errors, warnings = len(issues.errors), len(issues.warnings)
+    if errors or (strict and warnings):
+        err_console.print(f"[red]{directory}: {errors} error(s), {warnings} warning(s)[/red]")
+        raise typer.Exit(code=1)
+    dataset = load_yolo(directory)
+    splits = _pairs({name: len(samples) for name, samples in dataset.splits.items()})
+    console.print(
+        f"[green]ok[/green] {directory}: {len(dataset)} images ({splits}), {dataset.nc} classes, "
+        f"{warnings} warning(s)"
+    )
+
+
+@app.command("stats")
+def stats(
+    directory: Path = typer.Argument(..., help="Dataset folder (or its data.yaml)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the statistics as JSON here."),
+) -> None:
+    """Images and boxes per class and split, background images, box-size histogram."""
+    from linecheck.datasets.stats import dataset_stats
+    from linecheck.datasets.yolo import load_yolo
+
+    with _errors_exit():
+        result = dataset_stats(load_yolo(directory))
+    console.print(
+        f"{result.images} images ({_pairs(result.images_per_split)}), {result.boxes} boxes, "
+        f"{result.backgrounds} background images ({result.missing_labels} without a label file)"
+    )
+    table = Table(title="per class")
+    splits = list(result.boxes_per_split)
+    for column in ("id", "class", "images", "boxes", *(f"boxes {s}" for s in splits)):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for i, name in enumerate(result.names):
+        counts = [result.images_per_class[name], result.boxes_per_class[name]]
+        counts += [result.boxes_per_split[s][name] for s in splits]
+        table.add_row(str(i), name, *(str(n) for n in counts))
+    console.print(table)
+    histogram = Table(title="box area (fraction of the image)")
+    for label in result.box_area_histogram:
+        histogram.add_column(label, justify="right")
+    histogram.add_row(*(str(n) for n in result.box_area_histogram.values()))
+    console.print(histogram)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_path}")
+
+
+@app.command("split")
+def split(
+    directory: Path = typer.Argument(..., help="Dataset folder in the standard layout."),
+    val: float = typer.Option(0.2, "--val", help="Fraction of images for validation (0 < val < 1)."),
+    test: float = typer.Option(0.1, "--test", help="Fraction of images for test (0 for none)."),
+    seed: int = typer.Option(0, "--seed", help="Seed; the same seed gives the same split."),
+) -> None:
+    """Split into images/<split> + labels/<split> deterministically and rewrite data.yaml."""
+    from linecheck.datasets.split import split_dataset
+
+    with _errors_exit():
+        result = split_dataset(directory, val=val, test=test, seed=seed)
+    console.print(
+        f"split {directory}: {_pairs(result.counts)} ({result.moved} image(s) moved); "
+        f"wrote {result.yaml_file}"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ConvertOptions:
+    """The format-specific options of ``data convert``."""
+
+    classes: list[str] | None
+    images_dir: Path | None
+    class_name: str
+    value_map: str | None
+    min_area: int
+    mask_threshold: int
+    threshold: float
+    group_by_type: bool
+    val: float | None
+    test: float | None
+    seed: int
+
+
+def _run_conversion(fmt: SourceFormat, src: Path, dst: Path, options: _ConvertOptions) -> ConversionReport:
+    """Call the converter of ``fmt`` (imported here, so OpenCV loads only when converting)."""
+    from linecheck.datasets.convert.detection import SplitOptions
+
+    split_options: SplitOptions | None = None
+    if options.val is not None or options.test is not None or fmt is SourceFormat.CSV:
+        split_options = SplitOptions(
+            val=0.2 if options.val is None else options.val,
+            test=0.1 if options.test is None else options.test,
+            seed=options.seed,
+        )
+    if fmt is SourceFormat.VOC:
+        from linecheck.datasets.convert.voc import convert_voc
+
+        return convert_voc(src, dst, classes=options.classes, split=split_options)
+    if fmt is SourceFormat.COCO:
+        from linecheck.datasets.convert.coco import convert_coco
+
+        return convert_coco(src, dst, images_dir=options.images_dir, split=split_options)
+    if fmt is SourceFormat.MASK:
+        from linecheck.datasets.convert.mask import convert_mask, parse_value_map
+
+        return convert_mask(
+            src,
+            dst,
+            class_name=options.class_name,
+            value_map=parse_value_map(options.value_map) if options.value_map else None,
+            threshold=options.mask_threshold,
+            min_area=options.min_area,
+            split=split_options,
+        )
+    from linecheck.datasets.convert.csv import convert_csv
+
+    return convert_csv(
+        src, dst, threshold=options.threshold, group_by_type=options.group_by_type, split=split_options
+    )
+
+
+def _print_report(report: ConversionReport, limit: int) -> None:
+    unit = "boxes" if report.task == "detect" else "images"
+    boxes = (
+        f"{report.boxes} boxes, {report.backgrounds} background images, " if report.task == "detect" else ""
+    )
+    console.print(
+        f"wrote {report.dst} ({report.task}): {report.images} images, {boxes}{len(report.names)} classes"
+    )
+    table = Table(title=f"{unit} per class")
+    table.add_column("id", justify="right")
+    table.add_column("class")
+    table.add_column(unit, justify="right")
+    for i, name in enumerate(report.names):
+        table.add_row(str(i), name, str(report.per_class.get(name, 0)))
+    console.print(table)
+    if report.splits:
+        console.print(f"splits: {_pairs(report.splits)}")
+    for title, items in (("skipped", report.skipped), ("notes", report.notes)):
+        if items:
+            console.print(f"[yellow]{title}: {len(items)}[/yellow]")
+            for item in items[:limit]:
+                console.print(f"  {item.path}: {item.reason}")
+            if len(items) > limit:
+                console.print(f"  ... and {len(items) - limit} more")
+
+
+def _parse_classes(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise typer.BadParameter(f"{text!r}: expected comma-separated class names", param_hint="--classes")
+    return names
+
+
+@app.command("convert")
+def convert(
+    src: Path = typer.Argument(..., help="Source dataset (folder, or the .json / .csv file)."),
+    dst: Path = typer.Argument(..., help="New dataset folder (must be absent or empty)."),
+    source_format: SourceFormat = typer.Option(..., "--from", help="Source format."),
+    classes: str | None = typer.Option(None, "--classes", help="voc: class names in id order, 'a,b,c'."),
+    images_dir: Path | None = typer.Option(None, "--images", help="coco: folder of the image files."),
+    class_name: str = typer.Option("defect", "--class-name", help="mask: class of the defect pixels."),
+    value_map: str | None = typer.Option(
+        None, "--value-map", help="mask: values to classes, '1=hole,2=stain'."
+    ),
+    min_area: int = typer.Option(4, "--min-area", help="mask: smallest component kept, in pixels."),
+    mask_threshold: int = typer.Option(0, "--mask-threshold", help="mask: pixels above this are defect."),
+    threshold: float = typer.Option(0.5, "--threshold", help="csv: probability from which 'defective'."),
+    group_by_type: bool = typer.Option(False, "--group-by-type", help="csv: prefix classes with the type."),
+    val: float | None = typer.Option(None, "--val", help="Split: validation fraction (csv default 0.2)."),
+    test: float | None = typer.Option(None, "--test", help="Split: test fraction (csv default 0.1)."),
+    seed: int = typer.Option(0, "--seed", help="Split seed."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Print at most this many skipped items."),
+) -> None:
+    """Convert a VOC / COCO / mask / CSV dataset into YOLO format (detection; csv: classification).
+
+    Detection datasets are written unsplit unless --val or --test is given.
+    """
+    options = _ConvertOptions(
+        classes=_parse_classes(classes),
+        images_dir=images_dir,
+        class_name=class_name,
+        value_map=value_map,
+        min_area=min_area,
+        mask_threshold=mask_threshold,
+        threshold=threshold,
+        group_by_type=group_by_type,
+        val=val,
+        test=test,
+        seed=seed,
+    )
+    with _errors_exit():
+        report = _run_conversion(source_format, src, dst, options)
+    _print_report(report, limit)

@@ -1,0 +1,27 @@
+"""Root of the ``linecheck`` CLI; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from linecheck.cli import data, db, demo, inspect_cmd, keys, lines, models, serve, train
+
+app = typer.Typer(
+    name="linecheck",
+    help="Visual quality inspection with one-code traceability for textile, bearing and PV lines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
+app.add_typer(serve.app, name="serve")
+app.add_typer(keys.app, name="keys")
+app.add_typer(lines.app, name="lines")
+app.add_typer(db.app, name="db")
+train.register(app)  # train, val, export
+inspect_cmd.register(app)  # inspect
+demo.register(app)  # demo
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,39 @@
+"""`linecheck serve api`: run the traceability / QA API with uvicorn."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``api`` to the ``serve`` command group."""
+
+    @app.command("api")
+    def serve_api(
+        host: str | None = typer.Option(None, help="bind address (default: LINECHECK_HOST or 127.0.0.1)"),
+        port: int | None = typer.Option(None, help="port (default: LINECHECK_PORT or 8000)"),
+        workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
+        database_url: str | None = typer.Option(
+            None, help="SQLAlchemy URL (default: LINECHECK_DATABASE_URL or SQLite under the data dir)"
+        ),
+        log_level: str = typer.Option("info", help="uvicorn log level"),
+    ) -> None:
+        """Serve the API (migrates the database and syncs line configs at start-up)."""
+        import uvicorn
+
+        from linecheck.serving.api.settings import ApiSettings
+
+        if database_url:
+            os.environ["LINECHECK_DATABASE_URL"] = database_url  # read by every worker's settings
+        settings = ApiSettings()
+        uvicorn.run(
+            "linecheck.serving.api.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=settings.port if port is None else port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+        )

@@ -1,0 +1,1 @@
+"""Dataset formats (YOLO), converters from public defect-dataset formats, synthetic line data."""

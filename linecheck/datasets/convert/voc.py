@@ -1,0 +1,214 @@
+"""Pascal VOC XML -> YOLO (e.g. NEU-DET steel-surface defects: ``ANNOTATIONS/*.xml`` + ``IMAGES/*.jpg``).
+
+Accepted layouts of SRC: ``Annotations/`` + ``JPEGImages/`` (VOC), ``ANNOTATIONS/`` + ``IMAGES/``
+(NEU-DET, any case), or XML files beside the images. VOC boxes are 1-based inclusive pixel
+indices, so ``xmin..xmax`` covers ``[xmin - 1, xmax]``; boxes are clipped to the image. The image's
+real size is used (the XML ``<size>`` only when it agrees). An XML without objects is a
+background image; an image without XML is left out (it was never annotated).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from linecheck.datasets.boxes import xyxy_to_yolo
+from linecheck.datasets.convert.detection import DetectionRecord, SplitOptions, write_detection_dataset
+from linecheck.datasets.convert.report import ConversionReport
+from linecheck.datasets.convert.sources import ImageIndex, find_folder, output_stem, relative_key
+from linecheck.datasets.images import image_size
+from linecheck.errors import ConversionError, DatasetError
+
+ANNOTATION_FOLDERS = ("Annotations", "ANNOTATIONS", "annotation", "xml", "xmls")
+IMAGE_FOLDERS = ("JPEGImages", "IMAGES", "images", "imgs")
+_FORBIDDEN = (b"<!doctype", b"<!entity")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VocObject:
+    """One ``<object>``: class name and VOC pixel box."""
+
+    name: str
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VocAnnotation:
+    """One parsed VOC XML file."""
+
+    path: Path
+    filename: str | None
+    width: int | None
+    height: int | None
+    objects: tuple[VocObject, ...]
+
+
+def _text(element: ET.Element, tag: str) -> str | None:
+    child = element.find(tag)
+    if child is None or child.text is None or not child.text.strip():
+        return None
+    return child.text.strip()
+
+
+def _number(element: ET.Element, tag: str, where: str, path: Path) -> float:
+    text = _text(element, tag)
+    if text is None:
+        raise ConversionError(f"{where}: <{tag}> is missing", path=path)
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConversionError(f"{where}: <{tag}>{text}</{tag}> is not a number", path=path) from None
+    if not np.isfinite(value):
+        raise ConversionError(f"{where}: <{tag}>{text}</{tag}> is not a finite number", path=path)
+    return value
+
+
+def _size(root: ET.Element, path: Path) -> tuple[int | None, int | None]:
+    size = root.find("size")
+    if size is None:
+        return None, None
+    values: list[int | None] = []
+    for tag in ("width", "height"):
+        text = _text(size, tag)
+        try:
+            values.append(int(float(text)) if text is not None else None)
+        except ValueError:
+            raise ConversionError(f"<size><{tag}>{text}</{tag}> is not a number", path=path) from None
+    return values[0], values[1]
+
+
+def parse_voc_xml(path: Path) -> VocAnnotation:
+    """Parse one VOC annotation; raises :class:`ConversionError` naming the file (and line) on bad XML."""
+    data = path.read_bytes()
+    lowered = data.lower()
+    if any(marker in lowered for marker in _FORBIDDEN):
+        raise ConversionError("XML with a DOCTYPE or entity declaration is refused (unsafe)", path=path)
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        line, _column = exc.position
+        raise ConversionError(f"malformed XML: {exc}", path=path, line=line) from None
+    if root.tag != "annotation":
+        raise ConversionError(f"root element is <{root.tag}>, expected <annotation>", path=path)
+    objects: list[VocObject] = []
+    for index, element in enumerate(root.findall("object"), start=1):
+        name = _text(element, "name")
+        where = f"object {index}" + (f" ({name})" if name else "")
+        if name is None:
+            raise ConversionError(f"{where}: <name> is missing", path=path)
+        box = element.find("bndbox")
+        if box is None:
+            raise ConversionError(f"{where}: <bndbox> is missing", path=path)
+        coords = {tag: _number(box, tag, where, path) for tag in ("xmin", "ymin", "xmax", "ymax")}
+        objects.append(VocObject(name=name, **coords))
+    width, height = _size(root, path)
+    return VocAnnotation(
+        path=path, filename=_text(root, "filename"), width=width, height=height, objects=tuple(objects)
+    )
+
+
+def _layout(src: Path) -> tuple[Path, Path]:
+    """(annotation folder, image folder) of a VOC-style source."""
+    if not src.is_dir():
+        raise ConversionError("VOC source must be a folder", path=src)
+    annotations = find_folder(src, ANNOTATION_FOLDERS)
+    images = find_folder(src, IMAGE_FOLDERS)
+    if annotations is None:
+        if not any(src.glob("*.xml")):
+            raise ConversionError(
+                "no VOC annotations found: expected Annotations/ + JPEGImages/, ANNOTATIONS/ + IMAGES/, "
+                "or *.xml beside the images",
+                path=src,
+            )
+        annotations = src
+    return annotations, images or annotations
+
+
+def convert_voc(
+    src: Path,
+    dst: Path,
+    *,
+    classes: Sequence[str] | None = None,
+    split: SplitOptions | None = None,
+) -> ConversionReport:
+    """Convert the VOC dataset at ``src`` into a YOLO dataset at ``dst``.
+
+    Args:
+        src: source folder (see the module docstring for the layouts).
+        dst: new dataset folder (absent or empty).
+        classes: class names in id order; objects of other classes are left out. Default: every
+            class name found, sorted.
+        split: split the result into train/val/test; None keeps one unsplit set.
+
+    """
+    annotations_dir, images_dir = _layout(src)
+    report = ConversionReport(source=src, dst=dst, source_format="voc", task="detect")
+    index = ImageIndex(images_dir)
+    parsed: list[tuple[VocAnnotation, Path]] = []
+    used: set[Path] = set()
+    for xml_path in sorted(annotations_dir.rglob("*.xml")):
+        annotation = parse_voc_xml(xml_path)
+        image, why = index.find(annotation.filename) if annotation.filename else (None, "")
+        if image is None:
+            image, why_stem = index.find(xml_path.stem)
+            why = why or why_stem
+        if image is None:
+            report.skip(xml_path, f"image not found ({why})")
+            continue
+        parsed.append((annotation, image))
+        used.add(image)
+    for image in index.paths:
+        if image not in used:
+            report.skip(image, "no annotation XML for this image")
+
+    names = tuple(classes) if classes else tuple(sorted({o.name for a, _ in parsed for o in a.objects}))
+    if not names:
+        raise ConversionError("no class names: no objects found and no --classes given", path=src)
+    class_id = {name: i for i, name in enumerate(names)}
+    records = [r for a, image in parsed if (r := _record(a, image, images_dir, class_id, report)) is not None]
+    return write_detection_dataset(records, names, report, split=split)
+
+
+def _record(
+    annotation: VocAnnotation,
+    image: Path,
+    images_dir: Path,
+    class_id: dict[str, int],
+    report: ConversionReport,
+) -> DetectionRecord | None:
+    """YOLO record of one annotation, or None (reported) when its image cannot be read."""
+    try:
+        width, height = image_size(image)
+    except DatasetError as exc:
+        report.skip_error(exc, image)
+        return None
+    if annotation.width is not None and (annotation.width, annotation.height) != (width, height):
+        report.note(
+            annotation.path,
+            f"<size> {annotation.width}x{annotation.height} differs from the image's {width}x{height}: "
+            "image size used",
+        )
+    kept: list[tuple[int, VocObject]] = []
+    for number, obj in enumerate(annotation.objects, start=1):
+        if obj.name not in class_id:
+            report.skip(annotation.path, f"object {number}: class {obj.name!r} not in --classes")
+        elif obj.xmax < obj.xmin or obj.ymax < obj.ymin:
+            report.skip(annotation.path, f"object {number} ({obj.name}): inverted box")
+        else:
+            kept.append((number, obj))
+    xyxy = np.array([[o.xmin - 1, o.ymin - 1, o.xmax, o.ymax] for _, o in kept], dtype=np.float64)
+    ids = [class_id[o.name] for _, o in kept]
+    boxes, keep = xyxy_to_yolo(xyxy.reshape(-1, 4), ids, width, height)
+    for (number, obj), ok in zip(kept, keep.tolist(), strict=True):
+        if not ok:
+            reason = f"object {number} ({obj.name}): no area left after clipping to {width}x{height}"
+            report.skip(annotation.path, reason)
+    stem = output_stem(relative_key(image, images_dir))
+    return DetectionRecord(stem=stem, image=image, boxes=boxes)

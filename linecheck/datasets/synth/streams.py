@@ -1,0 +1,90 @@
+"""``iter_units``: an endless synthetic production line, unit after unit, for the inspector.
+
+Textile: one unit is a roll, a run of consecutive frames of the same fabric, a few of them
+defective; the roll code is not in the image (textile lines get it from a trigger). Bearing and
+PV: one unit is one frame with the code rendered in it. Unit ``serial`` is the same whatever
+``start_serial`` the stream began at.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from linecheck.config import LineConfig
+from linecheck.datasets.synth.frames import Rendered, SynthFrame, SynthUnit
+from linecheck.datasets.synth.generators import LineGenerator, check_imgsz, make_generator
+from linecheck.datasets.synth.seeding import Purpose, check_seed, draw_defect_count, rng_for
+from linecheck.datasets.synth.textile import STYLES, TextileGenerator
+from linecheck.errors import InvalidFieldError
+from linecheck.kinds import Kind, make_code, parse_kind
+
+#: Share of units (rolls, rings, modules) with no defect at all.
+DEFECT_FREE_UNITS = 0.3
+#: Most defective frames on one defective roll.
+MAX_DEFECTIVE_FRAMES = 4
+
+
+def _frame(rendered: Rendered, index: int = 0, offset_m: float = 0.0) -> SynthFrame:
+    return SynthFrame(
+        image=rendered.image,
+        boxes=rendered.boxes,
+        class_ids=rendered.class_ids,
+        index=index,
+        offset_m=offset_m,
+    )
+
+
+def roll_frames(generator: TextileGenerator, rng: np.random.Generator, line: LineConfig) -> list[SynthFrame]:
+    """The frames of one roll: consecutive crops of one fabric, a few frames defective (or none)."""
+    cfg = line.textile
+    n_frames = max(1, math.ceil(cfg.roll_length_m / cfg.frame_length_m - 1e-9))
+    fabric = generator.fabric(int(rng.integers(STYLES)))
+    ox = int(rng.integers(fabric.size - generator.imgsz + 1))
+    oy = int(rng.integers(fabric.size))
+    gain = float(rng.uniform(0.88, 1.1))
+    defective: set[int] = set()
+    if rng.random() >= DEFECT_FREE_UNITS:
+        k = int(rng.integers(1, min(MAX_DEFECTIVE_FRAMES, n_frames) + 1))
+        defective = {int(i) for i in rng.choice(n_frames, size=k, replace=False)}
+    frames = []
+    for i in range(n_frames):
+        n = draw_defect_count(rng) if i in defective else 0
+        rendered = generator.frame(rng, fabric, ox=ox, oy=oy + i * generator.imgsz, gain=gain, n_defects=n)
+        frames.append(_frame(rendered, i, i * cfg.frame_length_m))
+    return frames
+
+
+def iter_units(
+    kind: Kind | str, *, seed: int, imgsz: int = 640, start_serial: int = 1, line: LineConfig | None = None
+) -> Iterator[SynthUnit]:
+    """Endless units of ``kind`` from serial ``start_serial`` on (slice with ``itertools.islice``).
+
+    ``line`` supplies the roll length and frame length (textile), the cell grid (PV) and the ring
+    geometry (bearing); without it the kind's default line config is used.
+    """
+    kind = parse_kind(kind) if isinstance(kind, str) else kind
+    check_seed(seed)
+    check_imgsz(imgsz)
+    if isinstance(start_serial, bool) or not isinstance(start_serial, int) or start_serial < 0:
+        raise InvalidFieldError("start_serial", start_serial, "expected a non-negative integer")
+    if line is None:
+        line = LineConfig(id=f"synth-{kind.value}", kind=kind)
+    elif line.kind is not kind:
+        raise InvalidFieldError(
+            "line.kind", line.kind.value, f"expected {kind.value} to match the kind asked for"
+        )
+    generator: LineGenerator = make_generator(kind, seed=seed, imgsz=imgsz, line=line)
+    serial = start_serial
+    while True:
+        code = make_code(kind, serial)
+        rng = rng_for(seed, kind, Purpose.UNIT, serial)
+        if isinstance(generator, TextileGenerator):
+            frames = roll_frames(generator, rng, line)
+        else:
+            n = 0 if rng.random() < DEFECT_FREE_UNITS else draw_defect_count(rng)
+            frames = [_frame(generator.sample(rng, n_defects=n, code=code))]
+        yield SynthUnit(code=code, kind=kind, frames=frames)
+        serial += 1

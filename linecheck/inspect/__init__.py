@@ -1,0 +1,1 @@
+"""Line-side inspection service: frames -> detector -> verdict -> API."""

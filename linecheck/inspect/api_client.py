@@ -1,0 +1,166 @@
+"""HTTP client for the traceability API's ingest endpoints (``/v1/inspections``, ``/v1/images``).
+
+Every failure is classified once, here, into what the sender should do with it:
+
+* :class:`ApiSendError` — worth retrying later: the API is unreachable, answered 5xx or 429,
+  or refused the key (401/403: the inspections are fine, the credentials are not);
+* :class:`ItemOutcome` with ``accepted=False`` — refused for good (409 same id with other
+  content, 422 bad field, any other 4xx): kept in the outbox as ``rejected``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from linecheck.errors import LinecheckError
+
+
+class ApiSendError(LinecheckError):
+    """A request to the API failed in a way that is worth retrying.
+
+    Attributes:
+        cause: ``connection``, ``server`` (5xx), ``rate_limited`` (429) or ``auth`` (401/403).
+        retry_after_s: the server's ``Retry-After``, when it sent one.
+
+    """
+
+    def __init__(self, message: str, *, cause: str, retry_after_s: float | None = None) -> None:
+        self.cause = cause
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ItemOutcome:
+    """What the API said about one inspection."""
+
+    id: str
+    status: str  # created | duplicate | conflict | rejected
+    error: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """True when the API has the inspection (new or already)."""
+        return self.status in {"created", "duplicate"}
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        field, value, message = err.get("field"), err.get("value"), err.get("message")
+        where = f"{field}={value!r}: " if field else ""
+        return f"HTTP {response.status_code}: {where}{message}"
+    return f"HTTP {response.status_code}: {json.dumps(body)[:300]}"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+class ApiClient:
+    """A line's connection to the API (bearer key scoped to the line)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiSendError(
+                f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}", cause="connection"
+            ) from exc
+        status = response.status_code
+        if status == 507:
+            raise ApiSendError(f"{method} {path}: {_error_text(response)}", cause="image_store_full")
+        if status >= 500:
+            raise ApiSendError(f"{method} {path}: {_error_text(response)}", cause="server")
+        if status == 429:
+            raise ApiSendError(
+                f"{method} {path}: rate limited", cause="rate_limited", retry_after_s=_retry_after(response)
+            )
+        if status in (401, 403):
+            raise ApiSendError(
+                f"{method} {path}: {_error_text(response)} (check the line's API key)", cause="auth"
+            )
+        return response
+
+    def upload_image(self, data: bytes, media_type: str) -> str | ItemOutcome:
+        """Upload image bytes; returns the content ref, or an outcome when the API refused the image."""
+        response = self._request("POST", "/v1/images", content=data, headers={"Content-Type": media_type})
+        if response.status_code >= 400:
+            return ItemOutcome(id="", status="rejected", error=_error_text(response))
+        return str(response.json()["ref"])
+
+    def post_inspection(self, payload: dict[str, Any]) -> ItemOutcome:
+        """Send one inspection."""
+        response = self._request("POST", "/v1/inspections", json=payload)
+        return self._outcome(payload["id"], response)
+
+    @staticmethod
+    def _outcome(inspection_id: str, response: httpx.Response) -> ItemOutcome:
+        status = response.status_code
+        if status == 409:
+            return ItemOutcome(id=inspection_id, status="conflict", error=_error_text(response))
+        if status >= 400:
+            return ItemOutcome(id=inspection_id, status="rejected", error=_error_text(response))
+        body = response.json()
+        answer = body.get("status") if isinstance(body, dict) else None
+        return ItemOutcome(id=inspection_id, status="duplicate" if answer == "duplicate" else "created")
+
+    def post_inspections(self, payloads: Sequence[dict[str, Any]]) -> list[ItemOutcome]:
+        """Send a batch; a batch refused as a whole is resent item by item to isolate the bad one."""
+        if len(payloads) == 1:
+            return [self.post_inspection(payloads[0])]
+        response = self._request("POST", "/v1/inspections", json={"inspections": list(payloads)})
+        if response.status_code >= 400:
+            return [self.post_inspection(p) for p in payloads]
+        body = response.json()
+        items = body.get("results", body.get("inspections")) if isinstance(body, dict) else body
+        by_id: dict[str, str] = {}
+        if isinstance(items, list):
+            for item in items:
+                if isinstance(item, dict) and "id" in item:
+                    by_id[str(item["id"])] = str(item.get("status", "created"))
+        outcomes = []
+        for payload in payloads:
+            answer = by_id.get(payload["id"])
+            if answer in {"created", "duplicate"}:
+                outcomes.append(ItemOutcome(id=payload["id"], status=answer))
+            else:  # not confirmed item by item: ask again for this one (idempotent)
+                outcomes.append(self.post_inspection(payload))
+        return outcomes
+
+    def get_json(self, path: str) -> Any:
+        """GET a JSON document (trace look-ups in the demo); raises ApiSendError when unreachable."""
+        response = self._request("GET", path)
+        response.raise_for_status()
+        return response.json()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()

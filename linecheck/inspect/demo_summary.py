@@ -1,0 +1,235 @@
+"""The demo's summary: one JSON document (stable keys, for scripts) and its rich rendering.
+
+Summary JSON (``linecheck demo --summary-json PATH``), schema ``linecheck.demo.summary/1``:
+
+=====================  ==========================================================================
+``schema``             ``"linecheck.demo.summary/1"``
+``duration_s``         seconds the simulated lines ran
+``api_url``            base URL of the API the demo started
+``models``             ``{model name: served version}``
+``totals``             ``frames``, ``units``, ``frames_per_s``, ``verdicts`` (per frame: pass / fail /
+                       not_inspected), ``code_unread``, ``defects``
+``latency_ms``         inference call latency ``p50``, ``p99`` and ``samples``
+``outbox``             ``pending`` (backlog left, 0 when everything reached the API), ``sent``,
+                       ``rejected``
+``recall``             ground-truth recall at ``iou`` (0.3): ``overall`` and per line
+                       (``recall``, ``truth``, ``found``, per-class, frame outcomes)
+``lines``              per line: ``kind``, ``frames``, ``units``, ``verdicts``, ``unit_verdicts``,
+                       ``code_unread``, ``defects_per_class``, ``not_inspected_causes``, ``grades``
+                       (bearing part outcomes pass / rework / reject / scrap, PV module grades
+                       A / B / C) and for textile ``rolls`` (code, metres, points per 100 yd², accepted)
+``traces``             a few ``GET /v1/trace/{code}`` look-ups: ``code``, ``line_id``, ``kind``,
+                       ``inspections``, ``verdicts``, ``defects`` (class and location), ``model_versions``
+=====================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+
+SCHEMA = "linecheck.demo.summary/1"
+
+
+def merge_statuses(statuses: Mapping[str, dict[str, Any]], latencies_ms: Sequence[float]) -> dict[str, Any]:
+    """One status (as :meth:`InspectorService.status` returns) from several services' statuses."""
+    lines: dict[str, Any] = {}
+    models: dict[str, Any] = {}
+    outbox: Counter[str] = Counter()
+    sender_online = True
+    sender_error = None
+    elapsed = 0.0
+    for status in statuses.values():
+        lines.update(status["lines"])
+        models.update(status["models"])
+        outbox.update(status.get("outbox") or {})
+        elapsed = max(elapsed, status["elapsed_s"])
+        sender = status.get("sender") or {}
+        sender_online = sender_online and bool(sender.get("online"))
+        sender_error = sender_error or sender.get("last_error")
+    samples = np.asarray(latencies_ms, float)
+    return {
+        "elapsed_s": elapsed,
+        "frames_in": sum(line["frames_in"] for line in lines.values()),
+        "latency_ms_p50": float(np.percentile(samples, 50)) if samples.size else None,
+        "latency_ms_p99": float(np.percentile(samples, 99)) if samples.size else None,
+        "latency_samples": int(samples.size),
+        "lines": lines,
+        "models": models,
+        "outbox": dict(outbox),
+        "sender": {"online": sender_online, "last_error": sender_error},
+    }
+
+
+def _line_summary(line: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        "kind": line["kind"],
+        "frames": line["frames_in"],
+        "units": line.get("units", 0),
+        "verdicts": dict(line.get("verdicts", {})),
+        "unit_verdicts": dict(line.get("unit_verdicts", {})),
+        "code_unread": line.get("codes", {}).get("code_unread", 0),
+        "defects_per_class": dict(sorted(line.get("defects", {}).items())),
+        "not_inspected_causes": dict(line.get("not_inspected_causes", {})),
+        "grades": dict(line.get("grades", {})),
+    }
+    if line["kind"] == "textile":
+        out["rolls"] = line.get("rolls", [])
+        out["acceptance_points_per_100yd2"] = line.get("acceptance_points_per_100yd2")
+    return out
+
+
+def build_summary(
+    *,
+    status: dict[str, Any],
+    duration_s: float,
+    api_url: str,
+    models: Mapping[str, str],
+    recall: dict[str, Any],
+    traces: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The summary document (see the module docstring for its keys)."""
+    lines = {lid: _line_summary(line) for lid, line in sorted(status["lines"].items())}
+    verdicts: Counter[str] = Counter()
+    for line in lines.values():
+        verdicts.update(line["verdicts"])
+    frames = sum(line["frames"] for line in lines.values())
+    outbox = status.get("outbox") or {}
+    return {
+        "schema": SCHEMA,
+        "duration_s": round(duration_s, 2),
+        "api_url": api_url,
+        "models": dict(models),
+        "totals": {
+            "frames": frames,
+            "units": sum(line["units"] for line in lines.values()),
+            "frames_per_s": round(frames / duration_s, 2) if duration_s else 0.0,
+            "verdicts": {k: verdicts.get(k, 0) for k in ("pass", "fail", "not_inspected")},
+            "code_unread": sum(line["code_unread"] for line in lines.values()),
+            "defects": sum(sum(line["defects_per_class"].values()) for line in lines.values()),
+        },
+        "latency_ms": {
+            "p50": _round(status.get("latency_ms_p50")),
+            "p99": _round(status.get("latency_ms_p99")),
+            "samples": status.get("latency_samples", 0),
+        },
+        "outbox": {k: int(outbox.get(k, 0)) for k in ("pending", "sent", "rejected")},
+        "recall": recall,
+        "lines": lines,
+        "traces": traces,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def summarize_trace(trace: dict[str, Any]) -> dict[str, Any]:
+    """The gist of a ``GET /v1/trace/{code}`` answer."""
+    inspections = trace.get("inspections", [])
+    defects = [
+        {"class_name": d["class_name"], "confidence": d["confidence"], "location": d.get("location")}
+        for inspection in inspections
+        for d in inspection.get("defects", [])
+    ]
+    unit = trace.get("unit") or {}
+    return {
+        "code": trace["code"],
+        "line_id": unit.get("line_id"),
+        "kind": unit.get("kind"),
+        "inspections": len(inspections),
+        "verdicts": dict(Counter(i["verdict"] for i in inspections)),
+        "defects": defects,
+        "model_versions": [
+            f"{m['model_name']} v{m['model_version']}" for m in trace.get("model_versions", [])
+        ],
+    }
+
+
+def _location_text(location: Mapping[str, Any] | None) -> str:
+    if not location:
+        return "-"
+    if "zone" in location:
+        return str(location["zone"])
+    if "row" in location:
+        return f"cell r{location['row']}c{location['col']}"
+    return f"{location.get('along_m', 0):.2f} m along, {location.get('across_m', 0):.2f} m across"
+
+
+def render_summary(summary: dict[str, Any], console: Console) -> None:
+    """Print the summary tables."""
+    totals = summary["totals"]
+    lat = summary["latency_ms"]
+    recall = summary["recall"]["overall"]
+    head = (
+        f"{totals['units']} units, {totals['frames']} frames in {summary['duration_s']:.0f} s "
+        f"({totals['frames_per_s']:.1f} frames/s); "
+        f"inference latency p50 {lat['p50']} ms, p99 {lat['p99']} ms; "
+        f"outbox backlog {summary['outbox']['pending']}; recall {recall['recall']} "
+        f"({recall['found']}/{recall['truth']} defects at IoU >= {summary['recall']['iou']})"
+    )
+    table = Table(title="Per line", header_style="bold")
+    for column in (
+        "line",
+        "units",
+        "frames",
+        "pass",
+        "fail",
+        "not insp.",
+        "code unread",
+        "recall",
+        "defects per class",
+    ):
+        table.add_column(column)
+    for line_id, line in summary["lines"].items():
+        v = line["verdicts"]
+        r = summary["recall"]["lines"].get(line_id, {}).get("recall")
+        table.add_row(
+            line_id,
+            str(line["units"]),
+            str(line["frames"]),
+            str(v.get("pass", 0)),
+            str(v.get("fail", 0)),
+            str(v.get("not_inspected", 0)),
+            str(line["code_unread"]),
+            "-" if r is None else f"{r:.2f}",
+            ", ".join(f"{k} {n}" for k, n in line["defects_per_class"].items()) or "-",
+        )
+    parts: list[RenderableType] = [head, table]
+    rolls = [roll for line in summary["lines"].values() for roll in line.get("rolls", [])]
+    if rolls:
+        roll_table = Table(title="Textile rolls (four-point)", header_style="bold")
+        for column in ("roll", "metres", "defects", "points", "pts/100yd²", "accepted"):
+            roll_table.add_column(column)
+        for roll in rolls[-8:]:
+            roll_table.add_row(
+                roll["code"],
+                f"{roll['inspected_m']:.1f}",
+                str(roll["defects"]),
+                str(roll["points"]),
+                f"{roll['points_per_100yd2']:.1f}",
+                "yes" if roll["accepted"] else "[red]no[/red]",
+            )
+        parts.append(roll_table)
+    for trace in summary["traces"]:
+        defects = (
+            "; ".join(f"{d['class_name']} @ {_location_text(d['location'])}" for d in trace["defects"][:4])
+            or "no defects"
+        )
+        more = f" (+{len(trace['defects']) - 4} more)" if len(trace["defects"]) > 4 else ""
+        parts.append(
+            Panel(
+                f"{trace['kind']} on {trace['line_id']}: "
+                f"{trace['inspections']} inspection(s) {trace['verdicts']}\n"
+                f"{defects}{more}\nmodels: {', '.join(trace['model_versions']) or '-'}",
+                title=f"GET /v1/trace/{trace['code']}",
+                expand=False,
+            )
+        )
+    console.print(Group(*parts))

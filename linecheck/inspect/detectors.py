@@ -1,0 +1,112 @@
+"""Detector factories for the inspector: Triton (the normal path) or in-process ONNX Runtime.
+
+A factory builds (connects) one model's detector; the batcher calls it at start and again,
+with backoff, after a failure — so an inspector started before Triton, or outliving a Triton
+restart, connects by itself when the server is back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from linecheck.config import LineConfig, get_path_settings
+from linecheck.errors import ConfigError
+from linecheck.inspect.batcher import DetectorFactory
+from linecheck.inspect.service import model_of
+from linecheck.serving.detector import Detector
+
+Runtime = Literal["triton", "onnx"]
+
+
+def _by_model(lines: Sequence[LineConfig]) -> dict[str, LineConfig]:
+    """One line per model name; lines sharing a model must agree on its classes and version."""
+    chosen: dict[str, LineConfig] = {}
+    for line in lines:
+        name = model_of(line)
+        other = chosen.setdefault(name, line)
+        if other is line:
+            continue
+        if other.classes != line.classes:
+            raise ConfigError(
+                f"lines {other.id} and {line.id} share model {name!r} but list different classes: "
+                f"{other.classes} vs {line.classes}"
+            )
+        if (other.model and other.model.version) != (line.model and line.model.version):
+            raise ConfigError(f"lines {other.id} and {line.id} ask for different versions of model {name!r}")
+    return chosen
+
+
+def _served_version(line: LineConfig) -> str:
+    """Triton version to ask for: a pinned number, or "" (the one served: the stage's version)."""
+    version = line.model.version if line.model else ""
+    return version if version.isdigit() else ""
+
+
+def triton_factories(
+    lines: Sequence[LineConfig],
+    *,
+    url: str | None = None,
+    timeout_s: float = 8.0,
+    ready_timeout_s: float = 2.0,
+) -> dict[str, DetectorFactory]:
+    """Model name -> factory of a :class:`~linecheck.serving.triton.client.TritonDetector`.
+
+    ``url`` defaults to the Triton settings (``LINECHECK_TRITON_URL`` or host:grpc_port). The
+    served model's classes are checked against the line config at connection time.
+    """
+
+    def factory(name: str, line: LineConfig) -> DetectorFactory:
+        def build() -> Detector:
+            from linecheck.serving.triton.client import TritonDetector
+
+            return TritonDetector(
+                name,
+                url=url,
+                version=_served_version(line),
+                expected_classes=line.classes,
+                timeout_s=timeout_s,
+                retries=0,
+                ready_timeout_s=ready_timeout_s,
+            )
+
+        return build
+
+    return {name: factory(name, line) for name, line in _by_model(lines).items()}
+
+
+def onnx_factories(
+    lines: Sequence[LineConfig], *, registry_root: Path | None = None, threads: int = 0
+) -> dict[str, DetectorFactory]:
+    """Model name -> factory of an in-process ONNX Runtime detector from the model registry."""
+    from linecheck.training.registry import Registry
+
+    registry = Registry(registry_root or get_path_settings().models_dir)
+
+    def factory(name: str, line: LineConfig) -> DetectorFactory:
+        def build() -> Detector:
+            from linecheck.serving.triton.onnx_detector import OnnxDetector
+
+            version = registry.get(name, line.model.version if line.model else "production")
+            if list(version.card.classes) != list(line.classes):
+                raise ConfigError(
+                    f"model {name} v{version.card.version} classes {version.card.classes} "
+                    f"differ from line {line.id} classes {line.classes}"
+                )
+            return OnnxDetector.from_registry(version, intra_op_threads=threads)
+
+        return build
+
+    return {name: factory(name, line) for name, line in _by_model(lines).items()}
+
+
+def detector_factories(
+    lines: Sequence[LineConfig], runtime: Runtime, *, triton_url: str | None = None, timeout_s: float = 8.0
+) -> dict[str, DetectorFactory]:
+    """Factories for ``runtime`` (``triton`` or ``onnx``)."""
+    if runtime == "triton":
+        return triton_factories(lines, url=triton_url, timeout_s=timeout_s)
+    if runtime == "onnx":
+        return onnx_factories(lines)
+    raise ConfigError(f"runtime={runtime!r}: expected triton or onnx")

@@ -1,0 +1,200 @@
+"""The inspector's hop messages, after the shared ``Frame`` and ``Detections``.
+
+``Frame`` (source) -> ``CodedFrame`` (code reader) -> ``InferredFrame`` (batcher)
+-> ``InspectionResult`` (kind logic + verdict) -> outbox row (JSON payload of the ingest contract).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from linecheck.config import LineConfig
+from linecheck.errors import InvalidFieldError
+from linecheck.messages import CodeStatus, Detections, Frame, Verdict
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+#: Longest ``reason`` an inspection carries (the API accepts up to 2000 characters).
+REASON_MAX_CHARS = 500
+
+#: A defect location: textile ``along_m/across_m/length_m/width_m``, PV ``row/col``, bearing ``zone``.
+Location = Mapping[str, float | int | str]
+
+
+def new_inspection_id() -> str:
+    """Client-generated idempotent id of one inspection (uuid4 hex)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CodedFrame:
+    """A frame with the unit identity attached (or marked unread) and its line.
+
+    Attributes:
+        frame: the camera frame.
+        line: the line the frame was taken on.
+        code: traceability code, None when ``code_status`` is ``code_unread``.
+        code_status: how the code was obtained.
+        received_at: ``time.monotonic()`` when the frame entered the pipeline (for deadlines).
+        code_note: why the code is unread, if it is.
+
+    """
+
+    frame: Frame
+    line: LineConfig
+    code: str | None
+    code_status: CodeStatus
+    received_at: float
+    code_note: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.code is None) != (self.code_status is CodeStatus.UNREAD):
+            raise InvalidFieldError(
+                "code",
+                self.code,
+                f"code must be None exactly when code_status is code_unread ({self.code_status})",
+            )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InferredFrame:
+    """A coded frame after the detector: detections, or the reason there are none.
+
+    Attributes:
+        coded: the frame and its unit identity.
+        detections: the model's detections; None when inference failed or was skipped.
+        model_name: model the frame was routed to.
+        model_version: version that answered (None when inference failed).
+        latency_ms: duration of the inference call that carried this frame.
+        failure: why the frame was not inspected (None on success).
+
+    """
+
+    coded: CodedFrame
+    detections: Detections | None
+    model_name: str
+    model_version: str | None
+    latency_ms: float | None
+    failure: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.detections is None) == (self.failure is None):
+            raise InvalidFieldError(
+                "failure", self.failure, "expected either detections or a failure reason, not both or neither"
+            )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DefectRecord:
+    """One defect above its class threshold, located on the product.
+
+    Attributes:
+        class_name: defect class.
+        confidence: detector score in [0, 1].
+        bbox: ``x1, y1, x2, y2`` in frame pixels.
+        location: product location (see :data:`Location`).
+        crop_ref: sha256 of the uploaded JPEG crop, filled by the outbox.
+
+    """
+
+    class_name: str
+    confidence: float
+    bbox: tuple[float, float, float, float]
+    location: Location
+    crop_ref: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.confidence <= 1.0:
+            raise InvalidFieldError("confidence", self.confidence, "expected a value in [0, 1]")
+        x1, y1, x2, y2 = self.bbox
+        if not (x2 >= x1 and y2 >= y1):
+            raise InvalidFieldError("bbox", self.bbox, "expected x1 <= x2 and y1 <= y2")
+
+    def to_payload(self) -> dict[str, Any]:
+        """The defect as the ingest contract's JSON object."""
+        return {
+            "class_name": self.class_name,
+            "confidence": round(float(self.confidence), 4),
+            "bbox": [round(float(v), 1) for v in self.bbox],
+            "location": dict(self.location),
+            "crop_ref": self.crop_ref,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InspectionResult:
+    """The outcome of inspecting one frame of one unit, ready for the outbox.
+
+    ``image`` is the frame itself: the outbox keeps and uploads it when :attr:`keep_image` is true,
+    and cuts the defect crops from it; it is not part of the JSON payload.
+    """
+
+    id: str = field(default_factory=new_inspection_id)
+    line_id: str
+    station: str
+    code: str | None
+    code_status: CodeStatus
+    captured_at: datetime
+    model_name: str | None
+    model_version: str | None
+    verdict: Verdict
+    reason: str | None = None
+    latency_ms: float | None = None
+    frame_seq: int
+    image_width: int
+    image_height: int
+    image_ref: str | None = None
+    roll_offset_m: float | None = None
+    defects: tuple[DefectRecord, ...] = ()
+    image: npt.NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not _ID_RE.fullmatch(self.id):
+            raise InvalidFieldError("id", self.id, "expected 8-64 characters of [A-Za-z0-9_-]")
+        if (self.code is None) != (self.code_status is CodeStatus.UNREAD):
+            raise InvalidFieldError(
+                "code", self.code, f"must be None exactly when code_status={self.code_status}"
+            )
+        if self.verdict is Verdict.PASS and self.defects:
+            raise InvalidFieldError("verdict", self.verdict, f"pass with {len(self.defects)} defects")
+        if self.reason is not None and len(self.reason) > REASON_MAX_CHARS:
+            raise InvalidFieldError(
+                "reason", self.reason[:40] + "…", f"longer than {REASON_MAX_CHARS} characters"
+            )
+        if self.verdict is not Verdict.NOT_INSPECTED and self.model_name is None:
+            raise InvalidFieldError("model_name", None, f"required when verdict={self.verdict}")
+
+    @property
+    def keep_image(self) -> bool:
+        """True when the full frame must be uploaded: failed, not inspected or code unread."""
+        return self.verdict is not Verdict.PASS or self.code_status is CodeStatus.UNREAD
+
+    def to_payload(self) -> dict[str, Any]:
+        """The inspection as the ingest contract's JSON object (``POST /v1/inspections``)."""
+        return {
+            "id": self.id,
+            "line_id": self.line_id,
+            "station": self.station,
+            "code": self.code,
+            "code_status": self.code_status.value,
+            "captured_at": self.captured_at.isoformat(timespec="milliseconds"),
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "latency_ms": None if self.latency_ms is None else round(float(self.latency_ms), 2),
+            "frame_seq": self.frame_seq,
+            "image_width": self.image_width,
+            "image_height": self.image_height,
+            "image_ref": self.image_ref,
+            "roll_offset_m": None if self.roll_offset_m is None else round(float(self.roll_offset_m), 4),
+            "defects": [d.to_payload() for d in self.defects],
+        }

@@ -1,0 +1,343 @@
+"""Durable local outbox: every inspection is committed to SQLite (WAL) before any send.
+
+Rows hold the exact JSON payload of the ingest contract, so a resend is byte-for-byte the same
+request under the same idempotent id. Images (full frames of failed / not-inspected /
+code-unread units, JPEG crops of defects) are written to content-addressed files next to the
+database before the row is committed; the payload already carries their sha256 refs. A row is
+``pending`` until the API acknowledges it (``sent``) or refuses it for good (``rejected``, kept
+with the error for an operator); nothing is deleted before it is acknowledged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from linecheck.errors import StoreError
+from linecheck.inspect.messages import InspectionResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inspections (
+    id TEXT PRIMARY KEY,
+    line_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    payload TEXT NOT NULL,
+    image_refs TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'rejected')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    sent_at REAL
+);
+CREATE INDEX IF NOT EXISTS ix_inspections_due ON inspections (state, next_attempt_at, created_at);
+CREATE TABLE IF NOT EXISTS images (
+    ref TEXT PRIMARY KEY,
+    media_type TEXT NOT NULL,
+    path TEXT NOT NULL,
+    uploaded INTEGER NOT NULL DEFAULT 0  -- 0 waiting, 1 the API has it, 2 refused (file kept)
+);
+"""
+
+_COLUMNS = "id, line_id, payload, image_refs, state, attempts, last_error"
+
+#: Pixels of context kept around a defect box in its crop.
+CROP_MARGIN_PX = 16
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutboxRow:
+    """One stored inspection waiting for (or past) delivery."""
+
+    id: str
+    line_id: str
+    payload: dict[str, Any]
+    image_refs: tuple[str, ...]
+    state: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredImage:
+    """A local image file waiting for upload."""
+
+    ref: str
+    media_type: str
+    path: Path
+    uploaded: bool
+
+
+def encode_image(image: npt.NDArray[np.uint8], media_type: str) -> bytes:
+    """PNG (lossless, for full frames) or JPEG (for crops) bytes of a BGR image."""
+    ext, params = (
+        (".png", [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if media_type == "image/png"
+        else (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 92])
+    )
+    ok, buf = cv2.imencode(ext, image, params)
+    if not ok:
+        raise StoreError(f"cannot encode image of shape {image.shape} as {media_type}")
+    return buf.tobytes()
+
+
+def crop_box(
+    image: npt.NDArray[np.uint8], bbox: Sequence[float], margin: int = CROP_MARGIN_PX
+) -> npt.NDArray[np.uint8]:
+    """The defect box plus ``margin`` pixels, clipped to the image (at least 1x1)."""
+    h, w = image.shape[:2]
+    x1 = int(np.clip(np.floor(bbox[0]) - margin, 0, w - 1))
+    y1 = int(np.clip(np.floor(bbox[1]) - margin, 0, h - 1))
+    x2 = int(np.clip(np.ceil(bbox[2]) + margin, x1 + 1, w))
+    y2 = int(np.clip(np.ceil(bbox[3]) + margin, y1 + 1, h))
+    return image[y1:y2, x1:x2]
+
+
+class Outbox:
+    """The SQLite outbox and its image folder; safe to share between threads."""
+
+    def __init__(self, path: Path, images_dir: Path | None = None, *, keep_sent_images: bool = False) -> None:
+        self.path = Path(path)
+        self.images_dir = Path(images_dir) if images_dir else self.path.parent / "images"
+        self.keep_sent_images = keep_sent_images
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.images_dir.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"outbox {self.path}: cannot open: {exc}") from exc
+        self._lock = threading.Lock()
+        self.added = threading.Event()
+
+    # -- writing ------------------------------------------------------------------------------
+    def _store_image(self, data: bytes, media_type: str) -> StoredImage:
+        ref = hashlib.sha256(data).hexdigest()
+        ext = ".png" if media_type == "image/png" else ".jpg"
+        path = self.images_dir / ref[:2] / f"{ref}{ext}"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(ext + ".tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(path)
+        return StoredImage(ref=ref, media_type=media_type, path=path, uploaded=False)
+
+    def add(self, result: InspectionResult) -> str:
+        """Keep ``result``'s images and commit its payload; returns the inspection id.
+
+        Adding the same id twice is a no-op (the first payload stays), so a replayed result
+        cannot create a second, different record.
+        """
+        images: list[StoredImage] = []
+        frame_image = result.image
+        if frame_image is not None:
+            defects = []
+            for defect in result.defects:
+                crop = self._store_image(
+                    encode_image(crop_box(frame_image, defect.bbox), "image/jpeg"), "image/jpeg"
+                )
+                images.append(crop)
+                defects.append(replace(defect, crop_ref=crop.ref))
+            result = replace(result, defects=tuple(defects))
+            if result.keep_image:
+                frame = self._store_image(encode_image(frame_image, "image/png"), "image/png")
+                images.append(frame)
+                result = replace(result, image_ref=frame.ref)
+        payload = json.dumps(result.to_payload(), separators=(",", ":"), sort_keys=True)
+        refs = sorted({img.ref for img in images})
+        now = time.time()
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for img in images:
+                        self._db.execute(
+                            "INSERT OR IGNORE INTO images (ref, media_type, path) VALUES (?, ?, ?)",
+                            (img.ref, img.media_type, str(img.path)),
+                        )
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO inspections"
+                        " (id, line_id, created_at, payload, image_refs, state, next_attempt_at)"
+                        " VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                        (result.id, result.line_id, now, payload, json.dumps(refs), now),
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"outbox {self.path}: cannot store inspection id={result.id!r}: {exc}") from exc
+        self.added.set()
+        return result.id
+
+    # -- reading ------------------------------------------------------------------------------
+    def due(self, limit: int, *, now: float | None = None) -> list[OutboxRow]:
+        """Pending rows whose next attempt is due, oldest first."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM inspections"
+                " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY created_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def get(self, inspection_id: str) -> OutboxRow | None:
+        """One row by id."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM inspections WHERE id = ?",
+                (inspection_id,),
+            ).fetchone()
+        return self._row(row) if row else None
+
+    def rows(self, state: str | None = None) -> list[OutboxRow]:
+        """Every row (optionally of one state), oldest first."""
+        query = f"SELECT {_COLUMNS} FROM inspections"
+        args: tuple[Any, ...] = ()
+        if state is not None:
+            query += " WHERE state = ?"
+            args = (state,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created_at", args).fetchall()
+        return [self._row(r) for r in rows]
+
+    @staticmethod
+    def _row(r: tuple[Any, ...]) -> OutboxRow:
+        return OutboxRow(
+            id=r[0],
+            line_id=r[1],
+            payload=json.loads(r[2]),
+            image_refs=tuple(json.loads(r[3])),
+            state=r[4],
+            attempts=r[5],
+            last_error=r[6],
+        )
+
+    def images_to_upload(self, refs: Iterable[str]) -> list[StoredImage]:
+        """The images among ``refs`` not uploaded yet."""
+        wanted = sorted(set(refs))
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ref, media_type, path, uploaded FROM images"
+                f" WHERE uploaded != 1 AND ref IN ({marks})",
+                wanted,
+            ).fetchall()
+        return [StoredImage(ref=r[0], media_type=r[1], path=Path(r[2]), uploaded=bool(r[3])) for r in rows]
+
+    def images_pending(self, limit: int) -> list[StoredImage]:
+        """Up to ``limit`` images not uploaded yet, whatever row refers to them."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ref, media_type, path, uploaded FROM images"
+                " WHERE uploaded = 0 ORDER BY rowid LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [StoredImage(ref=r[0], media_type=r[1], path=Path(r[2]), uploaded=bool(r[3])) for r in rows]
+
+    def image_backlog(self) -> int:
+        """How many local images the API does not have yet."""
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM images WHERE uploaded = 0").fetchone()
+        return int(row[0])
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state (``pending``, ``sent``, ``rejected``; absent states are 0)."""
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM inspections GROUP BY state").fetchall()
+        out = {"pending": 0, "sent": 0, "rejected": 0}
+        out.update({state: int(n) for state, n in rows})
+        return out
+
+    # -- delivery bookkeeping -----------------------------------------------------------------
+    def mark_uploaded(self, ref: str) -> None:
+        """The API has the image: remember it and free the local copy unless kept."""
+        with self._lock:
+            row = self._db.execute("SELECT path FROM images WHERE ref = ?", (ref,)).fetchone()
+            self._db.execute("UPDATE images SET uploaded = 1 WHERE ref = ?", (ref,))
+        if row and not self.keep_sent_images:
+            Path(row[0]).unlink(missing_ok=True)
+
+    def mark_image_refused(self, ref: str) -> None:
+        """The API refused this image for good: stop the background upload, keep the file."""
+        with self._lock:
+            self._db.execute("UPDATE images SET uploaded = 2 WHERE ref = ?", (ref,))
+
+    def mark_sent(self, ids: Sequence[str]) -> None:
+        """The API acknowledged these inspections (created or duplicate)."""
+        now = time.time()
+        with self._lock:
+            self._db.executemany(
+                "UPDATE inspections SET state = 'sent', sent_at = ?, attempts = attempts + 1,"
+                " last_error = NULL WHERE id = ?",
+                [(now, i) for i in ids],
+            )
+
+    def mark_retry(self, ids: Sequence[str], error: str, delay_s: float) -> None:
+        """A send failed for a reason worth retrying: try again after ``delay_s`` seconds."""
+        at = time.time() + delay_s
+        with self._lock:
+            self._db.executemany(
+                "UPDATE inspections SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+                " WHERE id = ?",
+                [(error, at, i) for i in ids],
+            )
+
+    def mark_rejected(self, inspection_id: str, error: str) -> None:
+        """The API refused this inspection for good: keep it, with the error, for an operator."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE inspections SET state = 'rejected', attempts = attempts + 1, last_error = ?"
+                " WHERE id = ?",
+                (error, inspection_id),
+            )
+
+    def retry_all_now(self) -> None:
+        """Make every pending row due now (the API is back: no reason to wait out old backoffs)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE inspections SET next_attempt_at = ? WHERE state = 'pending'", (time.time(),)
+            )
+        self.added.set()
+
+    def requeue_rejected(self) -> int:
+        """Make every rejected row pending again (after fixing the cause); returns how many."""
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE inspections SET state = 'pending', next_attempt_at = ? WHERE state = 'rejected'",
+                (time.time(),),
+            )
+        self.added.set()
+        return int(cur.rowcount)
+
+    def prune_sent(self, older_than_s: float) -> int:
+        """Delete acknowledged rows older than ``older_than_s`` seconds; returns how many."""
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM inspections WHERE state = 'sent' AND sent_at < ?", (time.time() - older_than_s,)
+            )
+        return int(cur.rowcount)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()

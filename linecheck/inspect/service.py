@@ -1,0 +1,326 @@
+"""The inspector service: wires sources, code readers, batchers, judge, outbox and sender.
+
+One service can run several lines (and several cameras per line); frames are batched across
+them per model. Shutting down stops the sources first and then lets every frame already read
+flow through to the outbox, so a stop never loses an accepted frame; what the API has not
+acknowledged stays in the outbox for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from linecheck.config import LineConfig
+from linecheck.errors import ConfigError
+from linecheck.inspect.api_client import ApiClient
+from linecheck.inspect.batcher import BatchWorker, DetectorFactory
+from linecheck.inspect.code_reader import CodeReader
+from linecheck.inspect.frame_source import FrameSource, SourceContext, open_source
+from linecheck.inspect.kinds import KindLogic, logic_for
+from linecheck.inspect.messages import CodedFrame, InferredFrame, InspectionResult
+from linecheck.inspect.metrics import InspectorMetrics
+from linecheck.inspect.metrics_server import MetricsServer
+from linecheck.inspect.outbox import Outbox
+from linecheck.inspect.sender import SenderWorker
+from linecheck.inspect.settings import InspectorSettings
+from linecheck.inspect.stages import CodeWorker, JudgeWorker, Observer, RecordWorker, SourceWorker
+from linecheck.inspect.triggers import TriggerBoard
+from linecheck.inspect.workers import Channel, Worker
+from linecheck.messages import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceSpec:
+    """One camera to run: the line, the station and the source URI."""
+
+    line_id: str
+    station: str
+    uri: str
+
+
+def model_of(line: LineConfig) -> str:
+    """The model name a line runs (its config's ``model.name``, default the kind)."""
+    return line.model.name if line.model else line.kind.value
+
+
+class InspectorService:
+    """Runs the line-side pipeline for one or more lines until stopped (or the sources end)."""
+
+    def __init__(
+        self,
+        lines: Sequence[LineConfig],
+        *,
+        detectors: Mapping[str, DetectorFactory],
+        settings: InspectorSettings,
+        client: ApiClient | None,
+        sources: Sequence[SourceSpec] | None = None,
+        board: TriggerBoard | None = None,
+        metrics: InspectorMetrics | None = None,
+        observers: Sequence[Observer] = (),
+        code_workers: int = 1,
+    ) -> None:
+        if not lines:
+            raise ConfigError("inspector: no lines to run")
+        self.lines = {line.id: line for line in lines}
+        self.settings = settings
+        self.client = client
+        self.metrics = metrics or InspectorMetrics()
+        self.board = board or TriggerBoard()
+        for line in lines:
+            self.board.expect(line.id, line.code_pattern)
+        self.sources = list(sources) if sources is not None else self._configured_sources(lines)
+        for spec in self.sources:
+            if spec.line_id not in self.lines:
+                raise ConfigError(
+                    f"source {spec.uri!r}: line_id={spec.line_id!r} is not one of {sorted(self.lines)}"
+                )
+        missing = sorted({model_of(line) for line in lines} - set(detectors))
+        if missing:
+            raise ConfigError(f"inspector: no detector for model(s) {missing}; have {sorted(detectors)}")
+        self.detectors = detectors
+        self.code_workers = max(1, code_workers)
+        self.observers = list(observers)
+        self.logics: dict[str, KindLogic] = {line.id: logic_for(line) for line in lines}
+        self.outbox: Outbox | None = None
+        self.server: MetricsServer | None = None
+        self._source_stop = threading.Event()
+        self._abort = threading.Event()
+        self._sender_stop = threading.Event()
+        self.source_workers: list[SourceWorker] = []
+        self.pipeline: list[Worker] = []
+        self.batchers: dict[str, BatchWorker] = {}
+        self.sender: SenderWorker | None = None
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+
+    @staticmethod
+    def _configured_sources(lines: Sequence[LineConfig]) -> list[SourceSpec]:
+        return [
+            SourceSpec(line_id=ln.id, station=cam.station, uri=cam.source)
+            for ln in lines
+            for cam in ln.cameras
+        ]
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def _open_sources(self) -> list[FrameSource]:
+        s = self.settings
+        out = []
+        for spec in self.sources:
+            ctx = SourceContext(
+                line=self.lines[spec.line_id],
+                station=spec.station,
+                reconnect_min_s=s.reconnect_min_s,
+                reconnect_max_s=s.reconnect_max_s,
+            )
+            out.append(open_source(spec.uri, ctx))
+        return out
+
+    def start(self) -> None:
+        """Open the outbox, start the metrics server and every worker."""
+        s = self.settings
+        sources = self._open_sources()  # URI errors surface before any thread starts
+        self.outbox = Outbox(s.outbox_path, s.images_dir, keep_sent_images=s.keep_sent_images)
+        frames: Channel[Frame] = Channel("frames", s.queue_size, producers=len(sources))
+        models = sorted({model_of(line) for line in self.lines.values()})
+        model_queues: dict[str, Channel[CodedFrame]] = {
+            m: Channel(f"infer-{m}", s.queue_size, producers=self.code_workers) for m in models
+        }
+        results: Channel[InferredFrame] = Channel(
+            "results", s.queue_size, producers=self.code_workers + len(models)
+        )
+        records: Channel[InspectionResult] = Channel("records", s.queue_size)
+        watched: list[Channel[Any]] = [frames, *model_queues.values(), results, records]
+        for ch in watched:
+            self.metrics.watch_queue(ch.name, ch.qsize)
+        self.metrics.watch_outbox(self.outbox.counts, self.outbox.image_backlog)
+        self.source_workers = [
+            SourceWorker(source=src, out=frames, metrics=self.metrics, stop=self._source_stop)
+            for src in sources
+        ]
+        readers = {lid: CodeReader(line, board=self.board) for lid, line in self.lines.items()}
+        routes = {lid: (model_of(line), model_queues[model_of(line)]) for lid, line in self.lines.items()}
+        code_workers = [
+            CodeWorker(
+                name=f"code-{i}",
+                readers=readers,
+                routes=routes,
+                inbox=frames,
+                results=results,
+                queue_wait_s=s.queue_wait_s,
+                metrics=self.metrics,
+                stop=self._abort,
+            )
+            for i in range(self.code_workers)
+        ]
+        self.batchers = {
+            m: BatchWorker(
+                model_name=m,
+                factory=self.detectors[m],
+                inbox=model_queues[m],
+                results=results,
+                settings=s,
+                metrics=self.metrics,
+                stop=self._abort,
+            )
+            for m in models
+        }
+        judge = JudgeWorker(
+            logics=self.logics,
+            inbox=results,
+            out=records,
+            metrics=self.metrics,
+            observers=self.observers,
+            stop=self._abort,
+        )
+        recorder = RecordWorker(outbox=self.outbox, inbox=records, stop=self._abort)
+        self.pipeline = [*code_workers, *self.batchers.values(), judge, recorder]
+        if self.client is not None:
+            self.sender = SenderWorker(
+                outbox=self.outbox,
+                client=self.client,
+                settings=s,
+                metrics=self.metrics,
+                stop=self._sender_stop,
+            )
+        if s.metrics_port:
+            try:
+                self.server = MetricsServer(
+                    self.metrics.registry,
+                    status=self.status,
+                    board=self.board,
+                    host=s.metrics_host,
+                    port=s.metrics_port,
+                )
+            except OSError as exc:
+                self.outbox.close()
+                raise ConfigError(
+                    f"metrics_port={s.metrics_port}: cannot listen on {s.metrics_host}: {exc}"
+                ) from exc
+            self.server.start()
+            log.info("inspector metrics on %s/metrics", self.server.url)
+        self.started_at = time.monotonic()
+        for worker in [*self.pipeline, *([self.sender] if self.sender else []), *self.source_workers]:
+            worker.start()
+
+    def wait_sources(self, timeout: float | None = None) -> bool:
+        """Wait until every source has ended (finite sources); True when they all did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for worker in self.source_workers:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not worker.join(left):
+                return False
+        return True
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Stop the sources and wait until every frame read so far is in the outbox."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for source in self.source_workers:
+            source.halt()
+        waiting: list[Worker] = [*self.source_workers, *self.pipeline]
+        for worker in waiting:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not worker.join(left):
+                log.error("inspector: %s did not drain within %.0fs", worker.name, timeout or 0)
+                return False
+        if self.stopped_at is None:
+            self.stopped_at = time.monotonic()
+        return True
+
+    def wait_delivered(self, timeout: float) -> bool:
+        """Wait until the outbox has nothing pending (the API acknowledged everything)."""
+        if self.outbox is None or self.sender is None:
+            return self.outbox is not None and self.outbox.counts()["pending"] == 0
+        deadline = time.monotonic() + timeout
+        self.sender.wake()
+        while time.monotonic() < deadline:
+            if self.outbox.counts()["pending"] == 0:
+                return True
+            time.sleep(0.1)
+        return self.outbox.counts()["pending"] == 0
+
+    def stop(self, *, drain_timeout_s: float = 60.0, deliver_timeout_s: float = 10.0) -> None:
+        """Drain the pipeline, give the sender ``deliver_timeout_s`` to empty the outbox, then stop all."""
+        drained = self.drain(drain_timeout_s)
+        if not drained:
+            self._abort.set()
+        if self.sender is not None and deliver_timeout_s > 0:
+            self.wait_delivered(deliver_timeout_s)
+        self._abort.set()
+        self._sender_stop.set()
+        for worker in [*self.pipeline, *([self.sender] if self.sender else [])]:
+            worker.join(5.0)
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.outbox is not None:
+            pending = self.outbox.counts()["pending"]
+            if pending:
+                log.warning(
+                    "inspector stopped with %d inspection(s) pending in %s", pending, self.outbox.path
+                )
+            self.outbox.close()
+            self.outbox = None
+        if self.client is not None:
+            self.client.close()
+
+    def __enter__(self) -> InspectorService:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- observation --------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """A JSON-friendly snapshot: per line counts and unit state, queues, models, outbox, sender."""
+        m = self.metrics
+        elapsed = ((self.stopped_at or time.monotonic()) - self.started_at) if self.started_at else 0.0
+        lines = {}
+        for lid, logic in self.logics.items():
+            lines[lid] = {
+                "kind": logic.kind.value,
+                "frames_in": m.total("frames_in", lid),
+                "unreadable_files": m.total("source_unreadable", lid),
+                "verdicts": m.by_key("verdicts", lid),
+                "codes": m.by_key("codes", lid),
+                "defects": m.by_key("defects", lid),
+                "not_inspected_causes": m.by_key("not_inspected", lid),
+                **logic.status(),
+            }
+        outbox = self.outbox.counts() if self.outbox is not None else None
+        return {
+            "elapsed_s": round(elapsed, 2),
+            "frames_in": m.total("frames_in"),
+            "frames_inferred": m.total("frames_inferred"),
+            "fps_in": round(m.total("frames_in") / elapsed, 2) if elapsed else 0.0,
+            "latency_ms_p50": m.latencies.percentile(50),
+            "latency_ms_p99": m.latencies.percentile(99),
+            "lines": lines,
+            "models": {
+                name: {
+                    "connected": b.detector is not None,
+                    "state": "stopped"
+                    if b.finished.is_set()
+                    else ("up" if b.detector is not None else "down"),
+                    "batches": b.batches,
+                    "last_error": b.last_error,
+                }
+                for name, b in self.batchers.items()
+            },
+            "outbox": outbox,
+            "image_backlog": self.outbox.image_backlog() if self.outbox is not None else None,
+            "sender": None
+            if self.sender is None
+            else {"online": self.sender.online, "last_error": self.sender.last_error},
+            "errors": {w.name: repr(w.error) for w in [*self.source_workers, *self.pipeline] if w.error},
+        }

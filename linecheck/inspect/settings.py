@@ -1,0 +1,94 @@
+"""Settings of the line-side inspector (``LINECHECK_`` environment variables)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from linecheck.config import get_path_settings
+
+
+def _default_inspector_dir() -> Path:
+    return get_path_settings().data_dir / "inspector"
+
+
+class InspectorSettings(BaseSettings):
+    """Everything the inspector service is tuned by; line specifics stay in ``configs/lines``.
+
+    Environment variables use the ``LINECHECK_`` prefix, e.g. ``LINECHECK_API_URL``,
+    ``LINECHECK_API_KEY``, ``LINECHECK_MAX_BATCH``, ``LINECHECK_METRICS_PORT``. The Triton
+    client reads its own ``LINECHECK_TRITON_*`` settings (``LINECHECK_TRITON_URL``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LINECHECK_", extra="ignore")
+
+    # Where results go.
+    api_url: str = Field("http://127.0.0.1:8080", description="base URL of the traceability API")
+    api_key: str = Field("", description="line-role API key (Bearer token)")
+    api_timeout_s: float = Field(10.0, gt=0, description="per-request HTTP timeout")
+    inspector_dir: Path = Field(
+        default_factory=_default_inspector_dir, description="outbox database and kept images live here"
+    )
+
+    # Inference (the Triton address itself is LINECHECK_TRITON_URL, see TritonSettings).
+    max_batch: int = Field(8, ge=1, le=256, description="frames per inference call, across cameras")
+    max_delay_ms: float = Field(20.0, ge=0, description="flush a partial batch after this wait")
+    infer_timeout_s: float = Field(10.0, gt=0, description="one inference call longer than this fails")
+    deadline_s: float = Field(
+        15.0, gt=0, description="a frame not inferred this long after capture is not_inspected"
+    )
+    reconnect_min_s: float = Field(0.5, gt=0, description="first detector reconnect delay")
+    reconnect_max_s: float = Field(10.0, gt=0, description="longest detector reconnect delay")
+
+    # Queues (bounded: backpressure is reported, never silent).
+    queue_size: int = Field(64, ge=1, description="capacity of each stage's input queue")
+    queue_wait_s: float = Field(
+        2.0, ge=0, description="how long a stage waits on a full queue before the frame is not_inspected"
+    )
+
+    # Outbox sender.
+    send_batch: int = Field(100, ge=1, le=500, description="inspections per POST")
+    send_interval_s: float = Field(0.2, gt=0, description="sender poll interval when idle")
+    retry_min_s: float = Field(0.5, gt=0, description="first resend delay after a failure")
+    retry_max_s: float = Field(30.0, gt=0, description="longest resend delay")
+    keep_sent_images: bool = Field(False, description="keep local image copies after the API acknowledged")
+    image_store_full_retries: int = Field(
+        3,
+        ge=0,
+        description="failed image uploads (API image store full, 507) before inspections are posted "
+        "without waiting for their images; the images stay in the outbox and are uploaded later",
+    )
+
+    # Observability.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535, description="0 = do not serve metrics")
+
+    @model_validator(mode="after")
+    def _ordered_delays(self) -> InspectorSettings:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError(
+                f"reconnect_max_s={self.reconnect_max_s!r} must be >= "
+                f"reconnect_min_s={self.reconnect_min_s!r}"
+            )
+        if self.retry_max_s < self.retry_min_s:
+            raise ValueError(f"retry_max_s={self.retry_max_s!r} must be >= retry_min_s={self.retry_min_s!r}")
+        return self
+
+    @property
+    def outbox_path(self) -> Path:
+        """SQLite outbox file."""
+        return self.inspector_dir / "outbox.sqlite"
+
+    @property
+    def images_dir(self) -> Path:
+        """Local copies of frames and crops waiting to be uploaded."""
+        return self.inspector_dir / "images"
+
+
+@lru_cache(maxsize=1)
+def get_inspector_settings() -> InspectorSettings:
+    """Return the process-wide :class:`InspectorSettings` (read once from the environment)."""
+    return InspectorSettings()

@@ -1,0 +1,1 @@
+"""Frame source implementations behind :class:`linecheck.inspect.frame_source.FrameSource`."""

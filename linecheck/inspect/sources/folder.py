@@ -1,0 +1,69 @@
+"""A folder of images, read in file-name order (re-inspection of saved frames, tests)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from linecheck.errors import FrameSourceError
+from linecheck.inspect.frame_source import FrameSource, SourceContext
+from linecheck.messages import Frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+class ImageFolderSource(FrameSource):
+    """Every image file of a folder once, sorted by name; unreadable files are reported and skipped.
+
+    A skipped file is not a frame (there is no image to inspect); it is logged, listed in
+    :attr:`unreadable` and counted in ``linecheck_inspector_source_unreadable_files_total``.
+    """
+
+    def __init__(self, uri: str, context: SourceContext) -> None:
+        super().__init__(uri, context)
+        self.path = Path(uri)
+        self._files: list[Path] = []
+        self._next = 0
+        self.unreadable: list[Path] = []
+
+    def open(self) -> None:
+        """List the folder's images."""
+        if not self.path.is_dir():
+            raise FrameSourceError(f"source uri={self.uri!r}: folder does not exist")
+        self._files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self._next = 0
+        if not self._files:
+            raise FrameSourceError(
+                f"source uri={self.uri!r}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder"
+            )
+
+    def read(self) -> Frame | None:
+        """Next readable image of the folder, None after the last one."""
+        while self._next < len(self._files) and not self.interrupted:
+            path = self._files[self._next]
+            self._next += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                log.warning("source %s: cannot decode %s, skipped", self.uri, path)
+                self.unreadable.append(path)
+                self.skipped += 1
+                continue
+            return Frame(
+                line_id=self.context.line_id,
+                station=self.context.station,
+                seq=self.next_seq(),
+                captured_at=datetime.now(UTC),
+                image=np.ascontiguousarray(image, dtype=np.uint8),
+                meta={"file": str(path)},
+            )
+        return None
+
+    def close(self) -> None:
+        """Nothing to release."""
+        self._files = []

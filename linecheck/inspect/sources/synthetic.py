@@ -1,0 +1,178 @@
+"""A live simulated line: synthetic units with known defects, paced at a set frame rate.
+
+URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0``
+
+* ``kind``: textile, bearing or pv (default: the line's kind; must match it).
+* ``seed``: generator seed (default 0). ``start``: first unit serial (default 1).
+* ``rate``: frames per second (default: the camera's ``fps``; 0 = as fast as consumed).
+* ``units``: stop after this many units (default: run forever).
+* ``unreadable``: make every N-th unit's printed code unreadable (0 = never), to exercise
+  the ``code_unread`` path.
+
+The ground truth travels in ``Frame.meta`` (``unit_code``, ``gt_xyxy``, ``gt_class_ids``,
+``unit_frame``, ``unit_frames``, ``roll_offset_m``) so a demo or test can score recall. For
+trigger-coded lines (textile) the roll id is passed as ``Frame.trigger_code``, as a doffing
+trigger would; for frame-coded lines it is only printed in the image.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from linecheck.errors import FrameSourceError, InvalidFieldError
+from linecheck.inspect.frame_source import FrameSource, SourceContext
+from linecheck.kinds import Kind, parse_kind
+from linecheck.messages import Frame
+
+_PARAMS = {"seed", "rate", "units", "start", "unreadable"}
+
+
+def _int_param(uri: str, params: dict[str, list[str]], name: str, default: int) -> int:
+    if name not in params:
+        return default
+    raw = params[name][-1]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FrameSourceError(f"source uri={uri!r}: {name}={raw!r} is not an integer") from None
+    if value < 0:
+        raise FrameSourceError(f"source uri={uri!r}: {name}={value} must be >= 0")
+    return value
+
+
+def smear_codes(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Return a copy of ``image`` with every readable QR / DataMatrix code painted over.
+
+    Used to simulate a damaged or dirty code mark; the rest of the image (and its defects)
+    is unchanged.
+    """
+    import zxingcpp
+
+    out = image.copy()
+    formats = zxingcpp.barcode_formats_from_str("DataMatrix,QRCode")
+    for barcode in zxingcpp.read_barcodes(image, formats=formats):
+        pos = barcode.position
+        pts = np.array(
+            [[p.x, p.y] for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)], np.int32
+        )
+        x, y, w, h = cv2.boundingRect(pts)
+        pad = max(4, w // 6)
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(out.shape[1], x + w + pad), min(out.shape[0], y + h + pad)
+        region = out[y0:y1, x0:x1]
+        out[y0:y1, x0:x1] = np.uint8(region.mean())
+    return out
+
+
+class SyntheticSource(FrameSource):
+    """Frames of :func:`linecheck.datasets.synth.iter_units`, paced like a running line."""
+
+    def __init__(self, uri: str, context: SourceContext) -> None:
+        super().__init__(uri, context)
+        parts = urlsplit(uri)
+        params = parse_qs(parts.query)
+        unknown = sorted(set(params) - _PARAMS)
+        if unknown:
+            raise FrameSourceError(
+                f"source uri={uri!r}: unknown parameter(s) {unknown}; known: {sorted(_PARAMS)}"
+            )
+        try:
+            self.kind = parse_kind(parts.netloc) if parts.netloc else context.line.kind
+        except InvalidFieldError as exc:
+            raise FrameSourceError(f"source uri={uri!r}: {exc}") from None
+        if self.kind is not context.line.kind:
+            raise FrameSourceError(
+                f"source uri={uri!r}: kind {self.kind} does not match "
+                f"line {context.line_id} kind {context.line.kind}"
+            )
+        self.seed = _int_param(uri, params, "seed", 0)
+        self.start = _int_param(uri, params, "start", 1)
+        self.units = _int_param(uri, params, "units", 0) or None
+        self.unreadable = _int_param(uri, params, "unreadable", 0)
+        camera = next((c for c in context.line.cameras if c.station == context.station), None)
+        default_rate = camera.fps if camera else 0.0
+        if "rate" in params:
+            try:
+                self.rate = float(params["rate"][-1])
+            except ValueError:
+                raise FrameSourceError(
+                    f"source uri={uri!r}: rate={params['rate'][-1]!r} is not a number"
+                ) from None
+            if self.rate < 0:
+                raise FrameSourceError(f"source uri={uri!r}: rate={self.rate} must be >= 0")
+        else:
+            self.rate = default_rate
+        self._frames: Iterator[tuple[Any, Any, int]] | None = None
+        self._next_at = 0.0
+        self.units_started = 0
+
+    def open(self) -> None:
+        """Start the generator."""
+        from linecheck.datasets.synth import iter_units
+
+        units = iter_units(self.kind, seed=self.seed, start_serial=self.start, line=self.context.line)
+        self._frames = self._flatten(units)
+        self._next_at = time.monotonic()
+
+    def _flatten(self, units: Iterator[Any]) -> Iterator[tuple[Any, Any, int]]:
+        for number, unit in enumerate(units, start=1):
+            if self.units is not None and number > self.units:
+                return
+            self.units_started = number
+            for frame in unit.frames:
+                yield unit, frame, number
+
+    def read(self) -> Frame | None:
+        """Next simulated frame at the configured rate; None after ``units`` units."""
+        if self._frames is None:
+            self.open()
+        assert self._frames is not None
+        if self.rate > 0:
+            now = time.monotonic()
+            if self._next_at > now and self.sleep(self._next_at - now):
+                return None
+            # A consumer that fell behind does not earn a burst of catch-up frames.
+            self._next_at = max(self._next_at, time.monotonic() - 1.0 / self.rate) + 1.0 / self.rate
+        elif self.interrupted:
+            return None
+        item = next(self._frames, None)
+        if item is None:
+            return None
+        unit, sframe, number = item
+        image = np.ascontiguousarray(sframe.image, dtype=np.uint8)
+        smeared = bool(self.unreadable) and number % self.unreadable == 0 and self.kind is not Kind.TEXTILE
+        if smeared:
+            image = smear_codes(image)
+        trigger = unit.code if self.context.line.code_source == "trigger" else None
+        meta: dict[str, Any] = {
+            "unit_code": unit.code,
+            "unit_number": number,
+            "unit_frame": int(sframe.index),
+            "unit_frames": len(unit.frames),
+            "gt_xyxy": np.asarray(sframe.boxes, np.float32).reshape(-1, 4),
+            "gt_class_ids": np.asarray(sframe.class_ids, np.int64).reshape(-1),
+            "code_smeared": smeared,
+        }
+        if self.kind is Kind.TEXTILE:
+            meta["roll_offset_m"] = float(sframe.offset_m)
+        return Frame(
+            line_id=self.context.line_id,
+            station=self.context.station,
+            seq=self.next_seq(),
+            captured_at=datetime.now(UTC),
+            image=image,
+            trigger_code=trigger,
+            meta=meta,
+        )
+
+    def close(self) -> None:
+        """Stop the generator."""
+        self._frames = None

@@ -1,0 +1,282 @@
+"""The pipeline stages other than batching and sending: source, code reader, judge, recorder.
+
+source (one per camera) -> code reader (routes to the line's model queue) -> batcher (one per
+model) -> judge (kind logic + verdict) -> recorder (outbox) -> sender. Each stage is a
+:class:`~linecheck.inspect.workers.Worker` over bounded :class:`~linecheck.inspect.workers.Channel` s.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from linecheck.errors import StoreError
+from linecheck.inspect.batcher import failed
+from linecheck.inspect.code_reader import CodeReader, CodeReading
+from linecheck.inspect.frame_source import FrameSource
+from linecheck.inspect.kinds import KindLogic
+from linecheck.inspect.messages import CodedFrame, InferredFrame, InspectionResult
+from linecheck.inspect.metrics import InspectorMetrics
+from linecheck.inspect.outbox import Outbox
+from linecheck.inspect.verdict import judge, shorten
+from linecheck.inspect.workers import Channel, ChannelClosed, RateLimitedLog, Worker
+from linecheck.messages import CodeStatus, Frame
+
+log = logging.getLogger(__name__)
+
+#: Called by the judge with every result and the inferred frame it came from (demo scoring, tests).
+Observer = Callable[[InspectionResult, InferredFrame], None]
+
+
+class SourceWorker(Worker):
+    """Reads one camera / file / simulator into the frames channel (blocking: a source is never dropped)."""
+
+    def __init__(
+        self, *, source: FrameSource, out: Channel[Frame], metrics: InspectorMetrics, stop: threading.Event
+    ) -> None:
+        ctx = source.context
+        super().__init__(f"source-{ctx.line_id}-{ctx.station}", stop)
+        self.source = source
+        self.out = out
+        self.metrics = metrics
+        self.frames = 0
+        self._reconnects = 0
+        self._skipped = 0
+
+    def setup(self) -> None:
+        """Open the source."""
+        self.source.open()
+
+    def run(self) -> None:
+        """Read until the source ends or the worker is stopped."""
+        ctx = self.source.context
+        while not self.stop.is_set():
+            frame = self.source.read()
+            reconnects = int(getattr(self.source, "reconnects", 0))
+            if reconnects > self._reconnects:
+                self.metrics.source_reconnects.labels(ctx.line_id, ctx.station).inc(
+                    reconnects - self._reconnects
+                )
+                self._reconnects = reconnects
+            for _ in range(self.source.skipped - self._skipped):
+                self.metrics.unreadable_file(ctx.line_id, ctx.station)
+            self._skipped = self.source.skipped
+            if frame is None:
+                log.info("source %s ended after %d frame(s)", self.source.uri, self.frames)
+                return
+            self.frames += 1
+            self.metrics.frame_in(ctx.line_id, ctx.station)
+            started = time.monotonic()
+            if not self.out.put(frame, timeout=0.5):
+                self.out.put_until(frame, self.stop)  # stop only on a hard abort
+                self.metrics.waited(self.out.name, time.monotonic() - started)
+
+    def halt(self) -> None:
+        """Stop reading: set the stop event and interrupt a blocked read."""
+        self.stop.set()
+        self.source.interrupt()
+
+    def teardown(self) -> None:
+        """Close the source and this producer's side of the channel."""
+        try:
+            self.source.close()
+        finally:
+            self.out.close()
+
+
+class CodeWorker(Worker):
+    """Identifies the unit of each frame and routes it to its line's model queue.
+
+    When a model queue stays full for ``queue_wait_s`` (inference is falling behind), the
+    frame becomes ``not_inspected`` right here, counted and logged — never silently dropped.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        readers: Mapping[str, CodeReader],
+        routes: Mapping[str, tuple[str, Channel[CodedFrame]]],
+        inbox: Channel[Frame],
+        results: Channel[InferredFrame],
+        queue_wait_s: float,
+        metrics: InspectorMetrics,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name, stop)
+        self.readers = readers
+        self.routes = routes
+        self.inbox = inbox
+        self.results = results
+        self.queue_wait_s = queue_wait_s
+        self.metrics = metrics
+        self._warn = RateLimitedLog(log)
+
+    def run(self) -> None:
+        """Read codes until the frames channel is drained."""
+        while not self.stop.is_set():
+            try:
+                frame = self.inbox.get(timeout=0.1)
+            except ChannelClosed:
+                return
+            if frame is not None:
+                self.handle(frame)
+
+    def handle(self, frame: Frame) -> None:
+        """Identify, then queue for inference (or fail the frame when the queue stays full)."""
+        age = max(0.0, (datetime.now(UTC) - frame.captured_at).total_seconds())
+        try:
+            reading = self.readers[frame.line_id].read(frame)
+        except (
+            Exception
+        ) as exc:  # per-frame loop boundary: a decoder crash makes the code unread, not the frame lost
+            log.exception("line %s frame %d: code reader failed", frame.line_id, frame.seq)
+            reading = CodeReading(code=None, status=CodeStatus.UNREAD, note=f"code reader failed: {exc}")
+        coded = CodedFrame(
+            frame=frame,
+            line=self.readers[frame.line_id].line,
+            code=reading.code,
+            code_status=reading.status,
+            received_at=time.monotonic() - age,
+            code_note=reading.note,
+        )
+        model_name, queue = self.routes[frame.line_id]
+        started = time.monotonic()
+        if queue.put(coded, timeout=self.queue_wait_s):
+            self.metrics.waited(queue.name, time.monotonic() - started)
+            return
+        self.metrics.waited(queue.name, time.monotonic() - started)
+        reason = f"inference queue {queue.name} full for {self.queue_wait_s}s: inference is falling behind"
+        self.metrics.frame_not_inspected(frame.line_id, "queue_full")
+        self._warn.warning(queue.name, "line %s frame %d not_inspected: %s", frame.line_id, frame.seq, reason)
+        self.results.put_until(failed(coded, model_name, reason), self.stop)
+
+    def teardown(self) -> None:
+        """Close this producer's side of every model queue and of the results channel."""
+        for _model, queue in {id(q): (m, q) for m, q in self.routes.values()}.values():
+            queue.close()
+        self.results.close()
+
+
+class JudgeWorker(Worker):
+    """Applies the kind logic and the verdict; every inferred frame becomes exactly one result."""
+
+    def __init__(
+        self,
+        *,
+        logics: Mapping[str, KindLogic],
+        inbox: Channel[InferredFrame],
+        out: Channel[InspectionResult],
+        metrics: InspectorMetrics,
+        observers: Sequence[Observer],
+        stop: threading.Event,
+    ) -> None:
+        super().__init__("judge", stop)
+        self.logics = logics
+        self.inbox = inbox
+        self.out = out
+        self.metrics = metrics
+        self.observers = list(observers)
+
+    def run(self) -> None:
+        """Judge until the results channel is drained."""
+        while not self.stop.is_set():
+            try:
+                inferred = self.inbox.get(timeout=0.1)
+            except ChannelClosed:
+                return
+            if inferred is not None:
+                self.handle(inferred)
+
+    def handle(self, inferred: InferredFrame) -> None:
+        """Judge one frame, account it, notify observers and pass the result on."""
+        line_id = inferred.coded.frame.line_id
+        logic = self.logics[line_id]
+        try:
+            result = judge(inferred, logic)
+        except Exception as exc:  # per-frame loop boundary: a bug must neither pass nor lose the frame
+            log.exception("line %s frame %d: judging failed", line_id, inferred.coded.frame.seq)
+            reason = f"internal error while judging: {type(exc).__name__}: {exc}"
+            self.metrics.frame_not_inspected(line_id, "error")
+            result = judge(failed(inferred.coded, inferred.model_name, reason), logic)
+        if logic.observe(result):
+            self.metrics.unit(line_id, None)
+        self.metrics.verdict(
+            line_id, result.verdict.value, [d.class_name for d in result.defects], result.code_status.value
+        )
+        status = logic.status().get("current_roll")
+        if status:
+            self.metrics.roll_score.labels(line_id).set(status["points_per_100yd2"])
+        for observer in self.observers:
+            try:
+                observer(result, inferred)
+            except Exception:  # an observer bug must not stop the line
+                log.exception("observer %r failed", observer)
+        self.out.put_until(result, self.stop)
+
+    def teardown(self) -> None:
+        """Close the units in progress and the results channel."""
+        for logic in self.logics.values():
+            logic.finish()
+        self.out.close()
+
+
+class RecordWorker(Worker):
+    """Commits every result to the outbox (retrying on a storage error: a result is never lost)."""
+
+    def __init__(
+        self, *, outbox: Outbox, inbox: Channel[InspectionResult], stop: threading.Event, retry_s: float = 1.0
+    ) -> None:
+        super().__init__("recorder", stop)
+        self.outbox = outbox
+        self.inbox = inbox
+        self.retry_s = retry_s
+        self.recorded = 0
+
+    def run(self) -> None:
+        """Record until the channel is drained."""
+        while not self.stop.is_set():
+            try:
+                result = self.inbox.get(timeout=0.1)
+            except ChannelClosed:
+                return
+            if result is not None:
+                self.record(result)
+
+    def record(self, result: InspectionResult) -> None:
+        """Add one result to the outbox, retrying until it is stored or the worker is aborted.
+
+        A storage failure (disk full, database locked) is retried; any other failure (an image
+        that cannot be encoded) stores the result without its images, saying so in the reason.
+        """
+        while True:
+            try:
+                self.outbox.add(result)
+                self.recorded += 1
+                return
+            except Exception as exc:  # per-result loop boundary
+                if not isinstance(exc, StoreError | OSError) and result.image is not None:
+                    log.exception(
+                        "outbox: cannot keep the images of inspection %s; storing it without", result.id
+                    )
+                    result = _without_images(result, exc)
+                    continue
+                log.error(
+                    "outbox: cannot store inspection %s, retrying in %.0fs: %s", result.id, self.retry_s, exc
+                )
+                if self.stop.wait(self.retry_s):
+                    log.critical(
+                        "outbox: aborted with inspection %s unsaved (verdict %s)", result.id, result.verdict
+                    )
+                    return
+
+
+def _without_images(result: InspectionResult, exc: BaseException) -> InspectionResult:
+    """``result`` with no image to keep, the failure noted in its reason."""
+    note = f"images not kept: {type(exc).__name__}: {exc}"
+    reason = shorten(f"{result.reason}; {note}" if result.reason else note)
+    return replace(result, image=None, reason=reason)

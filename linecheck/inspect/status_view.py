@@ -1,0 +1,87 @@
+"""Rich renderings of an inspector's status: the live status line and the per-line table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def unit_text(line: dict[str, Any]) -> Text:
+    """The unit-level part of a line's status (textile: the running roll score)."""
+    roll = line.get("current_roll")
+    if line.get("kind") == "textile":
+        limit = line.get("acceptance_points_per_100yd2")
+        if roll:
+            ok = roll["accepted"]
+            return Text.assemble(
+                f"roll {roll['code']} {roll['inspected_m']:.1f} m ",
+                (f"{roll['points_per_100yd2']:.1f}", "green" if ok else "bold red"),
+                f" pts/100yd² (limit {limit:g})",
+            )
+        return Text("no roll in progress", style="dim")
+    grades = line.get("grades") or {}
+    detail = (
+        ", ".join(f"{k} {v}" for k, v in grades.items())
+        or f"{line.get('unit_verdicts', {}).get('fail', 0)} failed"
+    )
+    return Text(f"{line.get('units', 0)} units ({detail})")
+
+
+def lines_table(status: dict[str, Any]) -> Table:
+    """One row per line: frames, verdicts, codes, unit state."""
+    elapsed = status.get("elapsed_s") or 0.0
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for column in ("line", "frames", "fps", "pass", "fail", "not insp.", "code unread", "units"):
+        table.add_column(column, justify="left" if column in ("line", "units") else "right")
+    for line_id, line in status.get("lines", {}).items():
+        verdicts = line.get("verdicts", {})
+        fps = line["frames_in"] / elapsed if elapsed else 0.0
+        table.add_row(
+            line_id,
+            str(line["frames_in"]),
+            f"{fps:.1f}",
+            Text(str(verdicts.get("pass", 0)), style="green"),
+            Text(str(verdicts.get("fail", 0)), style="red" if verdicts.get("fail") else ""),
+            Text(
+                str(verdicts.get("not_inspected", 0)), style="yellow" if verdicts.get("not_inspected") else ""
+            ),
+            str(line.get("codes", {}).get("code_unread", 0)),
+            unit_text(line),
+        )
+    return table
+
+
+def footer(status: dict[str, Any]) -> Text:
+    """Latency, detector state, outbox backlog and API link in one line."""
+    parts: list[Text | str] = [
+        f"inference p50 {_ms(status.get('latency_ms_p50'))} p99 {_ms(status.get('latency_ms_p99'))}  ",
+    ]
+    styles = {"up": "green", "down": "bold red", "stopped": "dim"}
+    for name, model in status.get("models", {}).items():
+        state = model.get("state", "up" if model.get("connected") else "down")
+        parts.append(Text(f"{name}:{state} ", style=styles.get(state, "")))
+    outbox = status.get("outbox") or {}
+    parts.append(f" outbox pending {outbox.get('pending', 0)} sent {outbox.get('sent', 0)}")
+    if outbox.get("rejected"):
+        parts.append(Text(f" rejected {outbox['rejected']}", style="bold red"))
+    sender = status.get("sender")
+    if sender is not None:
+        if sender.get("online"):
+            parts.append(Text("  API online", style="green"))
+        elif sender.get("last_error"):
+            parts.append(Text("  API offline (buffering in the outbox)", style="yellow"))
+        else:
+            parts.append(Text("  API not contacted yet", style="dim"))
+    return Text.assemble(*parts)
+
+
+def status_view(status: dict[str, Any]) -> RenderableType:
+    """The live status block: the lines table and the footer."""
+    return Group(lines_table(status), footer(status))

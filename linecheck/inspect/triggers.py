@@ -1,0 +1,119 @@
+"""External unit-identity triggers: where a line's current code comes from when it is not printed.
+
+A :class:`TriggerBoard` holds the current code per line. It is fed by
+
+* the frame source itself (``Frame.trigger_code``, e.g. the synthetic textile line),
+* a :class:`FileTrigger` watching a file that a PLC / label scanner rewrites with the code,
+* the HTTP hook ``POST /trigger {"line_id": ..., "code": ...}`` on the inspector's metrics
+  server (see :mod:`linecheck.inspect.metrics_server`).
+
+OPC UA is the extension point for PLC-driven lines: a subscription to the PLC's "current roll /
+part id" node (e.g. with ``asyncua``) whose data-change handler calls
+``board.set(line_id, value)``; nothing else in the inspector changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from linecheck.errors import InvalidFieldError
+from linecheck.kinds import check_code
+
+log = logging.getLogger(__name__)
+
+
+class TriggerBoard:
+    """Thread-safe "current code" per line, with optional pattern checks per line."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._codes: dict[str, str] = {}
+        self._patterns: dict[str, str] = {}
+
+    def expect(self, line_id: str, pattern: str) -> None:
+        """Validate codes set for ``line_id`` against ``pattern`` (the line's ``code_pattern``)."""
+        with self._lock:
+            self._patterns[line_id] = pattern
+
+    @property
+    def line_ids(self) -> list[str]:
+        """Lines the board validates codes for."""
+        with self._lock:
+            return sorted(self._patterns)
+
+    def set(self, line_id: str, code: str) -> None:
+        """Make ``code`` the current unit of ``line_id``.
+
+        Raises:
+            InvalidFieldError: unknown line (when lines are declared) or a code not matching its pattern.
+
+        """
+        code = code.strip()
+        with self._lock:
+            if self._patterns and line_id not in self._patterns:
+                raise InvalidFieldError("line_id", line_id, f"expected one of {sorted(self._patterns)}")
+            pattern = self._patterns.get(line_id)
+            if pattern is not None:
+                check_code(code, pattern)
+            previous = self._codes.get(line_id)
+            self._codes[line_id] = code
+        if previous != code:
+            log.info("trigger: line %s now on unit %s", line_id, code)
+
+    def current(self, line_id: str) -> str | None:
+        """The current code of ``line_id``, if a trigger set one."""
+        with self._lock:
+            return self._codes.get(line_id)
+
+
+class FileTrigger:
+    """Polls a text file (one code, e.g. written by a label scanner) and posts changes to a board."""
+
+    def __init__(self, board: TriggerBoard, line_id: str, path: Path, *, poll_s: float = 0.2) -> None:
+        self.board = board
+        self.line_id = line_id
+        self.path = Path(path)
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last: tuple[float, int] | None = None
+
+    def poll(self) -> str | None:
+        """Read the file if it changed; returns the code set on the board, if any."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (stat.st_mtime, stat.st_size)
+        if stamp == self._last:
+            return None
+        self._last = stamp
+        text = self.path.read_text(encoding="utf-8").strip()
+        if not text:
+            return None
+        code = text.splitlines()[-1].strip()
+        try:
+            self.board.set(self.line_id, code)
+        except InvalidFieldError as exc:
+            log.warning("file trigger %s: %s (ignored)", self.path, exc)
+            return None
+        return code
+
+    def start(self) -> None:
+        """Poll on a background thread until :meth:`stop`."""
+        self._thread = threading.Thread(target=self._loop, name=f"trigger-{self.line_id}", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self.poll()
+            if self._stop.wait(self.poll_s):
+                return
+
+    def stop(self) -> None:
+        """Stop polling."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)

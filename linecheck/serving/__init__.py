@@ -1,0 +1,1 @@
+"""Model serving (Triton) and the traceability API with its store."""

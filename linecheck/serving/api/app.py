@@ -1,0 +1,102 @@
+"""``create_app``: the FastAPI application factory of the traceability / QA API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy import text
+
+import linecheck
+from linecheck.serving.api.context import ApiContext
+from linecheck.serving.api.errors import install_error_handlers
+from linecheck.serving.api.metrics import ApiMetrics, MetricsMiddleware
+from linecheck.serving.api.pages.router import router as pages_router
+from linecheck.serving.api.routes import (
+    events,
+    genealogy,
+    images,
+    inspections,
+    lines,
+    review,
+    trace,
+    units,
+)
+from linecheck.serving.api.schemas import INGEST_ADAPTER
+from linecheck.serving.api.settings import ApiSettings, get_api_settings
+
+DESCRIPTION = """Traceability and QA review for linecheck's inspection lines.
+
+Authenticate with `Authorization: Bearer <key>` (or `X-API-Key: <key>`); create keys with
+`linecheck keys create --role line|reviewer|viewer [--line ID]`. Errors read
+`{"error": {"type", "field", "value", "message"}}`.
+"""
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Add the hand-parsed ingest body's schema to the generated OpenAPI document."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        body = INGEST_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(body.pop("$defs", {}))
+        components["IngestBody"] = body
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (default: from the environment).
+
+    Nothing touches the database until start-up, when the schema is migrated to head and the
+    line configs are synced (both can be turned off in the settings).
+    """
+    settings = settings or get_api_settings()
+    metrics = ApiMetrics()
+    context = ApiContext.build(settings, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(context.prestart)
+        try:
+            yield
+        finally:
+            context.close()
+
+    app = FastAPI(
+        title="linecheck traceability API",
+        version=linecheck.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (inspections, images, trace, review, units, lines, genealogy, events):
+        app.include_router(module.router)
+    app.include_router(pages_router)  # the QA review pages at /review
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness and database reachability."""
+        with context.db.reader() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "database": context.db.dialect}
+
+    _install_openapi(app)
+    return app

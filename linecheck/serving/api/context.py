@@ -1,0 +1,68 @@
+"""Everything one API instance holds for its lifetime: database, image store, caches, services."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from linecheck.serving.api.auth import Authenticator
+from linecheck.serving.api.metrics import ApiMetrics
+from linecheck.serving.api.ratelimit import KeyRateLimiter
+from linecheck.serving.api.services.ingest import IngestService
+from linecheck.serving.api.services.lines import LineRegistry, sync_lines
+from linecheck.serving.api.settings import ApiSettings
+from linecheck.serving.store.db import Database, upgrade_head
+from linecheck.serving.store.images import FileImageStore, ImageStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class ApiContext:
+    """The long-lived objects behind the routes (one per app)."""
+
+    settings: ApiSettings
+    db: Database
+    images: ImageStore
+    lines: LineRegistry
+    auth: Authenticator
+    limiter: KeyRateLimiter
+    metrics: ApiMetrics
+    ingest: IngestService
+
+    @classmethod
+    def build(cls, settings: ApiSettings, metrics: ApiMetrics) -> ApiContext:
+        """Connect to the store described by ``settings`` (nothing is migrated yet)."""
+        db = Database.from_url(
+            settings.resolved_database_url(),
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            pool_size=settings.db_pool_size,
+        )
+        lines = LineRegistry(db, ttl_s=settings.line_cache_seconds)
+        return cls(
+            settings=settings,
+            db=db,
+            images=FileImageStore(settings.resolved_images_dir()),
+            lines=lines,
+            auth=Authenticator(db, ttl_s=settings.key_cache_seconds),
+            limiter=KeyRateLimiter(rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst),
+            metrics=metrics,
+            ingest=IngestService(db, lines, metrics),
+        )
+
+    def prestart(self) -> None:
+        """Migrate the schema and sync line configs, as the settings ask."""
+        if self.settings.migrate_on_start:
+            upgrade_head(self.db.engine)
+            self.db.analyze()
+        if self.settings.sync_lines_on_start:
+            if self.settings.lines_dir.is_dir():
+                synced = sync_lines(self.db, self.settings.lines_dir)
+                log.info("synced %d line config(s) from %s: %s", len(synced), self.settings.lines_dir, synced)
+            else:
+                log.warning("lines_dir %s does not exist: no line configs synced", self.settings.lines_dir)
+        self.lines.invalidate()
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()

@@ -1,0 +1,62 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the app context and the calling key by role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from linecheck.serving.api.auth import READ_ROLES, require_role
+from linecheck.serving.api.context import ApiContext
+from linecheck.serving.store.keys import KeyInfo
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API key")
+
+
+def get_context(request: Request) -> ApiContext:
+    """The app's :class:`ApiContext`."""
+    context: ApiContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[ApiContext, Depends(get_context)]
+
+
+async def current_key(
+    context: ContextDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_api_key_header)],
+) -> KeyInfo:
+    """The caller's key (401 when missing or not valid, 429 when it is over its rate limit)."""
+    key = bearer.credentials if bearer is not None else header
+    info = context.auth.cached(key) if key else None
+    if info is None:
+        info = await run_in_threadpool(context.auth.verify, key)
+    context.limiter.acquire(info.id)
+    return info
+
+
+KeyDep = Annotated[KeyInfo, Depends(current_key)]
+
+
+async def line_key(key: KeyDep) -> KeyInfo:
+    """A key with role ``line`` (403 otherwise)."""
+    return require_role(key, ("line",), "writing line data")
+
+
+async def reviewer_key(key: KeyDep) -> KeyInfo:
+    """A key with role ``reviewer`` (403 otherwise)."""
+    return require_role(key, ("reviewer",), "reviewing")
+
+
+async def reader_key(key: KeyDep) -> KeyInfo:
+    """Any valid key."""
+    return require_role(key, READ_ROLES, "reading")
+
+
+LineKeyDep = Annotated[KeyInfo, Depends(line_key)]
+ReviewerKeyDep = Annotated[KeyInfo, Depends(reviewer_key)]
+ReaderKeyDep = Annotated[KeyInfo, Depends(reader_key)]

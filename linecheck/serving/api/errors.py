@@ -1,0 +1,170 @@
+"""One mapping from linecheck errors to HTTP responses.
+
+Every error body reads ``{"error": {"type", "field", "value", "message"}}``; when a request had
+several bad fields (a batch) ``"errors"`` lists all of them and ``"error"`` is the first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from linecheck.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConflictError,
+    ImageStoreError,
+    InvalidFieldError,
+    LinecheckError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    StoreError,
+)
+from linecheck.serving.api.ratelimit import KeyRateLimiter, RateLimitedError
+from linecheck.serving.store.images import ImageStoreFullError
+
+log = logging.getLogger(__name__)
+
+#: Most specific first: the first class an error is an instance of decides its status.
+_STATUS: tuple[tuple[type[LinecheckError], int, str], ...] = (
+    (InvalidFieldError, 422, "invalid_field"),
+    (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
+    (AuthenticationError, 401, "unauthenticated"),
+    (PermissionDeniedError, 403, "forbidden"),
+    (PayloadTooLargeError, 413, "payload_too_large"),
+    (RateLimitedError, 429, "rate_limited"),
+    (ImageStoreFullError, 507, "image_store_full"),
+    (ImageStoreError, 503, "image_store_unavailable"),
+    (StoreError, 503, "store_unavailable"),
+    (ConfigError, 500, "config_error"),
+)
+
+
+class InvalidFieldsError(InvalidFieldError):
+    """Several fields are invalid; ``field``/``value``/``reason`` are those of the first."""
+
+    def __init__(self, errors: Sequence[InvalidFieldError]) -> None:
+        if not errors:
+            raise ValueError("InvalidFieldsError needs at least one error")
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.field, first.value, first.reason)
+        if len(self.errors) > 1:
+            self.args = (f"{self.args[0]} (and {len(self.errors) - 1} more invalid fields)",)
+
+
+class ConflictingIdsError(ConflictError):
+    """Ids that are already stored with different content (``fields`` names where each came from)."""
+
+    def __init__(self, fields: Sequence[tuple[str, str]]) -> None:
+        self.fields = list(fields)
+        ids = ", ".join(value for _, value in self.fields)
+        super().__init__(f"already stored with different content: {ids}")
+
+
+def field_path(loc: Sequence[str | int]) -> str:
+    """``("inspections", 1, "defects", 0, "bbox")`` -> ``inspections[1].defects[0].bbox``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def from_validation_error(exc: ValidationError, *, skip: int = 0, prefix: str = "") -> InvalidFieldsError:
+    """Turn a pydantic error into field errors (``skip`` leading loc parts, e.g. a union tag)."""
+    errors: list[InvalidFieldError] = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])[skip:]
+        value = None if err["type"] == "missing" else err.get("input")
+        message = err["msg"]
+        if err["type"] == "missing" and loc and isinstance(loc[-1], int):
+            # a too-short list/tuple: name the sequence itself, with what arrived
+            message = f"too short: item {loc[-1]} is missing"
+            loc, value = loc[:-1], err.get("input")
+        path = field_path(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path != "body" else prefix
+        errors.append(InvalidFieldError(path, value, message))
+    return InvalidFieldsError(errors)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+def _entry(kind: str, message: str, field: str | None = None, value: Any = None) -> dict[str, Any]:
+    return {"type": kind, "field": field, "value": _jsonable(value), "message": message}
+
+
+def error_response(exc: LinecheckError) -> JSONResponse:
+    """The HTTP response for a linecheck error."""
+    status, kind = 500, "internal_error"
+    for cls, code, name in _STATUS:
+        if isinstance(exc, cls):
+            status, kind = code, name
+            break
+    body: dict[str, Any]
+    if isinstance(exc, InvalidFieldError):
+        errors = exc.errors if isinstance(exc, InvalidFieldsError) else [exc]
+        entries = [_entry(kind, f"{e.field}={_short(e.value)}: {e.reason}", e.field, e.value) for e in errors]
+        body = {"error": entries[0], "errors": entries}
+    elif isinstance(exc, ConflictingIdsError):
+        entries = [
+            _entry(kind, f"{f}={v!r} is already stored with different content", f, v) for f, v in exc.fields
+        ]
+        body = {"error": entries[0], "errors": entries}
+    else:
+        body = {"error": _entry(kind, str(exc))}
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": KeyRateLimiter.retry_after_header(exc.retry_after_s)}
+    if status >= 500:
+        log.error("request failed: %s", exc)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that map linecheck and request-validation errors to JSON bodies."""
+
+    async def _linecheck(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LinecheckError)
+        return error_response(exc)
+
+    async def _validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors: list[InvalidFieldError] = []
+        for err in exc.errors():
+            loc = list(err.get("loc", ()))
+            if loc and loc[0] in ("query", "path", "body", "header"):
+                loc = loc[1:]
+            value = None if err.get("type") == "missing" else err.get("input")
+            errors.append(InvalidFieldError(field_path(loc), value, str(err.get("msg", "invalid"))))
+        return error_response(
+            InvalidFieldsError(errors or [InvalidFieldError("body", None, "invalid request")])
+        )
+
+    app.add_exception_handler(LinecheckError, _linecheck)
+    app.add_exception_handler(RequestValidationError, _validation)

@@ -1,0 +1,1 @@
+"""The QA review web pages served by the API (queue, trace view, line dashboard)."""

@@ -1,0 +1,109 @@
+// Full frames with their boxes drawn on a canvas, and defect crops (stored, or cut from the frame).
+
+import { imageUrl, loadImage } from "./api.js";
+import { classColour } from "./dom.js";
+
+const BOX_WIDTH = 3;
+
+function fit(width, height, maxWidth, maxHeight) {
+  const scale = Math.min(maxWidth / width, maxHeight / height, 4);
+  return { scale, width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
+async function frameImage(ref) {
+  return ref ? loadImage(await imageUrl(ref)) : null;
+}
+
+function label(ctx, text, x, y, colour) {
+  ctx.font = "bold 13px system-ui, sans-serif";
+  const width = ctx.measureText(text).width + 8;
+  const top = y > 18 ? y - 18 : y;
+  ctx.fillStyle = colour;
+  ctx.fillRect(x, top, width, 18);
+  ctx.fillStyle = "#fff";
+  ctx.fillText(text, x + 4, top + 13);
+}
+
+/**
+ * Draw frame `ref` (image_width x image_height pixels, which the boxes are in) on `canvas`,
+ * scaled to fit maxWidth x maxHeight, with `boxes` = [{bbox, class_name, confidence, selected,
+ * rejected}]. The drawn boxes, in canvas pixels, are kept in canvas.dataset.boxes (JSON).
+ */
+export async function drawFrame(canvas, { ref, width, height, boxes, classes, maxWidth = 640, maxHeight = 480 }) {
+  const size = fit(width, height, maxWidth, maxHeight);
+  const img = await frameImage(ref);
+  canvas.width = size.width;
+  canvas.height = size.height;
+  const ctx = canvas.getContext("2d");
+  if (img) {
+    ctx.drawImage(img, 0, 0, size.width, size.height);
+  } else {
+    ctx.fillStyle = "#3a3f47";
+    ctx.fillRect(0, 0, size.width, size.height);
+    ctx.fillStyle = "#cfd3da";
+    ctx.font = "14px system-ui, sans-serif";
+    ctx.fillText("no full frame stored", 12, 24);
+  }
+  const drawn = [];
+  const ordered = [...boxes].sort((a, b) => Number(Boolean(a.selected)) - Number(Boolean(b.selected)));
+  for (const box of ordered) {
+    const [x1, y1, x2, y2] = box.bbox.map((v) => v * size.scale);
+    const colour = box.rejected ? "#9aa0a6" : classColour(box.class_name, classes);
+    ctx.lineWidth = box.selected ? BOX_WIDTH : 1.5;
+    ctx.strokeStyle = colour;
+    ctx.setLineDash(box.selected ? [] : [5, 4]);
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    ctx.setLineDash([]);
+    if (box.selected) label(ctx, `${box.class_name} ${(100 * box.confidence).toFixed(0)}%`, x1, y1, colour);
+    drawn.push({ x1, y1, x2, y2, colour, selected: Boolean(box.selected) });
+  }
+  canvas.dataset.boxes = JSON.stringify(drawn);
+  canvas.dataset.ref = ref || "";
+  canvas.dataset.scale = String(size.scale);
+  return drawn;
+}
+
+/**
+ * Show the crop of a defect in `canvas`: the stored crop when there is one, else the box cut
+ * from the full frame with a margin. Returns "stored", "frame" or "none".
+ */
+export async function drawCrop(canvas, { cropRef, frameRef, bbox, width, height, maxSize = 220 }) {
+  const ctx = canvas.getContext("2d");
+  let source = null;
+  let sx = 0;
+  let sy = 0;
+  let sw = 0;
+  let sh = 0;
+  let origin = "none";
+  if (cropRef) {
+    source = await loadImage(await imageUrl(cropRef));
+    [sw, sh] = [source.naturalWidth, source.naturalHeight];
+    origin = "stored";
+  } else if (frameRef) {
+    source = await loadImage(await imageUrl(frameRef));
+    const kx = source.naturalWidth / width;
+    const ky = source.naturalHeight / height;
+    const [x1, y1, x2, y2] = bbox;
+    const margin = Math.max(8, 0.35 * Math.max(x2 - x1, y2 - y1));
+    sx = Math.max(0, (x1 - margin) * kx);
+    sy = Math.max(0, (y1 - margin) * ky);
+    sw = Math.min(source.naturalWidth, (x2 + margin) * kx) - sx;
+    sh = Math.min(source.naturalHeight, (y2 + margin) * ky) - sy;
+    origin = "frame";
+  }
+  if (!source || sw <= 0 || sh <= 0) {
+    canvas.width = maxSize;
+    canvas.height = Math.round(maxSize / 2);
+    ctx.fillStyle = "#3a3f47";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    canvas.dataset.origin = "none";
+    return "none";
+  }
+  const size = fit(sw, sh, maxSize, maxSize);
+  canvas.width = size.width;
+  canvas.height = size.height;
+  ctx.imageSmoothingEnabled = size.scale < 2;
+  ctx.drawImage(source, sx, sy, sw, sh, 0, 0, size.width, size.height);
+  canvas.dataset.origin = origin;
+  return origin;
+}

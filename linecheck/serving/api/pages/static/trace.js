@@ -1,0 +1,193 @@
+// Trace view: search a code; its unit, grade, genealogy, defect map and timeline.
+
+import { ApiError, getJson, lines } from "./api.js";
+import { badge, classChip, el, fmtNum, fmtTime, replace, typingInField } from "./dom.js";
+import { drawDefectMap } from "./defect_map.js";
+import { drawFrame } from "./frame_view.js";
+import { initShell, showError, showMessage } from "./shell.js";
+
+const $ = (id) => document.getElementById(id);
+let current = null;
+
+function codeLink(code) {
+  return el("a", { href: `/review/trace?code=${encodeURIComponent(code)}`, class: "code-link", dataset: { code },
+    onclick: (event) => {
+      event.preventDefault();
+      go(code);
+    } }, code);
+}
+
+function gradeDetail(grade) {
+  const d = grade.detail || {};
+  const facts = [];
+  if (grade.kind === "textile") {
+    facts.push(["points", `${fmtNum(d.total_points, 0)} (${fmtNum(d.raw_points, 0)} before the per-yard cap)`],
+      ["points / 100 yd²", `${fmtNum(d.points_per_100yd2, 1)} (limit ${fmtNum(d.options && d.options.acceptance_points_per_100yd2, 0)})`],
+      ["inspected length", `${fmtNum(d.inspected_length_m, 2)} m (${d.length_rule || "—"})`]);
+  } else if (grade.kind === "pv") {
+    facts.push(["cells counted", (d.cells_affected || []).map(([r, c]) => `r${r}c${c}`).join(" ") || "none"]);
+  }
+  for (const reason of d.reasons || []) facts.push(["reason", reason]);
+  facts.push(["defects counted", String(grade.defects_counted)], ["rejected by review", String(grade.defects_excluded)],
+    ["frames", `${grade.inspections} (${grade.not_inspected} not inspected)`]);
+  return el("dl", { class: "facts-list" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+function renderUnit(trace, grade, line) {
+  const unit = trace.unit;
+  const card = $("unit-card");
+  if (!unit) {
+    replace(card, el("h3", {}, trace.code), el("p", { class: "muted" },
+      "not an inspected unit (known from genealogy or process events only)"));
+  } else {
+    replace(card, el("h3", {}, unit.code),
+      el("dl", { class: "facts-list" },
+        el("dt", {}, "kind"), el("dd", {}, unit.kind),
+        el("dt", {}, "line"), el("dd", {}, line ? `${line.id} — ${line.name}` : unit.line_id),
+        el("dt", {}, "first seen"), el("dd", {}, fmtTime(unit.created_at)),
+        el("dt", {}, "models"), el("dd", {}, trace.model_versions.map((v) => `${v.model_name} v${v.model_version} (${v.inspections})`).join(", ") || "—")));
+  }
+  const gradeCard = $("grade-card");
+  if (!grade) {
+    replace(gradeCard, el("p", { class: "muted" }, "no grade (the code was never inspected)"));
+    gradeCard.dataset.grade = "";
+    return;
+  }
+  gradeCard.dataset.grade = grade.grade;
+  replace(gradeCard, el("div", { class: "grade-head" },
+    el("span", { id: "grade-value", class: `grade grade-${grade.accepted ? "ok" : "bad"}` }, grade.grade),
+    badge(grade.accepted ? "accepted" : "not accepted", grade.accepted ? "ok" : "bad")), gradeDetail(grade));
+}
+
+function linkRow(link, other) {
+  return el("li", { class: "link-row", dataset: { depth: link.depth } },
+    el("span", { class: "depth" }, "·".repeat(link.depth)), " ", codeLink(other), " ",
+    el("span", { class: "muted" }, `${link.parent} ${link.relation.replace("_", " ")} ${link.child} · ${fmtTime(link.at)}`));
+}
+
+function renderGenealogy(trace) {
+  const { parents, children } = trace.genealogy;
+  replace($("parents"), parents.length ? parents.map((l) => linkRow(l, l.parent)) : el("li", { class: "muted" }, "none"));
+  replace($("children"), children.length ? children.map((l) => linkRow(l, l.child)) : el("li", { class: "muted" }, "none"));
+}
+
+function inspectionEntry(inspection, classes) {
+  const frameBox = el("div", { class: "timeline-frame", hidden: true });
+  const toggle = el("button", { type: "button", class: "small", onclick: async () => {
+    frameBox.hidden = !frameBox.hidden;
+    if (frameBox.hidden || frameBox.firstChild) return;
+    const canvas = el("canvas", { class: "frame-canvas" });
+    frameBox.append(canvas);
+    await drawFrame(canvas, {
+      ref: inspection.image_ref, width: inspection.image_width, height: inspection.image_height, classes,
+      boxes: inspection.defects.map((d) => ({ bbox: d.bbox, class_name: d.final_class, confidence: d.confidence,
+        selected: d.review_state !== "rejected", rejected: d.review_state === "rejected" })),
+      maxWidth: 520, maxHeight: 360,
+    }).catch(showError);
+  } }, "frame");
+  const defects = inspection.defects.map((d) => el("li", { dataset: { defectId: d.id } },
+    classChip(d.final_class, classes), ` ${(100 * d.confidence).toFixed(0)}% `, badge(d.review_state),
+    d.class_name !== d.final_class ? el("span", { class: "muted" }, ` (model: ${d.class_name})`) : "",
+    d.reviews.length ? el("span", { class: "muted review-note" },
+      ` ${d.reviews.map((r) => `${r.decision}${r.new_class ? `→${r.new_class}` : ""} by ${r.reviewer}`).join("; ")}`) : ""));
+  const where = inspection.roll_offset_m !== null ? ` at ${fmtNum(inspection.roll_offset_m)} m` : "";
+  return el("li", { class: "timeline-item timeline-inspection", dataset: { inspectionId: inspection.id } },
+    el("time", {}, fmtTime(inspection.captured_at)),
+    el("div", {}, el("strong", {}, "inspected "), badge(inspection.verdict),
+      ` ${inspection.line_id}/${inspection.station}${where} · ${inspection.model_name || "—"} v${inspection.model_version || "—"} `,
+      inspection.image_ref ? toggle : "", inspection.reason ? el("div", { class: "muted" }, inspection.reason) : "",
+      defects.length ? el("ul", { class: "defect-list" }, defects) : "", frameBox));
+}
+
+function eventEntry(event) {
+  return el("li", { class: "timeline-item timeline-event", dataset: { type: event.type } },
+    el("time", {}, fmtTime(event.at)),
+    el("div", {}, el("strong", {}, event.type), event.code !== current ? [" of ", codeLink(event.code)] : "",
+      event.location ? ` at ${event.location}` : "", event.line_id ? ` on ${event.line_id}` : "",
+      el("span", { class: "muted" }, ` · ${event.created_by}`)));
+}
+
+function renderTimeline(trace, classes) {
+  const entries = [
+    ...trace.inspections.map((i) => ({ at: i.captured_at, node: inspectionEntry(i, classes) })),
+    ...trace.events.map((e) => ({ at: e.at, node: eventEntry(e) })),
+  ].sort((a, b) => new Date(a.at) - new Date(b.at));
+  replace($("timeline"), entries.length ? entries.map((e) => e.node) : el("li", { class: "muted" }, "nothing recorded"));
+}
+
+async function trace(code) {
+  current = code;
+  $("code").value = code;
+  $("result").hidden = true;
+  $("result").dataset.code = "";
+  document.title = `linecheck · trace ${code}`;
+  let data;
+  try {
+    data = await getJson(`/v1/trace/${encodeURIComponent(code)}`);
+  } catch (exc) {
+    if (exc instanceof ApiError && exc.status === 404) showMessage(`Nothing is known about ${code}.`, "error");
+    else showError(exc);
+    return;
+  }
+  if (current !== code) return;
+  let grade = null;
+  if (data.unit) {
+    grade = await getJson(`/v1/units/${encodeURIComponent(code)}/grade`).catch((exc) => {
+      showError(exc);
+      return null;
+    });
+  }
+  const registered = await lines().catch(() => []);
+  const line = data.unit ? registered.find((l) => l.id === data.unit.line_id) : null;
+  const classes = line ? line.config.classes : [];
+  renderUnit(data, grade, line);
+  renderGenealogy(data);
+  renderTimeline(data, classes);
+  const mapBox = $("defect-map");
+  if (line && data.inspections.length) {
+    $("map-section").hidden = false;
+    const { drawn } = drawDefectMap(mapBox, { kind: line.kind, config: line.config, inspections: data.inspections });
+    $("map-title").textContent = { textile: "Roll map", pv: "Module cell map", bearing: "Ring zones" }[line.kind] + ` · ${drawn} defect(s)`;
+  } else {
+    $("map-section").hidden = true;
+    mapBox.replaceChildren();
+  }
+  $("result").hidden = false;
+  $("result").dataset.code = code;
+}
+
+function go(code, push = true) {
+  const value = code.trim();
+  if (!value) {
+    showMessage("Type a code, e.g. RL0000000042.", "error");
+    return;
+  }
+  if (push) history.pushState({ code: value }, "", `/review/trace?code=${encodeURIComponent(value)}`);
+  trace(value);
+}
+
+function wire() {
+  $("trace-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    go($("code").value);
+  });
+  window.addEventListener("popstate", () => {
+    const code = new URLSearchParams(window.location.search).get("code");
+    if (code) trace(code);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "/" && !typingInField(event)) {
+      event.preventDefault();
+      $("code").focus();
+      $("code").select();
+    }
+  });
+}
+
+wire();
+initShell(() => {
+  const code = new URLSearchParams(window.location.search).get("code");
+  if (code) trace(code);
+  else $("code").focus();
+  document.body.dataset.ready = "true";
+});

@@ -1,0 +1,75 @@
+"""Review: ``/v1/review/queue``, ``/v1/defects/{id}`` and its review, codes for unread frames."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import AwareDatetime
+
+from linecheck.serving.api.deps import ContextDep, ReaderKeyDep, ReviewerKeyDep
+from linecheck.serving.api.responses import DefectOut, InspectionOut, QueueOut
+from linecheck.serving.api.schemas import CodeAssignIn, Offset, ReviewIn, RowId
+from linecheck.serving.api.services import queries
+from linecheck.serving.api.services import review as service
+from linecheck.serving.store.repositories.reviews import QueueFilter
+
+router = APIRouter(prefix="/v1", tags=["review"])
+ReviewState = Annotated[str, Query(pattern="^(pending|confirmed|rejected|reclassified|all)$")]
+
+
+@router.get("/review/queue", response_model=QueueOut)
+def review_queue(
+    _key: ReaderKeyDep,
+    context: ContextDep,
+    line_id: str | None = None,
+    class_name: str | None = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    state: ReviewState = "pending",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Offset = 0,
+) -> QueueOut:
+    """Defects to review (default: not yet reviewed), newest first, filtered and paginated.
+
+    `total` counts matches up to 10,000 (`total_exact` is false beyond); `unread_inspections`
+    counts frames whose code could not be read (list them with `GET /v1/inspections?code_status=code_unread`).
+    """
+    flt = QueueFilter(
+        state=None if state == "all" else state,
+        line_id=line_id,
+        class_name=class_name,
+        min_confidence=min_confidence,
+        max_confidence=max_confidence,
+        since=since,
+        until=until,
+    )
+    return service.review_queue(context.db, flt, limit=limit, offset=offset)
+
+
+@router.get("/defects/{defect_id}", response_model=DefectOut)
+def get_defect(defect_id: RowId, _key: ReaderKeyDep, context: ContextDep) -> DefectOut:
+    """One defect and its full review history."""
+    return service.get_defect(context.db, defect_id)
+
+
+@router.post("/defects/{defect_id}/review", response_model=DefectOut, status_code=201)
+async def post_review(
+    defect_id: RowId, body: ReviewIn, key: ReviewerKeyDep, context: ContextDep
+) -> DefectOut:
+    """Confirm, reject or reclassify a defect; earlier decisions stay in its history."""
+    result = await run_in_threadpool(service.review_defect, context.db, context.lines, defect_id, body, key)
+    context.metrics.reviews.labels(body.decision).inc()
+    return result
+
+
+@router.post("/inspections/{inspection_id}/code", response_model=InspectionOut)
+async def post_code(
+    inspection_id: str, body: CodeAssignIn, key: ReviewerKeyDep, context: ContextDep
+) -> InspectionOut:
+    """Give a frame whose code could not be read the code a person read (once)."""
+    await run_in_threadpool(service.assign_code, context.db, context.lines, inspection_id, body.code, key)
+    return queries.get_inspection(context.db, inspection_id)

@@ -1,0 +1,1 @@
+"""The API's rules (validation against a line, idempotency, grading, review), between routes and SQL."""

@@ -1,0 +1,370 @@
+"""Inspection ingest: validation against the line, idempotency on the client's id, bulk insert.
+
+Rules:
+
+* A request is one inspection or ``{"inspections": [...]}``. A batch is atomic: either every
+  item is stored (or recognised as a retry) or nothing is; a rejected batch names every bad item.
+* The same id with the same content is a ``duplicate`` (a retry, nothing written); the same id
+  with different content is a conflict (409). Content is compared by a SHA-256 of the
+  validated inspection, so key order and number formatting do not matter.
+* The unit for a code is created on the code's first inspection, with the line's kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from linecheck.config import LineConfig
+from linecheck.errors import InvalidFieldError, PayloadTooLargeError
+from linecheck.kinds import Kind, check_code
+from linecheck.serving.api.auth import require_line
+from linecheck.serving.api.errors import ConflictingIdsError, InvalidFieldsError, from_validation_error
+from linecheck.serving.api.metrics import ApiMetrics
+from linecheck.serving.api.schemas import (
+    INGEST_ADAPTER,
+    BearingLocation,
+    DefectIn,
+    InspectionBatchIn,
+    InspectionIn,
+    PVLocation,
+    TextileLocation,
+)
+from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.api.services.records import tz_offset
+from linecheck.serving.store.db import Database
+from linecheck.serving.store.keys import KeyInfo
+from linecheck.serving.store.models import utcnow
+from linecheck.serving.store.repositories import inspections as repo
+from linecheck.serving.store.repositories import lines as line_repo
+
+IngestStatus = Literal["created", "duplicate"]
+_LOCATION_MODELS: dict[Kind, type[BaseModel]] = {
+    Kind.TEXTILE: TextileLocation,
+    Kind.PV: PVLocation,
+    Kind.BEARING: BearingLocation,
+}
+#: Width of the across-the-roll bins textile defect locations are counted in.
+ACROSS_BIN_M = 0.1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IngestOutcome:
+    """What happened to one posted inspection."""
+
+    id: str
+    status: IngestStatus
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParsedBody:
+    """A decoded ingest request."""
+
+    items: list[InspectionIn]
+    batch: bool
+
+
+def parse_ingest_body(body: bytes, *, max_batch: int) -> ParsedBody:
+    """Decode and validate a ``POST /v1/inspections`` body (types and ranges; no line rules yet)."""
+    try:
+        parsed = INGEST_ADAPTER.validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise InvalidFieldError("body", body[:80].decode("utf-8", "replace"), "not valid JSON") from None
+        # loc[0] is the union tag ("single" / "batch"): not part of the client's field names.
+        raise from_validation_error(exc, skip=1) from None
+    if isinstance(parsed, InspectionBatchIn):
+        if len(parsed.inspections) > max_batch:
+            raise PayloadTooLargeError(
+                f"inspections: {len(parsed.inspections)} items in one batch; at most {max_batch} are accepted"
+            )
+        return ParsedBody(items=parsed.inspections, batch=True)
+    return ParsedBody(items=[parsed], batch=False)
+
+
+def content_hash(item: InspectionIn) -> str:
+    """SHA-256 of the validated inspection's JSON (fields in model order, free-form dicts key-sorted)."""
+    return hashlib.sha256(item.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def _tz_offset(item: InspectionIn) -> str:
+    offset = item.captured_at.utcoffset()
+    return tz_offset(int(offset.total_seconds() // 60) if offset is not None else 0)
+
+
+def _check_location(
+    defect: DefectIn, line: LineConfig, field: str, errors: list[InvalidFieldError]
+) -> BaseModel | None:
+    if defect.location is None:
+        return None
+    model = _LOCATION_MODELS[line.kind]
+    try:
+        location = model.model_validate(defect.location)
+    except ValidationError as exc:
+        errors.extend(from_validation_error(exc, prefix=field).errors)
+        return None
+    if isinstance(location, PVLocation):
+        if location.row >= line.pv.rows:
+            errors.append(InvalidFieldError(f"{field}.row", location.row, f"expected < {line.pv.rows} rows"))
+        if location.col >= line.pv.cols:
+            errors.append(InvalidFieldError(f"{field}.col", location.col, f"expected < {line.pv.cols} cols"))
+    return location
+
+
+def _check_item(item: InspectionIn, line: LineConfig, prefix: str, errors: list[InvalidFieldError]) -> None:
+    if item.code_status == "code_unread":
+        if item.code is not None:
+            errors.append(
+                InvalidFieldError(f"{prefix}code", item.code, "must be null when code_status is code_unread")
+            )
+    elif item.code is None:
+        errors.append(
+            InvalidFieldError(f"{prefix}code", None, f"required when code_status is {item.code_status}")
+        )
+    else:
+        try:
+            check_code(item.code, line.code_pattern, field=f"{prefix}code")
+        except InvalidFieldError as exc:
+            errors.append(exc)
+    if item.verdict == "not_inspected":
+        if item.defects:
+            errors.append(
+                InvalidFieldError(
+                    f"{prefix}defects", len(item.defects), "must be empty when verdict is not_inspected"
+                )
+            )
+    else:
+        for name in ("model_name", "model_version"):
+            if getattr(item, name) is None:
+                errors.append(
+                    InvalidFieldError(f"{prefix}{name}", None, f"required when verdict is {item.verdict}")
+                )
+    classes = set(line.classes)
+    for j, defect in enumerate(item.defects):
+        field = f"{prefix}defects[{j}]"
+        if defect.class_name not in classes:
+            errors.append(
+                InvalidFieldError(
+                    f"{field}.class_name", defect.class_name, f"not a class of line {line.id}: {line.classes}"
+                )
+            )
+        x1, y1, x2, y2 = defect.bbox
+        if not all(math.isfinite(v) for v in defect.bbox) or not (
+            0 <= x1 < x2 <= item.image_width and 0 <= y1 < y2 <= item.image_height
+        ):
+            errors.append(
+                InvalidFieldError(
+                    f"{field}.bbox",
+                    list(defect.bbox),
+                    f"expected 0 <= x1 < x2 <= {item.image_width} and 0 <= y1 < y2 <= {item.image_height}",
+                )
+            )
+        _check_location(defect, line, f"{field}.location", errors)
+
+
+def _defect_columns(defect: DefectIn, kind: Kind) -> dict[str, Any]:
+    loc = defect.location or {}
+    cols: dict[str, Any] = {
+        "location_key": None,
+        "along_m": None,
+        "size_m": None,
+        "cell_row": None,
+        "cell_col": None,
+        "zone": None,
+    }
+    if not loc:
+        return cols
+    if kind is Kind.TEXTILE:
+        cols["along_m"] = loc.get("along_m")
+        sizes = [v for v in (loc.get("length_m"), loc.get("width_m")) if v is not None]
+        cols["size_m"] = max(sizes) if sizes else None
+        across = loc.get("across_m")
+        if across is not None:
+            cols["location_key"] = f"across:{math.floor(across / ACROSS_BIN_M) * ACROSS_BIN_M:.1f}m"
+    elif kind is Kind.PV:
+        cols["cell_row"], cols["cell_col"] = loc["row"], loc["col"]
+        cols["location_key"] = f"cell:r{loc['row']}c{loc['col']}"
+    else:
+        cols["zone"] = loc["zone"]
+        cols["size_m"] = loc.get("length_m")
+        cols["location_key"] = f"zone:{loc['zone']}"
+    return cols
+
+
+class IngestService:
+    """Stores inspections; one instance per app (it keeps a cache of known stations)."""
+
+    def __init__(self, db: Database, lines: LineRegistry, metrics: ApiMetrics) -> None:
+        self._db = db
+        self._lines = lines
+        self._metrics = metrics
+        self._stations: set[tuple[str, str]] = set()
+        self._stations_lock = threading.Lock()
+
+    def validate(
+        self, items: Sequence[InspectionIn], hashes: Sequence[str], key: KeyInfo, *, batch: bool
+    ) -> dict[str, LineConfig]:
+        """Check every item against its line and the key's scope; raise naming every bad field."""
+        errors: list[InvalidFieldError] = []
+        lines: dict[str, LineConfig] = {}
+        for i, item in enumerate(items):
+            prefix = f"inspections[{i}]." if batch else ""
+            line = lines.get(item.line_id) or self._lines.get(item.line_id)
+            if line is None:
+                known = sorted(self._lines.all())
+                errors.append(
+                    InvalidFieldError(
+                        f"{prefix}line_id", item.line_id, f"not a registered line; known: {known}"
+                    )
+                )
+                continue
+            require_line(key, item.line_id, field=f"{prefix}line_id")
+            lines[item.line_id] = line
+            _check_item(item, line, prefix, errors)
+        seen: dict[str, tuple[int, str]] = {}
+        for i, (item, digest) in enumerate(zip(items, hashes, strict=True)):
+            first = seen.get(item.id)
+            if first is None:
+                seen[item.id] = (i, digest)
+            elif first[1] != digest:
+                errors.append(
+                    InvalidFieldError(
+                        f"inspections[{i}].id",
+                        item.id,
+                        f"repeats inspections[{first[0]}].id with other content",
+                    )
+                )
+        if errors:
+            raise InvalidFieldsError(errors)
+        return lines
+
+    def ingest(self, items: Sequence[InspectionIn], key: KeyInfo, *, batch: bool) -> list[IngestOutcome]:
+        """Validate and store ``items`` atomically; return one outcome per item, in order."""
+        hashes = [content_hash(item) for item in items]
+        lines = self.validate(items, hashes, key, batch=batch)
+        unique: dict[str, tuple[int, InspectionIn, str]] = {}
+        for i, (item, digest) in enumerate(zip(items, hashes, strict=True)):
+            unique.setdefault(item.id, (i, item, digest))
+        field = "inspections[{}].id" if batch else "id"
+        with self._db.writer() as session:
+            existing = repo.existing_hashes(session, list(unique))
+            conflicts = [
+                (field.format(i), item.id) for i, item, h in unique.values() if existing.get(item.id, h) != h
+            ]
+            if conflicts:
+                self._metrics.conflicts.inc(len(conflicts))
+                raise ConflictingIdsError(conflicts)
+            new = [(i, item, h) for i, item, h in unique.values() if item.id not in existing]
+            now = utcnow()
+            self._ensure_stations(session, [(item.line_id, item.station) for _, item, _ in new])
+            repo.insert_units(
+                session,
+                [
+                    {
+                        "code": item.code,
+                        "kind": lines[item.line_id].kind.value,
+                        "line_id": item.line_id,
+                        "created_at": now,
+                    }
+                    for _, item, _ in new
+                    if item.code is not None
+                ],
+            )
+            inserted = repo.insert_inspections(session, [self._row(item, h, key, now) for _, item, h in new])
+            raced = [entry for entry in new if entry[1].id not in inserted]
+            if raced:  # stored by a concurrent request between our read and our insert
+                again = repo.existing_hashes(session, [item.id for _, item, _ in raced])
+                conflicts = [(field.format(i), item.id) for i, item, h in raced if again.get(item.id) != h]
+                if conflicts:
+                    self._metrics.conflicts.inc(len(conflicts))
+                    raise ConflictingIdsError(conflicts)
+            defect_rows = [
+                self._defect_row(item, defect, lines[item.line_id].kind)
+                for _, item, _ in new
+                if item.id in inserted
+                for defect in item.defects
+            ]
+            repo.insert_defects(session, defect_rows)
+            session.commit()
+        self._count(items, inserted)
+        outcomes: list[IngestOutcome] = []
+        created: set[str] = set()
+        for item in items:
+            status: IngestStatus = (
+                "created" if item.id in inserted and item.id not in created else "duplicate"
+            )
+            created.add(item.id)
+            outcomes.append(IngestOutcome(id=item.id, status=status))
+        return outcomes
+
+    def _ensure_stations(self, session: Any, pairs: list[tuple[str, str]]) -> None:
+        with self._stations_lock:
+            unknown = {pair for pair in pairs if pair not in self._stations}
+        if unknown:
+            line_repo.ensure_stations(session, unknown)
+
+    def _count(self, items: Sequence[InspectionIn], inserted: set[str]) -> None:
+        with self._stations_lock:
+            self._stations.update((item.line_id, item.station) for item in items)
+        for item in items:
+            outcome = "created" if item.id in inserted else "duplicate"
+            self._metrics.inspections.labels(item.line_id, outcome).inc()
+            if outcome == "created":
+                for defect in item.defects:
+                    self._metrics.defects.labels(item.line_id, defect.class_name).inc()
+
+    @staticmethod
+    def _row(item: InspectionIn, digest: str, key: KeyInfo, now: Any) -> dict[str, Any]:
+        return {
+            "id": item.id,
+            "code": item.code,
+            "code_status": item.code_status,
+            "line_id": item.line_id,
+            "station": item.station,
+            "captured_at": item.captured_at,
+            "captured_tz": _tz_offset(item),
+            "model_name": item.model_name,
+            "model_version": item.model_version,
+            "verdict": item.verdict,
+            "reason": item.reason,
+            "latency_ms": item.latency_ms,
+            "frame_seq": item.frame_seq,
+            "image_width": item.image_width,
+            "image_height": item.image_height,
+            "image_ref": item.image_ref,
+            "roll_offset_m": item.roll_offset_m,
+            "defect_count": len(item.defects),
+            "content_hash": digest,
+            "created_at": now,
+            "created_by": key.actor,
+            "code_assigned_by": None,
+            "code_assigned_at": None,
+        }
+
+    @staticmethod
+    def _defect_row(item: InspectionIn, defect: DefectIn, kind: Kind) -> dict[str, Any]:
+        x1, y1, x2, y2 = defect.bbox
+        return {
+            "inspection_id": item.id,
+            "line_id": item.line_id,
+            "captured_at": item.captured_at,
+            "class_name": defect.class_name,
+            "final_class": defect.class_name,
+            "confidence": defect.confidence,
+            "x1": x1,
+            "y1": y1,
+            "x2": x2,
+            "y2": y2,
+            "location": defect.location,
+            "crop_ref": defect.crop_ref,
+            "review_state": "pending",
+            "reviewed_at": None,
+            **_defect_columns(defect, kind),
+        }

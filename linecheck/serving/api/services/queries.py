@@ -1,0 +1,58 @@
+"""Read-side services: inspections with their defects and review history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from linecheck.errors import NotFoundError
+from linecheck.serving.api.responses import DefectOut, InspectionOut, InspectionPageOut
+from linecheck.serving.store.db import Database
+from linecheck.serving.store.models import Inspection
+from linecheck.serving.store.repositories import inspections as repo
+from linecheck.serving.store.repositories import reviews as review_repo
+
+#: Listings count matches up to this many (then report the cap and ``total_exact: false``).
+COUNT_CAP = 10_000
+
+
+def inspections_out(
+    session: Session, rows: Sequence[Inspection], *, with_defects: bool
+) -> list[InspectionOut]:
+    """Inspections as responses, with defects and their reviews when asked (three queries in all)."""
+    if not with_defects:
+        return [InspectionOut.of(row) for row in rows]
+    defects = repo.defect_rows_for_inspections(session, [row.id for row in rows])
+    history = review_repo.reviews_for_defects(session, [d.id for d in defects])
+    by_inspection: dict[str, list[DefectOut]] = {}
+    for defect in defects:
+        by_inspection.setdefault(defect.inspection_id, []).append(
+            DefectOut.of(defect, history.get(defect.id))
+        )
+    return [InspectionOut.of(row, by_inspection.get(row.id)) for row in rows]
+
+
+def list_inspections(
+    db: Database, flt: repo.InspectionFilter, *, limit: int, offset: int
+) -> InspectionPageOut:
+    """A page of inspections (without defects) and the total count."""
+    with db.reader() as session:
+        rows = repo.list_inspections(session, flt, limit=limit, offset=offset)
+        total = repo.count_inspections(session, flt, cap=COUNT_CAP)
+        return InspectionPageOut(
+            items=inspections_out(session, rows, with_defects=False),
+            total=min(total, COUNT_CAP),
+            total_exact=total <= COUNT_CAP,
+            limit=limit,
+            offset=offset,
+        )
+
+
+def get_inspection(db: Database, inspection_id: str) -> InspectionOut:
+    """One inspection with defects and reviews, or :class:`NotFoundError`."""
+    with db.reader() as session:
+        row = repo.get_inspection(session, inspection_id)
+        if row is None:
+            raise NotFoundError(f"inspection id={inspection_id!r} does not exist")
+        return inspections_out(session, [row], with_defects=True)[0]

@@ -1,0 +1,115 @@
+"""QA review: the queue, decisions on defects (history kept), codes typed in for unread frames."""
+
+from __future__ import annotations
+
+from linecheck.errors import ConflictError, InvalidFieldError, NotFoundError
+from linecheck.kinds import check_code
+from linecheck.serving.api.auth import require_line
+from linecheck.serving.api.responses import DefectOut, QueueItemOut, QueueOut
+from linecheck.serving.api.schemas import ReviewIn
+from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.api.services.queries import COUNT_CAP
+from linecheck.serving.store.db import Database
+from linecheck.serving.store.keys import KeyInfo
+from linecheck.serving.store.models import utcnow
+from linecheck.serving.store.repositories import inspections as inspection_repo
+from linecheck.serving.store.repositories import reviews as review_repo
+
+
+def review_queue(db: Database, flt: review_repo.QueueFilter, *, limit: int, offset: int) -> QueueOut:
+    """A page of the queue (newest first), its total and the number of frames still without a code."""
+    with db.reader() as session:
+        rows = review_repo.review_queue(session, flt, limit=limit, offset=offset)
+        total = review_repo.count_queue(session, flt, cap=COUNT_CAP)
+        unread = inspection_repo.count_inspections(
+            session,
+            inspection_repo.InspectionFilter(line_id=flt.line_id, code_status="code_unread"),
+            cap=COUNT_CAP,
+        )
+        history = review_repo.reviews_for_defects(session, [d.id for d, _ in rows])
+        items = [
+            QueueItemOut(
+                defect=DefectOut.of(defect, history.get(defect.id)),
+                code=inspection.code,
+                line_id=inspection.line_id,
+                station=inspection.station,
+                captured_at=inspection.captured_at,
+                image_ref=inspection.image_ref,
+                image_width=inspection.image_width,
+                image_height=inspection.image_height,
+                model_name=inspection.model_name,
+                model_version=inspection.model_version,
+            )
+            for defect, inspection in rows
+        ]
+    return QueueOut(
+        items=items,
+        total=min(total, COUNT_CAP),
+        total_exact=total <= COUNT_CAP,
+        limit=limit,
+        offset=offset,
+        unread_inspections=min(unread, COUNT_CAP),
+    )
+
+
+def get_defect(db: Database, defect_id: int) -> DefectOut:
+    """One defect with its review history."""
+    with db.reader() as session:
+        defect = review_repo.get_defect(session, defect_id)
+        if defect is None:
+            raise NotFoundError(f"defect id={defect_id} does not exist")
+        history = review_repo.reviews_for_defects(session, [defect_id])
+        return DefectOut.of(defect, history.get(defect_id))
+
+
+def review_defect(
+    db: Database, lines: LineRegistry, defect_id: int, body: ReviewIn, key: KeyInfo
+) -> DefectOut:
+    """Append a decision to a defect's history; reclassify needs a class of the defect's line."""
+    if body.decision == "reclassify" and body.new_class is None:
+        raise InvalidFieldError("new_class", None, "required when decision is reclassify")
+    if body.decision != "reclassify" and body.new_class is not None:
+        raise InvalidFieldError(
+            "new_class", body.new_class, f"only allowed with reclassify, not {body.decision}"
+        )
+    with db.writer() as session:
+        defect = review_repo.get_defect(session, defect_id)
+        if defect is None:
+            raise NotFoundError(f"defect id={defect_id} does not exist")
+        require_line(key, defect.line_id, field="defect.line_id")
+        if body.new_class is not None:
+            line = lines.require(defect.line_id)
+            if body.new_class not in line.classes:
+                raise InvalidFieldError(
+                    "new_class", body.new_class, f"not a class of line {line.id}: {line.classes}"
+                )
+        review_repo.add_review(
+            session,
+            defect,
+            decision=body.decision,
+            new_class=body.new_class,
+            reviewer=key.actor,
+            at=utcnow(),
+            comment=body.comment,
+        )
+        session.commit()
+    return get_defect(db, defect_id)
+
+
+def assign_code(db: Database, lines: LineRegistry, inspection_id: str, code: str, key: KeyInfo) -> None:
+    """Give a ``code_unread`` frame the code read by a person (its unit is created if new)."""
+    with db.writer() as session:
+        inspection = inspection_repo.get_inspection(session, inspection_id)
+        if inspection is None:
+            raise NotFoundError(f"inspection id={inspection_id!r} does not exist")
+        if inspection.code is not None:
+            raise ConflictError(f"inspection id={inspection_id!r} already has code {inspection.code!r}")
+        require_line(key, inspection.line_id, field="inspection.line_id")
+        line = lines.require(inspection.line_id)
+        check_code(code, line.code_pattern)
+        now = utcnow()
+        inspection_repo.insert_units(
+            session, [{"code": code, "kind": line.kind.value, "line_id": line.id, "created_at": now}]
+        )
+        inspection_repo.assign_code(session, inspection_id, code, actor=key.actor, at=now)
+        session.commit()

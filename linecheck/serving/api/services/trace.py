@@ -1,0 +1,101 @@
+"""Trace a code: unit, genealogy, inspections with defects and reviews, events, model versions.
+
+Process events are those of the code and of its relatives (up and down), in time order.
+
+A trace is a fixed number of indexed queries per genealogy level, independent of table size.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from linecheck.errors import NotFoundError
+from linecheck.serving.api.responses import (
+    GenealogyOut,
+    InspectionOut,
+    LinkOut,
+    ModelUseOut,
+    ProcessEventOut,
+    TraceOut,
+    UnitOut,
+)
+from linecheck.serving.api.services.queries import inspections_out
+from linecheck.serving.store.db import Database
+from linecheck.serving.store.models import GenealogyLink
+from linecheck.serving.store.repositories import events as event_repo
+from linecheck.serving.store.repositories import genealogy as genealogy_repo
+from linecheck.serving.store.repositories import inspections as inspection_repo
+
+#: Most links followed in one direction, whatever the depth (a guard against huge fan-outs).
+MAX_LINKS = 5000
+
+
+def _walk(session: Session, code: str, *, up: bool, max_depth: int) -> list[LinkOut]:
+    """Breadth-first over the genealogy from ``code``, one query per level, cycles ignored."""
+    seen = {code}
+    frontier = [code]
+    found: list[LinkOut] = []
+    for depth in range(1, max_depth + 1):
+        if not frontier or len(found) >= MAX_LINKS:
+            break
+        links: list[GenealogyLink] = (
+            genealogy_repo.parents_of(session, frontier)
+            if up
+            else genealogy_repo.children_of(session, frontier)
+        )
+        frontier = []
+        for link in sorted(links, key=lambda lk: (lk.at, lk.id)):
+            found.append(
+                LinkOut(
+                    parent=link.parent_code,
+                    child=link.child_code,
+                    relation=link.relation,
+                    at=link.at,
+                    depth=depth,
+                    created_by=link.created_by,
+                )
+            )
+            nxt = link.parent_code if up else link.child_code
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    return found
+
+
+def _model_uses(inspections: list[InspectionOut]) -> list[ModelUseOut]:
+    uses: dict[tuple[str, str], list[datetime]] = {}
+    for inspection in inspections:
+        if inspection.model_name is not None and inspection.model_version is not None:
+            uses.setdefault((inspection.model_name, inspection.model_version), []).append(
+                inspection.captured_at
+            )
+    return [
+        ModelUseOut(
+            model_name=name, model_version=version, inspections=len(ts), first_at=min(ts), last_at=max(ts)
+        )
+        for (name, version), ts in sorted(uses.items(), key=lambda kv: min(kv[1]))
+    ]
+
+
+def trace_code(db: Database, code: str, *, max_depth: int) -> TraceOut:
+    """Everything about ``code``; :class:`NotFoundError` when the store knows nothing of it."""
+    with db.reader() as session:
+        unit = inspection_repo.get_unit(session, code)
+        parents = _walk(session, code, up=True, max_depth=max_depth)
+        children = _walk(session, code, up=False, max_depth=max_depth)
+        rows = inspection_repo.inspections_for_codes(session, [code])
+        inspections = inspections_out(session, rows, with_defects=True)
+        related = [code, *sorted({lk.parent for lk in parents} | {lk.child for lk in children} - {code})]
+        events = event_repo.events_for_codes(session, related)
+        if unit is None and not parents and not children and not rows and not events:
+            raise NotFoundError(f"code={code!r} is not known to the store")
+        return TraceOut(
+            code=code,
+            unit=UnitOut.model_validate(unit) if unit is not None else None,
+            genealogy=GenealogyOut(parents=parents, children=children),
+            inspections=inspections,
+            events=[ProcessEventOut.model_validate(e) for e in events],
+            model_versions=_model_uses(inspections),
+        )

@@ -1,0 +1,94 @@
+"""``ApiSettings``: everything the API reads from the environment (prefix ``LINECHECK_``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from linecheck.config import PROJECT_ROOT
+from linecheck.serving.store.db import sqlite_url
+
+
+class ApiSettings(BaseSettings):
+    """Settings of the traceability API; ``LINECHECK_DATABASE_URL`` etc. override the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="LINECHECK_", extra="ignore")
+
+    data_dir: Path = Field(PROJECT_ROOT / "var", description="SQLite file and images live here by default")
+    lines_dir: Path = Field(PROJECT_ROOT / "configs" / "lines", description="line YAML files synced at start")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite at <data_dir>/linecheck.db"
+    )
+    images_dir: Path | None = Field(None, description="image store root; default: <data_dir>/images")
+    migrate_on_start: bool = Field(True, description="run `alembic upgrade head` when the API starts")
+    sync_lines_on_start: bool = Field(True, description="upsert configs/lines/*.yaml into the store at start")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_batch: int = Field(500, ge=1, le=5000, description="most inspections in one POST")
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    sqlite_busy_timeout_ms: int = Field(15000, ge=0)
+    db_pool_size: int = Field(10, ge=1)
+    rate_limit_per_s: float = Field(
+        200.0,
+        ge=0,
+        description="requests per second one API key may make (token bucket in this process; 0: no limit)",
+    )
+    rate_limit_burst: int = Field(
+        400, ge=1, description="requests one key may make at once before the rate applies"
+    )
+    key_cache_seconds: float = Field(10.0, ge=0, description="how long a verified key is trusted in memory")
+    line_cache_seconds: float = Field(10.0, ge=0, description="how long line configs are cached in memory")
+    shift_starts: list[time] = Field(
+        default_factory=lambda: [time(6), time(14), time(22)], description="shift start times, local"
+    )
+    shift_timezone: str = Field("UTC", description="IANA zone the shift start times are in")
+    epcis_base_uri: str = Field(
+        "urn:linecheck:", description="prefix of the URIs given to codes, lines and extension fields in EPCIS"
+    )
+    trace_max_depth: int = Field(10, ge=0, description="genealogy levels followed up and down")
+
+    @field_validator("shift_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"shift_timezone={value!r}: not a known IANA time zone") from None
+        return value
+
+    @field_validator("epcis_base_uri")
+    @classmethod
+    def _uri_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:\S*", value):
+            raise ValueError(
+                f"epcis_base_uri={value!r}: expected a URI prefix such as urn:acme: or https://id.acme.com/"
+            )
+        return value
+
+    @field_validator("shift_starts")
+    @classmethod
+    def _sorted_shifts(cls, value: list[time]) -> list[time]:
+        if not value:
+            raise ValueError("shift_starts: expected at least one start time")
+        return sorted(set(value))
+
+    def resolved_database_url(self) -> str:
+        """The database URL to use."""
+        return self.database_url or sqlite_url(self.data_dir / "linecheck.db")
+
+    def resolved_images_dir(self) -> Path:
+        """The image store root to use."""
+        return self.images_dir or self.data_dir / "images"
+
+
+@lru_cache(maxsize=1)
+def get_api_settings() -> ApiSettings:
+    """The process-wide settings, read once from the environment."""
+    return ApiSettings()

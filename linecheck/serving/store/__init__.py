@@ -1,0 +1,1 @@
+"""Traceability store: SQLAlchemy models, Alembic migrations, repositories, API keys and images."""

@@ -1,0 +1,144 @@
+"""Content-addressed image storage: full frames and defect crops, never overwritten.
+
+An image's reference is the SHA-256 of its bytes (64 lowercase hex), so storing the same image
+twice is a no-op and a reference can never name two different images. :class:`ImageStore` is
+the interface the API uses; :class:`FileImageStore` keeps files under a directory. An
+S3-compatible store (bucket key = reference, ``If-None-Match: *`` on put) implements the same
+three methods for deployments at scale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from linecheck.errors import ImageStoreError, InvalidFieldError, NotFoundError, PayloadTooLargeError
+
+REF_PATTERN = r"^[0-9a-f]{64}$"
+_REF_RE = re.compile(REF_PATTERN)
+CONTENT_TYPES = ("image/png", "image/jpeg")
+_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+
+
+class ImageStoreFullError(ImageStoreError):
+    """The image store has no space left (ENOSPC / quota): nothing was stored, try again later."""
+
+
+def check_ref(ref: str, *, field: str = "ref") -> str:
+    """Return ``ref`` if it is 64 lowercase hex characters (so it can never be a path)."""
+    if not isinstance(ref, str) or not _REF_RE.fullmatch(ref):
+        raise InvalidFieldError(field, ref, "expected a 64-character lowercase hex SHA-256 reference")
+    return ref
+
+
+def sniff_content_type(data: bytes) -> str | None:
+    """``image/png`` or ``image/jpeg`` from the file's magic bytes, else None."""
+    for magic, content_type in _MAGIC.items():
+        if data.startswith(magic):
+            return content_type
+    return None
+
+
+def image_ref(data: bytes) -> str:
+    """The content address of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """Bytes and media type of a stored image."""
+
+    data: bytes
+    content_type: str
+
+
+class ImageStore(Protocol):
+    """Where image bytes live, addressed by their SHA-256."""
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` (PNG or JPEG) if not already stored; return its reference."""
+        ...
+
+    def get(self, ref: str) -> StoredImage:
+        """Return the image stored under ``ref`` or raise :class:`NotFoundError`."""
+        ...
+
+    def exists(self, ref: str) -> bool:
+        """Whether ``ref`` is stored."""
+        ...
+
+
+def check_image(data: bytes, *, declared: str | None, max_bytes: int) -> str:
+    """Validate an upload and return its media type (declared type must match the bytes)."""
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(f"image of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
+    if not data:
+        raise InvalidFieldError("body", "<empty>", "expected PNG or JPEG image bytes")
+    sniffed = sniff_content_type(data)
+    if sniffed is None:
+        raise InvalidFieldError("body", data[:8].hex(), "not a PNG or JPEG image (unknown magic bytes)")
+    base = (declared or "").split(";")[0].strip().lower()
+    if base and base != sniffed:
+        raise InvalidFieldError("content-type", declared, f"the body is {sniffed}")
+    return sniffed
+
+
+class FileImageStore:
+    """Images as files ``<root>/<ref[:2]>/<ref[2:4]>/<ref>``, written once via a temp file and a hard link."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, ref: str) -> Path:
+        """Where ``ref`` is (or would be) stored."""
+        check_ref(ref)
+        return self.root / ref[:2] / ref[2:4] / ref
+
+    def exists(self, ref: str) -> bool:
+        """Whether ``ref`` is stored."""
+        return self.path(ref).is_file()
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` once; an existing file is never replaced."""
+        ref = image_ref(data)
+        final = self.path(ref)
+        if final.is_file():
+            return ref
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                # Atomic, and fails rather than overwrite (a concurrent writer stored the same bytes).
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, final)
+            finally:
+                os.unlink(tmp)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ImageStoreFullError(
+                    f"image store {self.root} is full: image {ref} ({len(data)} bytes) was not stored ({exc})"
+                ) from exc
+            raise ImageStoreError(f"cannot store image {ref} under {self.root}: {exc}") from exc
+        return ref
+
+    def get(self, ref: str) -> StoredImage:
+        """Read a stored image."""
+        path = self.path(ref)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"image ref={ref!r} is not stored") from None
+        except OSError as exc:
+            raise ImageStoreError(f"cannot read image {ref} at {path}: {exc}") from exc
+        return StoredImage(data=data, content_type=sniff_content_type(data) or "application/octet-stream")

@@ -1,0 +1,262 @@
+"""SQLAlchemy 2 models of the traceability store.
+
+The schema itself is created and changed only by the Alembic migrations in
+``linecheck/serving/store/migrations``; a test checks that the migrations and these models agree.
+
+Codes (``units.code``, genealogy and process events) are plain strings: a raw-material lot or a
+shipping box can be linked and traced before (or without) ever being inspected.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Constraint names are fixed so that migrations and models name them the same on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes stored in UTC on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert an aware datetime to UTC (naive UTC for SQLite); refuse naive input."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store only accepts timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the project's constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Line(Base):
+    """A production line; ``config`` holds its full validated YAML config (classes, code pattern...)."""
+
+    __tablename__ = "lines"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Station(Base):
+    """A camera / station of a line."""
+
+    __tablename__ = "stations"
+    __table_args__ = (UniqueConstraint("line_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(ForeignKey("lines.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Unit(Base):
+    """A traceable unit (roll, ring, module), created on its first inspection."""
+
+    __tablename__ = "units"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    line_id: Mapped[str] = mapped_column(ForeignKey("lines.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Inspection(Base):
+    """One inspected frame (or a frame that could not be inspected), keyed by the client's id."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (
+        Index("ix_inspections_line_id_captured_at", "line_id", "captured_at"),
+        Index(
+            "ix_inspections_unread",
+            "captured_at",
+            sqlite_where=text("code IS NULL"),
+            postgresql_where=text("code IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str | None] = mapped_column(ForeignKey("units.code"), index=True)
+    code_status: Mapped[str] = mapped_column(String(16))
+    line_id: Mapped[str] = mapped_column(ForeignKey("lines.id"))
+    station: Mapped[str] = mapped_column(String(64))
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    captured_tz: Mapped[str] = mapped_column(String(6), default="+00:00")
+    model_name: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(32))
+    verdict: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    frame_seq: Mapped[int | None] = mapped_column(Integer)
+    image_width: Mapped[int] = mapped_column(Integer)
+    image_height: Mapped[int] = mapped_column(Integer)
+    image_ref: Mapped[str | None] = mapped_column(String(64))
+    roll_offset_m: Mapped[float | None] = mapped_column(Float)
+    defect_count: Mapped[int] = mapped_column(Integer, default=0)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    code_assigned_by: Mapped[str | None] = mapped_column(String(64))
+    code_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Defect(Base):
+    """One detected defect; line and capture time are copied from the inspection for fast queues."""
+
+    __tablename__ = "defects"
+    __table_args__ = (
+        # the review queue walks these in id (arrival) order, with or without a line filter
+        Index("ix_defects_review_state_id", "review_state", "id"),
+        Index("ix_defects_review_state_line_id_id", "review_state", "line_id", "id"),
+        Index("ix_defects_line_id_captured_at", "line_id", "captured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspection_id: Mapped[str] = mapped_column(ForeignKey("inspections.id"), index=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    class_name: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    location_key: Mapped[str | None] = mapped_column(String(32))
+    along_m: Mapped[float | None] = mapped_column(Float)
+    size_m: Mapped[float | None] = mapped_column(Float)
+    cell_row: Mapped[int | None] = mapped_column(Integer)
+    cell_col: Mapped[int | None] = mapped_column(Integer)
+    zone: Mapped[str | None] = mapped_column(String(16))
+    crop_ref: Mapped[str | None] = mapped_column(String(64))
+    review_state: Mapped[str] = mapped_column(String(16), default="pending")
+    final_class: Mapped[str] = mapped_column(String(64), index=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Review(Base):
+    """One review decision on a defect; reviews are only ever added, never changed."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    defect_id: Mapped[int] = mapped_column(ForeignKey("defects.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    new_class: Mapped[str | None] = mapped_column(String(64))
+    reviewer: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class GenealogyLink(Base):
+    """``parent`` is made from / contains / packs ``child`` (parent = the later, larger thing)."""
+
+    __tablename__ = "genealogy"
+    __table_args__ = (UniqueConstraint("parent_code", "child_code", "relation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    parent_code: Mapped[str] = mapped_column(String(64), index=True)
+    child_code: Mapped[str] = mapped_column(String(64), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class ProcessEvent(Base):
+    """A business step for a code (received, processed, assembled, packed, shipped)."""
+
+    __tablename__ = "process_events"
+    __table_args__ = (
+        UniqueConstraint("code", "type", "at"),
+        Index("ix_process_events_code_at", "code", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    at_tz: Mapped[str] = mapped_column(String(6), default="+00:00")
+    line_id: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class Image(Base):
+    """Metadata of a content-addressed image (the bytes live in the image store)."""
+
+    __tablename__ = "images"
+
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class ApiKey(Base):
+    """An API key: a public id plus the SHA-256 of its secret part (the secret is never stored)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    lines: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,1 @@
+"""SQL for the traceability store, one module per aggregate; services call these, routes never do."""

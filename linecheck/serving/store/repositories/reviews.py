@@ -1,0 +1,108 @@
+"""Reviews of defects (append-only) and the review queue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy.orm import Session
+
+from linecheck.serving.store.models import Defect, Inspection, Review
+from linecheck.serving.store.repositories.base import table_of
+
+_IN_CHUNK = 900
+_SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
+
+
+def get_defect(session: Session, defect_id: int) -> Defect | None:
+    """One defect, or None."""
+    return session.get(Defect, defect_id)
+
+
+def reviews_for_defects(session: Session, defect_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    """Review history of each defect, oldest first (plain rows)."""
+    history: dict[int, list[Row[Any]]] = {}
+    ids = list(defect_ids)
+    table = table_of(Review)
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = session.execute(
+            select(table).where(table.c.defect_id.in_(ids[start : start + _IN_CHUNK])).order_by(table.c.id)
+        )
+        for row in rows:
+            history.setdefault(row.defect_id, []).append(row)
+    return history
+
+
+def add_review(
+    session: Session,
+    defect: Defect,
+    *,
+    decision: str,
+    new_class: str | None,
+    reviewer: str,
+    at: datetime,
+    comment: str | None,
+) -> Review:
+    """Append a review and move the defect's current state (the history itself is never changed)."""
+    review = Review(
+        defect_id=defect.id, decision=decision, new_class=new_class, reviewer=reviewer, at=at, comment=comment
+    )
+    session.add(review)
+    state = {"confirm": "confirmed", "reject": "rejected", "reclassify": "reclassified"}[decision]
+    values: dict[str, Any] = {"review_state": state, "reviewed_at": at}
+    if decision == "reclassify" and new_class is not None:
+        values["final_class"] = new_class
+    session.execute(update(Defect).where(Defect.id == defect.id).values(**values))
+    session.flush()
+    return review
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QueueFilter:
+    """Filters of the review queue (None: no filter)."""
+
+    state: str | None = "pending"
+    line_id: str | None = None
+    class_name: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _queue_query(query: _SelectT, flt: QueueFilter) -> _SelectT:
+    if flt.state is not None:
+        query = query.where(Defect.review_state == flt.state)
+    if flt.line_id is not None:
+        query = query.where(Defect.line_id == flt.line_id)
+    if flt.class_name is not None:
+        query = query.where(Defect.final_class == flt.class_name)
+    if flt.min_confidence is not None:
+        query = query.where(Defect.confidence >= flt.min_confidence)
+    if flt.max_confidence is not None:
+        query = query.where(Defect.confidence <= flt.max_confidence)
+    if flt.since is not None:
+        query = query.where(Defect.captured_at >= flt.since)
+    if flt.until is not None:
+        query = query.where(Defect.captured_at < flt.until)
+    return query
+
+
+def review_queue(
+    session: Session, flt: QueueFilter, *, limit: int, offset: int
+) -> list[tuple[Defect, Inspection]]:
+    """A page of defects with their inspection, newest arrival first (so recent filters stop early)."""
+    query = _queue_query(
+        select(Defect, Inspection).join(Inspection, Inspection.id == Defect.inspection_id), flt
+    )
+    query = query.order_by(Defect.id.desc()).limit(limit).offset(offset)
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def count_queue(session: Session, flt: QueueFilter, *, cap: int) -> int:
+    """How many defects match ``flt``, counting no further than ``cap + 1`` (a bounded index scan)."""
+    matching = _queue_query(select(Defect.id), flt).limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(matching)) or 0)

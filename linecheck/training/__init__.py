@@ -1,0 +1,1 @@
+"""Training, evaluation, export and the on-disk model registry."""

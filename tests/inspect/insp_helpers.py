@@ -1,0 +1,148 @@
+"""Test seams for the inspector: detectors implementing the Detector protocol without a server.
+
+``TableDetector`` answers with the synthetic ground truth of images it has been shown
+beforehand (looked up by content hash), so pipeline tests know exactly what must come out.
+End-to-end tests use real Triton instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from linecheck.config import LineConfig
+from linecheck.datasets.synth import iter_units
+from linecheck.errors import InferenceError, ServerUnavailableError
+from linecheck.inspect.sources.synthetic import smear_codes
+from linecheck.kinds import CLASSES, Kind
+from linecheck.messages import Detections
+from linecheck.serving.api.testing import create_key, run_api
+
+Truth = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]
+
+
+def image_key(image: npt.NDArray[np.uint8]) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def truth_table(line: LineConfig, *, seed: int, units: int, smeared: bool = False) -> dict[str, Truth]:
+    """Content hash -> ground truth of every frame of the first ``units`` synthetic units.
+
+    ``smeared``: also know the frames with their code painted over (``synth://...&unreadable=N``).
+    """
+    table: dict[str, Truth] = {}
+    for unit in itertools.islice(iter_units(line.kind, seed=seed, line=line), units):
+        for frame in unit.frames:
+            table[image_key(frame.image)] = (frame.boxes, frame.class_ids)
+            if smeared:
+                table[image_key(smear_codes(frame.image))] = (frame.boxes, frame.class_ids)
+    return table
+
+
+class TableDetector:
+    """Returns the known ground truth (confidence ``confidence``), no boxes for unknown images."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        table: dict[str, Truth] | None = None,
+        *,
+        confidence: float = 0.9,
+        delay_s: float = 0.0,
+        broken: threading.Event | None = None,
+        hang: threading.Event | None = None,
+    ) -> None:
+        self.kind = kind
+        self.table = table or {}
+        self.confidence = confidence
+        self.delay_s = delay_s
+        self.broken = broken
+        self.hang = hang
+        self.calls: list[int] = []
+        self.closed = False
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASSES[self.kind]
+
+    @property
+    def model_name(self) -> str:
+        return self.kind.value
+
+    @property
+    def model_version(self) -> str:
+        return "7"
+
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
+        if self.broken is not None and self.broken.is_set():
+            raise ServerUnavailableError("test: server down")
+        if self.hang is not None and self.hang.is_set():
+            time.sleep(3.0)
+            raise InferenceError("test: hung call finally returned")
+        self.calls.append(len(images))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        out = []
+        for image in images:
+            boxes, ids = self.table.get(
+                image_key(image), (np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+            )
+            out.append(
+                Detections(
+                    xyxy=boxes.astype(np.float32),
+                    confidence=np.full(len(boxes), self.confidence, np.float32),
+                    class_id=ids.astype(np.int64),
+                    class_names=self.class_names,
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class LiveApi:
+    """The real API (uvicorn in a thread) on a fixed port, which a test can stop and start again."""
+
+    def __init__(self, db_url: str, data_dir: Path, port: int) -> None:
+        self.db_url = db_url
+        self.data_dir = data_dir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._stack: ExitStack | None = None
+        self.line_key = create_key(db_url, "line", ["textile-01", "bearing-01", "pv-01"], name="inspector")
+        self.viewer_key = create_key(db_url, "viewer", name="test viewer")
+
+    def start(self) -> None:
+        self._stack = ExitStack()
+        self._stack.enter_context(run_api(self.db_url, self.data_dir, port=self.port))
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def get(self, path: str, **params: object) -> httpx.Response:
+        return httpx.get(
+            self.url + path, params=params, headers={"Authorization": f"Bearer {self.viewer_key}"}, timeout=10
+        )
+
+    def inspections(self, **params: object) -> list[dict]:
+        """Every stored inspection matching ``params`` (paged through)."""
+        out: list[dict] = []
+        while True:
+            page = self.get("/v1/inspections", limit=500, offset=len(out), **params)
+            page.raise_for_status()
+            items = page.json()["items"]
+            out.extend(items)
+            if len(items) < 500:
+                return out

@@ -1,0 +1,179 @@
+"""`linecheck inspect` and `linecheck demo` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from insp_helpers import LiveApi
+from typer.testing import CliRunner
+
+from linecheck.cli.main import app
+from linecheck.inspect.outbox import Outbox
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--line", "loom-7"], "no such line"),
+        (["--line", "pv-01", "--source", "a", "--source", "b"], "one per line"),
+        (["--line", "pv-01", "--source", "ftp://x"], "unknown scheme"),
+        (["--line", "pv-01", "--runtime", "tensorrt"], "expected triton or onnx"),
+    ],
+)
+def test_inspect_refuses_bad_arguments_by_name(args: list[str], needle: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["inspect", *args, "--inspector-dir", str(tmp_path), "--quiet"])
+    assert result.exit_code == 1
+    assert needle in result.output
+
+
+def test_inspect_records_every_frame_even_without_a_server(tmp_path: Path, live_api: LiveApi) -> None:
+    # No Triton at this address: every frame must still be recorded (not_inspected) and sent.
+    result = runner.invoke(
+        app,
+        [
+            "inspect",
+            "--line",
+            "bearing-01",
+            "--source",
+            "synth://bearing?seed=3&units=4&rate=0",
+            "--triton-url",
+            "127.0.0.1:9",
+            "--api-url",
+            live_api.url,
+            "--api-key",
+            live_api.line_key,
+            "--inspector-dir",
+            str(tmp_path / "insp"),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 frame(s)" in result.output and "0 pending, 4 sent" in result.output
+    stored = live_api.inspections(line_id="bearing-01")
+    assert sorted(s["code"] for s in stored) == [f"BR{i:010d}" for i in range(1, 5)]
+    assert {s["verdict"] for s in stored} == {"not_inspected"}
+    assert Outbox(tmp_path / "insp" / "outbox.sqlite").counts()["sent"] == 4
+
+
+@pytest.mark.slow
+@pytest.mark.triton
+def test_demo_runs_unattended_and_writes_its_summary(tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    result = runner.invoke(
+        app,
+        [
+            "demo",
+            "--duration",
+            "8",
+            "--exit",
+            "--port",
+            "0",
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--summary-json",
+            str(summary_path),
+            "--rate-scale",
+            "0.5",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(summary_path.read_text())
+    assert summary["schema"] == "linecheck.demo.summary/1"
+    assert set(summary["lines"]) == {"textile-01", "bearing-01", "pv-01"}
+    assert summary["outbox"]["pending"] == 0 and summary["outbox"]["rejected"] == 0
+    assert summary["totals"]["frames"] > 0 and summary["totals"]["verdicts"]["not_inspected"] == 0
+    assert summary["latency_ms"]["p50"] is not None
+    assert set(summary["models"]) == {"textile", "bearing", "pv"}
+    assert summary["traces"] and all(t["inspections"] >= 1 for t in summary["traces"])
+    assert "GET /v1/trace/" in result.output
+
+
+def test_inspect_folder_with_a_trigger_file_gives_roll_codes(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"f{i}.png"), np.full((64, 64, 3), 40 * i, np.uint8))
+    roll = tmp_path / "roll.txt"
+    roll.write_text("RL0000000777\n")
+    result = runner.invoke(
+        app,
+        [
+            "inspect",
+            "--line",
+            "textile-01",
+            "--source",
+            str(frames),
+            "--triton-url",
+            "127.0.0.1:9",
+            "--no-send",
+            "--trigger-file",
+            str(roll),
+            "--inspector-dir",
+            str(tmp_path / "insp"),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = [r.payload for r in Outbox(tmp_path / "insp" / "outbox.sqlite").rows()]
+    assert [(r["code"], r["code_status"]) for r in rows] == [("RL0000000777", "trigger")] * 3
+    assert [r["roll_offset_m"] for r in rows] == [0.0, 0.125, 0.25]  # 30 m/min at 4 fps
+
+
+@pytest.mark.slow
+@pytest.mark.triton
+def test_demo_keeps_the_api_up_until_interrupted(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from linecheck.serving.api.testing import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "linecheck.cli.main",
+            "demo",
+            "--duration",
+            "3",
+            "--port",
+            str(port),
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--rate-scale",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "150"},
+    )
+    try:
+        output = b""
+        deadline = time.monotonic() + 240
+        assert proc.stdout is not None
+        while b"Press Ctrl-C" not in output:
+            assert proc.poll() is None and time.monotonic() < deadline, output.decode()[-2000:]
+            output += proc.stdout.read1(65536)
+        text = output.decode()
+        assert f"http://127.0.0.1:{port}/docs" in text and "/review" in text
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)

@@ -1,0 +1,60 @@
+"""Fixtures of the reliability suite: migrated SQLite copies, a real API (uvicorn thread), keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from linecheck.serving.api.testing import create_key, run_api
+from linecheck.serving.store.testing import copy_sqlite, migrated_sqlite_template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this folder is a reliability test."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.reliability)
+
+
+@pytest.fixture(scope="session")
+def rel_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_sqlite_template(tmp_path_factory.mktemp("rel-template"))
+
+
+@pytest.fixture
+def db_url(rel_template: Path, tmp_path: Path) -> str:
+    return copy_sqlite(rel_template, tmp_path / "api" / "linecheck.db")
+
+
+ApiFactory = Callable[..., AbstractContextManager[str]]
+
+
+@pytest.fixture
+def api_server(db_url: str, tmp_path: Path) -> ApiFactory:
+    """``with api_server(**settings) as base_url``: the real API over uvicorn on a free port."""
+
+    @contextmanager
+    def start(**settings: Any) -> Iterator[str]:
+        with run_api(db_url, tmp_path / "api", settings=settings) as base:
+            yield base
+
+    return start
+
+
+@pytest.fixture
+def keys(db_url: str) -> dict[str, str]:
+    """One key per role and scope: ``textile`` / ``bearing`` line keys, ``reviewer``, ``viewer``, ..."""
+    return {
+        "textile": create_key(db_url, "line", "textile-01", name="textile line"),
+        "bearing": create_key(db_url, "line", "bearing-01", name="bearing line"),
+        "reviewer": create_key(db_url, "reviewer", name="qa"),
+        "reviewer2": create_key(db_url, "reviewer", name="qa 2"),
+        "viewer": create_key(db_url, "viewer", name="dashboard"),
+    }

@@ -1,0 +1,87 @@
+"""`linecheck train|val|export` refuse bad input before any work, naming the field and the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lc_training_data import NAMES, write_tiny_dataset
+from typer.testing import CliRunner
+
+from linecheck.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def bearing_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli-bearing")
+    write_tiny_dataset(root, NAMES, train=2, val=1, test=1, imgsz=64)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--line", "weaving-9"], "line='weaving-9'"),
+        (["--line", "pv"], "data.names="),
+        (["--line", "bearing", "--imgsz", "100"], "imgsz=100"),
+        (["--line", "bearing", "--device", "gpu0"], "device='gpu0'"),
+        (["--line", "bearing", "--model", "yolov8n.pt"], "model='yolov8n.pt'"),
+        (["--line", "bearing", "--model", "yolov99z"], "model='yolov99z.yaml'"),
+        (["--line", "bearing", "--name", "Bad/Name"], "name='Bad/Name'"),
+    ],
+)
+def test_train_refuses_bad_input(bearing_data: Path, tmp_path: Path, extra: list[str], message: str) -> None:
+    args = [
+        "train",
+        "--data",
+        str(bearing_data),
+        "--epochs",
+        "1",
+        "--models-dir",
+        str(tmp_path / "m"),
+        *extra,
+    ]
+    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 1, result.output
+    assert message in result.output.replace("\n", "")
+    assert not (tmp_path / "m").exists()  # nothing registered
+
+
+def test_train_refuses_a_missing_dataset(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--line", "bearing", "--data", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1 and "no data.yaml" in " ".join(result.output.split())  # rich wraps lines
+
+
+@pytest.mark.parametrize("command", [["val", "ghost", "--data", "."], ["export", "ghost"]])
+def test_val_and_export_name_the_missing_model(tmp_path: Path, command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--models-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "'ghost' is not in the registry" in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--fp16"], "fp16=True: cannot be combined with --int8"),
+        (["--nms"], "nms=True: cannot be combined with --int8"),
+        (["--format", "engine"], "format='engine': cannot be combined with --int8"),
+    ],
+)
+def test_int8_refuses_options_it_cannot_honour(
+    bearing_data: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    args = ["export", "bearing", "--int8", "--data", str(bearing_data), "--register"]
+    result = runner.invoke(
+        app, [*args, "--models-dir", str(tmp_path / "m"), "--out", str(tmp_path / "o"), *extra]
+    )
+    assert result.exit_code == 1, result.output
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "m").exists() and not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_int8_needs_a_dataset(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["export", "bearing", "--int8", "--models-dir", str(tmp_path)])
+    assert (
+        result.exit_code == 1 and "data=None" in result.output and "--int8 needs a dataset" in result.output
+    )
