@@ -39,10 +39,9 @@ def int8_variant(
     recipe = f"{RECIPE}-{model.name}-v{model.version.card.version}-{_digest(model.onnx)}-c{len(calibration)}"
     root = cache / recipe
     registry = Registry(root)
+    origin = f"INT8 of {model.name} v{model.version.card.version}, {model.origin}"
     if registry.versions(model.name):
-        return BenchModel(
-            registry=registry, version=registry.get(model.name, "latest"), origin=f"INT8 of {model.origin}"
-        )
+        return BenchModel(registry=registry, version=registry.get(model.name, "latest"), origin=origin)
     shutil.rmtree(root, ignore_errors=True)
     work = root / "build"
     work.mkdir(parents=True)
@@ -57,7 +56,7 @@ def int8_variant(
     version = registry.register(card, files)
     registry.promote(model.name, version.card.version)
     shutil.rmtree(work, ignore_errors=True)
-    return BenchModel(registry=registry, version=version, origin=f"INT8 of {model.origin}")
+    return BenchModel(registry=registry, version=version, origin=origin)
 
 
 def _matches(reference: Detections, other: Detections, iou: float) -> int:
