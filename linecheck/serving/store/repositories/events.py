@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import ProcessEvent, utcnow
@@ -46,10 +46,16 @@ def add_event(
     return session.execute(stmt).first() is not None
 
 
+_EVENTS_FOR_CODES = (
+    select(ProcessEvent)
+    .where(ProcessEvent.code.in_(bindparam("codes", expanding=True)))
+    .order_by(ProcessEvent.at, ProcessEvent.id)
+)
+
+
 def events_for_codes(session: Session, codes: Sequence[str]) -> list[ProcessEvent]:
     """Events of ``codes`` in time order."""
-    query = select(ProcessEvent).where(ProcessEvent.code.in_(list(codes)))
-    return list(session.scalars(query.order_by(ProcessEvent.at, ProcessEvent.id)))
+    return list(session.scalars(_EVENTS_FOR_CODES, {"codes": list(codes)}))
 
 
 def get_event(session: Session, *, code: str, type: str, at: datetime) -> ProcessEvent | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import Defect, Inspection, Unit
@@ -52,9 +52,17 @@ def insert_defects(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         session.execute(table_of(Defect).insert(), list(rows))
 
 
+# Read statements of the trace path, built once (expanding IN parameters).
+_UNIT = select(Unit).where(Unit.code == bindparam("code"))
+_INSPECTIONS_FOR_CODES = select(Inspection).where(Inspection.code.in_(bindparam("ids", expanding=True)))
+_DEFECT_ROWS = select(table_of(Defect)).where(
+    table_of(Defect).c.inspection_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def get_unit(session: Session, code: str) -> Unit | None:
     """The unit with ``code``, or None."""
-    return session.get(Unit, code)
+    return session.scalars(_UNIT, {"code": code}).first()
 
 
 def get_inspection(session: Session, inspection_id: str) -> Inspection | None:
@@ -66,7 +74,7 @@ def inspections_for_codes(session: Session, codes: Sequence[str]) -> list[Inspec
     """Inspections of these codes, in capture order."""
     found: list[Inspection] = []
     for chunk in _chunks(list(codes)):
-        found.extend(session.scalars(select(Inspection).where(Inspection.code.in_(chunk))))
+        found.extend(session.scalars(_INSPECTIONS_FOR_CODES, {"ids": list(chunk)}))
     return sorted(found, key=lambda i: (i.captured_at, i.id))
 
 
@@ -80,10 +88,9 @@ def defects_for_inspections(session: Session, inspection_ids: Sequence[str]) -> 
 
 def defect_rows_for_inspections(session: Session, inspection_ids: Sequence[str]) -> list[Row[Any]]:
     """The same as plain rows (no ORM bookkeeping: the read path of a trace)."""
-    table = table_of(Defect)
     found: list[Row[Any]] = []
     for chunk in _chunks(list(inspection_ids)):
-        found.extend(session.execute(select(table).where(table.c.inspection_id.in_(chunk))))
+        found.extend(session.execute(_DEFECT_ROWS, {"ids": list(chunk)}))
     return sorted(found, key=lambda d: d.id)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import Defect, Inspection, Review
@@ -22,15 +22,19 @@ def get_defect(session: Session, defect_id: int) -> Defect | None:
     return session.get(Defect, defect_id)
 
 
+_REVIEW_ROWS = (
+    select(table_of(Review))
+    .where(table_of(Review).c.defect_id.in_(bindparam("ids", expanding=True)))
+    .order_by(table_of(Review).c.id)
+)
+
+
 def reviews_for_defects(session: Session, defect_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
     """Review history of each defect, oldest first (plain rows)."""
     history: dict[int, list[Row[Any]]] = {}
     ids = list(defect_ids)
-    table = table_of(Review)
     for start in range(0, len(ids), _IN_CHUNK):
-        rows = session.execute(
-            select(table).where(table.c.defect_id.in_(ids[start : start + _IN_CHUNK])).order_by(table.c.id)
-        )
+        rows = session.execute(_REVIEW_ROWS, {"ids": ids[start : start + _IN_CHUNK]})
         for row in rows:
             history.setdefault(row.defect_id, []).append(row)
     return history
