@@ -22,11 +22,16 @@ def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
     return [values[i : i + _IN_CHUNK] for i in range(0, len(values), _IN_CHUNK)]
 
 
+_EXISTING_HASHES = select(Inspection.id, Inspection.content_hash).where(
+    Inspection.id.in_(bindparam("ids", expanding=True))
+)
+
+
 def existing_hashes(session: Session, ids: Sequence[str]) -> dict[str, str]:
     """Content hash of each of ``ids`` already stored."""
     found: dict[str, str] = {}
     for chunk in _chunks(ids):
-        rows = session.execute(select(Inspection.id, Inspection.content_hash).where(Inspection.id.in_(chunk)))
+        rows = session.execute(_EXISTING_HASHES, {"ids": list(chunk)})
         found.update({row.id: row.content_hash for row in rows})
     return found
 
