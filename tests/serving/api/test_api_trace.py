@@ -16,7 +16,8 @@ from api_payloads import later, textile
 from linecheck.serving.api.epcis import trace_to_epcis
 from linecheck.serving.api.responses import TraceOut
 
-EPCIS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "standards" / "epcis2"
+# GS1's schema and examples, copied into the repository (see tests/data/epcis2/README.md).
+EPCIS_DIR = Path(__file__).resolve().parents[2] / "data" / "epcis2"
 ROLL = "RL0000000042"
 
 
