@@ -19,7 +19,8 @@ from typing import Any
 from linecheck.config import PROJECT_ROOT
 from linecheck.errors import RegistryError
 from linecheck.kinds import CLASSES, Kind
-from linecheck.training.registry import ModelCard, ModelVersion, OnnxInfo, Registry
+from linecheck.model.card import ModelCard, OnnxInfo
+from linecheck.model.registry import ModelVersion, Registry
 
 BENCH_DIR = PROJECT_ROOT / "var" / "bench"
 STANDIN_NAME = "bench"

@@ -1,6 +1,6 @@
 """GPU pre- and post-processing in torch for the GPU benchmark (CUDA; CPU only for smoke runs).
 
-The same steps as ``linecheck.serving.triton.processing``, on the device and for a whole batch
+The same steps as ``linecheck.model.processing``, on the device and for a whole batch
 at once: letterbox (resize keeping the aspect ratio, pad with grey 114), BGR -> RGB, scale to
 [0, 1], fp16; then best class per anchor, confidence threshold, class-aware NMS per image
 (``torchvision.ops.batched_nms`` over the whole batch), ``max_det``, boxes mapped back.

@@ -33,7 +33,7 @@ from linecheck.inspect.settings import InspectorSettings
 from linecheck.inspect.workers import Channel, ChannelClosed
 from linecheck.kinds import Kind, make_code
 from linecheck.messages import CodeStatus, Frame
-from linecheck.serving.triton.processing import preprocess
+from linecheck.model.processing import preprocess
 
 Image = npt.NDArray[np.uint8]
 #: The thresholds every path uses (linecheck's defaults; Ultralytics' predict defaults are the same).

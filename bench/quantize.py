@@ -22,10 +22,10 @@ import numpy as np
 from bench_model import BENCH_DIR, BenchModel
 
 from linecheck.messages import Detections
+from linecheck.model.processing import box_iou
+from linecheck.model.registry import Registry
 from linecheck.serving.triton.onnx_detector import OnnxDetector
-from linecheck.serving.triton.processing import box_iou
 from linecheck.training.quantize import RECIPE, quantize_int8
-from linecheck.training.registry import Registry
 
 
 def _digest(path: Path) -> str:

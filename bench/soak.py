@@ -172,9 +172,9 @@ def phase_kills(store: Store, args: argparse.Namespace) -> dict[str, Any]:
 def phase_triton(store: Store, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     from lc_tiny_model import REPO_OPTIONS, register_tiny
 
+    from linecheck.model.registry import Registry
     from linecheck.serving.triton.embedded import EmbeddedTriton
     from linecheck.serving.triton.repository import build_repository
-    from linecheck.training.registry import Registry
 
     registry = Registry(scratch / "registry")
     register_tiny(registry, "textile", layout="raw", kind="textile")

@@ -10,7 +10,8 @@ from linecheck.config import LineConfig, load_line, load_lines
 from linecheck.errors import ConfigError, InvalidFieldError, RegistryError
 from linecheck.kinds import CLASSES, CODE_PATTERNS, Kind, check_code, make_code, parse_kind
 from linecheck.messages import Detections, Frame
-from linecheck.training.registry import ModelCard, OnnxInfo, Registry
+from linecheck.model.card import ModelCard, OnnxInfo
+from linecheck.model.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 

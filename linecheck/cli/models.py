@@ -11,7 +11,7 @@ from rich.table import Table
 
 from linecheck.config import get_path_settings
 from linecheck.errors import InvalidFieldError, LinecheckError
-from linecheck.training.registry import Registry
+from linecheck.model.registry import Registry
 
 app = typer.Typer(help="Model registry: list, show and promote versions.", no_args_is_help=True)
 console = Console()

@@ -66,9 +66,9 @@ def register(app: typer.Typer) -> None:
         build_only: bool = typer.Option(False, "--build-only", help="write the repository and exit"),
     ) -> None:
         """Build the model repository from the registry and serve it with Triton (Ctrl-C stops it)."""
+        from linecheck.model.registry import Registry
         from linecheck.serving.triton.embedded import EmbeddedTriton
         from linecheck.serving.triton.repository import RepositoryOptions, build_repository
-        from linecheck.training.registry import Registry
 
         settings = get_triton_settings()
         repo = repository or settings.repository

@@ -114,8 +114,8 @@ def train(
     ] = None,
 ) -> None:
     """Train a detector offline, export ONNX, check parity, register it and evaluate it."""
+    from linecheck.model.registry import Registry
     from linecheck.training.pipeline import canonical_command, train_and_register
-    from linecheck.training.registry import Registry
     from linecheck.training.targets import resolve_target
     from linecheck.training.train import TrainOptions
 
@@ -171,9 +171,9 @@ def val(
     models_dir: ModelsDir = None,
 ) -> None:
     """Evaluate a registered model: mAP, per-class P/R, plots, escape and false-reject rates."""
+    from linecheck.model.registry import Registry
     from linecheck.training.dataset import load_dataset
     from linecheck.training.evaluate import REPORT_FILE, evaluate
-    from linecheck.training.registry import Registry
     from linecheck.training.targets import target_for_model
 
     try:
@@ -251,11 +251,11 @@ def export(
             calib_images=calib_images, split=split, line=line, models_dir=models_dir,
         )  # fmt: skip
         return
+    from linecheck.model.registry import Registry
     from linecheck.training.dataset import load_dataset
     from linecheck.training.export import export_engine, export_onnx
     from linecheck.training.parity import check_parity, default_tolerance, noise_images, sample_images
     from linecheck.training.pipeline import register_export
-    from linecheck.training.registry import Registry
 
     try:
         registry = Registry(models_dir or get_path_settings().models_dir)
@@ -320,6 +320,7 @@ def _export_int8(
     line: str | None,
     models_dir: Path | None,
 ) -> None:
+    from linecheck.model.registry import Registry
     from linecheck.training.dataset import load_dataset
     from linecheck.training.int8_export import (
         DEFAULT_MAX_ESCAPE_RISE,
@@ -328,7 +329,6 @@ def _export_int8(
         register_int8,
     )
     from linecheck.training.quantize import DEFAULT_CALIBRATION_IMAGES
-    from linecheck.training.registry import Registry
     from linecheck.training.targets import target_for_model
 
     try:

@@ -23,7 +23,7 @@ from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.settings import InspectorSettings
 from linecheck.inspect.workers import Channel, ChannelClosed, RateLimitedLog, Worker
 from linecheck.messages import Detections
-from linecheck.serving.detector import Detector
+from linecheck.model.detector import Detector
 
 log = logging.getLogger(__name__)
 

@@ -111,10 +111,10 @@ class DemoStack:
 
     def start_triton(self) -> None:
         """Build the repository from the registry's production versions and start the server."""
+        from linecheck.model.registry import Registry
         from linecheck.serving.triton.embedded import EmbeddedTriton
         from linecheck.serving.triton.repository import RepositoryOptions, build_repository
         from linecheck.serving.triton.settings import get_triton_settings
-        from linecheck.training.registry import Registry
 
         names = sorted({model_of(line) for line in self.lines})
         registry = Registry(self.registry_root)

@@ -15,7 +15,7 @@ from linecheck.config import LineConfig, get_path_settings
 from linecheck.errors import ConfigError
 from linecheck.inspect.batcher import DetectorFactory
 from linecheck.inspect.service import model_of
-from linecheck.serving.detector import Detector
+from linecheck.model.detector import Detector
 
 Runtime = Literal["triton", "onnx"]
 
@@ -80,7 +80,7 @@ def onnx_factories(
     lines: Sequence[LineConfig], *, registry_root: Path | None = None, threads: int = 0
 ) -> dict[str, DetectorFactory]:
     """Model name -> factory of an in-process ONNX Runtime detector from the model registry."""
-    from linecheck.training.registry import Registry
+    from linecheck.model.registry import Registry
 
     registry = Registry(registry_root or get_path_settings().models_dir)
 

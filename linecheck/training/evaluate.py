@@ -20,9 +20,9 @@ import numpy as np
 
 from linecheck.errors import InvalidFieldError, TrainingError
 from linecheck.messages import Detections
+from linecheck.model.registry import ModelVersion
 from linecheck.training.dataset import YoloDataset
 from linecheck.training.offline import prepare_ultralytics
-from linecheck.training.registry import ModelVersion
 from linecheck.training.unit_metrics import UnitMetrics, threshold_vector, unit_metrics
 
 Runtime = Literal["onnx", "torch"]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from linecheck.errors import ExportError, InvalidFieldError
+from linecheck.model.card import ONNX_FILE, OnnxInfo
 from linecheck.training.offline import prepare_ultralytics
-from linecheck.training.registry import ONNX_FILE, OnnxInfo
 
 #: Lowest opset that holds in-graph NMS; Triton's ONNX Runtime backend reads up to 21 at least.
 MIN_OPSET, MAX_OPSET = 11, 21

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from linecheck.errors import ExportError, InvalidFieldError
+from linecheck.model.card import ONNX_FILE, OnnxInfo
+from linecheck.model.registry import ModelVersion, Registry
 from linecheck.training.dataset import YoloDataset
 from linecheck.training.evaluate import EvalReport, evaluate
 from linecheck.training.pipeline import display_path, register_derived
@@ -28,7 +30,6 @@ from linecheck.training.quantize import (
     quantize_int8,
     read_images,
 )
-from linecheck.training.registry import ONNX_FILE, ModelVersion, OnnxInfo, Registry
 
 DEFAULT_MAX_MAP_DROP = 0.02
 #: Largest rise of the unit-level escape rate an INT8 graph may bring (a share of defective units).

@@ -1,6 +1,7 @@
 """Parity between the PyTorch model and its ONNX export on the same preprocessed images.
 
-Both runtimes get one float32 batch (letterboxed, RGB, 0..1, NCHW). For the ``raw`` layout
+Both runtimes get one float32 batch (letterboxed, RGB, 0..1, NCHW), made by the same
+:func:`~linecheck.model.processing.preprocess` serving uses. For the ``raw`` layout
 the head outputs are compared element-wise; for the ``nms`` layout the detections of each
 image are compared after sorting by score. The report carries the largest absolute
 difference; :func:`check_parity` raises :class:`~linecheck.errors.ExportError` over tolerance.
@@ -17,32 +18,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from linecheck.errors import ExportError, InvalidFieldError
+from linecheck.errors import ExportError
+from linecheck.model.card import OnnxInfo
+from linecheck.model.processing import preprocess
 from linecheck.training.offline import prepare_ultralytics
-from linecheck.training.registry import OnnxInfo
-
-PAD_VALUE = 114
-
-
-def letterbox(image: npt.NDArray[np.uint8], imgsz: int) -> npt.NDArray[np.float32]:
-    """Resize a BGR image to fit ``imgsz`` keeping its aspect, pad centred; returns CHW RGB float32 0..1."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InvalidFieldError("image", f"shape={image.shape}", "expected HxWx3 BGR")
-    h, w = image.shape[:2]
-    scale = min(imgsz / h, imgsz / w)
-    nh, nw = round(h * scale), round(w * scale)
-    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) else image
-    canvas = np.full((imgsz, imgsz, 3), PAD_VALUE, np.uint8)
-    top, left = (imgsz - nh) // 2, (imgsz - nw) // 2
-    canvas[top : top + nh, left : left + nw] = resized
-    return np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / 255.0
-
-
-def make_batch(images: Sequence[npt.NDArray[np.uint8]], imgsz: int) -> npt.NDArray[np.float32]:
-    """Letterbox ``images`` into one (N, 3, imgsz, imgsz) float32 batch."""
-    if not images:
-        raise InvalidFieldError("images", 0, "expected at least one image")
-    return np.stack([letterbox(img, imgsz) for img in images])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,7 +114,7 @@ def compare(
 
     ``tolerance`` defaults to :func:`default_tolerance` of the export.
     """
-    batch = make_batch(images, info.imgsz)
+    batch, _ = preprocess(images, info.imgsz)
     torch_out = _torch_outputs(Path(weights), batch, info)
     onnx_out = _onnx_outputs(Path(onnx_path), batch, info)
     if torch_out.shape != onnx_out.shape:

@@ -16,11 +16,12 @@ from typing import Any
 
 from linecheck.config import PROJECT_ROOT, get_path_settings
 from linecheck.errors import InvalidFieldError, RegistryError
+from linecheck.model.card import ONNX_FILE, ModelCard
+from linecheck.model.registry import WEIGHTS_FILE, ModelVersion, Registry
 from linecheck.training.dataset import YoloDataset, load_dataset
 from linecheck.training.evaluate import EvalReport, Runtime, evaluate
 from linecheck.training.export import export_onnx
 from linecheck.training.parity import ParityReport, check_parity, default_tolerance, sample_images
-from linecheck.training.registry import ONNX_FILE, WEIGHTS_FILE, ModelCard, ModelVersion, Registry
 from linecheck.training.targets import Target
 from linecheck.training.train import TrainOptions, TrainRun, options_dict, run_training
 

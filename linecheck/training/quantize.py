@@ -2,7 +2,7 @@
 
 ONNX Runtime static quantization in QDQ format: per-channel INT8 weights, UINT8 activations,
 calibrated on real frames pre-processed exactly as serving does
-(:func:`linecheck.serving.triton.processing.preprocess`). The Detect head's decoding nodes stay
+(:func:`linecheck.model.processing.preprocess`). The Detect head's decoding nodes stay
 in float (see :func:`head_decoding_nodes`). The quantizer keeps the exporter's metadata (imgsz,
 names) that serving checks against the card. The graph's input and output stay float32, so
 Triton's config, the embedded Python backend and :class:`OnnxDetector` see the same contract
@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from linecheck.errors import DatasetError, ExportError, InvalidFieldError
-from linecheck.serving.triton.processing import preprocess
+from linecheck.model.processing import preprocess
 
 #: Names the quantization settings; bumped whenever they change (cache keys, model cards).
 RECIPE = "int8-qdq-headfloat1"

@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 
 from linecheck.cli.main import app
 from linecheck.errors import InvalidFieldError
+from linecheck.model.processing import DecodeOptions, preprocess
+from linecheck.model.registry import ModelVersion, Registry
 from linecheck.serving.triton.onnx_detector import OnnxDetector
-from linecheck.serving.triton.processing import DecodeOptions, preprocess
 from linecheck.training.dataset import load_dataset
 from linecheck.training.int8_export import Int8Gate
 from linecheck.training.parity import noise_images, sample_images
 from linecheck.training.quantize import calibration_paths
-from linecheck.training.registry import ModelVersion, Registry
 
 runner = CliRunner()
 

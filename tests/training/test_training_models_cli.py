@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from linecheck.cli.main import app
-from linecheck.training.registry import ModelCard, OnnxInfo, Registry
+from linecheck.model.card import ModelCard, OnnxInfo
+from linecheck.model.registry import Registry
 
 runner = CliRunner()
 

@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 
 from linecheck.cli.main import app
 from linecheck.errors import ExportError
+from linecheck.model.processing import preprocess
+from linecheck.model.registry import Registry
 from linecheck.training.dataset import load_dataset
 from linecheck.training.export import export_engine, export_onnx
-from linecheck.training.parity import check_parity, compare, make_batch, noise_images, sample_images
-from linecheck.training.registry import Registry
+from linecheck.training.parity import check_parity, compare, noise_images, sample_images
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -146,7 +147,7 @@ def test_onnx_export_matches_pytorch(trained: TrainedModel, tmp_path: Path, nms:
 def test_onnx_batch_is_dynamic_and_per_image(trained: TrainedModel) -> None:
     onnx_path = _registry(trained).get("bearing").onnx
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    batch = make_batch(noise_images(3, 64, seed=11), 64)
+    batch, _ = preprocess(noise_images(3, 64, seed=11), 64)
     (together,) = session.run(None, {"images": batch})
     assert together.shape[0] == 3
     for i in range(3):

@@ -16,9 +16,9 @@ import pytest
 from linecheck.config import get_path_settings
 from linecheck.datasets.synth import write_dataset
 from linecheck.kinds import Kind
+from linecheck.model.registry import Registry
 from linecheck.training.dataset import load_dataset
 from linecheck.training.evaluate import evaluate
-from linecheck.training.registry import Registry
 from linecheck.training.targets import target_for_model
 
 pytestmark = pytest.mark.slow

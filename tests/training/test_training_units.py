@@ -10,9 +10,9 @@ from lc_training_data import NAMES, write_tiny_dataset
 
 from linecheck.errors import DatasetError, InvalidFieldError
 from linecheck.messages import Detections
+from linecheck.model.processing import preprocess
 from linecheck.training.dataset import load_dataset
 from linecheck.training.offline import resolve_model_spec
-from linecheck.training.parity import letterbox, make_batch
 from linecheck.training.pipeline import canonical_command
 from linecheck.training.targets import check_model_name, resolve_target
 from linecheck.training.train import TrainOptions, ultralytics_args
@@ -211,15 +211,15 @@ def test_bad_label_names_file_and_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("h", "w"), [(64, 64), (30, 60), (100, 20)])
-def test_letterbox_keeps_aspect_and_pads(h, w) -> None:
+def test_parity_batch_keeps_aspect_and_pads(h, w) -> None:
     image = np.full((h, w, 3), 255, np.uint8)
-    out = letterbox(image, 64)
+    out = preprocess([image], 64)[0][0]
     assert out.shape == (3, 64, 64) and out.dtype == np.float32
     white = (out == 1.0).all(axis=0)
     rows, cols = np.nonzero(white)
     scale = min(64 / h, 64 / w)
     assert rows.ptp() + 1 == round(h * scale) and cols.ptp() + 1 == round(w * scale)
-    assert make_batch([image, image], 64).shape == (2, 3, 64, 64)
+    assert preprocess([image, image], 64)[0].shape == (2, 3, 64, 64)
 
 
 def test_canonical_command_records_every_option() -> None:

@@ -1,8 +1,9 @@
-"""Triton serving: model repository, embedded server launcher, client, and the shared pre/post-processing.
+"""Triton serving: model repository, embedded server launcher, client, and the in-process ONNX detector.
+
+The pure pre/post-processing both detectors share lives in :mod:`linecheck.model.processing`.
 
 Modules (import the one you need; nothing heavy is imported here):
 
-* ``processing``: letterbox / normalise / decode / NMS / rescale, pure numpy, shared by every runtime.
 * ``graph``: the ONNX graph's tensor names and dims, checked against the model card.
 * ``onnx_detector``: :class:`OnnxDetector`, the in-process ONNX Runtime detector.
 * ``contract``: class list / layout / size stored in the Triton config ``parameters``.

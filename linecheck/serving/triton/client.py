@@ -1,4 +1,4 @@
-"""``TritonDetector``: the Triton implementation of :class:`linecheck.serving.detector.Detector`.
+"""``TritonDetector``: the Triton implementation of :class:`linecheck.model.detector.Detector`.
 
 At start-up it waits (bounded) for the server, checks the model is ready, reads the model config
 and refuses a contract mismatch (class list, input size, output layout, tensor names) with a
@@ -24,17 +24,17 @@ import numpy.typing as npt
 
 from linecheck.errors import ModelContractError, ModelNotReadyError, ServerUnavailableError, ServingError
 from linecheck.messages import Detections
-from linecheck.serving.triton.contract import ModelContract, contract_from_config
-from linecheck.serving.triton.processing import (
+from linecheck.model.layout import OutputLayout
+from linecheck.model.processing import (
     DecodeOptions,
     Letterbox,
     letterbox_batch,
     postprocess,
     preprocess,
 )
+from linecheck.serving.triton.contract import ModelContract, contract_from_config
 from linecheck.serving.triton.settings import Protocol, TritonSettings, get_triton_settings
 from linecheck.serving.triton.transport import AsyncTransport, Target, Transport, is_transient
-from linecheck.training.registry import OutputLayout
 
 T = TypeVar("T")
 FloatBatch = npt.NDArray[np.float32]

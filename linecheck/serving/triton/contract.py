@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linecheck.errors import ModelContractError
-from linecheck.training.registry import OutputLayout
+from linecheck.model.layout import OutputLayout
 
 PARAM_CLASSES = "linecheck.classes"
 PARAM_LAYOUT = "linecheck.output_layout"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from linecheck.errors import ModelContractError
-from linecheck.training.registry import OutputLayout
+from linecheck.model.layout import OutputLayout
 
 #: ONNX TensorProto element types linecheck models use, by their Triton names.
 _ONNX_DTYPES = {1: "TYPE_FP32", 10: "TYPE_FP16"}

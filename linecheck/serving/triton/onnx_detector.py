@@ -15,6 +15,9 @@ import numpy.typing as npt
 
 from linecheck.errors import InferenceError, ModelContractError
 from linecheck.messages import Detections
+from linecheck.model.layout import OutputLayout
+from linecheck.model.processing import DecodeOptions, postprocess, preprocess
+from linecheck.model.registry import ModelVersion
 from linecheck.serving.triton.graph import (
     GraphSignature,
     check_output_shape,
@@ -22,8 +25,6 @@ from linecheck.serving.triton.graph import (
     graph_batch_limit,
     read_signature,
 )
-from linecheck.serving.triton.processing import DecodeOptions, postprocess, preprocess
-from linecheck.training.registry import ModelVersion, OutputLayout
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 class OnnxDetector:
     """Run a registered (or any) YOLO ONNX graph with ONNX Runtime on the CPU.
 
-    Implements :class:`linecheck.serving.detector.Detector`.
+    Implements :class:`linecheck.model.detector.Detector`.
     """
 
     def __init__(

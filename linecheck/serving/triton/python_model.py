@@ -35,7 +35,8 @@ class TritonPythonModel:
         self.input_name = str(config["input"][0]["name"])
         self.output_name = str(config["output"][0]["name"])
         self.item_dims = tuple(int(d) for d in config["input"][0]["dims"])
-        # uint8 input: letterboxed BGR frames (N, H, W, 3), normalised here (see processing.normalise).
+        # uint8 input: letterboxed BGR frames (N, H, W, 3), normalised here
+        # (see linecheck.model.processing.normalise).
         self.takes_frames = str(config["input"][0].get("data_type", "")) == "TYPE_UINT8"
         self.batch_limit = int(params.get("linecheck.batch_limit") or 0)
         version_dir = Path(args["model_repository"]) / args["model_version"]

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from linecheck.errors import ConfigError, ModelContractError, RegistryError
+from linecheck.model.registry import ModelVersion, Registry
 from linecheck.serving.triton.contract import PARAM_BATCH_LIMIT, PARAM_THREADS, ModelContract
 from linecheck.serving.triton.onnx_detector import OnnxDetector
 from linecheck.serving.triton.settings import Flavor, TritonSettings
-from linecheck.training.registry import ModelVersion, Registry
 
 if TYPE_CHECKING:
     from tritonclient.grpc import model_config_pb2

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from linecheck.serving.triton.processing import preprocess
+from linecheck.model.card import ModelCard, OnnxInfo
+from linecheck.model.layout import OutputLayout
+from linecheck.model.processing import preprocess
+from linecheck.model.registry import ModelVersion, Registry
 from linecheck.serving.triton.repository import RepositoryOptions
-from linecheck.training.registry import ModelCard, ModelVersion, OnnxInfo, OutputLayout, Registry
 
 ROOT = Path(__file__).resolve().parents[3]
 CACHE = ROOT / "var" / "triton" / "test-models"

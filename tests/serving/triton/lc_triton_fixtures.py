@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from lc_tiny_model import REPO_OPTIONS, make_frames, register_tiny, tiny_onnx
 
+from linecheck.model.registry import Registry
 from linecheck.serving.triton.embedded import EmbeddedTriton
 from linecheck.serving.triton.repository import build_repository
-from linecheck.training.registry import Registry
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from linecheck.cli.main import app
 from linecheck.errors import ConfigError, ModelNotReadyError, ServerUnavailableError
+from linecheck.model.registry import Registry
 from linecheck.serving.triton.embedded import EmbeddedTriton, free_port
 from linecheck.serving.triton.repository import RepositoryOptions, add_model_version
 from linecheck.serving.triton.server_dir import prepare_server_dir
-from linecheck.training.registry import Registry
 
 pytestmark = pytest.mark.triton
 

@@ -9,9 +9,9 @@ import pytest
 from lc_tiny_model import CLASSES, IMGSZ
 
 from linecheck.errors import InferenceError, ModelContractError
-from linecheck.serving.detector import Detector
+from linecheck.model.detector import Detector
+from linecheck.model.processing import DecodeOptions
 from linecheck.serving.triton.onnx_detector import OnnxDetector
-from linecheck.serving.triton.processing import DecodeOptions
 
 
 @pytest.fixture(scope="module", params=["textile", "bearing"])

@@ -10,6 +10,7 @@ from lc_tiny_model import CLASSES, IMGSZ, register_tiny
 from tritonclient.grpc import model_config_pb2 as pb
 
 from linecheck.errors import ConfigError, ModelContractError, RegistryError
+from linecheck.model.registry import CARD_FILE, Registry
 from linecheck.serving.triton.contract import contract_from_config
 from linecheck.serving.triton.repository import (
     CONFIG_FILE,
@@ -18,7 +19,6 @@ from linecheck.serving.triton.repository import (
     build_repository,
     parse_config,
 )
-from linecheck.training.registry import CARD_FILE, Registry
 
 ANCHORS = sum((IMGSZ // s) ** 2 for s in (8, 16, 32))
 

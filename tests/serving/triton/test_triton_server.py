@@ -19,7 +19,7 @@ from linecheck.errors import (
     ModelNotReadyError,
     ServerUnavailableError,
 )
-from linecheck.serving.detector import Detector
+from linecheck.model.detector import Detector
 from linecheck.serving.triton.client import TritonDetector
 from linecheck.serving.triton.embedded import free_port
 from linecheck.serving.triton.onnx_detector import OnnxDetector

@@ -15,7 +15,7 @@ from linecheck.messages import Detections
 class Detector(Protocol):
     """Runs a detection model on a batch of BGR images.
 
-    Implementations share the pure pre/post-processing in ``linecheck.serving.triton.processing``
+    Implementations share the pure pre/post-processing in ``linecheck.model.processing``
     so that every runtime gives the same detections for the same images.
     """
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from linecheck.errors import InferenceError, InvalidFieldError, ModelContractError
-from linecheck.serving.triton.processing import (
+from linecheck.model.processing import (
     PAD_VALUE,
     DecodeOptions,
     Letterbox,
@@ -259,7 +259,7 @@ def test_decode_options_validate(kwargs, field):
 
 def test_uint8_frames_normalised_by_the_server_equal_the_client_preprocessing():
     """The embedded server gets letterboxed uint8 frames; its model must see exactly ``preprocess``."""
-    from linecheck.serving.triton.processing import letterbox_batch, normalise
+    from linecheck.model.processing import letterbox_batch, normalise
     from linecheck.serving.triton.python_model import TritonPythonModel
 
     rng = np.random.default_rng(4)

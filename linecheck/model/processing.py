@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from linecheck.errors import InferenceError, InvalidFieldError, ModelContractError
 from linecheck.messages import Detections
-from linecheck.training.registry import OutputLayout
+from linecheck.model.layout import OutputLayout
 
 #: Grey used by Ultralytics for letterbox padding; training and serving must agree on it.
 PAD_VALUE = 114
