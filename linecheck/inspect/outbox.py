@@ -5,7 +5,8 @@ request under the same idempotent id. Images (full frames of failed / not-inspec
 code-unread units, JPEG crops of defects) are written to content-addressed files next to the
 database before the row is committed; the payload already carries their sha256 refs. A row is
 ``pending`` until the API acknowledges it (``sent``) or refuses it for good (``rejected``, kept
-with the error for an operator); nothing is deleted before it is acknowledged.
+with the error for an operator: ``linecheck outbox list|requeue|drop``); nothing is deleted before
+it is acknowledged, and acknowledged rows are pruned after ``outbox_keep_sent_days``.
 """
 
 from __future__ import annotations
@@ -319,22 +320,71 @@ class Outbox:
             )
         self.added.set()
 
-    def requeue_rejected(self) -> int:
-        """Make every rejected row pending again (after fixing the cause); returns how many."""
+    def requeue_rejected(self, ids: Sequence[str] | None = None) -> int:
+        """Make rejected rows pending again (after fixing the cause): those of ``ids``, or every one.
+
+        Returns how many; ids that are not rejected rows are left alone.
+        """
+        query = "UPDATE inspections SET state = 'pending', next_attempt_at = ? WHERE state = 'rejected'"
+        now = time.time()
         with self._lock:
-            cur = self._db.execute(
-                "UPDATE inspections SET state = 'pending', next_attempt_at = ? WHERE state = 'rejected'",
-                (time.time(),),
-            )
+            if ids is None:
+                count = self._db.execute(query, (now,)).rowcount
+            else:
+                count = self._db.executemany(query + " AND id = ?", [(now, i) for i in ids]).rowcount
         self.added.set()
-        return int(cur.rowcount)
+        return int(count)
+
+    def drop_rejected(self, ids: Sequence[str] | None = None) -> int:
+        """Delete rejected rows for good (those of ``ids``, or every one); returns how many.
+
+        Their local images go too, unless another row still refers to them.
+        """
+        where = "state = 'rejected'" + ("" if ids is None else f" AND id IN ({','.join('?' * len(ids))})")
+        args = tuple(ids or ())
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = self._db.execute(
+                        f"SELECT image_refs FROM inspections WHERE {where}", args
+                    ).fetchall()
+                    self._db.execute(f"DELETE FROM inspections WHERE {where}", args)
+                    orphans = self._orphan_images({ref for (refs,) in rows for ref in json.loads(refs)})
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"outbox {self.path}: cannot drop rejected rows: {exc}") from exc
+        for path in orphans:
+            path.unlink(missing_ok=True)
+        return len(rows)
+
+    def _orphan_images(self, refs: set[str]) -> list[Path]:
+        """Forget the images among ``refs`` no row refers to any more; returns their files."""
+        paths = []
+        for ref in sorted(refs):
+            if self._db.execute(
+                "SELECT 1 FROM inspections WHERE image_refs LIKE ? LIMIT 1", (f'%"{ref}"%',)
+            ).fetchone():
+                continue
+            row = self._db.execute("SELECT path FROM images WHERE ref = ?", (ref,)).fetchone()
+            self._db.execute("DELETE FROM images WHERE ref = ?", (ref,))
+            if row:
+                paths.append(Path(row[0]))
+        return paths
 
     def prune_sent(self, older_than_s: float) -> int:
         """Delete acknowledged rows older than ``older_than_s`` seconds; returns how many."""
-        with self._lock:
-            cur = self._db.execute(
-                "DELETE FROM inspections WHERE state = 'sent' AND sent_at < ?", (time.time() - older_than_s,)
-            )
+        try:
+            with self._lock:
+                cur = self._db.execute(
+                    "DELETE FROM inspections WHERE state = 'sent' AND sent_at < ?",
+                    (time.time() - older_than_s,),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"outbox {self.path}: cannot prune sent rows: {exc}") from exc
         return int(cur.rowcount)
 
     def close(self) -> None:

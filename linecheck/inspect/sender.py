@@ -10,6 +10,8 @@ When the API's image store is full (507), the records matter more than the pictu
 ``image_store_full_retries`` failed uploads in a row the inspections are posted without waiting
 (the API accepts refs to images it does not hold yet), the images stay in the outbox, and the
 sender uploads them once the store has room again (``linecheck_inspector_image_backlog``).
+
+Acknowledged rows are kept ``outbox_keep_sent_days`` and then pruned, once at start and hourly.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import threading
 import time
 
+from linecheck.errors import StoreError
 from linecheck.inspect.api_client import ApiClient, ApiSendError, ItemOutcome
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.outbox import Outbox, OutboxRow, StoredImage
@@ -25,6 +28,9 @@ from linecheck.inspect.settings import InspectorSettings
 from linecheck.inspect.workers import Worker
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two prunings of acknowledged outbox rows (the first runs at start).
+PRUNE_EVERY_S = 3600.0
 
 
 class SenderWorker(Worker):
@@ -50,10 +56,12 @@ class SenderWorker(Worker):
         self.online = False
         self._store_full_streak = 0
         self._images_paused_until = 0.0
+        self._next_prune = 0.0
 
     def run(self) -> None:
         """Send until stopped, waking early when the outbox gets new rows."""
         while not self.stop.is_set():
+            self.prune_due()
             pause = self._paused_until - time.monotonic()
             if pause > 0:
                 self.stop.wait(min(pause, 1.0))
@@ -69,6 +77,25 @@ class SenderWorker(Worker):
             if settled == 0:
                 self.outbox.added.wait(self.settings.send_interval_s)
                 self.outbox.added.clear()
+
+    def prune_due(self) -> int:
+        """Delete acknowledged rows past their retention when a pruning is due; returns how many."""
+        now = time.monotonic()
+        if now < self._next_prune:
+            return 0
+        self._next_prune = now + PRUNE_EVERY_S
+        try:
+            pruned = self.outbox.prune_sent(self.settings.outbox_keep_sent_days * 86400.0)
+        except StoreError as exc:
+            log.warning("%s; trying again in %.0f s", exc, PRUNE_EVERY_S)
+            return 0
+        if pruned:
+            log.info(
+                "pruned %d acknowledged row(s) older than %g day(s)",
+                pruned,
+                self.settings.outbox_keep_sent_days,
+            )
+        return pruned
 
     def send_once(self) -> int:
         """Send one batch of due rows; returns how many were settled (sent or rejected)."""

@@ -55,6 +55,9 @@ class InspectorSettings(BaseSettings):
     retry_min_s: float = Field(0.5, gt=0, description="first resend delay after a failure")
     retry_max_s: float = Field(30.0, gt=0, description="longest resend delay")
     keep_sent_images: bool = Field(False, description="keep local image copies after the API acknowledged")
+    outbox_keep_sent_days: float = Field(
+        7.0, ge=0, description="acknowledged outbox rows are deleted this many days after the API had them"
+    )
     image_store_full_retries: int = Field(
         3,
         ge=0,

@@ -206,3 +206,24 @@ def test_api_down_keeps_rows_pending_with_backoff(settings: InspectorSettings, t
     assert row.state == "pending" and row.attempts == 1 and "ConnectError" in (row.last_error or "")
     assert outbox.due(10) == []  # backed off
     assert worker.metrics.by_key("send_failures") == {"connection": 1}
+
+
+def test_sender_prunes_acknowledged_rows_past_retention_at_start_then_hourly(
+    settings: InspectorSettings, tmp_path: Path
+) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite")
+    old, recent, rejected = (outbox.add(result(seq=i)) for i in range(3))
+    outbox.mark_sent([old, recent])
+    outbox.mark_rejected(rejected, "422: bad")
+    with sqlite3.connect(tmp_path / "o.sqlite") as db:  # acknowledged eight days ago
+        db.execute("UPDATE inspections SET sent_at = sent_at - 8 * 86400 WHERE id IN (?, ?)", (old, rejected))
+    worker, _ = _sender(
+        outbox, "http://127.0.0.1:9", "k", settings.model_copy(update={"outbox_keep_sent_days": 7})
+    )
+    assert worker.prune_due() == 1
+    assert {r.id for r in outbox.rows()} == {recent, rejected}  # rejected rows wait for an operator
+    with sqlite3.connect(tmp_path / "o.sqlite") as db:
+        db.execute("UPDATE inspections SET sent_at = sent_at - 8 * 86400 WHERE id = ?", (recent,))
+    assert worker.prune_due() == 0  # not due again within the hour
+    worker._next_prune = 0.0
+    assert worker.prune_due() == 1 and [r.id for r in outbox.rows()] == [rejected]
