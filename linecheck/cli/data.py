@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from linecheck.cli import data_reviews, data_synth
+from linecheck.cli.common import FormatOption, OutputFormat, console, err_console, errors_exit
 from linecheck.datasets.convert import SourceFormat
-from linecheck.errors import LinecheckError
 
 if TYPE_CHECKING:
     from linecheck.datasets.convert.report import ConversionReport
@@ -24,19 +21,6 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Datasets: synthesize, check, stats, convert, split.", no_args_is_help=True)
 data_synth.register(app)  # data synth
 data_reviews.register(app)  # data from-reviews
-
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-@contextmanager
-def _errors_exit() -> Iterator[None]:
-    """Turn linecheck errors into one red line on stderr and exit status 1."""
-    try:
-        yield
-    except LinecheckError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", markup=True)
-        raise typer.Exit(code=1) from None
 
 
 def _pairs(counts: dict[str, int]) -> str:
@@ -60,13 +44,25 @@ def check(
         True, "--images/--no-images", help="Decode every image (finds corrupt ones)."
     ),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
-    limit: int = typer.Option(200, "--limit", min=1, help="Print at most this many issues."),
+    limit: int = typer.Option(200, "--limit", min=1, help="Table: show at most this many issues."),
+    fmt: FormatOption = OutputFormat.AUTO,
 ) -> None:
-    """Validate a YOLO dataset; print every problem; exit 1 when there are errors."""
+    """Validate a YOLO dataset; print every problem; exit 1 when there are errors.
+
+    plain prints one ``path:line: code: message`` line per problem (every one, whatever
+    --limit), json a list of objects; the summary goes to stderr with those two formats.
+    """
     from linecheck.datasets.yolo import load_yolo, validate_yolo
 
     issues = validate_yolo(directory, check_images=images)
-    if issues:
+    shown = fmt.resolved()
+    summary = console if shown is OutputFormat.TABLE else err_console
+    if shown is OutputFormat.JSON:
+        typer.echo(json.dumps([issue.to_dict() for issue in issues], indent=2))
+    elif shown is OutputFormat.PLAIN:
+        for issue in issues:
+            typer.echo(issue.to_line())
+    elif issues:
         console.print(_issue_table(list(issues), limit))
         if len(issues) > limit:
             console.print(f"... and {len(issues) - limit} more")
@@ -76,7 +72,7 @@ def check(
         raise typer.Exit(code=1)
     dataset = load_yolo(directory)
     splits = _pairs({name: len(samples) for name, samples in dataset.splits.items()})
-    console.print(
+    summary.print(
         f"[green]ok[/green] {directory}: {len(dataset)} images ({splits}), {dataset.nc} classes, "
         f"{warnings} warning(s)"
     )
@@ -91,7 +87,7 @@ def stats(
     from linecheck.datasets.stats import dataset_stats
     from linecheck.datasets.yolo import load_yolo
 
-    with _errors_exit():
+    with errors_exit():
         result = dataset_stats(load_yolo(directory))
     console.print(
         f"{result.images} images ({_pairs(result.images_per_split)}), {result.boxes} boxes, "
@@ -127,7 +123,7 @@ def split(
     """Split into images/<split> + labels/<split> deterministically and rewrite data.yaml."""
     from linecheck.datasets.split import split_dataset
 
-    with _errors_exit():
+    with errors_exit():
         result = split_dataset(directory, val=val, test=test, seed=seed)
     console.print(
         f"split {directory}: {_pairs(result.counts)} ({result.moved} image(s) moved); "
@@ -262,6 +258,6 @@ def convert(
         test=test,
         seed=seed,
     )
-    with _errors_exit():
+    with errors_exit():
         report = _run_conversion(source_format, src, dst, options)
     _print_report(report, limit)

@@ -41,6 +41,20 @@ class DatasetIssue:
         """``path:line`` (or just ``path``)."""
         return f"{self.path}:{self.line}" if self.line is not None else str(self.path)
 
+    def to_line(self) -> str:
+        """``path:line: code: message``, the one-line form editors and ``grep`` understand."""
+        return f"{self.location}: {self.code}: {self.message}"
+
+    def to_dict(self) -> dict[str, str | int | None]:
+        """The issue as JSON-ready data (``line`` is None where no line applies)."""
+        return {
+            "path": str(self.path),
+            "line": self.line,
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+        }
+
     def to_error(self) -> DatasetError:
         """The issue as a :class:`DatasetError` naming the file and the line."""
         return DatasetError(f"{self.message} [{self.code}]", path=self.path, line=self.line)

@@ -41,6 +41,42 @@ def test_check_lists_every_error_and_exits_1(make_yolo: Callable[..., Path]) -> 
     assert code == 1 and "image.empty" not in out
 
 
+def test_check_prints_one_line_per_problem_when_not_a_terminal(make_yolo: Callable[..., Path]) -> None:
+    root = make_yolo(
+        {"train/a.png": "0 0.5 0.5 0.2\n", "val/b.png": "0 0.5 0.5 0.2 0.2\n3 0.5 0.5 0.2 0.2\n"}
+    )
+    for args in ([], ["--format", "plain"]):  # CliRunner's stdout is not a terminal: auto is plain
+        result = runner.invoke(app, ["data", "check", str(root), "--limit", "1", *args])
+        assert result.exit_code == 1
+        lines = result.stdout.splitlines()  # every problem, whatever --limit; the summary is on stderr
+        assert len(lines) == 2
+        assert lines[0].startswith(f"{root / 'labels' / 'train' / 'a.txt'}:1: label.fields: ")
+        assert lines[1].startswith(f"{root / 'labels' / 'val' / 'b.txt'}:2: label.class_unknown: ")
+        assert "2 error(s), 0 warning(s)" in result.stderr
+
+
+def test_check_as_json(make_yolo: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_yolo({"train/a.png": "0 0.5 0.5 0.2\n", "val/b.png": None})
+    result = runner.invoke(app, ["data", "check", str(root), "--format", "json"])
+    assert result.exit_code == 1
+    issues = json.loads(result.stdout)
+    assert [(i["code"], i["severity"], i["line"]) for i in issues] == [
+        ("label.fields", "error", 1),
+        ("label.missing", "warning", None),
+    ]
+    assert issues[0]["path"] == str(root / "labels" / "train" / "a.txt") and "5" in issues[0]["message"]
+    clean_root = make_yolo({"train/c.png": "", "val/d.png": ""}, root=tmp_path / "clean")
+    clean = runner.invoke(app, ["data", "check", str(clean_root), "--format", "json"])
+    assert clean.exit_code == 0 and json.loads(clean.stdout) == [] and "ok" in clean.stderr
+
+
+def test_check_table_keeps_the_rich_table(make_yolo: Callable[..., Path]) -> None:
+    root = make_yolo({"train/a.png": "0 0.5 0.5 0.2\n", "val/b.png": "0 0.5 0.5 0.2\n"})
+    result = runner.invoke(app, ["data", "check", str(root), "--format", "table", "--limit", "1"])
+    assert result.exit_code == 1
+    assert "2 issue(s)" in result.stdout and "severity" in result.stdout and "... and 1 more" in result.stdout
+
+
 def test_check_without_dataset(tmp_path: Path) -> None:
     code, out = invoke("check", tmp_path / "missing")
     assert code == 1 and "yaml.missing" in out
