@@ -18,7 +18,7 @@ from typing import Any
 
 from linecheck.config import PROJECT_ROOT
 from linecheck.errors import RegistryError
-from linecheck.kinds import CLASSES, Kind
+from linecheck.kinds import Kind, get_kind
 from linecheck.model.card import ModelCard, OnnxInfo
 from linecheck.model.registry import ModelVersion, Registry
 
@@ -112,7 +112,7 @@ def standin(imgsz: int, kind: Kind = Kind.TEXTILE, cache: Path = BENCH_DIR / "mo
     """The cached stand-in model (yolov8n, untrained) at ``imgsz``, built on first use."""
     import ultralytics
 
-    classes = list(CLASSES[kind])
+    classes = list(get_kind(kind).classes)
     root = cache / f"ultralytics-{ultralytics.__version__}-yolov8n-{kind.value}-{imgsz}"
     found = from_registry(root, STANDIN_NAME, "latest")
     if found is not None:

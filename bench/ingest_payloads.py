@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from linecheck.kinds import CLASSES, Kind, make_code
+from linecheck.kinds import Kind, get_kind, make_code
 
 LINES: tuple[tuple[str, Kind, str], ...] = (
     ("textile-01", Kind.TEXTILE, "cam1"),
@@ -44,7 +44,7 @@ def _defect(kind: Kind, rng: random.Random, offset_m: float) -> dict[str, Any]:
     x1, y1 = rng.uniform(0, 560), rng.uniform(0, 560)
     x2, y2 = x1 + rng.uniform(4, 80), y1 + rng.uniform(4, 80)
     return {
-        "class_name": rng.choice(CLASSES[kind]),
+        "class_name": rng.choice(get_kind(kind).classes),
         "confidence": round(rng.uniform(0.3, 0.99), 4),
         "bbox": [round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)],
         "location": _location(kind, rng, offset_m),

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Table
 
 from linecheck.config import PROJECT_ROOT
-from linecheck.kinds import CLASSES, Kind, make_code
+from linecheck.kinds import Kind, get_kind, make_code
 from linecheck.serving.api.services.lines import sync_lines
 from linecheck.serving.store.db import Database, head_revision, sqlite_url, upgrade_head
 from linecheck.serving.store.models import Defect, GenealogyLink, Inspection, ProcessEvent, Unit
@@ -124,7 +124,7 @@ def _chunk_rows(
                     "code_assigned_at": None,
                 }
             )
-            classes = CLASSES[kind]
+            classes = get_kind(kind).classes
             for _ in range(n):
                 x1, y1 = float(rng.uniform(0, 560)), float(rng.uniform(0, 560))
                 location, columns = _location(kind, rng)

@@ -1,35 +1,53 @@
 """Line definitions (``configs/lines/*.yaml``) and where linecheck keeps its files.
 
 Each service (API, Triton launcher, inspector) has its own pydantic-settings class next to
-its code, with the ``LINECHECK_`` env prefix and a cached accessor. This module holds what
-they share: the line YAML model and its loader.
+its code, with its own env prefix (``LINECHECK_API_`` ...; see :mod:`linecheck.settings_env`) and a
+cached accessor. This module holds what they share: the paths, the line YAML model and its loader.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_settings import SettingsConfigDict
 
-from linecheck.errors import ConfigError
-from linecheck.kinds import CLASSES, CODE_PATTERNS, Kind
+from linecheck.errors import ConfigError, InvalidFieldError
+from linecheck.kinds import KindOptions, KindSpec, get_kind, kind_names
+from linecheck.settings_env import SHARED_PREFIX, ServiceSettings
 
 #: Repository root when running from a checkout (configs/, models/ live there).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class PathSettings(BaseSettings):
-    """Where linecheck finds line configs and the model registry, and keeps its data."""
+class PathSettings(ServiceSettings):
+    """Where linecheck finds line configs and the model registry, and keeps its data.
 
-    model_config = SettingsConfigDict(env_prefix="LINECHECK_", extra="ignore")
+    Shared by every service, so these keep the bare ``LINECHECK_`` prefix (``LINECHECK_DATA_DIR``).
+    """
 
-    lines_dir: Path = PROJECT_ROOT / "configs" / "lines"
-    models_dir: Path = PROJECT_ROOT / "models"
-    data_dir: Path = PROJECT_ROOT / "var"
+    model_config = SettingsConfigDict(env_prefix=SHARED_PREFIX)
+    env_title: ClassVar[str] = "Shared paths"
+
+    lines_dir: Path = Field(PROJECT_ROOT / "configs" / "lines", description="line YAML files")
+    models_dir: Path = Field(PROJECT_ROOT / "models", description="model registry root")
+    data_dir: Path = Field(
+        PROJECT_ROOT / "var", description="databases, images, runs and the Triton repository live here"
+    )
 
 
 @lru_cache(maxsize=1)
@@ -52,36 +70,12 @@ class CameraConfig(BaseModel):
     fps: float = Field(5.0, gt=0)
 
 
-class TextileConfig(BaseModel):
-    """Textile specifics: roll geometry and four-point grading options."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    roll_width_m: float = Field(1.6, gt=0, description="cuttable width of the fabric")
-    frame_length_m: float = Field(0.5, gt=0, description="length of fabric one frame covers")
-    frame_width_m: float = Field(0.5, gt=0, description="width of fabric one frame covers")
-    roll_length_m: float = Field(20.0, gt=0, description="length of one roll on this line")
-    acceptance_points_per_100yd2: float = Field(40.0, gt=0, description="four-point acceptance limit")
-
-
-class BearingConfig(BaseModel):
-    """Bearing specifics: the face geometry used to name defect zones."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    inner_radius_frac: float = Field(0.28, gt=0, lt=1, description="bore edge, as a fraction of outer radius")
-    race_split_frac: float = Field(0.64, gt=0, lt=1, description="inner/outer race boundary, same units")
-
-
-class PVConfig(BaseModel):
-    """PV specifics: module cell grid and grade rules."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rows: int = Field(6, gt=0)
-    cols: int = Field(10, gt=0)
-    b_grade_classes: list[str] = Field(default_factory=lambda: ["crack", "finger_interruption"])
-    c_grade_classes: list[str] = Field(default_factory=lambda: ["dark_cell", "broken_corner"])
+def _spec_or_value_error(name: str) -> KindSpec[Any]:
+    """The kind's spec; an unknown name becomes a validation error naming the registered kinds."""
+    try:
+        return get_kind(name)
+    except InvalidFieldError:
+        raise ValueError(f"unknown kind {name!r}; expected one of {', '.join(kind_names())}") from None
 
 
 class ModelRef(BaseModel):
@@ -100,7 +94,7 @@ class LineConfig(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: str = ""
-    kind: Kind
+    kind: str = Field(description="a registered kind (built-in: textile, bearing, pv; plug-ins add more)")
     classes: list[str] = Field(default_factory=list)
     thresholds: dict[str, float] = Field(
         default_factory=dict, description="per-class; 'default' for the rest"
@@ -110,9 +104,48 @@ class LineConfig(BaseModel):
     speed_m_per_min: float = Field(30.0, gt=0)
     cameras: list[CameraConfig] = Field(default_factory=lambda: [CameraConfig()])
     model: ModelRef | None = None
-    textile: TextileConfig = Field(default_factory=TextileConfig)
-    bearing: BearingConfig = Field(default_factory=BearingConfig)
-    pv: PVConfig = Field(default_factory=PVConfig)
+    options: SerializeAsAny[KindOptions] = Field(
+        default_factory=KindOptions,
+        description="the kind's own section, written in YAML under the kind's name (``pv:``, ``textile:``)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_section(cls, data: Any) -> Any:
+        """Validate the section named after the kind (``pv: {rows: 6}``) with the kind's options model."""
+        if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+            return data
+        spec = _spec_or_value_error(data["kind"])
+        data = dict(data)
+        others = sorted(set(data) & set(kind_names()) - {spec.name})
+        if others:
+            raise ValueError(
+                f"section {others[0]!r} belongs to {others[0]} lines; this line's kind is {spec.name}"
+            )
+        if spec.name in data and "options" in data:
+            raise ValueError(f"give the kind's options once, as {spec.name!r}, not also as 'options'")
+        raw = data.pop(spec.name, data.pop("options", None))
+        try:
+            data["options"] = spec.options(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{spec.name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ValueError(problems) from None
+        return data
+
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        return _spec_or_value_error(value).name
+
+    @model_serializer(mode="wrap")
+    def _dump_kind_section(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        """Dump ``options`` under the kind's name, as the YAML writes it."""
+        data = handler(self)
+        if isinstance(data, dict) and "options" in data:
+            data[self.kind] = data.pop("options")
+        return data
 
     @field_validator("thresholds")
     @classmethod
@@ -124,16 +157,26 @@ class LineConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fill_kind_defaults(self) -> LineConfig:
+        spec = get_kind(self.kind)
+        if not isinstance(self.options, spec.options_model):
+            self.options = spec.options(self.options.model_dump())
         if not self.classes:
-            self.classes = list(CLASSES[self.kind])
+            self.classes = list(spec.classes)
         if not self.code_pattern:
-            self.code_pattern = CODE_PATTERNS[self.kind]
+            self.code_pattern = spec.code_pattern
         if self.model is None:
-            self.model = ModelRef(name=self.kind.value)
+            self.model = ModelRef(name=self.kind)
         unknown = sorted(set(self.thresholds) - set(self.classes) - {"default"})
         if unknown:
             raise ValueError(f"thresholds names unknown classes {unknown}; line classes are {self.classes}")
         return self
+
+    @classmethod
+    def from_stored(cls, config: dict[str, Any]) -> LineConfig:
+        """A line stored by an earlier linecheck, which wrote every built-in kind's section on every line."""
+        kind = config.get("kind")
+        legacy = {k for k in ("textile", "bearing", "pv") if k != kind and k in config}
+        return cls.model_validate({k: v for k, v in config.items() if k not in legacy})
 
     def threshold(self, class_name: str) -> float:
         """Confidence threshold for ``class_name`` (its own, else ``default``, else 0.25)."""

@@ -8,7 +8,7 @@ import pytest
 
 from linecheck.config import LineConfig, load_line, load_lines
 from linecheck.errors import ConfigError, InvalidFieldError, RegistryError
-from linecheck.kinds import CLASSES, CODE_PATTERNS, Kind, check_code, make_code, parse_kind
+from linecheck.kinds import Kind, check_code, get_kind, make_code, parse_kind
 from linecheck.messages import Detections, Frame
 from linecheck.model.card import ModelCard, OnnxInfo
 from linecheck.model.registry import Registry
@@ -20,7 +20,7 @@ def test_shipped_line_configs_load() -> None:
     lines = load_lines(ROOT / "configs" / "lines")
     assert {line.kind for line in lines.values()} == set(Kind)
     for line in lines.values():
-        assert line.classes == list(CLASSES[line.kind])
+        assert line.classes == list(get_kind(line.kind).classes)
         assert line.model is not None
 
 
@@ -54,9 +54,9 @@ def test_threshold_falls_back_to_default() -> None:
 @pytest.mark.parametrize("kind", list(Kind))
 def test_made_codes_match_default_pattern(kind: Kind) -> None:
     code = make_code(kind, 42)
-    assert check_code(code, CODE_PATTERNS[kind]) == code
+    assert check_code(code, get_kind(kind).code_pattern) == code
     with pytest.raises(InvalidFieldError, match="code"):
-        check_code(code + "X", CODE_PATTERNS[kind])
+        check_code(code + "X", get_kind(kind).code_pattern)
 
 
 def test_parse_kind_names_accepted_values() -> None:
@@ -117,7 +117,7 @@ def test_registry_round_trip_and_promotion(tmp_path: Path) -> None:
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"graph")
     card = ModelCard(
-        name="pv", version=0, kind="pv", classes=list(CLASSES[Kind.PV]), imgsz=320, onnx=OnnxInfo()
+        name="pv", version=0, kind="pv", classes=list(get_kind(Kind.PV).classes), imgsz=320, onnx=OnnxInfo()
     )
     v1 = reg.register(card, {"model.onnx": onnx})
     v2 = reg.register(ModelCard(name="pv", version=0, kind="pv", classes=["crack"], imgsz=320), {})
@@ -126,7 +126,7 @@ def test_registry_round_trip_and_promotion(tmp_path: Path) -> None:
         reg.get("pv")
     reg.promote("pv", 1)
     got = reg.get("pv")
-    assert got.card.classes == list(CLASSES[Kind.PV])
+    assert got.card.classes == list(get_kind(Kind.PV).classes)
     assert got.onnx.read_bytes() == b"graph"
     assert reg.get("pv", "latest").card.version == 2
     reg.update_metrics("pv", 1, {"mAP50": 0.7})

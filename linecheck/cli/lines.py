@@ -16,7 +16,7 @@ app = typer.Typer(help="Production lines: add a YAML config, list, sync a folder
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-DATABASE_HELP = "SQLAlchemy URL (default: LINECHECK_DATABASE_URL or SQLite under the data dir)"
+DATABASE_HELP = "SQLAlchemy URL (default: LINECHECK_API_DATABASE_URL or SQLite under the data dir)"
 
 
 @contextmanager
@@ -49,7 +49,7 @@ def add(
         try:
             for path in paths:
                 line = add_line_file(db, path)
-                console.print(f"[green]registered[/green] {line.id} ({line.kind.value}) from {path}")
+                console.print(f"[green]registered[/green] {line.id} ({line.kind}) from {path}")
         finally:
             db.dispose()
 

@@ -81,7 +81,7 @@ class DemoOptions:
 def synth_uri(line: LineConfig, *, seed: int, rate_scale: float, unreadable_every: int) -> str:
     """The simulated camera of ``line`` at its configured rate times ``rate_scale``."""
     rate = line.cameras[0].fps * rate_scale
-    uri = f"synth://{line.kind.value}?seed={seed}&rate={rate:g}"
+    uri = f"synth://{line.kind}?seed={seed}&rate={rate:g}"
     if unreadable_every and line.code_source == "frame":
         uri += f"&unreadable={unreadable_every}"
     return uri

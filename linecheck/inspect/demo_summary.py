@@ -79,7 +79,7 @@ def _line_summary(line: dict[str, Any]) -> dict[str, Any]:
         "not_inspected_causes": dict(line.get("not_inspected_causes", {})),
         "grades": dict(line.get("grades", {})),
     }
-    if line["kind"] == "textile":
+    if "rolls" in line:  # a web kind
         out["rolls"] = line.get("rolls", [])
         out["acceptance_points_per_100yd2"] = line.get("acceptance_points_per_100yd2")
     return out
@@ -204,7 +204,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     parts: list[RenderableType] = [head, table]
     rolls = [roll for line in summary["lines"].values() for roll in line.get("rolls", [])]
     if rolls:
-        roll_table = Table(title="Textile rolls (four-point)", header_style="bold")
+        roll_table = Table(title="Rolls (four-point for textile)", header_style="bold")
         for column in ("roll", "metres", "defects", "points", "pts/100yd²", "accepted"):
             roll_table.add_column(column)
         for roll in rolls[-8:]:
@@ -212,8 +212,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
                 roll["code"],
                 f"{roll['inspected_m']:.1f}",
                 str(roll["defects"]),
-                str(roll["points"]),
-                f"{roll['points_per_100yd2']:.1f}",
+                str(roll.get("points", "-")),
+                f"{roll['points_per_100yd2']:.1f}" if "points_per_100yd2" in roll else str(roll.get("grade")),
                 "yes" if roll["accepted"] else "[red]no[/red]",
             )
         parts.append(roll_table)

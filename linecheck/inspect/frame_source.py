@@ -3,8 +3,8 @@
 Built in:
 
 ==========================  ===============================================================
-``synth://<kind>?seed=1``   a live simulated line (``rate`` fps, ``units`` limit), see
-                            :mod:`linecheck.inspect.sources.synthetic`
+``synth://<kind>?seed=1``   a live simulated line (``rate`` fps, ``units`` limit): the synthetic
+                            camera, registered as a ``linecheck.sources`` entry-point plug-in
 ``/path/to/folder``         the images of a folder, in name order (``file://`` optional)
 ``/path/to/video.mp4``      a video file through OpenCV (FFmpeg)
 ``rtsp://``, ``http://``    a network camera through OpenCV, with open/read timeouts and
@@ -25,6 +25,8 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -129,11 +131,28 @@ class FrameSource(ABC):
 SourceFactory = Callable[[str, SourceContext], FrameSource]
 
 _SCHEMES: dict[str, SourceFactory] = {}
+#: Entry-point group of frame-source plug-ins: ``<scheme> = "package.module:SourceClass"``
+#: (linecheck registers ``synth``, its simulated line, this way).
+SOURCE_ENTRY_POINTS = "linecheck.sources"
 
 
 def register_scheme(scheme: str, factory: SourceFactory) -> None:
     """Make ``<scheme>://...`` URIs open with ``factory(uri, context)`` (the extension point)."""
     _SCHEMES[scheme.lower()] = factory
+
+
+@lru_cache(maxsize=1)
+def _plugin_schemes() -> dict[str, SourceFactory]:
+    """Sources registered by packages under the :data:`SOURCE_ENTRY_POINTS` group, by URI scheme."""
+    found: dict[str, SourceFactory] = {}
+    for ep in entry_points(group=SOURCE_ENTRY_POINTS):
+        try:
+            found[ep.name.lower()] = ep.load()
+        except Exception as exc:  # a broken plug-in must say which one it is
+            raise FrameSourceError(
+                f"frame source plug-in {ep.name} = {ep.value} cannot be loaded: {exc}"
+            ) from exc
+    return found
 
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpg", ".mjpeg", ".ts"})
@@ -149,16 +168,14 @@ def open_source(uri: str, context: SourceContext) -> FrameSource:
     # Imported here: each source module imports this one for the base class.
     from linecheck.inspect.sources.capture import CaptureSource
     from linecheck.inspect.sources.folder import ImageFolderSource
-    from linecheck.inspect.sources.synthetic import SyntheticSource
 
     text = uri.strip()
     if not text:
         raise FrameSourceError("source uri='': expected synth://, a folder, a video file, rtsp://, usb:N")
     scheme = urlsplit(text).scheme.lower()
-    if scheme in _SCHEMES:
-        return _SCHEMES[scheme](text, context)
-    if scheme == "synth":
-        return SyntheticSource(text, context)
+    factory = _SCHEMES.get(scheme) or _plugin_schemes().get(scheme)
+    if factory is not None:
+        return factory(text, context)
     if scheme in {"rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp"} or scheme == "usb":
         return CaptureSource(text, context)
     if scheme in {"", "file"} or len(scheme) == 1:  # len 1: a Windows drive letter
@@ -171,5 +188,5 @@ def open_source(uri: str, context: SourceContext) -> FrameSource:
             f"source uri={uri!r}: not a folder of images nor a video file "
             f"({', '.join(sorted(VIDEO_SUFFIXES))})"
         )
-    known = sorted({"synth", "rtsp", "http", "usb", "file", *_SCHEMES})
+    known = sorted({"rtsp", "http", "usb", "file", *_SCHEMES, *_plugin_schemes()})
     raise FrameSourceError(f"source uri={uri!r}: unknown scheme {scheme!r}; known: {', '.join(known)}")

@@ -48,7 +48,7 @@ class SourceSpec:
 
 def model_of(line: LineConfig) -> str:
     """The model name a line runs (its config's ``model.name``, default the kind)."""
-    return line.model.name if line.model else line.kind.value
+    return line.model.name if line.model else line.kind
 
 
 class InspectorService:
@@ -288,7 +288,7 @@ class InspectorService:
         lines = {}
         for lid, logic in self.logics.items():
             lines[lid] = {
-                "kind": logic.kind.value,
+                "kind": logic.spec.name,
                 "frames_in": m.total("frames_in", lid),
                 "unreadable_files": m.total("source_unreadable", lid),
                 "verdicts": m.by_key("verdicts", lid),

@@ -209,7 +209,7 @@ class JudgeWorker(Worker):
             line_id, result.verdict.value, [d.class_name for d in result.defects], result.code_status.value
         )
         status = logic.status().get("current_roll")
-        if status:
+        if status and status.get("points_per_100yd2") is not None:
             self.metrics.roll_score.labels(line_id).set(status["points_per_100yd2"])
         for observer in self.observers:
             try:

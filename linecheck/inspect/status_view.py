@@ -14,18 +14,23 @@ def _ms(value: float | None) -> str:
 
 
 def unit_text(line: dict[str, Any]) -> Text:
-    """The unit-level part of a line's status (textile: the running roll score)."""
+    """The unit-level part of a line's status (web kinds: the running roll score)."""
     roll = line.get("current_roll")
-    if line.get("kind") == "textile":
+    if "current_roll" in line:  # a web kind: units are rolls
+        if not roll:
+            return Text("no roll in progress", style="dim")
+        ok = roll["accepted"]
         limit = line.get("acceptance_points_per_100yd2")
-        if roll:
-            ok = roll["accepted"]
+        if roll.get("points_per_100yd2") is None or limit is None:
             return Text.assemble(
                 f"roll {roll['code']} {roll['inspected_m']:.1f} m ",
-                (f"{roll['points_per_100yd2']:.1f}", "green" if ok else "bold red"),
-                f" pts/100yd² (limit {limit:g})",
+                (str(roll.get("grade") or "-"), "green" if ok else "bold red"),
             )
-        return Text("no roll in progress", style="dim")
+        return Text.assemble(
+            f"roll {roll['code']} {roll['inspected_m']:.1f} m ",
+            (f"{roll['points_per_100yd2']:.1f}", "green" if ok else "bold red"),
+            f" pts/100yd² (limit {limit:g})",
+        )
     grades = line.get("grades") or {}
     detail = (
         ", ".join(f"{k} {v}" for k, v in grades.items())

@@ -100,7 +100,7 @@ def build_card(
     return ModelCard(
         name=target.name,
         version=1,
-        kind=target.kind.value,
+        kind=target.kind,
         classes=list(target.classes),
         imgsz=options.imgsz,
         architecture=run.architecture,
@@ -166,7 +166,7 @@ def train_and_register(
         dataset,
         run,
         options,
-        command=command or canonical_command(target.line_id or target.kind.value, data, options, name=None),
+        command=command or canonical_command(target.line_id or target.kind, data, options, name=None),
         onnx_info=exported.info,
     )
     card.training["parity"] = parity.to_dict()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from linecheck.config import LineConfig, get_path_settings, load_lines
 from linecheck.errors import ConfigError, InvalidFieldError
-from linecheck.kinds import CLASSES, Kind
+from linecheck.kinds import get_kind, kind_names
 
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-"
 
@@ -32,7 +32,7 @@ class Target:
     """
 
     name: str
-    kind: Kind
+    kind: str
     classes: tuple[str, ...]
     thresholds: dict[str, float]
     line_id: str | None
@@ -53,7 +53,7 @@ def _lines(lines_dir: Path | None) -> dict[str, LineConfig]:
 
 
 def _from_line(line: LineConfig, name: str | None) -> Target:
-    model_name = check_model_name(name or (line.model.name if line.model else line.kind.value))
+    model_name = check_model_name(name or (line.model.name if line.model else line.kind))
     return Target(
         name=model_name,
         kind=line.kind,
@@ -68,21 +68,21 @@ def resolve_target(line_or_kind: str, *, name: str | None = None, lines_dir: Pat
     lines = _lines(lines_dir)
     if line_or_kind in lines:
         return _from_line(lines[line_or_kind], name)
-    try:
-        kind = Kind(line_or_kind)
-    except ValueError:
-        known = sorted(lines) + [k.value for k in Kind]
-        raise InvalidFieldError("line", line_or_kind, f"expected a line id or a kind: {known}") from None
-    model_name = check_model_name(name or kind.value)
+    if line_or_kind not in kind_names():
+        known = sorted(lines) + kind_names()
+        raise InvalidFieldError("line", line_or_kind, f"expected a line id or a kind: {known}")
+    spec = get_kind(line_or_kind)
+    kind = spec.name
+    model_name = check_model_name(name or kind)
     for line in lines.values():
         if line.kind == kind and line.model is not None and line.model.name == model_name:
             return _from_line(line, model_name)
-    defaults = LineConfig(id=f"{kind.value}-defaults", kind=kind)
+    defaults = LineConfig(id=f"{kind}-defaults", kind=kind)
     return Target(
         name=model_name,
         kind=kind,
-        classes=CLASSES[kind],
-        thresholds={c: defaults.threshold(c) for c in CLASSES[kind]},
+        classes=spec.classes,
+        thresholds={c: defaults.threshold(c) for c in spec.classes},
         line_id=None,
     )
 
@@ -92,6 +92,6 @@ def target_for_model(
 ) -> Target:
     """Target of an already registered model: its thresholds come from ``line`` or its kind's lines."""
     target = resolve_target(line or kind, name=name, lines_dir=lines_dir)
-    if target.kind.value != kind:
-        raise ConfigError(f"line {line!r} is a {target.kind.value} line but model {name!r} is for {kind}")
+    if target.kind != kind:
+        raise ConfigError(f"line {line!r} is a {target.kind} line but model {name!r} is for {kind}")
     return target

@@ -21,9 +21,9 @@ import numpy.typing as npt
 
 from linecheck.config import LineConfig
 from linecheck.datasets.synth import iter_units
+from linecheck.datasets.synth.camera import smear_codes
 from linecheck.errors import InferenceError, ServerUnavailableError
-from linecheck.inspect.sources.synthetic import smear_codes
-from linecheck.kinds import CLASSES, Kind
+from linecheck.kinds import Kind, get_kind
 from linecheck.messages import Detections
 from linecheck.serving.api.testing import create_key, run_api
 
@@ -72,7 +72,7 @@ class TableDetector:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return CLASSES[self.kind]
+        return get_kind(self.kind).classes
 
     @property
     def model_name(self) -> str:

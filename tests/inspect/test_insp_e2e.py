@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from linecheck.config import LineConfig, get_path_settings
-from linecheck.datasets.synth import bearing_geometry, pv_cell_grid
 from linecheck.inspect.api_client import ApiClient
 from linecheck.inspect.demo_stack import DemoStack
 from linecheck.inspect.detectors import triton_factories
@@ -24,6 +23,7 @@ from linecheck.inspect.messages import InferredFrame, InspectionResult
 from linecheck.inspect.scoring import RecallTracker, match
 from linecheck.inspect.service import InspectorService, SourceSpec
 from linecheck.inspect.settings import InspectorSettings
+from linecheck.kinds.pv import PVOptions
 
 pytestmark = [pytest.mark.slow, pytest.mark.triton]
 
@@ -34,9 +34,9 @@ UNREADABLE_EVERY = 7  # units 7 and 14 of bearing and PV get their code smeared
 
 @pytest.fixture(scope="module")
 def e2e_lines(lines: dict[str, LineConfig]) -> list[LineConfig]:
-    short_rolls = lines["textile-01"].textile.model_copy(update={"roll_length_m": 2.0})  # 4 frames a roll
+    short_rolls = lines["textile-01"].options.model_copy(update={"roll_length_m": 2.0})  # 4 frames a roll
     return [
-        lines["textile-01"].model_copy(update={"textile": short_rolls}),
+        lines["textile-01"].model_copy(update={"options": short_rolls}),
         lines["bearing-01"],
         lines["pv-01"],
     ]
@@ -124,8 +124,8 @@ def test_simulated_lines_end_to_end(stack: DemoStack, e2e_lines: list[LineConfig
     assert set(by_id) == set(stored)
 
     unit_verdicts: dict[str, list[tuple[bool, str]]] = {}
-    grid = pv_cell_grid(640, 6, 10)
-    geo = bearing_geometry(640, e2e_lines[1].bearing)
+    grid = PVOptions(rows=6, cols=10).grid(640, 640)
+    geo = e2e_lines[1].options.geometry(640, 640)
     located = 0
     for inspection_id, api in stored.items():
         result, inferred = by_id[inspection_id]

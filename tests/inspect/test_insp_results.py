@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from linecheck.config import LineConfig
-from linecheck.datasets.synth import bearing_geometry, pv_cell_grid
+from linecheck.datasets.synth.bearing import BearingGenerator
 from linecheck.errors import InvalidFieldError
 from linecheck.grading import TextileDefect, textile_grade
 from linecheck.inspect.kinds import logic_for
 from linecheck.inspect.messages import CodedFrame, DefectRecord, InferredFrame, InspectionResult
 from linecheck.inspect.verdict import above_threshold, judge
-from linecheck.kinds import CLASSES, Kind
+from linecheck.kinds import Kind, get_kind
 from linecheck.messages import CodeStatus, Detections, Frame, Verdict
 
 
@@ -40,7 +40,7 @@ def coded(line: LineConfig, code: str | None = "X", **kw: object) -> CodedFrame:
 
 
 def detections(kind: Kind, rows: list[tuple[str, float, tuple[float, float, float, float]]]) -> Detections:
-    names = CLASSES[kind]
+    names = get_kind(kind).classes
     return Detections(
         xyxy=np.array([r[2] for r in rows], np.float32).reshape(-1, 4),
         confidence=np.array([r[1] for r in rows], np.float32),
@@ -138,7 +138,7 @@ def test_inferred_frame_needs_exactly_one_of_detections_or_failure(lines: dict[s
     with pytest.raises(InvalidFieldError):
         InferredFrame(
             coded=c,
-            detections=Detections.empty(CLASSES[Kind.PV]),
+            detections=Detections.empty(get_kind(Kind.PV).classes),
             model_name="pv",
             model_version="1",
             latency_ms=1.0,
@@ -221,9 +221,9 @@ def test_bearing_zone_matches_rendered_geometry(lines: dict[str, LineConfig], zo
     line = lines["bearing-01"]
     w, h = size
     logic = logic_for(line)
-    geo = logic.geometry(w, h)  # type: ignore[attr-defined]
+    geo = line.options.geometry(w, h)
     if size == (640, 640):
-        ref = bearing_geometry(640, line.bearing)
+        ref = BearingGenerator(seed=0, imgsz=640, config=line.options).geometry  # what synth renders
         assert (geo.cx, geo.cy, geo.r_outer, geo.r_split, geo.r_inner) == (
             ref.cx,
             ref.cy,
@@ -239,7 +239,7 @@ def test_bearing_zone_matches_rendered_geometry(lines: dict[str, LineConfig], zo
 @pytest.mark.parametrize(("row", "col"), [(0, 0), (5, 9), (2, 7), (4, 1)])
 def test_pv_cell_matches_rendered_grid(lines: dict[str, LineConfig], row: int, col: int) -> None:
     line = lines["pv-01"]
-    grid = pv_cell_grid(640, line.pv.rows, line.pv.cols)
+    grid = line.options.grid(640, 640)
     x1, y1, x2, y2 = grid.cell_box(row, col)
     box = (x1 + 2, y1 + 2, x1 + (x2 - x1) * 0.4, y1 + (y2 - y1) * 0.4)  # small defect in the cell's corner
     assert logic_for(line).locate(box, coded(line)) == {"row": row, "col": col}

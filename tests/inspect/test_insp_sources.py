@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from linecheck.config import LineConfig
+from linecheck.datasets.synth.camera import SyntheticSource
 from linecheck.errors import FrameSourceError
 from linecheck.inspect.code_reader import decode_texts
 from linecheck.inspect.frame_source import FrameSource, SourceContext, open_source, register_scheme
 from linecheck.inspect.sources.capture import CaptureSource
 from linecheck.inspect.sources.folder import ImageFolderSource
-from linecheck.inspect.sources.synthetic import SyntheticSource
 
 
 def ctx(line: LineConfig, **kw: object) -> SourceContext:
@@ -228,7 +228,7 @@ def test_interrupt_stops_a_reconnect_loop(lines: dict[str, LineConfig]) -> None:
 
 def test_synthetic_units_ground_truth_and_trigger(lines: dict[str, LineConfig]) -> None:
     textile = lines["textile-01"]
-    n_frames = round(textile.textile.roll_length_m / textile.textile.frame_length_m)
+    n_frames = round(textile.options.roll_length_m / textile.options.frame_length_m)
     with open_source("synth://textile?seed=4&units=2&rate=0", ctx(textile)) as source:
         frames = list(source)
     assert len(frames) == 2 * n_frames

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from linecheck.inspect.settings import InspectorSettings
-from linecheck.kinds import CLASSES, Kind
+from linecheck.kinds import Kind, get_kind
 from linecheck.messages import Detections
 
 LINES = {"textile-01": Kind.TEXTILE, "bearing-01": Kind.BEARING, "pv-01": Kind.PV}
@@ -58,7 +58,7 @@ def inspection(
         "image_ref": image_ref,
         "defects": [
             {
-                "class_name": CLASSES[kind][i % len(CLASSES[kind])],
+                "class_name": get_kind(kind).classes[i % len(get_kind(kind).classes)],
                 "confidence": 0.9,
                 "bbox": [10 + i, 10, 60 + i, 60],
                 "location": _LOCATION[kind],
@@ -119,7 +119,7 @@ class BlankDetector:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return CLASSES[self.kind]
+        return get_kind(self.kind).classes
 
     @property
     def model_name(self) -> str:

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ValidationError
 from rel_helpers import auth, inspection, noise_png, stored_inspections
 
 from linecheck.errors import InvalidFieldError, PayloadTooLargeError
+from linecheck.kinds.bearing import BearingLocation
+from linecheck.kinds.pv import PVLocation
+from linecheck.kinds.textile import TextileLocation
 from linecheck.serving.api import schemas
 from linecheck.serving.api.services.ingest import parse_ingest_body
 
@@ -32,9 +35,9 @@ VALID: dict[type[BaseModel], dict[str, Any]] = {
     schemas.InspectionIn: inspection("pv-01", 1),
     schemas.DefectIn: inspection("pv-01", 1)["defects"][0],
     schemas.InspectionBatchIn: {"inspections": [inspection("bearing-01", 2)]},
-    schemas.TextileLocation: {"along_m": 1.0, "across_m": 0.5},
-    schemas.PVLocation: {"row": 1, "col": 2},
-    schemas.BearingLocation: {"zone": "bore"},
+    TextileLocation: {"along_m": 1.0, "across_m": 0.5},
+    PVLocation: {"row": 1, "col": 2},
+    BearingLocation: {"zone": "bore"},
     schemas.ReviewIn: {"decision": "reclassify", "new_class": "hole", "comment": "x"},
     schemas.GenealogyIn: {"parent": "PAL0001", "child": "BR0000000001", "relation": "packed_in"},
     schemas.ProcessEventIn: {"type": "shipped", "at": "2026-11-23T10:00:00Z"},

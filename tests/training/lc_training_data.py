@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from linecheck.kinds import CLASSES, Kind
+from linecheck.kinds import Kind, get_kind
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-NAMES = CLASSES[Kind.BEARING]
+NAMES = get_kind(Kind.BEARING).classes
 
 COLOURS = ((40, 40, 230), (40, 200, 40), (230, 60, 40), (30, 220, 230))
 

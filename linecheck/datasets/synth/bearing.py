@@ -7,11 +7,9 @@ dark bore; its geometry comes from the line config so the inspector names zones 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from linecheck.config import BearingConfig
 from linecheck.datasets.synth.defects import DefectBuilder, Layer, log_uniform, place_defects
 from linecheck.datasets.synth.frames import Rendered
 from linecheck.datasets.synth.marking import module_count, render_code
@@ -29,55 +27,10 @@ from linecheck.datasets.synth.paint import (
 )
 from linecheck.datasets.synth.seeding import Purpose, rng_for
 from linecheck.kinds import Kind
+from linecheck.kinds.bearing import BearingGeometry, BearingOptions
 
 #: Number of face looks precomputed per seed.
 STYLES = 4
-#: Outer radius of the ring face as a fraction of the image size.
-OUTER_RADIUS_FRAC = 0.47
-
-
-@dataclass(frozen=True, slots=True)
-class BearingGeometry:
-    """Where the ring face lies in a frame, in pixels.
-
-    Attributes:
-        cx: centre column.
-        cy: centre row.
-        r_outer: outer edge of the outer race.
-        r_split: boundary between inner and outer race (centre of the seal groove).
-        r_inner: bore edge.
-
-    """
-
-    cx: float
-    cy: float
-    r_outer: float
-    r_split: float
-    r_inner: float
-
-    def zone(self, x: float, y: float) -> str:
-        """Zone of pixel ``x, y``: ``bore``, ``inner_race``, ``outer_race`` or ``outside`` (off the part)."""
-        r = math.hypot(x - self.cx, y - self.cy)
-        if r < self.r_inner:
-            return "bore"
-        if r < self.r_split:
-            return "inner_race"
-        if r <= self.r_outer:
-            return "outer_race"
-        return "outside"
-
-
-def bearing_geometry(imgsz: int, config: BearingConfig | None = None) -> BearingGeometry:
-    """Ring geometry of a ``imgsz`` x ``imgsz`` synthetic bearing frame for the line's bearing config."""
-    config = config or BearingConfig()
-    r_outer = OUTER_RADIUS_FRAC * imgsz
-    return BearingGeometry(
-        cx=imgsz / 2,
-        cy=imgsz / 2,
-        r_outer=r_outer,
-        r_split=config.race_split_frac * r_outer,
-        r_inner=config.inner_radius_frac * r_outer,
-    )
 
 
 def _face(rng: np.random.Generator, imgsz: int, geo: BearingGeometry, r: F32) -> F32:
@@ -109,11 +62,11 @@ class BearingGenerator:
 
     kind = Kind.BEARING
 
-    def __init__(self, *, seed: int, imgsz: int, config: BearingConfig | None = None) -> None:
-        """Prepare a generator; face looks are rendered lazily, once each."""
+    def __init__(self, *, seed: int, imgsz: int, config: BearingOptions | None = None) -> None:
+        """Prepare a generator for the ring geometry of ``config`` (a line's ``bearing`` options)."""
         self.seed = seed
         self.imgsz = imgsz
-        self.geometry = bearing_geometry(imgsz, config)
+        self.geometry: BearingGeometry = (config or BearingOptions()).geometry(imgsz, imgsz)
         yy, xx = np.mgrid[0:imgsz, 0:imgsz].astype(np.float32) + 0.5
         self._dx, self._dy = xx - self.geometry.cx, yy - self.geometry.cy
         self._r = np.hypot(self._dx, self._dy)

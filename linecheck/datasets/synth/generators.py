@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -12,7 +13,9 @@ from linecheck.datasets.synth.frames import Rendered
 from linecheck.datasets.synth.pv import PVGenerator
 from linecheck.datasets.synth.textile import TextileGenerator
 from linecheck.errors import InvalidFieldError
-from linecheck.kinds import Kind
+from linecheck.kinds import Kind, KindOptions
+from linecheck.kinds.bearing import BearingOptions
+from linecheck.kinds.pv import PVOptions
 
 #: Smallest and largest frame sizes the generators render (codes need room to stay readable).
 MIN_IMGSZ = 128
@@ -40,15 +43,41 @@ def check_imgsz(imgsz: int) -> int:
     return imgsz
 
 
-def make_generator(kind: Kind, *, seed: int, imgsz: int, line: LineConfig | None = None) -> LineGenerator:
-    """The generator of ``kind``; with ``line``, PV uses its cell grid and bearing its ring geometry.
+def _textile(seed: int, imgsz: int, options: KindOptions | None) -> LineGenerator:
+    return TextileGenerator(seed=seed, imgsz=imgsz)
+
+
+def _bearing(seed: int, imgsz: int, options: KindOptions | None) -> LineGenerator:
+    return BearingGenerator(seed=seed, imgsz=imgsz, config=BearingOptions.model_validate(options or {}))
+
+
+def _pv(seed: int, imgsz: int, options: KindOptions | None) -> LineGenerator:
+    if options is None:
+        layouts = tuple(PVOptions(rows=r, cols=c) for r, c in PV_DATASET_GRIDS)
+    else:
+        layouts = (PVOptions.model_validate(options),)
+    return PVGenerator(seed=seed, imgsz=imgsz, layouts=layouts)
+
+
+#: The synthetic line of each built-in kind, from the kind's line options (None: a training mix).
+GENERATORS: dict[str, Callable[[int, int, KindOptions | None], LineGenerator]] = {
+    Kind.TEXTILE: _textile,
+    Kind.BEARING: _bearing,
+    Kind.PV: _pv,
+}
+
+
+def make_generator(kind: str, *, seed: int, imgsz: int, line: LineConfig | None = None) -> LineGenerator:
+    """The generator of ``kind``; with ``line``, it renders the line's geometry (PV grid, bearing ring).
 
     Without a line, PV mixes the usual cell grids (:data:`PV_DATASET_GRIDS`), as a training set should.
     """
     check_imgsz(imgsz)
-    if kind is Kind.TEXTILE:
-        return TextileGenerator(seed=seed, imgsz=imgsz)
-    if kind is Kind.BEARING:
-        return BearingGenerator(seed=seed, imgsz=imgsz, config=line.bearing if line else None)
-    grids = ((line.pv.rows, line.pv.cols),) if line else PV_DATASET_GRIDS
-    return PVGenerator(seed=seed, imgsz=imgsz, grids=grids)
+    factory = GENERATORS.get(kind)
+    if factory is None:
+        raise InvalidFieldError(
+            "kind", kind, f"has no synthetic line; kinds with one: {', '.join(GENERATORS)}"
+        )
+    if line is not None and line.kind != kind:
+        raise InvalidFieldError("line.kind", line.kind, f"expected {kind} to match the kind asked for")
+    return factory(seed, imgsz, line.options if line is not None else None)

@@ -6,9 +6,6 @@ label lies below the cell grid, so no defect box can overlap it.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
@@ -26,64 +23,27 @@ from linecheck.datasets.synth.paint import (
     to_uint8,
 )
 from linecheck.datasets.synth.seeding import Purpose, rng_for
+from linecheck.errors import InvalidFieldError
 from linecheck.kinds import Kind
+from linecheck.kinds.pv import PVGrid, PVOptions
 
 #: Number of cell-texture looks precomputed per seed.
 STYLES = 4
-_MARGIN = 0.02  # frame margin around the cell grid, fraction of imgsz
-_GRID_BOTTOM = 0.79  # the cell grid ends here; the label band lies below
+_MARGIN = 0.02  # frame margin left of the label, fraction of imgsz
 _LABEL_TOP = 0.81
 _LABEL_SIZE = 0.17
 
 
-@dataclass(frozen=True, slots=True)
-class PVGrid:
-    """Cell layout of a synthetic EL frame, in pixels; cell ``(row, col)`` spans its pitch minus the gap.
-
-    Attributes:
-        x0: left edge of the grid.
-        y0: top edge of the grid.
-        cell_w: horizontal cell pitch.
-        cell_h: vertical cell pitch.
-        rows: cell rows.
-        cols: cell columns.
-        gap: dark gap between neighbouring cells.
-
-    """
-
-    x0: float
-    y0: float
-    cell_w: float
-    cell_h: float
-    rows: int
-    cols: int
-    gap: float
-
-    def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
-        """``(row, col)`` of the cell pitch holding pixel ``x, y``, or None off the grid."""
-        col = math.floor((x - self.x0) / self.cell_w)
-        row = math.floor((y - self.y0) / self.cell_h)
-        if 0 <= row < self.rows and 0 <= col < self.cols:
-            return row, col
-        return None
-
-    def cell_box(self, row: int, col: int) -> tuple[int, int, int, int]:
-        """Integer pixel box ``x1, y1, x2, y2`` of the lit part of cell ``(row, col)``."""
-        half = self.gap / 2
-        x1 = round(self.x0 + col * self.cell_w + half)
-        y1 = round(self.y0 + row * self.cell_h + half)
-        x2 = round(self.x0 + (col + 1) * self.cell_w - half)
-        y2 = round(self.y0 + (row + 1) * self.cell_h - half)
-        return x1, y1, x2, y2
-
-
-def pv_cell_grid(imgsz: int, rows: int, cols: int) -> PVGrid:
-    """Cell grid of a ``imgsz`` x ``imgsz`` synthetic EL frame with ``rows`` x ``cols`` cells."""
-    x0 = y0 = _MARGIN * imgsz
-    cell_w = (imgsz - 2 * x0) / cols
-    cell_h = (_GRID_BOTTOM * imgsz - y0) / rows
-    gap = max(2.0, 0.06 * min(cell_w, cell_h))
-    return PVGrid(x0=x0, y0=y0, cell_w=cell_w, cell_h=cell_h, rows=rows, cols=cols, gap=gap)
+def _layout_fits(layout: PVOptions) -> PVOptions:
+    """``layout`` if the synthetic frame has room for it above the serial label, else raise naming it."""
+    if layout.grid_box[3] > _LABEL_TOP - 0.01:
+        raise InvalidFieldError(
+            "pv.grid_box",
+            list(layout.grid_box),
+            f"the synthetic line draws the serial label below {_LABEL_TOP} of the frame height; "
+            f"the cell area must end above {_LABEL_TOP - 0.01:.2f}",
+        )
+    return layout
 
 
 def label_box(imgsz: int) -> tuple[int, int, int]:
@@ -113,11 +73,11 @@ class PVGenerator:
 
     kind = Kind.PV
 
-    def __init__(self, *, seed: int, imgsz: int, grids: tuple[tuple[int, int], ...] = ((6, 10),)) -> None:
-        """Prepare a generator for the ``(rows, cols)`` grids given (one is drawn per unit)."""
+    def __init__(self, *, seed: int, imgsz: int, layouts: tuple[PVOptions, ...] = (PVOptions(),)) -> None:
+        """Prepare a generator for the module layouts given (a line's ``pv`` options; one drawn per unit)."""
         self.seed = seed
         self.imgsz = imgsz
-        self.grids = grids
+        self.layouts = tuple(_layout_fits(layout) for layout in layouts)
         self._textures: dict[int, F32] = {}
         self._patterns: dict[tuple[int, int, int], F32] = {}
 
@@ -151,8 +111,8 @@ class PVGenerator:
     def sample(self, rng: np.random.Generator, *, n_defects: int, code: str | None = None) -> Rendered:
         """One module EL frame with its QR label (``code``, if given) and ``n_defects`` cell defects."""
         s = self.imgsz
-        rows, cols = self.grids[int(rng.integers(len(self.grids)))]
-        grid = pv_cell_grid(s, rows, cols)
+        grid = self.layouts[int(rng.integers(len(self.layouts)))].grid(s, s)
+        rows, cols = grid.rows, grid.cols
         x1, y1, x2, y2 = grid.cell_box(0, 0)
         cw, ch = x2 - x1, y2 - y1
         busbars = 2 if cw < 0.06 * s else int(rng.integers(2, 4))

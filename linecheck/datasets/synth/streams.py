@@ -20,6 +20,7 @@ from linecheck.datasets.synth.seeding import Purpose, check_seed, draw_defect_co
 from linecheck.datasets.synth.textile import STYLES, TextileGenerator
 from linecheck.errors import InvalidFieldError
 from linecheck.kinds import Kind, make_code, parse_kind
+from linecheck.kinds.textile import TextileOptions
 
 #: Share of units (rolls, rings, modules) with no defect at all.
 DEFECT_FREE_UNITS = 0.3
@@ -39,7 +40,7 @@ def _frame(rendered: Rendered, index: int = 0, offset_m: float = 0.0) -> SynthFr
 
 def roll_frames(generator: TextileGenerator, rng: np.random.Generator, line: LineConfig) -> list[SynthFrame]:
     """The frames of one roll: consecutive crops of one fabric, a few frames defective (or none)."""
-    cfg = line.textile
+    cfg = TextileOptions.model_validate(line.options)
     n_frames = max(1, math.ceil(cfg.roll_length_m / cfg.frame_length_m - 1e-9))
     fabric = generator.fabric(int(rng.integers(STYLES)))
     ox = int(rng.integers(fabric.size - generator.imgsz + 1))
@@ -72,10 +73,8 @@ def iter_units(
         raise InvalidFieldError("start_serial", start_serial, "expected a non-negative integer")
     if line is None:
         line = LineConfig(id=f"synth-{kind.value}", kind=kind)
-    elif line.kind is not kind:
-        raise InvalidFieldError(
-            "line.kind", line.kind.value, f"expected {kind.value} to match the kind asked for"
-        )
+    elif line.kind != kind:
+        raise InvalidFieldError("line.kind", line.kind, f"expected {kind.value} to match the kind asked for")
     generator: LineGenerator = make_generator(kind, seed=seed, imgsz=imgsz, line=line)
     serial = start_serial
     while True:

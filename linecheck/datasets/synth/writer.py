@@ -15,7 +15,7 @@ from linecheck.datasets.synth.frames import Rendered
 from linecheck.datasets.synth.generators import LineGenerator, check_imgsz, make_generator
 from linecheck.datasets.synth.seeding import Purpose, check_seed, draw_defect_count, rng_for
 from linecheck.errors import DatasetError, InvalidFieldError
-from linecheck.kinds import CLASSES, Kind, make_code, parse_kind
+from linecheck.kinds import Kind, get_kind, make_code, parse_kind
 
 SPLITS = ("train", "val", "test")
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
@@ -83,7 +83,7 @@ def render_sample(kind: Kind, *, seed: int, index: int, imgsz: int, defective: b
 def _render(generator: LineGenerator, kind: Kind, *, seed: int, index: int, defective: bool) -> Rendered:
     rng = rng_for(seed, kind, Purpose.SAMPLE, index)
     n = draw_defect_count(rng) if defective else 0
-    code = None if kind is Kind.TEXTILE else make_code(kind, index + 1)
+    code = None if get_kind(kind).unit == "web" else make_code(kind, index + 1)  # rolls carry no mark
     return generator.sample(rng, n_defects=n, code=code)
 
 
@@ -152,8 +152,8 @@ def write_dataset(
         "train": "images/train",
         "val": "images/val" if plan.splits["val"] else "images/train",
         **({"test": "images/test"} if plan.splits["test"] else {}),
-        "names": dict(enumerate(CLASSES[kind])),
-        "nc": len(CLASSES[kind]),
+        "names": dict(enumerate(get_kind(kind).classes)),
+        "nc": len(get_kind(kind).classes),
         "synth": {
             "kind": kind.value,
             "seed": seed,

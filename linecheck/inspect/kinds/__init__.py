@@ -1,24 +1,21 @@
-"""Per-kind inspection logic: product locations, unit state and grading notes."""
+"""Per-line unit accounting of the inspector, over the line kind's spec (:mod:`linecheck.kinds`).
+
+Frame kinds (a frame is a unit) use :class:`KindLogic`; web kinds (a roll spans many frames) use
+:class:`WebLogic`. Locations and grades come from the kind's spec, never from a branch on its name.
+"""
 
 from __future__ import annotations
 
 from linecheck.config import LineConfig
-from linecheck.inspect.kinds.base import KindLogic
-from linecheck.kinds import Kind
+from linecheck.inspect.kinds.base import KindLogic, UnitGrade
+from linecheck.inspect.kinds.web import WebLogic
+from linecheck.kinds import get_kind
 
 
 def logic_for(line: LineConfig) -> KindLogic:
-    """The kind logic of ``line`` (a fresh instance: it keeps the line's unit state)."""
-    from linecheck.inspect.kinds.bearing import BearingLogic
-    from linecheck.inspect.kinds.pv import PVLogic
-    from linecheck.inspect.kinds.textile import TextileLogic
-
-    classes: dict[Kind, type[KindLogic]] = {
-        Kind.TEXTILE: TextileLogic,
-        Kind.BEARING: BearingLogic,
-        Kind.PV: PVLogic,
-    }
-    return classes[line.kind](line)
+    """The unit logic of ``line`` (a fresh instance: it keeps the line's unit state)."""
+    spec = get_kind(line.kind)
+    return WebLogic(line) if spec.unit == "web" else KindLogic(line)
 
 
-__all__ = ["KindLogic", "logic_for"]
+__all__ = ["KindLogic", "UnitGrade", "WebLogic", "logic_for"]

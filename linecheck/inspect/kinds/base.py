@@ -1,17 +1,16 @@
-"""What every kind's logic provides: defect locations, a grading note per frame, unit accounting."""
+"""The inspector's per-line unit logic: defect locations and grades from the kind's spec, unit accounting."""
 
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from linecheck.config import LineConfig
 from linecheck.inspect.messages import CodedFrame, DefectRecord, InspectionResult, Location
-from linecheck.kinds import Kind
+from linecheck.kinds import FrameView, Grade, get_kind
 from linecheck.messages import Verdict
 
 #: ``x1, y1, x2, y2`` in frame pixels.
@@ -44,33 +43,50 @@ def join_notes(head: str, notes: Sequence[str]) -> str:
     return f"{head}: {shown}{more}" if notes else head
 
 
-class KindLogic(ABC):
-    """Per-line, per-kind logic used by the judge stage (one instance per line, one thread).
+class KindLogic:
+    """Per-line logic used by the judge stage (one instance per line, one thread).
 
-    The default unit accounting treats every frame as one unit (a bearing ring, a PV module),
-    whose verdict is the frame's; textile overrides it with rolls of many frames.
+    Every frame is one unit (a bearing ring, a PV module), whose verdict is the frame's and whose
+    grade is the kind's grade of the frame's defects; :class:`~linecheck.inspect.kinds.web.WebLogic`
+    accounts web kinds (a roll of many frames).
     """
-
-    kind: ClassVar[Kind]
 
     def __init__(self, line: LineConfig) -> None:
         self.line = line
+        self.spec = get_kind(line.kind)
+        self.options = line.options
+        self._camera_index = {c.station: i for i, c in enumerate(line.cameras)}
         self._lock = threading.Lock()
         self.units = 0
         self.unit_verdicts: Counter[str] = Counter()
         self.grades: Counter[str] = Counter()
 
-    @abstractmethod
+    def view(self, coded: CodedFrame) -> FrameView:
+        """What the kind needs of the frame to place boxes on the product."""
+        frame = coded.frame
+        return FrameView(
+            width=frame.width,
+            height=frame.height,
+            camera_index=self._camera_index.get(frame.station, 0),
+            along_m=self.roll_offset_m(coded),
+        )
+
     def locate(self, box: Box, coded: CodedFrame) -> Location:
-        """Where on the product the defect in ``box`` is."""
+        """Where on the product the defect in ``box`` is (the kind's ``locate``)."""
+        return self.spec.locate(box, self.view(coded), self.options)
 
     def roll_offset_m(self, coded: CodedFrame) -> float | None:
-        """Textile: where along the roll the frame starts; None for other kinds."""
+        """Web kinds: where along the web the frame starts; None for frame kinds."""
         return None
+
+    def kind_grade(self, defects: Sequence[DefectRecord]) -> Grade:
+        """The kind's grade of ``defects``."""
+        return self.spec.grade(defects, self.options)
 
     def grade(self, defects: Sequence[DefectRecord]) -> UnitGrade | None:
         """The unit's grade from a frame's defects (None: this kind grades units elsewhere)."""
-        return None
+        grade = self.kind_grade(defects)
+        return UnitGrade(label=grade.label, head=grade.head, notes=grade.notes)
 
     def reason(self, defects: Sequence[DefectRecord]) -> str | None:
         """A short grading note for a frame's defects (None when there is nothing to say)."""
@@ -87,7 +103,7 @@ class KindLogic(ABC):
                 self.grades[grade.label] += 1
         return True
 
-    def finish(self) -> None:  # noqa: B027 - optional hook, nothing to close for one-frame units
+    def finish(self) -> None:
         """The line stopped: close the unit in progress (textile roll)."""
 
     def status(self) -> dict[str, Any]:

@@ -241,6 +241,9 @@ class GradeOut(_Out):
     grade: str
     accepted: bool
     detail: dict[str, Any]
+    facts: list[tuple[str, str]] = Field(
+        default_factory=list, description="the kind's key figures as (label, text) pairs, for display"
+    )
     defects_counted: int
     defects_excluded: int
     inspections: int

@@ -11,7 +11,7 @@ import yaml
 from linecheck.datasets.synth import write_dataset
 from linecheck.datasets.yolo import validate_yolo
 from linecheck.errors import DatasetError, InvalidFieldError
-from linecheck.kinds import CLASSES, Kind
+from linecheck.kinds import Kind, get_kind
 
 IMGSZ = 192  # small frames keep these tests fast; the geometry scales with imgsz
 
@@ -50,7 +50,7 @@ def test_layout_and_data_yaml_pass_the_dataset_validator(tmp_path: Path, kind: K
     root = data_yaml.parent
     data = yaml.safe_load(data_yaml.read_text())
     assert data["path"] == str(root.resolve())
-    assert data["names"] == dict(enumerate(CLASSES[kind]))
+    assert data["names"] == dict(enumerate(get_kind(kind).classes))
     assert data["nc"] == 4
     assert data["synth"] == {
         "kind": kind.value,

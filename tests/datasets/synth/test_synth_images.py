@@ -7,8 +7,10 @@ from functools import cache
 import numpy as np
 import pytest
 
-from linecheck.datasets.synth import Rendered, bearing_geometry, pv_cell_grid, render_sample
+from linecheck.datasets.synth import Rendered, render_sample
 from linecheck.kinds import Kind
+from linecheck.kinds.bearing import BearingOptions
+from linecheck.kinds.pv import PVOptions
 
 IMGSZ = 640
 N = 48  # defective samples per kind
@@ -74,7 +76,7 @@ def test_sizes_vary_and_include_small_but_not_tiny_defects(
 
 
 def test_bearing_defects_lie_on_the_ring_and_clear_of_the_datamatrix() -> None:
-    geo = bearing_geometry(IMGSZ)
+    geo = BearingOptions().geometry(IMGSZ, IMGSZ)
     for sample in samples(Kind.BEARING):
         assert sample.code_box is not None
         cx1, cy1, cx2, cy2 = sample.code_box
@@ -90,7 +92,7 @@ def test_pv_defects_each_lie_inside_one_cell_and_the_label_is_below_the_grid() -
         # the sample's grid is not recorded; find the grid under which every box fits one cell
         fits_some_grid = False
         for rows, cols in ((6, 10), (6, 12), (6, 24)):
-            grid = pv_cell_grid(IMGSZ, rows, cols)
+            grid = PVOptions(rows=rows, cols=cols).grid(IMGSZ, IMGSZ)
             ok = True
             for x1, y1, x2, y2 in sample.boxes.tolist():
                 cell = grid.cell_at((x1 + x2) / 2, (y1 + y2) / 2)

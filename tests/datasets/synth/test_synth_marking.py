@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from linecheck.config import BearingConfig
-from linecheck.datasets.synth import bearing_geometry, pv_cell_grid, render_code
+from linecheck.datasets.synth import render_code
 from linecheck.errors import InvalidFieldError
+from linecheck.kinds.bearing import BearingOptions
+from linecheck.kinds.pv import PVOptions
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,7 @@ def test_render_code_rejects_bad_arguments(args: tuple[str, str, int], field: st
 
 @pytest.mark.parametrize(("imgsz", "rows", "cols"), [(640, 6, 10), (640, 6, 12), (640, 6, 24), (320, 6, 10)])
 def test_pv_grid_cells_tile_the_module_and_map_back(imgsz: int, rows: int, cols: int) -> None:
-    grid = pv_cell_grid(imgsz, rows, cols)
+    grid = PVOptions(rows=rows, cols=cols).grid(imgsz, imgsz)
     assert grid.cell_w * cols > 0.9 * imgsz and grid.cell_h * rows > 0.7 * imgsz  # the module fills the frame
     for row in range(rows):
         for col in range(cols):
@@ -65,7 +66,7 @@ def test_pv_grid_cells_tile_the_module_and_map_back(imgsz: int, rows: int, cols:
     ],
 )
 def test_bearing_zones_follow_the_line_fractions(r_frac: float, zone: str) -> None:
-    geo = bearing_geometry(640, BearingConfig(inner_radius_frac=0.28, race_split_frac=0.64))
+    geo = BearingOptions(inner_radius_frac=0.28, race_split_frac=0.64).geometry(640, 640)
     assert geo.r_inner == pytest.approx(0.28 * geo.r_outer) and geo.r_split == pytest.approx(
         0.64 * geo.r_outer
     )

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from linecheck.config import LineConfig, TextileConfig, load_line
+from linecheck.config import LineConfig, load_line
 from linecheck.datasets.synth import SynthUnit, iter_units
 from linecheck.errors import InvalidFieldError
-from linecheck.kinds import CODE_PATTERNS, Kind, check_code
+from linecheck.kinds import Kind, check_code, get_kind
+from linecheck.kinds.textile import TextileOptions
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -35,7 +36,7 @@ def test_textile_roll_is_a_run_of_frames_with_offsets_along_the_roll() -> None:
 
 @pytest.mark.parametrize("kind", list(Kind))
 def test_units_depend_on_seed_and_serial_only(kind: Kind) -> None:
-    line = LineConfig(id="t", kind=kind, textile=TextileConfig(roll_length_m=1.0))
+    line = LineConfig(id="t", kind=kind, textile=TextileOptions(roll_length_m=1.0)) if kind == Kind.TEXTILE else LineConfig(id="t", kind=kind)
     a = _units(kind, 3, seed=7, imgsz=160, line=line)
     b = _units(kind, 2, seed=7, imgsz=160, line=line, start_serial=2)
     c = _units(kind, 3, seed=8, imgsz=160, line=line)
@@ -48,12 +49,12 @@ def test_units_depend_on_seed_and_serial_only(kind: Kind) -> None:
     assert [u.code for u in a] == [u.code for u in c]
     assert a[0].frames[0].image.tobytes() != c[0].frames[0].image.tobytes()
     for unit in a:
-        check_code(unit.code, CODE_PATTERNS[kind])
+        check_code(unit.code, get_kind(kind).code_pattern)
 
 
 @pytest.mark.parametrize("kind", list(Kind))
 def test_a_quarter_to_two_fifths_of_units_are_defect_free(kind: Kind) -> None:
-    line = LineConfig(id="t", kind=kind, textile=TextileConfig(roll_length_m=2.0))  # 4 frames per roll
+    line = LineConfig(id="t", kind=kind, textile=TextileOptions(roll_length_m=2.0)) if kind == Kind.TEXTILE else LineConfig(id="t", kind=kind)  # 4 frames a roll
     units = _units(kind, 100, seed=3, imgsz=128, line=line)
     free = sum(not u.defective for u in units) / len(units)
     assert 0.2 <= free <= 0.42
@@ -89,10 +90,8 @@ def test_pv_label_qr_decodes_with_opencv_and_zxing() -> None:
 
 
 def test_pv_units_follow_the_line_grid() -> None:
-    from linecheck.datasets.synth import pv_cell_grid
-
     line = LineConfig(id="pv", kind=Kind.PV, pv={"rows": 6, "cols": 24})
-    grid = pv_cell_grid(320, 6, 24)
+    grid = line.options.grid(320, 320)
     for unit in _units(Kind.PV, 12, seed=2, imgsz=320, line=line):
         for x1, y1, x2, y2 in unit.frames[0].boxes.tolist():
             cell = grid.cell_at((x1 + x2) / 2, (y1 + y2) / 2)

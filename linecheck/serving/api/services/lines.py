@@ -46,7 +46,7 @@ class LineRegistry:
     def _reload(self) -> None:
         with self._db.reader() as session:
             rows = line_repo.list_lines(session)
-        self._lines = {row.id: LineConfig.model_validate(row.config) for row in rows}
+        self._lines = {row.id: LineConfig.from_stored(row.config) for row in rows}
         self._loaded_at = time.monotonic()
 
     def get(self, line_id: str) -> LineConfig | None:

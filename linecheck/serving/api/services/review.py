@@ -66,12 +66,6 @@ def review_defect(
     db: Database, lines: LineRegistry, defect_id: int, body: ReviewIn, key: KeyInfo
 ) -> DefectOut:
     """Append a decision to a defect's history; reclassify needs a class of the defect's line."""
-    if body.decision == "reclassify" and body.new_class is None:
-        raise InvalidFieldError("new_class", None, "required when decision is reclassify")
-    if body.decision != "reclassify" and body.new_class is not None:
-        raise InvalidFieldError(
-            "new_class", body.new_class, f"only allowed with reclassify, not {body.decision}"
-        )
     with db.writer() as session:
         defect = review_repo.get_defect(session, defect_id)
         if defect is None:
@@ -109,7 +103,7 @@ def assign_code(db: Database, lines: LineRegistry, inspection_id: str, code: str
         check_code(code, line.code_pattern)
         now = utcnow()
         inspection_repo.insert_units(
-            session, [{"code": code, "kind": line.kind.value, "line_id": line.id, "created_at": now}]
+            session, [{"code": code, "kind": line.kind, "line_id": line.id, "created_at": now}]
         )
         inspection_repo.assign_code(session, inspection_id, code, actor=key.actor, at=now)
         session.commit()

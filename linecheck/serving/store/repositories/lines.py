@@ -18,7 +18,7 @@ def upsert_line(session: Session, line: LineConfig, *, actor: str) -> None:
     config = line.model_dump(mode="json")
     stmt = insert_for(session, Line).values(
         id=line.id,
-        kind=line.kind.value,
+        kind=line.kind,
         name=line.name,
         config=config,
         created_at=now,
@@ -28,7 +28,7 @@ def upsert_line(session: Session, line: LineConfig, *, actor: str) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=[Line.id],
         set_={
-            "kind": line.kind.value,
+            "kind": line.kind,
             "name": line.name,
             "config": config,
             "updated_at": now,

@@ -19,14 +19,7 @@ function codeLink(code) {
 
 function gradeDetail(grade) {
   const d = grade.detail || {};
-  const facts = [];
-  if (grade.kind === "textile") {
-    facts.push(["points", `${fmtNum(d.total_points, 0)} (${fmtNum(d.raw_points, 0)} before the per-yard cap)`],
-      ["points / 100 yd²", `${fmtNum(d.points_per_100yd2, 1)} (limit ${fmtNum(d.options && d.options.acceptance_points_per_100yd2, 0)})`],
-      ["inspected length", `${fmtNum(d.inspected_length_m, 2)} m (${d.length_rule || "—"})`]);
-  } else if (grade.kind === "pv") {
-    facts.push(["cells counted", (d.cells_affected || []).map(([r, c]) => `r${r}c${c}`).join(" ") || "none"]);
-  }
+  const facts = (grade.facts || []).map(([k, v]) => [k, v]);  // the kind's own figures, from the API
   for (const reason of d.reasons || []) facts.push(["reason", reason]);
   facts.push(["defects counted", String(grade.defects_counted)], ["rejected by review", String(grade.defects_excluded)],
     ["frames", `${grade.inspections} (${grade.not_inspected} not inspected)`]);

@@ -1,5 +1,8 @@
 """A live simulated line: synthetic units with known defects, paced at a set frame rate.
 
+A camera plug-in of the inspector: registered for ``synth://`` URIs through the ``linecheck.sources``
+entry point (``pyproject.toml``), so the inspector itself never imports the synthetic renderer.
+
 URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0``
 
 * ``kind``: textile, bearing or pv (default: the line's kind; must match it).
@@ -29,7 +32,7 @@ import numpy.typing as npt
 
 from linecheck.errors import FrameSourceError, InvalidFieldError
 from linecheck.inspect.frame_source import FrameSource, SourceContext
-from linecheck.kinds import Kind, parse_kind
+from linecheck.kinds import get_kind, parse_kind
 from linecheck.messages import Frame
 
 _PARAMS = {"seed", "rate", "units", "start", "unreadable"}
@@ -88,11 +91,12 @@ class SyntheticSource(FrameSource):
             self.kind = parse_kind(parts.netloc) if parts.netloc else context.line.kind
         except InvalidFieldError as exc:
             raise FrameSourceError(f"source uri={uri!r}: {exc}") from None
-        if self.kind is not context.line.kind:
+        if self.kind != context.line.kind:
             raise FrameSourceError(
                 f"source uri={uri!r}: kind {self.kind} does not match "
                 f"line {context.line_id} kind {context.line.kind}"
             )
+        self.web = get_kind(self.kind).unit == "web"  # a web kind's frames carry their place on the roll
         self.seed = _int_param(uri, params, "seed", 0)
         self.start = _int_param(uri, params, "start", 1)
         self.units = _int_param(uri, params, "units", 0) or None
@@ -116,7 +120,7 @@ class SyntheticSource(FrameSource):
 
     def open(self) -> None:
         """Start the generator."""
-        from linecheck.datasets.synth import iter_units
+        from linecheck.datasets.synth.streams import iter_units
 
         units = iter_units(self.kind, seed=self.seed, start_serial=self.start, line=self.context.line)
         self._frames = self._flatten(units)
@@ -148,7 +152,7 @@ class SyntheticSource(FrameSource):
             return None
         unit, sframe, number = item
         image = np.ascontiguousarray(sframe.image, dtype=np.uint8)
-        smeared = bool(self.unreadable) and number % self.unreadable == 0 and self.kind is not Kind.TEXTILE
+        smeared = bool(self.unreadable) and number % self.unreadable == 0 and not self.web
         if smeared:
             image = smear_codes(image)
         trigger = unit.code if self.context.line.code_source == "trigger" else None
@@ -161,7 +165,7 @@ class SyntheticSource(FrameSource):
             "gt_class_ids": np.asarray(sframe.class_ids, np.int64).reshape(-1),
             "code_smeared": smeared,
         }
-        if self.kind is Kind.TEXTILE:
+        if self.web:
             meta["roll_offset_m"] = float(sframe.offset_m)
         return Frame(
             line_id=self.context.line_id,

@@ -1,0 +1,219 @@
+"""What a line kind is: one :class:`KindSpec` object per kind, found by name in the registry.
+
+A kind owns every rule that depends on what is being inspected: its default defect classes and
+unit-code format, its section of the line YAML (``options``, geometry included), the location
+model of a defect on the product, how a box in a frame becomes a location (``locate``), how a
+location is stored, and how a unit is graded (``grade``). The inspector, the API and the synthetic
+generators ask the spec; nothing else branches on a kind's name.
+
+Two unit shapes exist: ``frame`` (every frame is one unit: a bearing ring, a PV module, a glass
+pane) and ``web`` (consecutive frames with the same code make one unit along a running web: a
+fabric roll, a steel coil, a nonwoven roll). Web kinds locate defects in metres along the web.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from linecheck.errors import InvalidFieldError
+
+#: ``x1, y1, x2, y2`` in frame pixels.
+Box = Sequence[float]
+#: A defect's place on the product, as sent on the wire and stored (JSON object).
+Location = Mapping[str, Any]
+UnitShape = Literal["frame", "web"]
+
+#: Database columns a location fills (all nullable); ``location_key`` groups defects in statistics.
+LOCATION_COLUMNS = ("location_key", "along_m", "size_m", "cell_row", "cell_col", "zone")
+
+
+class KindOptions(BaseModel):
+    """Base of a kind's section of the line YAML (``textile:``, ``pv:``, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KindLocation(BaseModel):
+    """Base of a kind's defect location model (validated by the API, ``extra="forbid"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FrameView:
+    """What a kind needs of a frame to place a box on the product.
+
+    Attributes:
+        width: frame width in pixels.
+        height: frame height in pixels.
+        camera_index: position of the frame's station among the line's cameras (0-based).
+        along_m: web kinds: where along the web the frame starts (None when unknown).
+
+    """
+
+    width: int
+    height: int
+    camera_index: int = 0
+    along_m: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise InvalidFieldError("frame", f"{self.width}x{self.height}", "expected a non-empty frame")
+
+
+class LocatedDefect(Protocol):
+    """A defect's class and location (the inspector's ``DefectRecord`` and :class:`StoredDefect` are)."""
+
+    @property
+    def class_name(self) -> str:
+        """Defect class (after review, for stored defects)."""
+        ...
+
+    @property
+    def location(self) -> Location | None:
+        """Where on the product, or None when the sender did not locate it."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredDefect:
+    """A stored defect as graded by the API: its final class, location and inspection."""
+
+    class_name: str
+    location: Location | None
+    inspection_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredInspection:
+    """A stored inspection of a unit, as the grade needs it."""
+
+    id: str
+    verdict: str
+    roll_offset_m: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Grade:
+    """A unit's grade.
+
+    Attributes:
+        label: the grade shown and counted (``accepted``, ``B``, ``scrap``, ...).
+        accepted: whether the unit may ship as it is.
+        head: how a grading note starts (``part scrap``, ``module grade B``).
+        notes: one note per defect that counts against the unit.
+        detail: the figures and rules behind the grade (JSON-friendly).
+        facts: the figures a reviewer reads first, as ``(label, text)`` pairs (the trace page shows them).
+
+    """
+
+    label: str
+    accepted: bool
+    head: str
+    notes: tuple[str, ...] = ()
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    facts: tuple[tuple[str, str], ...] = ()
+
+
+OptionsT = TypeVar("OptionsT", bound=KindOptions)
+
+
+class KindSpec(Generic[OptionsT]):
+    """One line kind. Subclass it, set the class attributes, implement :meth:`locate` and :meth:`grade`."""
+
+    #: Registry name, used as ``kind:`` in line YAML files and in the API.
+    name: ClassVar[str]
+    #: Human name for pages and listings.
+    title: ClassVar[str] = ""
+    #: Default defect classes, in model class-id order.
+    classes: ClassVar[tuple[str, ...]]
+    #: Default unit codes: ``prefix`` followed by ``code_digits`` digits.
+    code_prefix: ClassVar[str]
+    code_digits: ClassVar[int] = 10
+    #: The kind's section of the line YAML (geometry and grading options).
+    options_model: ClassVar[type[KindOptions]]
+    #: A defect's location on the product.
+    location_model: ClassVar[type[KindLocation]]
+    #: ``frame``: a frame is a unit; ``web``: consecutive frames with one code are a unit.
+    unit: ClassVar[UnitShape] = "frame"
+
+    @property
+    def code_pattern(self) -> str:
+        """Default traceability-code pattern (a line YAML may override it)."""
+        return f"^{self.code_prefix}[0-9]{{{self.code_digits}}}$"
+
+    def make_code(self, serial: int) -> str:
+        """The default code of unit number ``serial``."""
+        if isinstance(serial, bool) or serial < 0 or serial >= 10**self.code_digits:
+            raise InvalidFieldError("serial", serial, f"expected 0 <= serial < 10**{self.code_digits}")
+        return f"{self.code_prefix}{serial:0{self.code_digits}d}"
+
+    def options(self, raw: Any = None) -> OptionsT:
+        """The kind's options validated from ``raw`` (a mapping, an options object or None for defaults)."""
+        model = self.options_model
+        if isinstance(raw, model):
+            return raw  # type: ignore[return-value]
+        return model.model_validate(raw or {})  # type: ignore[return-value]
+
+    def locate(self, box: Box, view: FrameView, options: OptionsT) -> dict[str, Any]:
+        """Where on the product the defect in ``box`` is (a dict the location model accepts)."""
+        raise NotImplementedError(f"kind {self.name} does not locate defects")
+
+    def check_location(self, location: KindLocation, options: OptionsT) -> list[tuple[str, Any, str]]:
+        """Problems of a validated location against the line's options: ``(sub-field, value, message)``."""
+        return []
+
+    def location_columns(self, location: Location) -> dict[str, Any]:
+        """The store's location columns for ``location`` (see :data:`LOCATION_COLUMNS`).
+
+        The default fills only ``location_key`` with the location's compact JSON; kinds with
+        well-known places (cells, zones, metres) fill the matching columns.
+        """
+        cols: dict[str, Any] = dict.fromkeys(LOCATION_COLUMNS)
+        cols["location_key"] = json.dumps(dict(location), sort_keys=True, separators=(",", ":"))[:64]
+        return cols
+
+    def grade(
+        self, defects: Sequence[LocatedDefect], options: OptionsT, *, inspected_m: float | None = None
+    ) -> Grade:
+        """The unit's grade from its defects (``inspected_m``: web length inspected, web kinds only)."""
+        raise NotImplementedError(f"kind {self.name} does not grade units")
+
+    def grade_unit(
+        self, inspections: Sequence[StoredInspection], defects: Sequence[StoredDefect], options: OptionsT
+    ) -> Grade:
+        """The authoritative grade of a stored unit (the API's); located defects only, by default."""
+        located = [d for d in defects if d.location]
+        grade = self.grade(located, options)
+        return with_detail(grade, defects_unlocated=len(defects) - len(located))
+
+    # Web kinds ---------------------------------------------------------------------------------
+
+    def frame_length_m(self, options: OptionsT) -> float:
+        """Web kinds: length of web one frame covers (used when the source gives no position)."""
+        raise NotImplementedError(f"kind {self.name} is not a web kind")
+
+    def unit_summary(self, grade: Grade | None) -> dict[str, Any]:
+        """Extra figures of a unit for status displays (web kinds: the running score)."""
+        return {}
+
+    def status_extras(self, options: OptionsT) -> dict[str, Any]:
+        """Extra line-level figures for status displays (e.g. the acceptance limit)."""
+        return {}
+
+
+def with_detail(grade: Grade, **extra: Any) -> Grade:
+    """``grade`` with ``extra`` figures added to its detail."""
+    return Grade(
+        label=grade.label,
+        accepted=grade.accepted,
+        head=grade.head,
+        notes=grade.notes,
+        detail={**grade.detail, **extra},
+        facts=grade.facts,
+    )

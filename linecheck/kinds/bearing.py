@@ -1,0 +1,154 @@
+"""Bearing rings: the zone of a defect on the ring face and the part verdict.
+
+The ring's place in the frame is line geometry, given in the line YAML (``bearing:``): the centre
+as fractions of the frame width and height, the outer radius as a fraction of the frame's shorter
+side, and the bore and race boundary as fractions of the outer radius. The synthetic line renders
+rings with the same :class:`BearingGeometry`. A defect's zone is the zone of its box centre; off the
+races and bore it is on the ``face``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, cast
+
+from pydantic import Field, model_validator
+
+from linecheck.grading import BearingDefect, BearingZone, bearing_verdict
+from linecheck.kinds.base import (
+    LOCATION_COLUMNS,
+    Box,
+    FrameView,
+    Grade,
+    KindLocation,
+    KindOptions,
+    KindSpec,
+    LocatedDefect,
+    Location,
+)
+
+Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class BearingGeometry:
+    """Where the ring face lies in a frame, in pixels.
+
+    Attributes:
+        cx: centre column.
+        cy: centre row.
+        r_outer: outer edge of the outer race.
+        r_split: boundary between inner and outer race (centre of the seal groove).
+        r_inner: bore edge.
+
+    """
+
+    cx: float
+    cy: float
+    r_outer: float
+    r_split: float
+    r_inner: float
+
+    def zone(self, x: float, y: float) -> str:
+        """Zone of pixel ``x, y``: ``bore``, ``inner_race``, ``outer_race`` or ``outside`` (off the part)."""
+        r = math.hypot(x - self.cx, y - self.cy)
+        if r < self.r_inner:
+            return "bore"
+        if r < self.r_split:
+            return "inner_race"
+        if r <= self.r_outer:
+            return "outer_race"
+        return "outside"
+
+
+class BearingOptions(KindOptions):
+    """Bearing specifics: where the ring face is in the frame, used to name defect zones."""
+
+    centre: tuple[Fraction, Fraction] = Field(
+        (0.5, 0.5), description="ring centre as fractions of the frame width and height"
+    )
+    outer_radius_frac: Fraction = Field(
+        0.47, description="outer edge, as a fraction of the frame's shorter side"
+    )
+    inner_radius_frac: Fraction = Field(0.28, description="bore edge, as a fraction of the outer radius")
+    race_split_frac: Fraction = Field(0.64, description="inner/outer race boundary, same units")
+
+    @model_validator(mode="after")
+    def _bore_inside_split(self) -> BearingOptions:
+        if self.inner_radius_frac >= self.race_split_frac:
+            inner, split = self.inner_radius_frac, self.race_split_frac
+            raise ValueError(f"inner_radius_frac={inner} must be below race_split_frac={split}")
+        return self
+
+    def geometry(self, width: int, height: int) -> BearingGeometry:
+        """Ring geometry in a ``width`` x ``height`` frame."""
+        r_outer = self.outer_radius_frac * min(width, height)
+        return BearingGeometry(
+            cx=self.centre[0] * width,
+            cy=self.centre[1] * height,
+            r_outer=r_outer,
+            r_split=self.race_split_frac * r_outer,
+            r_inner=self.inner_radius_frac * r_outer,
+        )
+
+
+class BearingLocation(KindLocation):
+    """Which zone of the ring; ``length_m`` when the inspector measured it."""
+
+    zone: BearingZone
+    length_m: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class BearingSpec(KindSpec[BearingOptions]):
+    """Bearing rings at an end-face station (a frame is one ring)."""
+
+    name = "bearing"
+    title = "Bearing (rings)"
+    classes = ("scratch", "dent", "rust", "crack")
+    code_prefix = "BR"
+    code_digits = 10
+    options_model = BearingOptions
+    location_model = BearingLocation
+
+    def zone(self, box: Box, view: FrameView, options: BearingOptions) -> BearingZone:
+        """Zone of the box centre: bore, inner_race, outer_race, or face (anywhere else)."""
+        x = (float(box[0]) + float(box[2])) / 2
+        y = (float(box[1]) + float(box[3])) / 2
+        zone = options.geometry(view.width, view.height).zone(x, y)
+        return cast(BearingZone, zone) if zone in {"bore", "inner_race", "outer_race"} else "face"
+
+    def locate(self, box: Box, view: FrameView, options: BearingOptions) -> dict[str, Any]:
+        """``{"zone": ...}`` of the defect."""
+        return {"zone": self.zone(box, view, options)}
+
+    def location_columns(self, location: Location) -> dict[str, Any]:
+        """``zone``, ``size_m`` (measured length) and ``zone:<zone>`` as the key."""
+        cols: dict[str, Any] = dict.fromkeys(LOCATION_COLUMNS)
+        cols["zone"] = location["zone"]
+        cols["size_m"] = location.get("length_m")
+        cols["location_key"] = f"zone:{location['zone']}"
+        return cols
+
+    def grade(
+        self, defects: Sequence[LocatedDefect], options: BearingOptions, *, inspected_m: float | None = None
+    ) -> Grade:
+        """The part outcome (pass / rework / reject / scrap) from the shared bearing rules."""
+        zoned = [
+            BearingDefect(
+                class_name=d.class_name,
+                zone=cast(BearingZone, d.location["zone"]),
+                length_m=d.location.get("length_m"),
+            )
+            for d in defects
+            if d.location and d.location.get("zone") is not None
+        ]
+        verdict = bearing_verdict(zoned)
+        return Grade(
+            label=verdict.verdict,
+            accepted=verdict.verdict == "pass",
+            head=f"part {verdict.verdict}",
+            notes=verdict.reasons,
+            detail=asdict(verdict),
+        )

@@ -1,0 +1,198 @@
+"""PV modules (EL images): defects mapped to the module's cell grid, module grade A / B / C.
+
+The cell grid is line geometry, given in the line YAML (``pv:``): ``rows`` x ``cols`` cells inside
+``grid_box`` (left, top, right, bottom of the cell area as fractions of the frame width and
+height, where the EL station's crop puts the module). The synthetic line renders modules with the
+same :class:`PVGrid`. A defect belongs to the cell holding its box centre; a centre outside the
+grid snaps to the nearest cell.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+
+from linecheck.grading import CellDefect, PVRules, pv_grade
+from linecheck.kinds.base import (
+    LOCATION_COLUMNS,
+    Box,
+    FrameView,
+    Grade,
+    KindLocation,
+    KindOptions,
+    KindSpec,
+    LocatedDefect,
+    Location,
+)
+
+_DEFAULT_RULES = PVRules()
+#: Default cell area of an EL frame: 2 % margins, the serial label band below 79 % of the height.
+DEFAULT_GRID_BOX = (0.02, 0.02, 0.98, 0.79)
+#: Dark gap between neighbouring cells, as a fraction of the smaller cell pitch (at least 2 px).
+GAP_FRAC = 0.06
+
+UnitFraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class PVGrid:
+    """Cell layout of a module in a frame, in pixels; cell ``(row, col)`` spans its pitch minus the gap.
+
+    Attributes:
+        x0: left edge of the grid.
+        y0: top edge of the grid.
+        cell_w: horizontal cell pitch.
+        cell_h: vertical cell pitch.
+        rows: cell rows.
+        cols: cell columns.
+        gap: dark gap between neighbouring cells.
+
+    """
+
+    x0: float
+    y0: float
+    cell_w: float
+    cell_h: float
+    rows: int
+    cols: int
+    gap: float
+
+    def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """``(row, col)`` of the cell pitch holding pixel ``x, y``, or None off the grid."""
+        col = math.floor((x - self.x0) / self.cell_w)
+        row = math.floor((y - self.y0) / self.cell_h)
+        if 0 <= row < self.rows and 0 <= col < self.cols:
+            return row, col
+        return None
+
+    def nearest_cell(self, x: float, y: float) -> tuple[int, int]:
+        """``(row, col)`` of the cell holding pixel ``x, y``, snapped to the grid when outside it."""
+        row = min(max(math.floor((y - self.y0) / self.cell_h), 0), self.rows - 1)
+        col = min(max(math.floor((x - self.x0) / self.cell_w), 0), self.cols - 1)
+        return row, col
+
+    def cell_box(self, row: int, col: int) -> tuple[int, int, int, int]:
+        """Integer pixel box ``x1, y1, x2, y2`` of the lit part of cell ``(row, col)``."""
+        half = self.gap / 2
+        x1 = round(self.x0 + col * self.cell_w + half)
+        y1 = round(self.y0 + row * self.cell_h + half)
+        x2 = round(self.x0 + (col + 1) * self.cell_w - half)
+        y2 = round(self.y0 + (row + 1) * self.cell_h - half)
+        return x1, y1, x2, y2
+
+
+class PVOptions(KindOptions):
+    """PV specifics: the module's cell grid in the frame and the grade rules."""
+
+    rows: int = Field(6, gt=0, le=200)
+    cols: int = Field(10, gt=0, le=200)
+    grid_box: tuple[UnitFraction, UnitFraction, UnitFraction, UnitFraction] = Field(
+        DEFAULT_GRID_BOX, description="cell area left, top, right, bottom as fractions of the frame"
+    )
+    b_grade_classes: list[str] = Field(default_factory=lambda: sorted(_DEFAULT_RULES.b_classes))
+    c_grade_classes: list[str] = Field(default_factory=lambda: sorted(_DEFAULT_RULES.c_classes))
+
+    @field_validator("grid_box")
+    @classmethod
+    def _box_ordered(cls, value: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        left, top, right, bottom = value
+        if not (left < right and top < bottom):
+            raise ValueError(f"grid_box={list(value)}: expected left < right and top < bottom")
+        return value
+
+    @model_validator(mode="after")
+    def _classes_disjoint(self) -> PVOptions:
+        both = sorted(set(self.b_grade_classes) & set(self.c_grade_classes))
+        if both:
+            raise ValueError(f"b_grade_classes and c_grade_classes share {both}")
+        return self
+
+    def grid(self, width: int, height: int) -> PVGrid:
+        """The cell grid in a ``width`` x ``height`` frame."""
+        left, top, right, bottom = self.grid_box
+        cell_w = (right - left) * width / self.cols
+        cell_h = (bottom - top) * height / self.rows
+        gap = max(2.0, GAP_FRAC * min(cell_w, cell_h))
+        return PVGrid(
+            x0=left * width,
+            y0=top * height,
+            cell_w=cell_w,
+            cell_h=cell_h,
+            rows=self.rows,
+            cols=self.cols,
+            gap=gap,
+        )
+
+    def rules(self) -> PVRules:
+        """The grade rules of these options."""
+        return PVRules(b_classes=frozenset(self.b_grade_classes), c_classes=frozenset(self.c_grade_classes))
+
+
+class PVLocation(KindLocation):
+    """Which cell of the module (0-based)."""
+
+    row: int = Field(ge=0)
+    col: int = Field(ge=0)
+
+
+class PVSpec(KindSpec[PVOptions]):
+    """PV modules at an EL tester (a frame is one module)."""
+
+    name = "pv"
+    title = "Photovoltaic (EL modules)"
+    classes = ("crack", "finger_interruption", "dark_cell", "broken_corner")
+    code_prefix = "PV"
+    code_digits = 12
+    options_model = PVOptions
+    location_model = PVLocation
+
+    def locate(self, box: Box, view: FrameView, options: PVOptions) -> dict[str, Any]:
+        """``{"row": r, "col": c}`` (0-based) of the defect's cell."""
+        x = (float(box[0]) + float(box[2])) / 2
+        y = (float(box[1]) + float(box[3])) / 2
+        row, col = options.grid(view.width, view.height).nearest_cell(x, y)
+        return {"row": row, "col": col}
+
+    def check_location(self, location: KindLocation, options: PVOptions) -> list[tuple[str, Any, str]]:
+        """The cell must lie inside the line's grid."""
+        assert isinstance(location, PVLocation)
+        problems: list[tuple[str, Any, str]] = []
+        if location.row >= options.rows:
+            problems.append(("row", location.row, f"expected < {options.rows} rows"))
+        if location.col >= options.cols:
+            problems.append(("col", location.col, f"expected < {options.cols} cols"))
+        return problems
+
+    def location_columns(self, location: Location) -> dict[str, Any]:
+        """``cell_row``, ``cell_col`` and ``cell:r<row>c<col>`` as the key."""
+        cols: dict[str, Any] = dict.fromkeys(LOCATION_COLUMNS)
+        cols["cell_row"], cols["cell_col"] = location["row"], location["col"]
+        cols["location_key"] = f"cell:r{location['row']}c{location['col']}"
+        return cols
+
+    def grade(
+        self, defects: Sequence[LocatedDefect], options: PVOptions, *, inspected_m: float | None = None
+    ) -> Grade:
+        """The module grade (A / B / C) from the shared PV rules and the line's class lists."""
+        rules = options.rules()
+        cells = [
+            CellDefect(class_name=d.class_name, row=int(d.location["row"]), col=int(d.location["col"]))
+            for d in defects
+            if d.location and d.location.get("row") is not None and d.location.get("col") is not None
+        ]
+        grade = pv_grade(cells, rows=options.rows, cols=options.cols, rules=rules)
+        detail = asdict(grade) | {
+            "rules": {"b_classes": sorted(rules.b_classes), "c_classes": sorted(rules.c_classes)}
+        }
+        return Grade(
+            label=grade.grade,
+            accepted=grade.grade == "A",
+            head=f"module grade {grade.grade}",
+            notes=grade.reasons,
+            detail=detail,
+            facts=(("cells counted", " ".join(f"r{r}c{c}" for r, c in grade.cells_affected) or "none"),),
+        )
