@@ -122,7 +122,3 @@ class ImageStoreError(StoreError):
 
 class FrameSourceError(LinecheckError):
     """A frame source could not be opened or read (camera, file, stream)."""
-
-
-class CodeReadError(LinecheckError):
-    """A traceability code could not be read from a frame."""

@@ -155,12 +155,6 @@ class ApiClient:
                 outcomes.append(self.post_inspection(payload))
         return outcomes
 
-    def get_json(self, path: str) -> Any:
-        """GET a JSON document (trace look-ups in the demo); raises ApiSendError when unreachable."""
-        response = self._request("GET", path)
-        response.raise_for_status()
-        return response.json()
-
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()

@@ -36,11 +36,6 @@ class Channel(Generic[T]):
         self._lock = threading.Lock()
         self._open_producers = producers
 
-    def add_producer(self) -> None:
-        """Register one more producer (each one calls :meth:`close` when done)."""
-        with self._lock:
-            self._open_producers += 1
-
     def put(self, item: T, timeout: float | None = None) -> bool:
         """Put ``item``, waiting up to ``timeout`` seconds for room (None: forever); False if full."""
         try:
@@ -125,11 +120,6 @@ class Worker(ABC):
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the worker to finish; True when it did within ``timeout``."""
         return self.finished.wait(timeout)
-
-    @property
-    def alive(self) -> bool:
-        """True while the worker thread runs."""
-        return self._thread is not None and self._thread.is_alive()
 
     def _main(self) -> None:
         started = time.monotonic()

@@ -56,11 +56,3 @@ _EVENTS_FOR_CODES = (
 def events_for_codes(session: Session, codes: Sequence[str]) -> list[ProcessEvent]:
     """Events of ``codes`` in time order."""
     return list(session.scalars(_EVENTS_FOR_CODES, {"codes": list(codes)}))
-
-
-def get_event(session: Session, *, code: str, type: str, at: datetime) -> ProcessEvent | None:
-    """The event stored for (code, type, at), if any."""
-    query = select(ProcessEvent).where(
-        ProcessEvent.code == code, ProcessEvent.type == type, ProcessEvent.at == at
-    )
-    return session.scalars(query).first()
