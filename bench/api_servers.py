@@ -45,10 +45,10 @@ def postgres_database() -> Iterator[str | None]:
 def api_server(database_url: str, data_dir: Path, *, workers: int = 1) -> Iterator[tuple[str, int]]:
     """(base URL, pid) of ``linecheck serve api`` on ``database_url`` in a child process (stopped on exit).
 
-    The per-key rate limit is switched off (``LINECHECK_RATE_LIMIT_PER_S=0``): a benchmark
+    The per-key rate limit is switched off (``LINECHECK_API_RATE_LIMIT_PER_S=0``): a benchmark
     measures what the server can take, not what one key is allowed.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {"LINECHECK_RATE_LIMIT_PER_S": "0"}
+    env = {"LINECHECK_API_RATE_LIMIT_PER_S": "0"}
     with run_api_process(database_url, data_dir, workers=workers, env=env) as (base_url, process):
         yield base_url, process.pid

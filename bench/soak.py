@@ -252,7 +252,7 @@ def phase_disk(store: Store, args: argparse.Namespace, scratch: Path) -> dict[st
             return {"disk_skipped": f"cannot mount tmpfs: {done.stderr.decode().strip()}"}
         try:
             key, viewer = create_key(url, "line", "textile-01"), create_key(url, "viewer")
-            env = {"LINECHECK_IMAGES_DIR": str(mount)}
+            env = {"LINECHECK_API_IMAGES_DIR": str(mount)}
             with (
                 run_api_process(url, data_dir, env=env) as (base, _proc),
                 httpx.Client(base_url=base) as http,
@@ -288,7 +288,7 @@ def phase_fuzz(store: Store, args: argparse.Namespace) -> dict[str, Any]:
     url, data_dir = store.new()
     keys = {"line": create_key(url, "line", "textile-01"), "reviewer": create_key(url, "reviewer")}
     cases = failures = 0
-    env = {"LINECHECK_RATE_LIMIT_PER_S": "0"}
+    env = {"LINECHECK_API_RATE_LIMIT_PER_S": "0"}
     with run_api_process(url, data_dir, env=env) as (base, _proc):
         httpx.post(f"{base}/v1/inspections", json=inspection("textile-01", 1), headers=auth(keys["line"]))
         for key in keys.values():

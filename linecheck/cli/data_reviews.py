@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         line: list[str] = typer.Option(..., "--line", help="Line id (repeat for several lines of one kind)."),
         api: str | None = typer.Option(None, "--api", help="Read through the API at this URL."),
         key: str | None = typer.Option(
-            None, "--key", envvar="LINECHECK_API_KEY", help="API key for --api (any role may read)."
+            None, "--key", help="API key for --api (any role may read) [default: LINECHECK_REVIEWS_API_KEY]."
         ),
         database_url: str | None = typer.Option(
             None, "--database-url", help="Read the store directly (SQLAlchemy URL) instead of --api."
@@ -105,7 +105,9 @@ def register(app: typer.Typer) -> None:
             window = (parse_when(since, option="--since"), parse_when(until, option="--until"))
             source: ApiReviewSource | StoreReviewSource
             if api is not None:
-                source = ApiReviewSource(api, key or "")
+                from linecheck.datasets.review_settings import ReviewExportSettings
+
+                source = ApiReviewSource(api, key or ReviewExportSettings().api_key)
             else:
                 assert database_url is not None
                 if images_dir is None:

@@ -17,7 +17,7 @@ app = typer.Typer(
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-DATABASE_HELP = "SQLAlchemy URL (default: LINECHECK_DATABASE_URL or SQLite under the data dir)"
+DATABASE_HELP = "SQLAlchemy URL (default: LINECHECK_API_DATABASE_URL or SQLite under the data dir)"
 
 
 @contextmanager

@@ -48,10 +48,10 @@ def register(app: typer.Typer) -> None:
             None, help="Triton gRPC address host:port [default: settings]."
         ),
         api_url: str | None = typer.Option(
-            None, help="Traceability API base URL [default: LINECHECK_API_URL]."
+            None, help="Traceability API base URL [default: LINECHECK_INSPECTOR_API_URL]."
         ),
         api_key: str | None = typer.Option(
-            None, help="Line API key [default: LINECHECK_API_KEY].", show_default=False
+            None, help="Line API key [default: LINECHECK_INSPECTOR_API_KEY].", show_default=False
         ),
         send: bool = typer.Option(
             True, "--send/--no-send", help="--no-send keeps results in the outbox only."
@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
         inspector_dir: Path | None = typer.Option(None, help="Outbox folder [default: var/inspector]."),
         metrics_port: int | None = typer.Option(
             None,
-            help="Serve /metrics, /status and POST /trigger here (0: off) [default: LINECHECK_METRICS_PORT].",
+            help="Serve /metrics, /status and POST /trigger here (0: off) "
+            "[default: LINECHECK_INSPECTOR_METRICS_PORT].",
         ),
         trigger_file: Path | None = typer.Option(
             None, help="File holding the current unit code (trigger-coded lines, e.g. a roll label scanner)."

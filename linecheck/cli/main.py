@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from linecheck.cli import data, db, demo, inspect_cmd, keys, lines, models, outbox, serve, train
+from linecheck.cli import config_cmd, data, db, demo, inspect_cmd, keys, lines, models, outbox, serve, train
 
 app = typer.Typer(
     name="linecheck",
@@ -18,6 +18,7 @@ app.add_typer(serve.app, name="serve")
 app.add_typer(keys.app, name="keys")
 app.add_typer(lines.app, name="lines")
 app.add_typer(db.app, name="db")
+app.add_typer(config_cmd.app, name="config")
 app.add_typer(outbox.app, name="outbox")
 train.register(app)  # train, val, export
 inspect_cmd.register(app)  # inspect

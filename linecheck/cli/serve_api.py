@@ -12,11 +12,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("api")
     def serve_api(
-        host: str | None = typer.Option(None, help="bind address (default: LINECHECK_HOST or 127.0.0.1)"),
-        port: int | None = typer.Option(None, help="port (default: LINECHECK_PORT or 8000)"),
+        host: str | None = typer.Option(None, help="bind address (default: LINECHECK_API_HOST or 127.0.0.1)"),
+        port: int | None = typer.Option(None, help="port (default: LINECHECK_API_PORT or 8000)"),
         workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
         database_url: str | None = typer.Option(
-            None, help="SQLAlchemy URL (default: LINECHECK_DATABASE_URL or SQLite under the data dir)"
+            None, help="SQLAlchemy URL (default: LINECHECK_API_DATABASE_URL or SQLite under the data dir)"
         ),
         log_level: str = typer.Option("info", help="uvicorn log level"),
     ) -> None:
@@ -24,9 +24,10 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from linecheck.serving.api.settings import ApiSettings
+        from linecheck.settings_env import env_name
 
-        if database_url:
-            os.environ["LINECHECK_DATABASE_URL"] = database_url  # read by every worker's settings
+        if database_url:  # read by every worker's settings
+            os.environ[env_name(ApiSettings, "database_url")] = database_url
         settings = ApiSettings()
         uvicorn.run(
             "linecheck.serving.api.app:create_app",

@@ -1,36 +1,42 @@
-"""Settings of the line-side inspector (``LINECHECK_`` environment variables)."""
+"""Settings of the line-side inspector (``LINECHECK_INSPECTOR_`` environment variables)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from linecheck.config import get_path_settings
+from linecheck.settings_env import ServiceSettings
 
 
 def _default_inspector_dir() -> Path:
     return get_path_settings().data_dir / "inspector"
 
 
-class InspectorSettings(BaseSettings):
+class InspectorSettings(ServiceSettings):
     """Everything the inspector service is tuned by; line specifics stay in ``configs/lines``.
 
-    Environment variables use the ``LINECHECK_`` prefix, e.g. ``LINECHECK_API_URL``,
-    ``LINECHECK_API_KEY``, ``LINECHECK_MAX_BATCH``, ``LINECHECK_METRICS_PORT``. The Triton
-    client reads its own ``LINECHECK_TRITON_*`` settings (``LINECHECK_TRITON_URL``).
+    Environment variables use the ``LINECHECK_INSPECTOR_`` prefix, e.g. ``LINECHECK_INSPECTOR_API_URL``,
+    ``LINECHECK_INSPECTOR_API_KEY``, ``LINECHECK_INSPECTOR_MAX_BATCH``; the outbox folder is
+    ``LINECHECK_INSPECTOR_DIR``. The Triton client reads its own ``LINECHECK_TRITON_*`` settings
+    (``LINECHECK_TRITON_URL``).
     """
 
-    model_config = SettingsConfigDict(env_prefix="LINECHECK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LINECHECK_INSPECTOR_")
+    env_title: ClassVar[str] = "Line-side inspector (`linecheck inspect`)"
 
     # Where results go.
     api_url: str = Field("http://127.0.0.1:8080", description="base URL of the traceability API")
     api_key: str = Field("", description="line-role API key (Bearer token)")
     api_timeout_s: float = Field(10.0, gt=0, description="per-request HTTP timeout")
     inspector_dir: Path = Field(
-        default_factory=_default_inspector_dir, description="outbox database and kept images live here"
+        default_factory=_default_inspector_dir,
+        validation_alias="LINECHECK_INSPECTOR_DIR",
+        description="outbox database and kept images live here",
     )
 
     # Inference (the Triton address itself is LINECHECK_TRITON_URL, see TritonSettings).
@@ -66,7 +72,7 @@ class InspectorSettings(BaseSettings):
     )
 
     # Observability.
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = Field("127.0.0.1", description="bind address of /metrics, /status and POST /trigger")
     metrics_port: int = Field(0, ge=0, le=65535, description="0 = do not serve metrics")
 
     @model_validator(mode="after")

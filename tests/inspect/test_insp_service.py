@@ -209,12 +209,12 @@ def test_configuration_errors_are_named(lines: dict[str, LineConfig], settings: 
         )
 
 
-def test_settings_come_from_linecheck_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("LINECHECK_MAX_BATCH", "16")
+def test_settings_come_from_linecheck_inspector_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LINECHECK_INSPECTOR_MAX_BATCH", "16")
     monkeypatch.setenv("LINECHECK_INSPECTOR_DIR", str(tmp_path))
     s = InspectorSettings()
     assert s.max_batch == 16 and s.outbox_path == tmp_path / "outbox.sqlite"
-    monkeypatch.setenv("LINECHECK_RETRY_MIN_S", "50")
+    monkeypatch.setenv("LINECHECK_INSPECTOR_RETRY_MIN_S", "50")
     with pytest.raises(ValueError, match="retry_max_s"):
         InspectorSettings()
 

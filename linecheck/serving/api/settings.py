@@ -1,4 +1,4 @@
-"""``ApiSettings``: everything the API reads from the environment (prefix ``LINECHECK_``)."""
+"""``ApiSettings``: everything the API reads from the environment (prefix ``LINECHECK_API_``)."""
 
 from __future__ import annotations
 
@@ -6,35 +6,49 @@ import re
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from linecheck.config import PROJECT_ROOT
 from linecheck.serving.store.db import sqlite_url
+from linecheck.settings_env import ServiceSettings
 
 
-class ApiSettings(BaseSettings):
-    """Settings of the traceability API; ``LINECHECK_DATABASE_URL`` etc. override the defaults."""
+class ApiSettings(ServiceSettings):
+    """Settings of the traceability API; ``LINECHECK_API_DATABASE_URL`` etc. override the defaults.
 
-    model_config = SettingsConfigDict(env_prefix="LINECHECK_", extra="ignore")
+    ``data_dir`` and ``lines_dir`` are the shared ``LINECHECK_DATA_DIR`` and ``LINECHECK_LINES_DIR``.
+    """
 
-    data_dir: Path = Field(PROJECT_ROOT / "var", description="SQLite file and images live here by default")
-    lines_dir: Path = Field(PROJECT_ROOT / "configs" / "lines", description="line YAML files synced at start")
+    model_config = SettingsConfigDict(env_prefix="LINECHECK_API_")
+    env_title: ClassVar[str] = "Traceability API (`linecheck serve api`, `linecheck db`, `keys`, `lines`)"
+
+    data_dir: Path = Field(
+        PROJECT_ROOT / "var",
+        validation_alias="LINECHECK_DATA_DIR",
+        description="SQLite file and images live here by default",
+    )
+    lines_dir: Path = Field(
+        PROJECT_ROOT / "configs" / "lines",
+        validation_alias="LINECHECK_LINES_DIR",
+        description="line YAML files synced at start",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default: SQLite at <data_dir>/linecheck.db"
     )
     images_dir: Path | None = Field(None, description="image store root; default: <data_dir>/images")
     migrate_on_start: bool = Field(True, description="run `alembic upgrade head` when the API starts")
     sync_lines_on_start: bool = Field(True, description="upsert configs/lines/*.yaml into the store at start")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="bind address of `linecheck serve api`")
+    port: int = Field(8000, ge=0, le=65535, description="port of `linecheck serve api`")
     max_batch: int = Field(500, ge=1, le=5000, description="most inspections in one POST")
-    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
-    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
-    sqlite_busy_timeout_ms: int = Field(15000, ge=0)
-    db_pool_size: int = Field(10, ge=1)
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="largest request body accepted")
+    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0, description="largest image upload accepted")
+    sqlite_busy_timeout_ms: int = Field(15000, ge=0, description="how long SQLite waits on a locked database")
+    db_pool_size: int = Field(10, ge=1, description="database connections per API process")
     rate_limit_per_s: float = Field(
         200.0,
         ge=0,

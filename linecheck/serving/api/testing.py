@@ -34,6 +34,7 @@ from linecheck.serving.api.app import create_app
 from linecheck.serving.api.settings import ApiSettings
 from linecheck.serving.store import keys
 from linecheck.serving.store.db import Database, upgrade_head
+from linecheck.settings_env import env_name
 
 DEFAULT_LINES_DIR = PROJECT_ROOT / "configs" / "lines"
 
@@ -120,9 +121,9 @@ def run_api_process(
     child_env = dict(os.environ)
     child_env.update(
         {
-            "LINECHECK_DATABASE_URL": database_url,
-            "LINECHECK_DATA_DIR": str(data_dir),
-            "LINECHECK_LINES_DIR": str(lines_dir or DEFAULT_LINES_DIR),
+            env_name(ApiSettings, "database_url"): database_url,
+            env_name(ApiSettings, "data_dir"): str(data_dir),
+            env_name(ApiSettings, "lines_dir"): str(lines_dir or DEFAULT_LINES_DIR),
         }
     )
     child_env.update(env or {})

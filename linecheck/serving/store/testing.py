@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from linecheck.harness_settings import get_harness_settings
 from linecheck.serving.store.db import make_engine, sqlite_url, upgrade_head
 
 POSTGRES_CANDIDATES = (
@@ -51,7 +52,7 @@ def copy_sqlite(template: Path, target: Path) -> str:
 
 def find_postgres() -> tuple[str | None, str]:
     """(server URL, "") for the first reachable candidate, or (None, why none was reachable)."""
-    override = os.environ.get("LINECHECK_TEST_POSTGRES_URL")
+    override = get_harness_settings().postgres_url
     candidates = (override,) if override else POSTGRES_CANDIDATES
     reasons: list[str] = []
     for url in candidates:

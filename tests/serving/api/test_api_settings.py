@@ -1,4 +1,4 @@
-"""ApiSettings: LINECHECK_ environment variables, defaults and rejected values."""
+"""ApiSettings: LINECHECK_API_ environment variables, defaults and rejected values."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from linecheck.serving.api.settings import ApiSettings
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("LINECHECK_DATABASE_URL", "postgresql+psycopg://u@db/lc")
+    monkeypatch.setenv("LINECHECK_API_DATABASE_URL", "postgresql+psycopg://u@db/lc")
     monkeypatch.setenv("LINECHECK_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("LINECHECK_SHIFT_STARTS", '["14:00", "06:00"]')
-    monkeypatch.setenv("LINECHECK_MIGRATE_ON_START", "false")
+    monkeypatch.setenv("LINECHECK_API_SHIFT_STARTS", '["14:00", "06:00"]')
+    monkeypatch.setenv("LINECHECK_API_MIGRATE_ON_START", "false")
     settings = ApiSettings()
     assert settings.resolved_database_url() == "postgresql+psycopg://u@db/lc"
     assert settings.resolved_images_dir() == tmp_path / "images"
@@ -26,7 +26,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 def test_default_database_is_sqlite_under_the_data_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("LINECHECK_DATABASE_URL", raising=False)
+    monkeypatch.delenv("LINECHECK_API_DATABASE_URL", raising=False)
     settings = ApiSettings(data_dir=tmp_path)
     assert settings.resolved_database_url() == f"sqlite+pysqlite:///{tmp_path.resolve() / 'linecheck.db'}"
 

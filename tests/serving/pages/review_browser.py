@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from linecheck.harness_settings import get_harness_settings
+
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts" / "review-pages"
-CHROMIUM = os.environ.get("LINECHECK_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("LINECHECK_CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROMIUM = str(get_harness_settings().chromium)
+CHROMEDRIVER = str(get_harness_settings().chromedriver)
 
 
 def missing_browser() -> str | None:

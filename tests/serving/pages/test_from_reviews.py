@@ -327,7 +327,7 @@ def test_command_exports_through_the_api_and_the_store(
             "--pending",
             "keep",
         ],
-        env={"LINECHECK_API_KEY": stack.keys["viewer"]},
+        env={"LINECHECK_REVIEWS_API_KEY": stack.keys["viewer"]},
     )
     assert via_api.exit_code == 0, via_api.output
     assert f"wrote {tmp_path / 'a' / 'data.yaml'}" in via_api.output
@@ -360,7 +360,9 @@ def test_command_errors_are_one_line_and_exit_1(
 ) -> None:
     args = [stack.base_url if a == "API" else a for a in args]
     result = CliRunner().invoke(
-        cli, ["from-reviews", str(tmp_path / "out"), *args], env={"LINECHECK_API_KEY": stack.keys["viewer"]}
+        cli,
+        ["from-reviews", str(tmp_path / "out"), *args],
+        env={"LINECHECK_REVIEWS_API_KEY": stack.keys["viewer"]},
     )
     assert result.exit_code == 1, result.output
     assert message in result.output
