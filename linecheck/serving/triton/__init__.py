@@ -10,7 +10,7 @@ Modules (import the one you need; nothing heavy is imported here):
 * ``repository``: builds a Triton model repository (``config.pbtxt``) from the registry.
 * ``python_model``: the Python-backend ``model.py`` of the embedded (CPU) flavour.
 * ``embedded``: :class:`EmbeddedTriton`, launches the Triton binary bundled with ``nvidia-pytriton``.
-* ``transport``: tritonclient (gRPC / HTTP, blocking / asyncio) with one error conversion.
+* ``transport``: tritonclient (gRPC / HTTP) with one error conversion.
 * ``client``: :class:`TritonDetector`, the Triton detector.
 * ``settings``: :class:`TritonSettings` (``LINECHECK_TRITON_*``) and ``get_triton_settings()``.
 """

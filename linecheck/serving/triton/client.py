@@ -11,10 +11,9 @@ is read and checked again before its output is decoded.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
@@ -34,7 +33,7 @@ from linecheck.model.processing import (
 )
 from linecheck.serving.triton.contract import ModelContract, contract_from_config
 from linecheck.serving.triton.settings import Protocol, TritonSettings, get_triton_settings
-from linecheck.serving.triton.transport import AsyncTransport, Target, Transport, is_transient
+from linecheck.serving.triton.transport import Target, Transport, is_transient
 
 T = TypeVar("T")
 FloatBatch = npt.NDArray[np.float32]
@@ -169,22 +168,6 @@ class TritonDetector:
         output, contract = self.infer(batch)
         return postprocess(output, placements, contract.classes, contract.output_layout, self._options)
 
-    async def detect_async(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
-        """Like :meth:`detect`, with non-blocking I/O (tritonclient's asyncio client)."""
-        batch, placements = self._prepare(images)
-        transport = AsyncTransport(self._target)
-        try:
-            parts = await asyncio.gather(
-                *(
-                    self._retry_async(partial(self._send_async, transport, chunk))
-                    for chunk in self._chunks(batch)
-                )
-            )
-        finally:
-            await transport.close()
-        output, contract = self._merge(parts)
-        return postprocess(output, placements, contract.classes, contract.output_layout, self._options)
-
     def infer(self, batch: InputBatch) -> tuple[FloatBatch, ModelContract]:
         """Send a pre-processed batch; returns the raw output and its contract.
 
@@ -258,10 +241,6 @@ class TritonDetector:
         c = self._contract
         return self._transport.infer(c.input_name, chunk, c.output_name, c.input_dtype)
 
-    async def _send_async(self, transport: AsyncTransport, chunk: InputBatch) -> tuple[FloatBatch, str]:
-        c = self._contract
-        return await transport.infer(c.input_name, chunk, c.output_name, c.input_dtype)
-
     def _retry(self, call: Callable[[], T]) -> T:
         attempt = 0
         while True:
@@ -272,17 +251,6 @@ class TritonDetector:
                     raise
                 attempt += 1
                 time.sleep(self._backoff * attempt)
-
-    async def _retry_async(self, call: Callable[[], Awaitable[T]]) -> T:
-        attempt = 0
-        while True:
-            try:
-                return await call()
-            except ServingError as exc:
-                if attempt >= self._retries or not is_transient(exc):
-                    raise
-                attempt += 1
-                await asyncio.sleep(self._backoff * attempt)
 
     def _merge(self, parts: Sequence[tuple[FloatBatch, str]]) -> tuple[FloatBatch, ModelContract]:
         versions = {version for _, version in parts}

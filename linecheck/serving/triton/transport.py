@@ -1,9 +1,9 @@
 """tritonclient behind one small interface, with every transport error converted in one place.
 
-``Transport`` (blocking) and ``AsyncTransport`` (asyncio) speak gRPC or HTTP through
-tritonclient and return plain numpy arrays and dicts. Whatever tritonclient, grpc, gevent or
-aiohttp raise leaves this module as a :class:`~linecheck.errors.ServingError` subclass made by
-:func:`convert_error`, so callers catch by meaning:
+``Transport`` speaks gRPC or HTTP through tritonclient and returns plain numpy arrays and
+dicts. Whatever tritonclient, grpc or gevent raise leaves this module as a
+:class:`~linecheck.errors.ServingError` subclass made by :func:`convert_error`, so callers catch
+by meaning:
 
 * :class:`ServerUnavailableError`: connection refused / reset, server not live (names the URL).
 * :class:`ModelNotReadyError`: unknown model, or the version is not loaded (names model, version).
@@ -13,7 +13,6 @@ aiohttp raise leaves this module as a :class:`~linecheck.errors.ServingError` su
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -73,7 +72,7 @@ def convert_error(exc: BaseException, target: Target) -> ServingError:
         message = str(exc.message() or exc)
     text = f"{status} {message} {type(exc).__name__}"
     where = f"Triton at {target.url} ({target.protocol})"
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError) or any(t in text for t in _TIMEOUT):
+    if isinstance(exc, TimeoutError) or any(t in text for t in _TIMEOUT):
         return InferenceError(
             f"{where}: request to model {target.model_label} timed out after {target.timeout_s} s"
         )
@@ -204,54 +203,3 @@ class Transport:
         """Close the connection."""
         with self._call():
             self._client.close()
-
-
-class AsyncTransport:
-    """asyncio gRPC / HTTP client for one model; create and use it inside one event loop."""
-
-    def __init__(self, target: Target) -> None:
-        """Create the tritonclient aio client (must run inside the event loop that will use it)."""
-        self.target = target
-        try:
-            if target.protocol == "grpc":
-                import tritonclient.grpc.aio as module
-            else:
-                import tritonclient.http.aio as module
-            self._module: Any = module
-            if target.protocol == "grpc":
-                self._client: Any = module.InferenceServerClient(url=target.url)
-            else:
-                self._client = module.InferenceServerClient(url=target.url, conn_timeout=target.timeout_s)
-        except Exception as exc:
-            raise convert_error(exc, target) from exc
-
-    async def infer(
-        self, input_name: str, batch: npt.NDArray[Any], output_name: str, dtype: str
-    ) -> tuple[npt.NDArray[np.float32], str]:
-        """Run one request; returns the output batch and the model version that answered."""
-        try:
-            inputs = _inputs(self._module, input_name, batch, dtype)
-            outputs = [self._module.InferRequestedOutput(output_name)]
-            if self.target.protocol == "grpc":
-                call = self._client.infer(
-                    self.target.model,
-                    inputs,
-                    model_version=self.target.version,
-                    outputs=outputs,
-                    client_timeout=self.target.timeout_s,
-                )
-            else:
-                call = self._client.infer(
-                    self.target.model, inputs, model_version=self.target.version, outputs=outputs
-                )
-            result = await asyncio.wait_for(call, timeout=self.target.timeout_s + 1.0)
-            return _answer(result, output_name, self.target.protocol)
-        except Exception as exc:
-            raise convert_error(exc, self.target) from exc
-
-    async def close(self) -> None:
-        """Close the connection."""
-        try:
-            await self._client.close()
-        except Exception as exc:
-            raise convert_error(exc, self.target) from exc

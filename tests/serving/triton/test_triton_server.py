@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -74,12 +73,6 @@ def test_more_frames_than_max_batch_size_are_split_and_kept_in_order(triton_serv
     reference = OnnxDetector.from_registry(registry.get("textile")).detect(many)
     with TritonDetector("textile", url=triton_server.grpc_url) as det:
         _assert_same(det.detect(many), reference)
-
-
-def test_detect_async_equals_detect(triton_server, frames, protocol):
-    with TritonDetector("textile", url=_url(triton_server, protocol), protocol=protocol) as det:
-        expected = det.detect(frames)
-        _assert_same(asyncio.run(det.detect_async(frames)), expected)
 
 
 def _execution_counts(server, model):
