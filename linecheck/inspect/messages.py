@@ -2,11 +2,13 @@
 
 ``Frame`` (source) -> ``CodedFrame`` (code reader) -> ``InferredFrame`` (batcher)
 -> ``InspectionResult`` (kind logic + verdict) -> outbox row (JSON payload of the ingest contract).
+
+``InspectionResult`` checks itself against :mod:`linecheck.contract` when it is made, so a result
+the API would refuse fails here, with the API's rule, field name and message.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,13 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from linecheck.config import LineConfig
+from linecheck.contract import DefectPayload, InspectionPayload, bbox_problem, build
 from linecheck.errors import InvalidFieldError
 from linecheck.messages import CodeStatus, Detections, Frame, Verdict
-
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-
-#: Longest ``reason`` an inspection carries (the API accepts up to 2000 characters).
-REASON_MAX_CHARS = 500
 
 #: A defect location: textile ``along_m/across_m/length_m/width_m``, PV ``row/col``, bearing ``zone``.
 Location = Mapping[str, float | int | str]
@@ -112,21 +110,27 @@ class DefectRecord:
     crop_ref: str | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.confidence <= 1.0:
-            raise InvalidFieldError("confidence", self.confidence, "expected a value in [0, 1]")
         x1, y1, x2, y2 = self.bbox
         if not (x2 >= x1 and y2 >= y1):
             raise InvalidFieldError("bbox", self.bbox, "expected x1 <= x2 and y1 <= y2")
+        self.to_contract()  # the contract's limits: class name, confidence in [0, 1], crop ref
+
+    def to_contract(self) -> DefectPayload:
+        """The defect as the ingest contract's model (raises :class:`InvalidFieldError` when invalid)."""
+        return build(
+            DefectPayload,
+            {
+                "class_name": self.class_name,
+                "confidence": round(float(self.confidence), 4),
+                "bbox": [round(float(v), 1) for v in self.bbox],
+                "location": dict(self.location),
+                "crop_ref": self.crop_ref,
+            },
+        )
 
     def to_payload(self) -> dict[str, Any]:
         """The defect as the ingest contract's JSON object."""
-        return {
-            "class_name": self.class_name,
-            "confidence": round(float(self.confidence), 4),
-            "bbox": [round(float(v), 1) for v in self.bbox],
-            "location": dict(self.location),
-            "crop_ref": self.crop_ref,
-        }
+        return self.to_contract().model_dump(mode="json")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -157,44 +161,49 @@ class InspectionResult:
     image: npt.NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not _ID_RE.fullmatch(self.id):
-            raise InvalidFieldError("id", self.id, "expected 8-64 characters of [A-Za-z0-9_-]")
-        if (self.code is None) != (self.code_status is CodeStatus.UNREAD):
-            raise InvalidFieldError(
-                "code", self.code, f"must be None exactly when code_status={self.code_status}"
-            )
+        self.to_contract()
+        # the inspector's own rule: its defects are the detections that reached their threshold
         if self.verdict is Verdict.PASS and self.defects:
             raise InvalidFieldError("verdict", self.verdict, f"pass with {len(self.defects)} defects")
-        if self.reason is not None and len(self.reason) > REASON_MAX_CHARS:
-            raise InvalidFieldError(
-                "reason", self.reason[:40] + "…", f"longer than {REASON_MAX_CHARS} characters"
-            )
-        if self.verdict is not Verdict.NOT_INSPECTED and self.model_name is None:
-            raise InvalidFieldError("model_name", None, f"required when verdict={self.verdict}")
 
     @property
     def keep_image(self) -> bool:
         """True when the full frame must be uploaded: failed, not inspected or code unread."""
         return self.verdict is not Verdict.PASS or self.code_status is CodeStatus.UNREAD
 
+    def to_contract(self) -> InspectionPayload:
+        """The inspection as the ingest contract's model, checked with the rules the API applies.
+
+        Raises :class:`InvalidFieldError` naming the field the API would name in its 422 answer.
+        """
+        payload = build(
+            InspectionPayload,
+            {
+                "id": self.id,
+                "line_id": self.line_id,
+                "station": self.station,
+                "code": self.code,
+                "code_status": self.code_status,
+                "captured_at": self.captured_at.isoformat(timespec="milliseconds"),
+                "model_name": self.model_name,
+                "model_version": self.model_version,
+                "verdict": self.verdict,
+                "reason": self.reason,
+                "latency_ms": None if self.latency_ms is None else round(float(self.latency_ms), 2),
+                "frame_seq": self.frame_seq,
+                "image_width": self.image_width,
+                "image_height": self.image_height,
+                "image_ref": self.image_ref,
+                "roll_offset_m": None if self.roll_offset_m is None else round(float(self.roll_offset_m), 4),
+                "defects": [d.to_contract() for d in self.defects],
+            },
+        )
+        for j, defect in enumerate(payload.defects):
+            problem = bbox_problem(defect.bbox, payload.image_width, payload.image_height)
+            if problem is not None:
+                raise InvalidFieldError(f"defects[{j}].bbox", list(defect.bbox), problem)
+        return payload
+
     def to_payload(self) -> dict[str, Any]:
         """The inspection as the ingest contract's JSON object (``POST /v1/inspections``)."""
-        return {
-            "id": self.id,
-            "line_id": self.line_id,
-            "station": self.station,
-            "code": self.code,
-            "code_status": self.code_status.value,
-            "captured_at": self.captured_at.isoformat(timespec="milliseconds"),
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "verdict": self.verdict.value,
-            "reason": self.reason,
-            "latency_ms": None if self.latency_ms is None else round(float(self.latency_ms), 2),
-            "frame_seq": self.frame_seq,
-            "image_width": self.image_width,
-            "image_height": self.image_height,
-            "image_ref": self.image_ref,
-            "roll_offset_m": None if self.roll_offset_m is None else round(float(self.roll_offset_m), 4),
-            "defects": [d.to_payload() for d in self.defects],
-        }
+        return self.to_contract().model_dump(mode="json")

@@ -11,8 +11,9 @@ import numpy as np
 import numpy.typing as npt
 
 from linecheck.config import LineConfig
+from linecheck.contract import REASON_MAX_CHARS
 from linecheck.inspect.kinds.base import KindLogic
-from linecheck.inspect.messages import REASON_MAX_CHARS, DefectRecord, InferredFrame, InspectionResult
+from linecheck.inspect.messages import DefectRecord, InferredFrame, InspectionResult
 from linecheck.messages import CodeStatus, Detections, Verdict
 
 #: Boxes thinner than this (pixels, after clipping to the frame) are not defects but numeric noise.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from linecheck.contract import REASON_MAX_CHARS
 from linecheck.inspect.demo_summary import SCHEMA, build_summary, merge_statuses, summarize_trace
 from linecheck.inspect.kinds.base import NOTES_SHOWN, join_notes
 from linecheck.inspect.scoring import iou_matrix, match
@@ -62,7 +63,7 @@ def test_join_notes_counts_what_it_leaves_out(n: int) -> None:
 
 def test_shorten_keeps_short_text_and_cuts_long() -> None:
     assert shorten("abc", 5) == "abc"
-    assert shorten("abcdefgh", 5) == "abcd…" and len(shorten("x" * 900)) == 500
+    assert shorten("abcdefgh", 5) == "abcd…" and len(shorten("x" * 9000)) == REASON_MAX_CHARS
 
 
 def _status(line_id: str, kind: str, frames: int, samples: int) -> dict:

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from linecheck.contract import field_errors, field_path
 from linecheck.errors import (
     AuthenticationError,
     ConfigError,
@@ -71,33 +72,9 @@ class ConflictingIdsError(ConflictError):
         super().__init__(f"already stored with different content: {ids}")
 
 
-def field_path(loc: Sequence[str | int]) -> str:
-    """``("inspections", 1, "defects", 0, "bbox")`` -> ``inspections[1].defects[0].bbox``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
-
-
 def from_validation_error(exc: ValidationError, *, skip: int = 0, prefix: str = "") -> InvalidFieldsError:
     """Turn a pydantic error into field errors (``skip`` leading loc parts, e.g. a union tag)."""
-    errors: list[InvalidFieldError] = []
-    for err in exc.errors(include_url=False):
-        loc = list(err["loc"])[skip:]
-        value = None if err["type"] == "missing" else err.get("input")
-        message = err["msg"]
-        if err["type"] == "missing" and loc and isinstance(loc[-1], int):
-            # a too-short list/tuple: name the sequence itself, with what arrived
-            message = f"too short: item {loc[-1]} is missing"
-            loc, value = loc[:-1], err.get("input")
-        path = field_path(loc)
-        if prefix:
-            path = f"{prefix}.{path}" if path != "body" else prefix
-        errors.append(InvalidFieldError(path, value, message))
-    return InvalidFieldsError(errors)
+    return InvalidFieldsError(field_errors(exc, skip=skip, prefix=prefix))
 
 
 def _jsonable(value: Any) -> Any:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from linecheck.contract import REF_PATTERN
 from linecheck.errors import ImageStoreError, InvalidFieldError, NotFoundError, PayloadTooLargeError
 
-REF_PATTERN = r"^[0-9a-f]{64}$"
 _REF_RE = re.compile(REF_PATTERN)
 CONTENT_TYPES = ("image/png", "image/jpeg")
 _MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}

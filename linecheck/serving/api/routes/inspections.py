@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime
 
+from linecheck.messages import CodeStatus, Verdict
 from linecheck.serving.api.bodies import read_body
 from linecheck.serving.api.deps import ContextDep, LineKeyDep, ReaderKeyDep
 from linecheck.serving.api.responses import IngestBatchOut, IngestResultOut, InspectionOut, InspectionPageOut
-from linecheck.serving.api.schemas import CodeStatusIn, Offset, VerdictIn
+from linecheck.serving.api.schemas import Offset
 from linecheck.serving.api.services import queries
 from linecheck.serving.api.services.ingest import parse_ingest_body
 from linecheck.serving.store.repositories.inspections import InspectionFilter
@@ -62,8 +63,8 @@ def list_inspections(
     context: ContextDep,
     line_id: str | None = None,
     code: str | None = None,
-    code_status: CodeStatusIn | None = Query(None, description="code_unread: frames waiting for a code"),
-    verdict: VerdictIn | None = None,
+    code_status: CodeStatus | None = Query(None, description="code_unread: frames waiting for a code"),
+    verdict: Verdict | None = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

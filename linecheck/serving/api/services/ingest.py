@@ -13,7 +13,6 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,19 +21,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from linecheck.config import LineConfig
+from linecheck.contract import bbox_problem
 from linecheck.errors import InvalidFieldError, PayloadTooLargeError
-from linecheck.kinds import Kind, check_code
+from linecheck.kinds import check_code, get_kind
+from linecheck.kinds.base import LOCATION_COLUMNS
 from linecheck.serving.api.auth import require_line
 from linecheck.serving.api.errors import ConflictingIdsError, InvalidFieldsError, from_validation_error
 from linecheck.serving.api.metrics import ApiMetrics
 from linecheck.serving.api.schemas import (
     INGEST_ADAPTER,
-    BearingLocation,
     DefectIn,
     InspectionBatchIn,
     InspectionIn,
-    PVLocation,
-    TextileLocation,
 )
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.records import tz_offset
@@ -45,13 +43,6 @@ from linecheck.serving.store.repositories import inspections as repo
 from linecheck.serving.store.repositories import lines as line_repo
 
 IngestStatus = Literal["created", "duplicate"]
-_LOCATION_MODELS: dict[Kind, type[BaseModel]] = {
-    Kind.TEXTILE: TextileLocation,
-    Kind.PV: PVLocation,
-    Kind.BEARING: BearingLocation,
-}
-#: Width of the across-the-roll bins textile defect locations are counted in.
-ACROSS_BIN_M = 0.1
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -104,48 +95,24 @@ def _check_location(
 ) -> BaseModel | None:
     if defect.location is None:
         return None
-    model = _LOCATION_MODELS[line.kind]
+    spec = get_kind(line.kind)
     try:
-        location = model.model_validate(defect.location)
+        location = spec.location_model.model_validate(defect.location)
     except ValidationError as exc:
         errors.extend(from_validation_error(exc, prefix=field).errors)
         return None
-    if isinstance(location, PVLocation):
-        if location.row >= line.pv.rows:
-            errors.append(InvalidFieldError(f"{field}.row", location.row, f"expected < {line.pv.rows} rows"))
-        if location.col >= line.pv.cols:
-            errors.append(InvalidFieldError(f"{field}.col", location.col, f"expected < {line.pv.cols} cols"))
+    for sub, value, message in spec.check_location(location, line.options):
+        errors.append(InvalidFieldError(f"{field}.{sub}", value, message))
     return location
 
 
 def _check_item(item: InspectionIn, line: LineConfig, prefix: str, errors: list[InvalidFieldError]) -> None:
-    if item.code_status == "code_unread":
-        if item.code is not None:
-            errors.append(
-                InvalidFieldError(f"{prefix}code", item.code, "must be null when code_status is code_unread")
-            )
-    elif item.code is None:
-        errors.append(
-            InvalidFieldError(f"{prefix}code", None, f"required when code_status is {item.code_status}")
-        )
-    else:
+    """The rules that need the line (the contract's own were checked when the body was parsed)."""
+    if item.code is not None:
         try:
             check_code(item.code, line.code_pattern, field=f"{prefix}code")
         except InvalidFieldError as exc:
             errors.append(exc)
-    if item.verdict == "not_inspected":
-        if item.defects:
-            errors.append(
-                InvalidFieldError(
-                    f"{prefix}defects", len(item.defects), "must be empty when verdict is not_inspected"
-                )
-            )
-    else:
-        for name in ("model_name", "model_version"):
-            if getattr(item, name) is None:
-                errors.append(
-                    InvalidFieldError(f"{prefix}{name}", None, f"required when verdict is {item.verdict}")
-                )
     classes = set(line.classes)
     for j, defect in enumerate(item.defects):
         field = f"{prefix}defects[{j}]"
@@ -155,47 +122,17 @@ def _check_item(item: InspectionIn, line: LineConfig, prefix: str, errors: list[
                     f"{field}.class_name", defect.class_name, f"not a class of line {line.id}: {line.classes}"
                 )
             )
-        x1, y1, x2, y2 = defect.bbox
-        if not all(math.isfinite(v) for v in defect.bbox) or not (
-            0 <= x1 < x2 <= item.image_width and 0 <= y1 < y2 <= item.image_height
-        ):
-            errors.append(
-                InvalidFieldError(
-                    f"{field}.bbox",
-                    list(defect.bbox),
-                    f"expected 0 <= x1 < x2 <= {item.image_width} and 0 <= y1 < y2 <= {item.image_height}",
-                )
-            )
+        problem = bbox_problem(defect.bbox, item.image_width, item.image_height)
+        if problem is not None:
+            errors.append(InvalidFieldError(f"{field}.bbox", list(defect.bbox), problem))
         _check_location(defect, line, f"{field}.location", errors)
 
 
-def _defect_columns(defect: DefectIn, kind: Kind) -> dict[str, Any]:
-    loc = defect.location or {}
-    cols: dict[str, Any] = {
-        "location_key": None,
-        "along_m": None,
-        "size_m": None,
-        "cell_row": None,
-        "cell_col": None,
-        "zone": None,
-    }
-    if not loc:
-        return cols
-    if kind is Kind.TEXTILE:
-        cols["along_m"] = loc.get("along_m")
-        sizes = [v for v in (loc.get("length_m"), loc.get("width_m")) if v is not None]
-        cols["size_m"] = max(sizes) if sizes else None
-        across = loc.get("across_m")
-        if across is not None:
-            cols["location_key"] = f"across:{math.floor(across / ACROSS_BIN_M) * ACROSS_BIN_M:.1f}m"
-    elif kind is Kind.PV:
-        cols["cell_row"], cols["cell_col"] = loc["row"], loc["col"]
-        cols["location_key"] = f"cell:r{loc['row']}c{loc['col']}"
-    else:
-        cols["zone"] = loc["zone"]
-        cols["size_m"] = loc.get("length_m")
-        cols["location_key"] = f"zone:{loc['zone']}"
-    return cols
+def _defect_columns(defect: DefectIn, kind: str) -> dict[str, Any]:
+    """The store's location columns, as the line's kind fills them."""
+    if not defect.location:
+        return dict.fromkeys(LOCATION_COLUMNS)
+    return get_kind(kind).location_columns(defect.location)
 
 
 class IngestService:
@@ -269,7 +206,7 @@ class IngestService:
                 [
                     {
                         "code": item.code,
-                        "kind": lines[item.line_id].kind.value,
+                        "kind": lines[item.line_id].kind,
                         "line_id": item.line_id,
                         "created_at": now,
                     }
@@ -325,14 +262,14 @@ class IngestService:
         return {
             "id": item.id,
             "code": item.code,
-            "code_status": item.code_status,
+            "code_status": item.code_status.value,
             "line_id": item.line_id,
             "station": item.station,
             "captured_at": item.captured_at,
             "captured_tz": _tz_offset(item),
             "model_name": item.model_name,
             "model_version": item.model_version,
-            "verdict": item.verdict,
+            "verdict": item.verdict.value,
             "reason": item.reason,
             "latency_ms": item.latency_ms,
             "frame_seq": item.frame_seq,
@@ -349,7 +286,7 @@ class IngestService:
         }
 
     @staticmethod
-    def _defect_row(item: InspectionIn, defect: DefectIn, kind: Kind) -> dict[str, Any]:
+    def _defect_row(item: InspectionIn, defect: DefectIn, kind: str) -> dict[str, Any]:
         x1, y1, x2, y2 = defect.bbox
         return {
             "inspection_id": item.id,

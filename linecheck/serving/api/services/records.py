@@ -21,8 +21,6 @@ def tz_offset(minutes: int) -> str:
 
 def add_genealogy(db: Database, body: GenealogyIn, key: KeyInfo) -> bool:
     """Link parent and child; True when new, False when the same link was already stored."""
-    if body.parent == body.child:
-        raise InvalidFieldError("child", body.child, "a code cannot be its own parent")
     with db.writer() as session:
         created = genealogy_repo.add_link(
             session,

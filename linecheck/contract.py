@@ -1,0 +1,276 @@
+"""The wire contract: what the inspector (or any other client) sends to the API, field by field.
+
+One pydantic model per payload (``extra="forbid"``), one constant per limit, and the rules that
+need no line config as model validators, so that the inspector refuses a result with the same
+rule, field name and message the API would answer 422 with. Both sides build these models:
+the inspector in ``InspectionResult.to_payload()``, the API when it parses a request body.
+
+Rules that need a line's config (classes, code pattern, PV grid, location kind) stay in the API's
+ingest service; so does the box-inside-the-image check (:func:`bbox_problem`), which the service
+reports item by item together with those, and which the inspector applies too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, Self, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from linecheck.errors import InvalidFieldError
+from linecheck.messages import CodeStatus, Verdict
+
+#: Client-generated inspection id, the idempotency key (``uuid4().hex`` on the inspector).
+ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+#: A station (camera) name.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+#: Any traceability code; each line narrows it further with its own pattern.
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$"
+#: An image reference: the SHA-256 of the image's bytes, 64 lowercase hex (so never a path).
+REF_PATTERN = r"^[0-9a-f]{64}$"
+#: Largest integer the stores hold (SQLite INTEGER / PostgreSQL BIGINT); larger ones are refused.
+INT64_MAX = 2**63 - 1
+LINE_ID_MAX_CHARS = 64
+MODEL_NAME_MAX_CHARS = 64
+MODEL_VERSION_MAX_CHARS = 32
+CLASS_NAME_MAX_CHARS = 64
+#: Longest ``reason`` of an inspection; the inspector shortens its notes to fit.
+REASON_MAX_CHARS = 2000
+#: Longest reviewer comment.
+COMMENT_MAX_CHARS = 2000
+#: Longest free-text location of a process event.
+EVENT_LOCATION_MAX_CHARS = 200
+#: Largest image width or height, in pixels.
+IMAGE_SIDE_MAX_PX = 100_000
+#: Most defects one inspection may carry.
+DEFECTS_MAX = 1000
+
+#: A length or position in metres.
+Metres = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Relation = Literal["contains", "made_from", "packed_in"]
+EventType = Literal["received", "processed", "assembled", "packed", "shipped"]
+Decision = Literal["confirm", "reject", "reclassify"]
+
+_P = TypeVar("_P", bound=BaseModel)
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def _refuse(model: type[BaseModel], problems: Sequence[tuple[str, Any, str]]) -> None:
+    """Raise one ``ValidationError`` locating each ``(field, value, message)`` at its field.
+
+    A plain ``ValueError`` from a model validator has no location; this one names the field, so
+    the API's 422 body and the inspector's error both say ``code`` (or ``defects``...).
+    """
+    if problems:
+        raise ValidationError.from_exception_data(
+            model.__name__,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("invariant", "{reason}", {"reason": reason}),
+                    loc=(field,),
+                    input=value,
+                )
+                for field, value, reason in problems
+            ],
+        )
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+class DefectPayload(_Payload):
+    """One detection of an inspection."""
+
+    class_name: str = Field(min_length=1, max_length=CLASS_NAME_MAX_CHARS)
+    confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
+    bbox: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in image pixels")
+    location: dict[str, Any] | None = Field(
+        None, description="textile {along_m, across_m, length_m, width_m} | pv {row, col} | bearing {zone}"
+    )
+    crop_ref: str | None = Field(None, pattern=REF_PATTERN)
+
+    @field_validator("location")
+    @classmethod
+    def _canonical_location(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Sort keys so that the same location always serialises (and hashes) the same way."""
+        return _sorted(value) if value is not None else None
+
+
+class InspectionPayload(_Payload):
+    """One inspected frame (``POST /v1/inspections``); field order is the content hash's order."""
+
+    id: str = Field(pattern=ID_PATTERN, description="client-generated, the idempotency key")
+    line_id: str = Field(min_length=1, max_length=LINE_ID_MAX_CHARS)
+    station: str = Field(pattern=NAME_PATTERN)
+    code: str | None = Field(None, pattern=CODE_PATTERN, description="null exactly when code_unread")
+    code_status: CodeStatus
+    captured_at: AwareDatetime
+    model_name: str | None = Field(None, min_length=1, max_length=MODEL_NAME_MAX_CHARS)
+    model_version: str | None = Field(None, min_length=1, max_length=MODEL_VERSION_MAX_CHARS)
+    verdict: Verdict
+    reason: str | None = Field(None, max_length=REASON_MAX_CHARS)
+    latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
+    frame_seq: int | None = Field(None, ge=0, le=INT64_MAX)
+    image_width: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
+    image_height: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
+    image_ref: str | None = Field(None, pattern=REF_PATTERN)
+    roll_offset_m: Metres | None = None
+    defects: list[DefectPayload] = Field(default_factory=list, max_length=DEFECTS_MAX)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        """Code null exactly when unread; a model answered unless not inspected, then no defects."""
+        problems: list[tuple[str, Any, str]] = []
+        if self.code_status is CodeStatus.UNREAD:
+            if self.code is not None:
+                problems.append(("code", self.code, "must be null when code_status is code_unread"))
+        elif self.code is None:
+            problems.append(("code", None, f"required when code_status is {self.code_status}"))
+        if self.verdict is Verdict.NOT_INSPECTED:
+            if self.defects:
+                problems.append(("defects", len(self.defects), "must be empty when verdict is not_inspected"))
+        else:
+            for name in ("model_name", "model_version"):
+                if getattr(self, name) is None:
+                    problems.append((name, None, f"required when verdict is {self.verdict}"))
+        _refuse(type(self), problems)
+        return self
+
+
+class InspectionBatchPayload(_Payload):
+    """Several inspections in one request (all stored, or none)."""
+
+    inspections: list[InspectionPayload] = Field(min_length=1)
+
+
+def _body_kind(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "inspections" in value else "single"
+
+
+#: A ``POST /v1/inspections`` body: one inspection or ``{"inspections": [...]}``.
+IngestBody = Annotated[
+    Annotated[InspectionPayload, Tag("single")] | Annotated[InspectionBatchPayload, Tag("batch")],
+    Discriminator(_body_kind),
+]
+INGEST_ADAPTER: TypeAdapter[InspectionPayload | InspectionBatchPayload] = TypeAdapter(IngestBody)
+
+
+def bbox_problem(bbox: Sequence[float], width: int, height: int) -> str | None:
+    """Why ``bbox`` is not a box inside a ``width`` x ``height`` image, or None when it is."""
+    x1, y1, x2, y2 = bbox
+    if all(math.isfinite(v) for v in bbox) and 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height:
+        return None
+    return f"expected 0 <= x1 < x2 <= {width} and 0 <= y1 < y2 <= {height}"
+
+
+class ReviewPayload(_Payload):
+    """A reviewer's decision on a defect."""
+
+    decision: Decision
+    new_class: str | None = Field(
+        None, min_length=1, max_length=CLASS_NAME_MAX_CHARS, description="required for reclassify"
+    )
+    comment: str | None = Field(None, max_length=COMMENT_MAX_CHARS)
+
+    @model_validator(mode="after")
+    def _new_class_with_reclassify(self) -> Self:
+        """``new_class`` exactly when the decision is reclassify."""
+        if self.decision == "reclassify" and self.new_class is None:
+            _refuse(type(self), [("new_class", None, "required when decision is reclassify")])
+        if self.decision != "reclassify" and self.new_class is not None:
+            reason = f"only allowed with reclassify, not {self.decision}"
+            _refuse(type(self), [("new_class", self.new_class, reason)])
+        return self
+
+
+class GenealogyPayload(_Payload):
+    """``parent`` contains / is made from / packs ``child`` (parent is the later, larger thing)."""
+
+    parent: str = Field(pattern=CODE_PATTERN)
+    child: str = Field(pattern=CODE_PATTERN)
+    relation: Relation
+    at: AwareDatetime | None = Field(None, description="when it happened; default: now")
+
+    @model_validator(mode="after")
+    def _not_its_own_parent(self) -> Self:
+        """A code cannot contain itself."""
+        if self.parent == self.child:
+            _refuse(type(self), [("child", self.child, "a code cannot be its own parent")])
+        return self
+
+
+class ProcessEventPayload(_Payload):
+    """A business step for a code."""
+
+    type: EventType
+    at: AwareDatetime
+    line_id: str | None = Field(None, min_length=1, max_length=LINE_ID_MAX_CHARS)
+    location: str | None = Field(None, max_length=EVENT_LOCATION_MAX_CHARS)
+    detail: dict[str, Any] | None = None
+
+
+class CodeAssignPayload(_Payload):
+    """A code typed in by hand for a frame whose code could not be read."""
+
+    code: str = Field(pattern=CODE_PATTERN)
+
+
+def field_path(loc: Sequence[str | int]) -> str:
+    """``("inspections", 1, "defects", 0, "bbox")`` -> ``inspections[1].defects[0].bbox``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def field_errors(exc: ValidationError, *, skip: int = 0, prefix: str = "") -> list[InvalidFieldError]:
+    """One error per pydantic error, naming its field (``skip`` leading loc parts, e.g. a union tag)."""
+    errors: list[InvalidFieldError] = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])[skip:]
+        value = None if err["type"] == "missing" else err.get("input")
+        message = err["msg"]
+        if err["type"] == "missing" and loc and isinstance(loc[-1], int):
+            # a too-short list/tuple: name the sequence itself, with what arrived
+            message = f"too short: item {loc[-1]} is missing"
+            loc, value = loc[:-1], err.get("input")
+        path = field_path(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path != "body" else prefix
+        errors.append(InvalidFieldError(path, value, message))
+    return errors
+
+
+def build(model: type[_P], data: Mapping[str, Any]) -> _P:
+    """``data`` as a contract ``model``; raises the first :class:`InvalidFieldError` the API would name."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more invalid fields)" if len(errors) > 1 else ""
+        raise InvalidFieldError(first.field, first.value, first.reason + more) from None
