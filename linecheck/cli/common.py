@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from linecheck.errors import LinecheckError
 
 if TYPE_CHECKING:
+    from linecheck.model.registry import Registry
     from linecheck.serving.store.db import Database
 
 console = Console(highlight=False, soft_wrap=True)
@@ -66,7 +68,7 @@ def errors_exit(code: int = 1) -> Iterator[None]:
     try:
         yield
     except LinecheckError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", markup=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(code=code) from None
 
 
@@ -87,3 +89,11 @@ def open_database(override: str | None, *, migrate: bool = True) -> Iterator[Dat
         yield db
     finally:
         db.dispose()
+
+
+def open_registry(models_dir: Path | None) -> Registry:
+    """The model registry at ``--models-dir`` (default: ``LINECHECK_MODELS_DIR`` or ``models/``)."""
+    from linecheck.config import get_path_settings
+    from linecheck.model.registry import Registry
+
+    return Registry(models_dir or get_path_settings().models_dir)

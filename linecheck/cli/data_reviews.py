@@ -8,16 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from linecheck.errors import InvalidFieldError, LinecheckError
+from linecheck.cli.common import console, errors_exit
+from linecheck.errors import InvalidFieldError
 
 if TYPE_CHECKING:
     from linecheck.datasets.from_reviews import ReviewExportReport
-
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Pending(StrEnum):
@@ -99,7 +96,7 @@ def register(app: typer.Typer) -> None:
         from linecheck.datasets.from_reviews import ReviewSource, export_reviews
         from linecheck.datasets.review_sources import ApiReviewSource, StoreReviewSource
 
-        try:
+        with errors_exit():
             if (api is None) == (database_url is None):
                 raise InvalidFieldError("--api/--database-url", api or database_url, "give exactly one")
             window = (parse_when(since, option="--since"), parse_when(until, option="--until"))
@@ -127,7 +124,4 @@ def register(app: typer.Typer) -> None:
                     seed=seed,
                     pending=pending.value,
                 )
-        except LinecheckError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", markup=True)
-            raise typer.Exit(code=1) from None
         _print(report)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from linecheck.errors import LinecheckError
+from linecheck.cli.common import errors_exit
 
 
 def synth(
@@ -23,7 +23,7 @@ def synth(
     """Generate a synthetic YOLO dataset (images, labels, data.yaml) of KIND into OUT."""
     from linecheck.datasets.synth import write_dataset  # heavy imports only when the command runs
 
-    try:
+    with errors_exit(code=2):
         data_yaml = write_dataset(
             kind,
             out,
@@ -35,9 +35,6 @@ def synth(
             defect_free=defect_free,
             overwrite=overwrite,
         )
-    except LinecheckError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
     typer.echo(str(data_yaml))
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from linecheck.errors import LinecheckError
+from linecheck.cli.common import err_console, errors_exit
 
 # Not a terminal (CI logs, `make demo > log`): wide enough that the summary tables stay readable.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,11 +48,8 @@ def register(app: typer.Typer) -> None:
         )
         if workdir is not None:
             options.workdir = workdir
-        try:
+        with errors_exit():
             summary = Demo(options, console).run()
-        except LinecheckError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(code=1) from None
         if not summary:
             raise typer.Exit(code=1)
         if summary["outbox"]["pending"]:

@@ -13,10 +13,8 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from linecheck.errors import ConfigError, LinecheckError
-
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+from linecheck.cli.common import console, err_console, errors_exit
+from linecheck.errors import ConfigError
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -90,7 +88,7 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         trigger: FileTrigger | None = None
-        try:
+        with errors_exit():
             known = load_lines(lines_dir)
             unknown = [lid for lid in line if lid not in known]
             if unknown:
@@ -152,9 +150,6 @@ def register(app: typer.Typer) -> None:
                 trigger = FileTrigger(board, trigger_lines[0], trigger_file)
                 trigger.poll()  # the current code is known before the first frame
             service.start()
-        except LinecheckError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(code=1) from None
         if trigger is not None:
             trigger.start()
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from linecheck.errors import LinecheckError
+from linecheck.cli.common import DatabaseUrl, console, err_console, errors_exit, open_database
 
 app = typer.Typer(help="API keys: create (printed once), list, revoke.", no_args_is_help=True)
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-DATABASE_HELP = "SQLAlchemy URL (default: LINECHECK_API_DATABASE_URL or SQLite under the data dir)"
-
-
-@contextmanager
-def _errors_exit() -> Iterator[None]:
-    """Turn linecheck errors into one red line on stderr and exit status 1."""
-    try:
-        yield
-    except LinecheckError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", markup=True)
-        raise typer.Exit(code=1) from None
-
-
-def _database_url(override: str | None) -> str:
-    from linecheck.serving.api.settings import ApiSettings
-
-    return override or ApiSettings().resolved_database_url()
 
 
 @app.command("create")
@@ -39,44 +15,33 @@ def create(
     role: str = typer.Option(..., "--role", help="line | reviewer | viewer"),
     line: list[str] = typer.Option([], "--line", help="line id a 'line' key may write for (repeatable)"),
     name: str = typer.Option("", "--name", help="a note saying who or what uses the key"),
-    database_url: str | None = typer.Option(None, help=DATABASE_HELP),
+    url: DatabaseUrl = None,
 ) -> None:
     """Create a key and print it once; only its SHA-256 is stored."""
-    from linecheck.serving.store.db import open_store
     from linecheck.serving.store.keys import create_key
     from linecheck.serving.store.repositories.lines import list_lines
 
-    with _errors_exit():
-        db = open_store(_database_url(database_url))
-        try:
-            with db.reader() as session:
-                known = {row.id for row in list_lines(session)}
-            unknown = sorted(set(line) - known)
-            if unknown:
-                err_console.print(
-                    f"[yellow]warning:[/yellow] line(s) {unknown} are not registered yet "
-                    f"(known: {sorted(known) or 'none'}); the key works once they are"
-                )
-            key = create_key(db, role, line, name=name, created_by="cli")
-        finally:
-            db.dispose()
+    with errors_exit(), open_database(url) as db:
+        with db.reader() as session:
+            known = {row.id for row in list_lines(session)}
+        unknown = sorted(set(line) - known)
+        if unknown:
+            err_console.print(
+                f"[yellow]warning:[/yellow] line(s) {unknown} are not registered yet "
+                f"(known: {sorted(known) or 'none'}); the key works once they are"
+            )
+        key = create_key(db, role, line, name=name, created_by="cli")
     console.print(key)
     err_console.print("store this key now: it cannot be shown again")
 
 
 @app.command("list")
-def list_(database_url: str | None = typer.Option(None, help=DATABASE_HELP)) -> None:
+def list_(url: DatabaseUrl = None) -> None:
     """List keys (ids, roles, lines; never secrets)."""
-    from linecheck.serving.store.db import open_store
     from linecheck.serving.store.keys import list_keys
 
-    with _errors_exit():
-        db = open_store(_database_url(database_url))
-        try:
-            with db.reader() as session:
-                keys = list_keys(session)
-        finally:
-            db.dispose()
+    with errors_exit(), open_database(url) as db, db.reader() as session:
+        keys = list_keys(session)
     table = Table(title=f"{len(keys)} key(s)")
     for column in ("id", "role", "lines", "name", "created", "revoked"):
         table.add_column(column)
@@ -96,18 +61,12 @@ def list_(database_url: str | None = typer.Option(None, help=DATABASE_HELP)) -> 
 @app.command("revoke")
 def revoke(
     key_id: str = typer.Argument(..., help="the key's id (the 12 hex after 'lc_')"),
-    database_url: str | None = typer.Option(None, help=DATABASE_HELP),
+    url: DatabaseUrl = None,
 ) -> None:
     """Revoke a key; running APIs stop accepting it within their key cache time (10 s by default)."""
-    from linecheck.serving.store.db import open_store
     from linecheck.serving.store.keys import revoke_key
 
-    with _errors_exit():
-        db = open_store(_database_url(database_url))
-        try:
-            with db.writer() as session:
-                revoke_key(session, key_id)
-                session.commit()
-        finally:
-            db.dispose()
+    with errors_exit(), open_database(url) as db, db.writer() as session:
+        revoke_key(session, key_id)
+        session.commit()
     console.print(f"revoked {key_id}")

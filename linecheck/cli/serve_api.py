@@ -6,6 +6,8 @@ import os
 
 import typer
 
+from linecheck.cli.common import DatabaseUrl
+
 
 def register(app: typer.Typer) -> None:
     """Add ``api`` to the ``serve`` command group."""
@@ -15,9 +17,7 @@ def register(app: typer.Typer) -> None:
         host: str | None = typer.Option(None, help="bind address (default: LINECHECK_API_HOST or 127.0.0.1)"),
         port: int | None = typer.Option(None, help="port (default: LINECHECK_API_PORT or 8000)"),
         workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
-        database_url: str | None = typer.Option(
-            None, help="SQLAlchemy URL (default: LINECHECK_API_DATABASE_URL or SQLite under the data dir)"
-        ),
+        database_url: DatabaseUrl = None,
         log_level: str = typer.Option("info", help="uvicorn log level"),
     ) -> None:
         """Serve the API (migrates the database and syncs line configs at start-up)."""

@@ -11,8 +11,7 @@ from types import FrameType
 
 import typer
 
-from linecheck.config import get_path_settings
-from linecheck.errors import LinecheckError
+from linecheck.cli.common import errors_exit, open_registry
 from linecheck.serving.triton.settings import get_triton_settings
 
 #: NVIDIA's Triton image matching the server bundled with nvidia-pytriton (Triton 2.51 = 24.10).
@@ -66,7 +65,6 @@ def register(app: typer.Typer) -> None:
         build_only: bool = typer.Option(False, "--build-only", help="write the repository and exit"),
     ) -> None:
         """Build the model repository from the registry and serve it with Triton (Ctrl-C stops it)."""
-        from linecheck.model.registry import Registry
         from linecheck.serving.triton.embedded import EmbeddedTriton
         from linecheck.serving.triton.repository import RepositoryOptions, build_repository
 
@@ -76,17 +74,14 @@ def register(app: typer.Typer) -> None:
         http = settings.http_port if http_port is None else http_port
         metrics = settings.metrics_port if metrics_port is None else metrics_port
         names = [m.strip() for m in models.split(",") if m.strip()] or None
-        try:
+        with errors_exit(code=2):
             served = build_repository(
-                Registry(registry or get_path_settings().models_dir),
+                open_registry(registry),
                 repo,
                 RepositoryOptions.from_settings(settings, flavor=flavor.value),
                 names=names,
                 stage=stage,
             )
-        except LinecheckError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
         for model in served:
             typer.echo(
                 f"repository: {model.path} version {model.version} ({', '.join(model.contract.classes)})"
@@ -110,7 +105,7 @@ def register(app: typer.Typer) -> None:
         )
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C
         try:
-            with server:
+            with errors_exit(), server:
                 typer.echo(
                     f"ready: grpc={server.grpc_url} http={server.http_url} metrics={server.metrics_url}"
                 )
@@ -122,8 +117,5 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(1)
         except KeyboardInterrupt:
             typer.echo("stopped")
-        except LinecheckError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
         finally:
             signal.signal(signal.SIGTERM, previous)
