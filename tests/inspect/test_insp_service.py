@@ -10,7 +10,6 @@ import pytest
 from insp_helpers import LiveApi, TableDetector, truth_table
 
 from linecheck.config import LineConfig
-from linecheck.datasets.synth import pv_cell_grid
 from linecheck.errors import ConfigError
 from linecheck.inspect.api_client import ApiClient
 from linecheck.inspect.messages import InferredFrame, InspectionResult
@@ -18,6 +17,7 @@ from linecheck.inspect.outbox import Outbox
 from linecheck.inspect.service import InspectorService, SourceSpec
 from linecheck.inspect.settings import InspectorSettings
 from linecheck.kinds import Kind
+from linecheck.kinds.pv import PVOptions
 
 
 def _service(
@@ -67,7 +67,7 @@ def test_every_frame_is_recorded_with_code_verdict_and_location(
     assert status["outbox"] == {"pending": 0, "sent": n_frames, "rejected": 0}
     stored = {i["id"]: i for i in live_api.inspections()}
     assert len(stored) == n_frames
-    grid = pv_cell_grid(640, 6, 10)
+    grid = PVOptions(rows=6, cols=10).grid(640, 640)
     for result, inferred in seen:
         meta = inferred.coded.frame.meta
         api_row = stored[result.id]

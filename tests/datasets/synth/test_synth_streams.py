@@ -34,9 +34,15 @@ def test_textile_roll_is_a_run_of_frames_with_offsets_along_the_roll() -> None:
     assert len({f.image.tobytes() for f in unit.frames}) == 20, "consecutive frames show new fabric"
 
 
+def _line(kind: Kind, *, roll_length_m: float) -> LineConfig:
+    if kind == Kind.TEXTILE:
+        return LineConfig(id="t", kind=kind, textile=TextileOptions(roll_length_m=roll_length_m))
+    return LineConfig(id="t", kind=kind)
+
+
 @pytest.mark.parametrize("kind", list(Kind))
 def test_units_depend_on_seed_and_serial_only(kind: Kind) -> None:
-    line = LineConfig(id="t", kind=kind, textile=TextileOptions(roll_length_m=1.0)) if kind == Kind.TEXTILE else LineConfig(id="t", kind=kind)
+    line = _line(kind, roll_length_m=1.0)
     a = _units(kind, 3, seed=7, imgsz=160, line=line)
     b = _units(kind, 2, seed=7, imgsz=160, line=line, start_serial=2)
     c = _units(kind, 3, seed=8, imgsz=160, line=line)
@@ -54,7 +60,7 @@ def test_units_depend_on_seed_and_serial_only(kind: Kind) -> None:
 
 @pytest.mark.parametrize("kind", list(Kind))
 def test_a_quarter_to_two_fifths_of_units_are_defect_free(kind: Kind) -> None:
-    line = LineConfig(id="t", kind=kind, textile=TextileOptions(roll_length_m=2.0)) if kind == Kind.TEXTILE else LineConfig(id="t", kind=kind)  # 4 frames a roll
+    line = _line(kind, roll_length_m=2.0)  # 4 frames a roll
     units = _units(kind, 100, seed=3, imgsz=128, line=line)
     free = sum(not u.defective for u in units) / len(units)
     assert 0.2 <= free <= 0.42
