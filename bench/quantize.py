@@ -1,7 +1,7 @@
 """An INT8 variant of a registry model, for the ``--precision int8`` pipeline runs (CPU serving).
 
 ONNX Runtime static quantization (QDQ, per-channel INT8 weights, UINT8 activations:
-:func:`linecheck.training.quantize.quantize_int8`, what ``linecheck export --int8`` runs), calibrated
+:func:`linecheck.training.quantize.quantize_int8`, what ``linecheck export-int8`` runs), calibrated
 on synthetic frames of the model's kind that the benchmark does not time. The variant is
 registered in a private registry under ``var/bench/models/int8-*`` (cached by the source graph's
 hash), so Triton's repository builder and ONNX Runtime load it like any other version.

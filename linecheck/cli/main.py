@@ -20,7 +20,7 @@ app.add_typer(lines.app, name="lines")
 app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(outbox.app, name="outbox")
-train.register(app)  # train, val, export
+train.register(app)  # train, val, export, export-int8
 inspect_cmd.register(app)  # inspect
 demo.register(app)  # demo
 

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from linecheck.config import get_path_settings
-from linecheck.errors import InvalidFieldError, LinecheckError
-from linecheck.model.registry import Registry
+from linecheck.cli.common import ModelsDir, console, errors_exit, open_registry
+from linecheck.errors import InvalidFieldError
 
 app = typer.Typer(help="Model registry: list, show and promote versions.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
-
-ModelsDir = Annotated[
-    Path | None,
-    typer.Option("--models-dir", help="Registry root (default: LINECHECK_MODELS_DIR or models/)."),
-]
-
-
-def _registry(models_dir: Path | None) -> Registry:
-    return Registry(models_dir or get_path_settings().models_dir)
-
-
-def _fail(exc: LinecheckError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code=1)
 
 
 def _fmt(value: object) -> str:
@@ -39,11 +20,11 @@ def _fmt(value: object) -> str:
 @app.command("list")
 def list_models(models_dir: ModelsDir = None) -> None:
     """Table of registered models: versions, production version, classes, imgsz, mAP50, escape rate."""
-    registry = _registry(models_dir)
+    registry = open_registry(models_dir)
     table = Table(title=f"models in {registry.root}")
     for column in ("name", "versions", "production", "classes", "imgsz", "mAP50", "escape rate"):
         table.add_column(column)
-    try:
+    with errors_exit():
         for name in registry.names():
             stages = registry.stages(name)
             shown = registry.get(name, stages.get("production", "latest"))
@@ -57,8 +38,6 @@ def list_models(models_dir: ModelsDir = None) -> None:
                 _fmt(card.metrics.get("mAP50")),
                 _fmt(card.metrics.get("escape_rate")),
             )
-    except LinecheckError as exc:
-        raise _fail(exc) from exc
     console.print(table)
     if not registry.names():
         console.print(f"no models registered under {registry.root}")
@@ -71,10 +50,8 @@ def show(
     models_dir: ModelsDir = None,
 ) -> None:
     """Print a version's model card as JSON."""
-    try:
-        mv = _registry(models_dir).get(name, version)
-    except LinecheckError as exc:
-        raise _fail(exc) from exc
+    with errors_exit():
+        mv = open_registry(models_dir).get(name, version)
     typer.echo(mv.card.to_json(), nl=False)
 
 
@@ -86,15 +63,13 @@ def promote(
     models_dir: ModelsDir = None,
 ) -> None:
     """Point a stage (default production) of a model at one of its versions."""
-    registry = _registry(models_dir)
-    try:
+    registry = open_registry(models_dir)
+    with errors_exit():
         if not stage.replace("-", "").replace("_", "").isalnum() or stage.isdigit() or stage == "latest":
             raise InvalidFieldError(
                 "stage", stage, "expected letters, digits, '-' or '_' (not a number, not 'latest')"
             )
         previous = registry.stages(name).get(stage)
         number = registry.promote(name, version, stage)
-    except LinecheckError as exc:
-        raise _fail(exc) from exc
     was = f" (was {previous})" if previous is not None else ""
     console.print(f"{name}: {stage} -> version {number}{was}")

@@ -1,4 +1,4 @@
-"""Top-level `linecheck train`, `linecheck val` and `linecheck export` commands."""
+"""Top-level `linecheck train`, `linecheck val`, `linecheck export` and `linecheck export-int8` commands."""
 
 from __future__ import annotations
 
@@ -8,19 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from linecheck.cli.common import ModelsDir, console, errors_exit, open_registry
 from linecheck.config import get_path_settings
-from linecheck.errors import InvalidFieldError, LinecheckError
-
-console = Console()
-err_console = Console(stderr=True)
-
-ModelsDir = Annotated[
-    Path | None,
-    typer.Option("--models-dir", help="Registry root (default: LINECHECK_MODELS_DIR or models/)."),
-]
 
 
 class AmpChoice(StrEnum):
@@ -43,11 +34,6 @@ class ExportFormat(StrEnum):
 
     ONNX = "onnx"
     ENGINE = "engine"
-
-
-def _fail(exc: LinecheckError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code=1)
 
 
 def _metrics_table(title: str, metrics: dict[str, object]) -> Table:
@@ -114,25 +100,22 @@ def train(
     ] = None,
 ) -> None:
     """Train a detector offline, export ONNX, check parity, register it and evaluate it."""
-    from linecheck.model.registry import Registry
     from linecheck.training.pipeline import canonical_command, train_and_register
     from linecheck.training.targets import resolve_target
     from linecheck.training.train import TrainOptions
 
-    try:
+    with errors_exit():
         options = TrainOptions(
             model=model, epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers, seed=seed,
             patience=patience, amp=amp.value, cache=cache,
         )  # fmt: skip
         target = resolve_target(line, name=name)
         command = canonical_command(line, data, options, name=name)
-        registry = Registry(models_dir or get_path_settings().models_dir)
+        registry = open_registry(models_dir)
         result = train_and_register(
             target, data, options, registry=registry, command=command, runs_dir=runs_dir,
             eval_split=eval_split or None, promote=stage if promote else None,
         )  # fmt: skip
-    except LinecheckError as exc:
-        raise _fail(exc) from exc
     card = result.version.card
     console.print(f"registered [bold]{card.name}[/] version {card.version} at {result.version.path}")
     console.print(
@@ -171,13 +154,12 @@ def val(
     models_dir: ModelsDir = None,
 ) -> None:
     """Evaluate a registered model: mAP, per-class P/R, plots, escape and false-reject rates."""
-    from linecheck.model.registry import Registry
     from linecheck.training.dataset import load_dataset
     from linecheck.training.evaluate import REPORT_FILE, evaluate
     from linecheck.training.targets import target_for_model
 
-    try:
-        registry = Registry(models_dir or get_path_settings().models_dir)
+    with errors_exit():
+        registry = open_registry(models_dir)
         mv = registry.get(name, version)
         target = target_for_model(name, mv.card.kind, line=line)
         out_dir = out or get_path_settings().data_dir / "eval" / f"{name}-v{mv.card.version}-{split}"
@@ -188,8 +170,6 @@ def val(
         metrics = report.card_metrics()
         if update_card:
             registry.update_metrics(name, mv.card.version, metrics)
-    except LinecheckError as exc:
-        raise _fail(exc) from exc
     _print_summary(metrics)
     console.print(f"thresholds from {'line ' + target.line_id if target.line_id else 'kind defaults'}")
     console.print(f"report: {out_dir / REPORT_FILE}; plots: {', '.join(report.plots.values()) or 'none'}")
@@ -208,10 +188,7 @@ def export(
     max_batch: Annotated[
         int, typer.Option(min=1, help="Largest batch (in-graph NMS, TensorRT profile).")
     ] = 16,
-    data: Annotated[
-        Path | None,
-        typer.Option(help="Dataset whose val images feed the parity check (--int8: calibration and gate)."),
-    ] = None,
+    data: Annotated[Path | None, typer.Option(help="Dataset whose val images feed the parity check.")] = None,
     tolerance: Annotated[
         float | None, typer.Option(help="Parity tolerance (default 0.01, fp16 0.5).")
     ] = None,
@@ -219,46 +196,19 @@ def export(
         Path | None, typer.Option(help="Output folder (default var/export/<name>-v<version>).")
     ] = None,
     register: Annotated[bool, typer.Option(help="Register the ONNX export as a new version.")] = False,
-    int8: Annotated[
-        bool,
-        typer.Option(help="Quantize the version's FP32 ONNX graph to INT8 for CPU serving (needs --data)."),
-    ] = False,
-    max_map_drop: Annotated[
-        float | None, typer.Option(help="--int8: largest mAP50 drop accepted vs FP32 (default 0.02).")
-    ] = None,
-    max_escape_rise: Annotated[
-        float | None, typer.Option(help="--int8: largest escape-rate rise accepted vs FP32 (default 0.02).")
-    ] = None,
-    calib_images: Annotated[
-        int | None, typer.Option(min=1, help="--int8: calibration images from the train split (default 64).")
-    ] = None,
-    split: Annotated[str, typer.Option(help="--int8: split both graphs are evaluated on.")] = "val",
-    line: Annotated[
-        str | None, typer.Option(help="--int8: line whose thresholds the escape rate uses (default: kind's).")
-    ] = None,
     models_dir: ModelsDir = None,
 ) -> None:
     """Export a registered model to ONNX (dynamic batch) with a parity check, or to a TensorRT engine.
 
-    With --int8, quantize the version's FP32 ONNX graph instead, evaluate both graphs on --split
-    and refuse the INT8 graph when mAP50 drops by more than --max-map-drop or the escape rate rises
-    by more than --max-escape-rise.
+    For an INT8 graph (CPU lines) use `linecheck export-int8`.
     """
-    if int8:
-        _export_int8(
-            name, version=version, fmt=fmt, imgsz=imgsz, fp16=fp16, nms=nms, data=data, out=out,
-            register=register, max_map_drop=max_map_drop, max_escape_rise=max_escape_rise,
-            calib_images=calib_images, split=split, line=line, models_dir=models_dir,
-        )  # fmt: skip
-        return
-    from linecheck.model.registry import Registry
     from linecheck.training.dataset import load_dataset
     from linecheck.training.export import export_engine, export_onnx
     from linecheck.training.parity import check_parity, default_tolerance, noise_images, sample_images
     from linecheck.training.pipeline import register_export
 
-    try:
-        registry = Registry(models_dir or get_path_settings().models_dir)
+    with errors_exit():
+        registry = open_registry(models_dir)
         mv = registry.get(name, version)
         size = imgsz or mv.card.imgsz
         out_dir = out or get_path_settings().data_dir / "export" / f"{name}-v{mv.card.version}"
@@ -281,46 +231,39 @@ def export(
         if register:
             new = register_export(registry, mv, exported.path, exported.info, parity)
             console.print(f"registered {name} version {new.card.version} at {new.path}")
-    except LinecheckError as exc:
-        raise _fail(exc) from exc
     console.print(json.dumps({"onnx": vars(exported.info)}, indent=2))
 
 
-def _int8_dataset(*, fmt: ExportFormat, fp16: bool, nms: bool, data: Path | None) -> Path:
-    """The dataset --int8 needs; refuse option combinations it cannot honour, before any work."""
-    for field, value, bad, reason in (
-        ("format", fmt.value, fmt is not ExportFormat.ONNX, "INT8 is an ONNX graph for CPU serving"),
-        ("fp16", fp16, fp16, "INT8 is quantized from the FP32 graph; on GPU use --fp16 without --int8"),
-        ("nms", nms, nms, "the INT8 graph keeps the raw layout (NMS runs outside the graph)"),
-    ):
-        if bad:
-            raise InvalidFieldError(field, value, f"cannot be combined with --int8: {reason}")
-    if data is None:
-        raise InvalidFieldError(
-            "data", None, "--int8 needs a dataset: calibration uses its train split, the gate its --split"
-        )
-    return data
-
-
-def _export_int8(
-    name: str,
-    *,
-    version: str,
-    fmt: ExportFormat,
-    imgsz: int | None,
-    fp16: bool,
-    nms: bool,
-    data: Path | None,
-    out: Path | None,
-    register: bool,
-    max_map_drop: float | None,
-    max_escape_rise: float | None,
-    calib_images: int | None,
-    split: str,
-    line: str | None,
-    models_dir: Path | None,
+def export_int8_command(
+    name: Annotated[str, typer.Argument(help="Registry model name.")],
+    data: Annotated[
+        Path, typer.Option("--data", help="Dataset: calibration uses its train split, the gate its --split.")
+    ],
+    version: Annotated[str, typer.Option(help="Version number, 'latest' or a stage.")] = "production",
+    split: Annotated[str, typer.Option(help="Split both graphs are evaluated on.")] = "val",
+    max_map_drop: Annotated[
+        float | None, typer.Option(help="Largest mAP50 drop accepted vs FP32 (default 0.02).")
+    ] = None,
+    max_escape_rise: Annotated[
+        float | None, typer.Option(help="Largest escape-rate rise accepted vs FP32 (default 0.02).")
+    ] = None,
+    calib_images: Annotated[
+        int | None, typer.Option(min=1, help="Calibration images from the train split (default 64).")
+    ] = None,
+    line: Annotated[
+        str | None, typer.Option(help="Line whose thresholds the escape rate uses (default: the kind's).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default var/export/<name>-v<version>-int8).")
+    ] = None,
+    register: Annotated[bool, typer.Option(help="Register the INT8 graph as a new version.")] = False,
+    models_dir: ModelsDir = None,
 ) -> None:
-    from linecheck.model.registry import Registry
+    """Quantize a version's FP32 ONNX graph to INT8 for CPU serving, gated on accuracy.
+
+    Both graphs are evaluated on --split; the INT8 graph is refused when mAP50 drops by more than
+    --max-map-drop or the escape rate rises by more than --max-escape-rise.
+    """
     from linecheck.training.dataset import load_dataset
     from linecheck.training.int8_export import (
         DEFAULT_MAX_ESCAPE_RISE,
@@ -331,14 +274,10 @@ def _export_int8(
     from linecheck.training.quantize import DEFAULT_CALIBRATION_IMAGES
     from linecheck.training.targets import target_for_model
 
-    try:
-        dataset = load_dataset(_int8_dataset(fmt=fmt, fp16=fp16, nms=nms, data=data))
-        registry = Registry(models_dir or get_path_settings().models_dir)
+    with errors_exit():
+        dataset = load_dataset(data)
+        registry = open_registry(models_dir)
         mv = registry.get(name, version)
-        if imgsz is not None and mv.card.onnx is not None and imgsz != mv.card.onnx.imgsz:
-            raise InvalidFieldError(
-                "imgsz", imgsz, f"--int8 quantizes the registered graph as is, at {mv.card.onnx.imgsz}"
-            )
         target = target_for_model(name, mv.card.kind, line=line)
         out_dir = out or get_path_settings().data_dir / "export" / f"{name}-v{mv.card.version}-int8"
         exported = export_int8(
@@ -357,13 +296,12 @@ def _export_int8(
         if register:
             new = register_int8(registry, mv, exported)
             console.print(f"registered {name} version {new.card.version} (INT8) at {new.path}")
-    except LinecheckError as exc:
-        raise _fail(exc) from exc
     console.print(json.dumps({"onnx": vars(exported.info), "gate": gate.to_dict()}, indent=2))
 
 
 def register(app: typer.Typer) -> None:
-    """Add `train`, `val` and `export` to the root app."""
+    """Add `train`, `val`, `export` and `export-int8` to the root app."""
     app.command("train")(train)
     app.command("val")(val)
     app.command("export")(export)
+    app.command("export-int8")(export_int8_command)

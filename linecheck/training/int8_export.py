@@ -1,4 +1,4 @@
-"""``linecheck export --int8``: quantize a version's FP32 graph, and keep it only if it stays accurate.
+"""``linecheck export-int8``: quantize a version's FP32 graph, and keep it only if it stays accurate.
 
 The INT8 graph (:func:`linecheck.training.quantize.quantize_int8`, calibrated on a deterministic
 sample of the train split) and the FP32 graph it came from are both evaluated on the same split

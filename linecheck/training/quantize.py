@@ -30,7 +30,7 @@ from linecheck.model.processing import preprocess
 
 #: Names the quantization settings; bumped whenever they change (cache keys, model cards).
 RECIPE = "int8-qdq-headfloat1"
-#: Calibration images ``linecheck export --int8`` takes from the train split by default.
+#: Calibration images ``linecheck export-int8`` takes from the train split by default.
 DEFAULT_CALIBRATION_IMAGES = 64
 _SAMPLE_SEED = 0
 

@@ -1,4 +1,4 @@
-"""`linecheck train|val|export` refuse bad input before any work, naming the field and the value."""
+"""`linecheck train|val|export|export-int8` refuse bad input before any work, naming the field."""
 
 from __future__ import annotations
 
@@ -60,28 +60,23 @@ def test_val_and_export_name_the_missing_model(tmp_path: Path, command: list[str
     assert result.exit_code == 1 and "'ghost' is not in the registry" in result.output
 
 
+def test_export_int8_names_the_missing_model(bearing_data: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["export-int8", "ghost", "--data", str(bearing_data), "--models-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "'ghost' is not in the registry" in result.output
+
+
 @pytest.mark.parametrize(
-    ("extra", "message"),
+    ("args", "message"),
     [
-        (["--fp16"], "fp16=True: cannot be combined with --int8"),
-        (["--nms"], "nms=True: cannot be combined with --int8"),
-        (["--format", "engine"], "format='engine': cannot be combined with --int8"),
+        (["export-int8", "bearing"], "Missing option '--data'"),
+        (["export-int8", "bearing", "--data", ".", "--fp16"], "No such option: --fp16"),
+        (["export", "bearing", "--int8"], "No such option: --int8"),  # one command per output
     ],
 )
-def test_int8_refuses_options_it_cannot_honour(
-    bearing_data: Path, tmp_path: Path, extra: list[str], message: str
-) -> None:
-    args = ["export", "bearing", "--int8", "--data", str(bearing_data), "--register"]
-    result = runner.invoke(
-        app, [*args, "--models-dir", str(tmp_path / "m"), "--out", str(tmp_path / "o"), *extra]
-    )
-    assert result.exit_code == 1, result.output
+def test_int8_has_its_own_command_and_needs_a_dataset(tmp_path: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, [*args, "--models-dir", str(tmp_path / "m")])
+    assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
-    assert not (tmp_path / "m").exists() and not (tmp_path / "o").exists()  # refused before any work
-
-
-def test_int8_needs_a_dataset(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["export", "bearing", "--int8", "--models-dir", str(tmp_path)])
-    assert (
-        result.exit_code == 1 and "data=None" in result.output and "--int8 needs a dataset" in result.output
-    )
+    assert not (tmp_path / "m").exists()

@@ -1,4 +1,4 @@
-"""`linecheck export --int8`: quantize, gate against the FP32 graph, register; and the gate's rules."""
+"""`linecheck export-int8`: quantize, gate against the FP32 graph, register; and the gate's rules."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _registry_copy(trained: TrainedModel, tmp_path: Path) -> Registry:
 
 
 def _export(registry: Registry, trained: TrainedModel, out: Path, *extra: str) -> tuple[int, str]:
-    args = ["export", "bearing", "--int8", "--data", str(trained.data), "--calib-images", "4"]
+    args = ["export-int8", "bearing", "--data", str(trained.data), "--calib-images", "4"]
     args += ["--out", str(out), "--models-dir", str(registry.root), *extra]
     result = runner.invoke(app, args)
     return result.exit_code, result.output
