@@ -14,15 +14,14 @@ from linecheck.config import PathSettings
 from linecheck.errors import ConfigError
 from linecheck.inspect.settings import InspectorSettings
 from linecheck.serving.api.settings import ApiSettings
+from linecheck.settings_catalog import env_table, settings_classes
 from linecheck.settings_env import (
     OLD_FIELDS,
     SHARED_PREFIX,
     DeprecatedSettingWarning,
     ServiceSettings,
     env_name,
-    env_table,
     renamed,
-    settings_classes,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

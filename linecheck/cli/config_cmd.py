@@ -10,6 +10,6 @@ app = typer.Typer(help="Configuration: environment variables per service.", no_a
 @app.command("env")
 def env() -> None:
     """Print every environment variable (name, default, meaning) per service, as README markdown."""
-    from linecheck.settings_env import env_table
+    from linecheck.settings_catalog import env_table
 
     typer.echo(env_table(), nl=False)
