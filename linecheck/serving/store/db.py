@@ -1,6 +1,7 @@
 """Engines and sessions for SQLite (default) and PostgreSQL, and the Alembic upgrade step.
 
-SQLite connections run in WAL mode with foreign keys on and a busy timeout. Transactions are
+SQLite connections run in WAL mode with foreign keys on, a busy timeout and ``synchronous=FULL``
+(every commit is fsynced, so what the API acknowledged survives a power cut). Transactions are
 begun explicitly: a write session starts with ``BEGIN IMMEDIATE`` so that concurrent writers
 queue on the busy timeout instead of failing when a read lock cannot be upgraded; read
 sessions use a plain deferred ``BEGIN``. Within one process, SQLite write sessions also queue on
@@ -43,7 +44,7 @@ def _install_sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a commit the API acknowledged survives a power cut
         cursor.close()
 
     @event.listens_for(engine, "begin")

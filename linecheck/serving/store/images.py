@@ -90,6 +90,26 @@ def check_image(data: bytes, *, declared: str | None, max_bytes: int) -> str:
     return sniffed
 
 
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (new or removed names in it) to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and missing parents; returns the directories created, deepest first."""
+    missing = []
+    probe = path
+    while not probe.is_dir():
+        missing.append(probe)
+        probe = probe.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
 class FileImageStore:
     """Images as files ``<root>/<ref[:2]>/<ref[2:4]>/<ref>``, written once via a temp file and a hard link."""
 
@@ -106,13 +126,19 @@ class FileImageStore:
         return self.path(ref).is_file()
 
     def put(self, data: bytes) -> str:
-        """Store ``data`` once; an existing file is never replaced."""
+        """Store ``data`` once; an existing file is never replaced.
+
+        When this returns, the bytes and every directory entry leading to them are on disk
+        (file and directories fsynced), so an acknowledged image survives a power cut.
+        """
         ref = image_ref(data)
         final = self.path(ref)
-        if final.is_file():
-            return ref
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.is_file():
+                # Written before, maybe by a process that died between the link and the directory's fsync.
+                fsync_dir(final.parent)
+                return ref
+            created = _make_dirs(final.parent)
             fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as handle:
@@ -124,6 +150,9 @@ class FileImageStore:
                     os.link(tmp, final)
             finally:
                 os.unlink(tmp)
+            fsync_dir(final.parent)
+            for directory in created:
+                fsync_dir(directory.parent)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise ImageStoreFullError(
