@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from linecheck.serving.api.auth import Authenticator
 from linecheck.serving.api.metrics import ApiMetrics
-from linecheck.serving.api.ratelimit import KeyRateLimiter
+from linecheck.serving.api.ratelimit import AuthFailureLimiter, KeyRateLimiter
 from linecheck.serving.api.services.ingest import IngestService
 from linecheck.serving.api.services.lines import LineRegistry, sync_lines
 from linecheck.serving.api.settings import ApiSettings
@@ -27,6 +27,7 @@ class ApiContext:
     lines: LineRegistry
     auth: Authenticator
     limiter: KeyRateLimiter
+    auth_failures: AuthFailureLimiter
     metrics: ApiMetrics
     ingest: IngestService
 
@@ -46,6 +47,9 @@ class ApiContext:
             lines=lines,
             auth=Authenticator(db, ttl_s=settings.key_cache_seconds),
             limiter=KeyRateLimiter(rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst),
+            auth_failures=AuthFailureLimiter(
+                rate_per_s=settings.auth_failure_rate_per_s, burst=settings.auth_failure_burst
+            ),
             metrics=metrics,
             ingest=IngestService(db, lines, metrics),
         )

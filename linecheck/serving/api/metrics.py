@@ -55,7 +55,13 @@ class ApiMetrics:
             ["outcome"],
             registry=self.registry,
         )
-
+        self.auth_failures = Counter(
+            "linecheck_auth_failures",
+            "requests refused for their credentials, by outcome (refused: 401; rate_limited: 429, the client "
+            "address failed too often)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.image_store_errors = Counter(
             "linecheck_image_store_errors",
             "images that could not be written to the image store, by reason (full|io): alert on any rise",

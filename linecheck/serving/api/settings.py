@@ -57,7 +57,22 @@ class ApiSettings(ServiceSettings):
     rate_limit_burst: int = Field(
         400, ge=1, description="requests one key may make at once before the rate applies"
     )
-    key_cache_seconds: float = Field(10.0, ge=0, description="how long a verified key is trusted in memory")
+    key_cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        description="how long a verified key is trusted in memory: a revoked key keeps working at most this "
+        "long on each API process (0: the store is asked on every request; at most 600)",
+    )
+    auth_failure_rate_per_s: float = Field(
+        1.0,
+        ge=0,
+        description="failed authentications per second one client address may make; beyond the burst it gets "
+        "429 with Retry-After (token bucket in this process; 0: no limit)",
+    )
+    auth_failure_burst: int = Field(
+        20, ge=1, description="failed authentications one client address may make before the rate applies"
+    )
     line_cache_seconds: float = Field(10.0, ge=0, description="how long line configs are cached in memory")
     shift_starts: list[time] = Field(
         default_factory=lambda: [time(6), time(14), time(22)], description="shift start times, local"
