@@ -28,6 +28,7 @@ from pydantic_settings import SettingsConfigDict
 
 from linecheck.errors import ConfigError, InvalidFieldError
 from linecheck.kinds import KindOptions, KindSpec, get_kind, kind_names
+from linecheck.line_outputs import LineOutputs
 from linecheck.settings_env import SHARED_PREFIX, ServiceSettings
 
 #: Repository root when running from a checkout (configs/, models/ live there).
@@ -107,6 +108,10 @@ class LineConfig(BaseModel):
     options: SerializeAsAny[KindOptions] = Field(
         default_factory=KindOptions,
         description="the kind's own section, written in YAML under the kind's name (``pv:``, ``textile:``)",
+    )
+    outputs: LineOutputs = Field(
+        default_factory=LineOutputs,
+        description="reject deadline and the line outputs it uses (OPC UA, MQTT, Modbus; see line_outputs)",
     )
 
     @model_validator(mode="before")

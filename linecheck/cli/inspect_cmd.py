@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         from linecheck.inspect.api_client import ApiClient
         from linecheck.inspect.detectors import detector_factories
         from linecheck.inspect.metrics import InspectorMetrics
-        from linecheck.inspect.reject import HttpSignal, JsonLinesSignal, RejectSignals, RejectSink
+        from linecheck.inspect.reject import HttpSignal, JsonLinesSignal, RejectSink, SignalOutput
         from linecheck.inspect.service import InspectorService, SourceSpec
         from linecheck.inspect.settings import get_inspector_settings
         from linecheck.inspect.status_view import status_view
@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
                 sinks.append(JsonLinesSignal(signal_file))
             if signal_url is not None:
                 sinks.append(HttpSignal(signal_url))
-            rejects = RejectSignals(sinks, metrics)
+            rejects = SignalOutput(sinks, metrics)
             service = InspectorService(
                 configs,
                 detectors=detectors,
@@ -143,7 +143,7 @@ def register(app: typer.Typer) -> None:
                 sources=specs,
                 board=board,
                 metrics=metrics,
-                observers=[rejects] if sinks else [],
+                sinks=[rejects] if sinks else [],
             )
             if trigger_file is not None:
                 trigger_lines = [c.id for c in configs if c.code_source == "trigger"] or [configs[0].id]

@@ -159,6 +159,11 @@ class InspectionResult:
     roll_offset_m: float | None = None
     defects: tuple[DefectRecord, ...] = ()
     image: npt.NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
+    #: The trigger the unit came with (PLC job id / measurement id, or ``<station>:<seq>`` when the
+    #: camera runs free) and the line's encoder count at the trigger: what a PLC shift register
+    #: matches the result to the unit at the gate with. Line outputs carry them; the API payload does not.
+    trigger_id: str | None = None
+    encoder_count: int | None = None
 
     def __post_init__(self) -> None:
         self.to_contract()

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -105,6 +105,17 @@ def crop_box(
     return image[y1:y2, x1:x2]
 
 
+class OutboxExtension(Protocol):
+    """More rows committed with each new inspection, in its transaction (the MQTT output's queue)."""
+
+    #: ``CREATE TABLE IF NOT EXISTS ...`` statements of the extension's tables.
+    schema: str
+
+    def on_add(self, db: sqlite3.Connection, result: InspectionResult) -> None:
+        """Insert the extension's rows for ``result`` (called inside the outbox's transaction)."""
+        ...
+
+
 class Outbox:
     """The SQLite outbox and its image folder; safe to share between threads."""
 
@@ -123,6 +134,16 @@ class Outbox:
             raise StoreError(f"outbox {self.path}: cannot open: {exc}") from exc
         self._lock = threading.Lock()
         self.added = threading.Event()
+        self._extensions: list[OutboxExtension] = []
+
+    def extend(self, extension: OutboxExtension) -> None:
+        """Commit ``extension``'s rows with every inspection added from now on (creates its tables)."""
+        try:
+            with self._lock:
+                self._db.executescript(extension.schema)
+                self._extensions.append(extension)
+        except sqlite3.Error as exc:
+            raise StoreError(f"outbox {self.path}: cannot add {type(extension).__name__}: {exc}") from exc
 
     # -- writing ------------------------------------------------------------------------------
     def _store_image(self, data: bytes, media_type: str) -> StoredImage:
@@ -172,12 +193,15 @@ class Outbox:
                             "INSERT OR IGNORE INTO images (ref, media_type, path) VALUES (?, ?, ?)",
                             (img.ref, img.media_type, str(img.path)),
                         )
-                    self._db.execute(
+                    added = self._db.execute(
                         "INSERT OR IGNORE INTO inspections"
                         " (id, line_id, created_at, payload, image_refs, state, next_attempt_at)"
                         " VALUES (?, ?, ?, ?, ?, 'pending', ?)",
                         (result.id, result.line_id, now, payload, json.dumps(refs), now),
-                    )
+                    ).rowcount
+                    if added:
+                        for extension in self._extensions:
+                            extension.on_add(self._db, result)
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")

@@ -9,8 +9,10 @@ gate controller can also treat a unit with no event in time as rejected. Events 
 * :class:`HttpSignal` — POSTs the JSON to a URL (a reject-gate controller, a MES webhook) from
   a background thread, so a slow receiver never stalls inspection.
 
-A fieldbus output (OPC UA write, Modbus coil, digital I/O) is another sink with the same
-one-method interface.
+:class:`SignalOutput` sends the reject gate's decisions (:mod:`linecheck.inspect.gate`: one per
+triggered unit, the fail-safe reject included) to these sinks; that is what ``linecheck inspect
+--signal-file / --signal-url`` use. The fieldbus outputs (OPC UA, MQTT, Modbus) live in
+:mod:`linecheck.inspect.outputs`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from linecheck.inspect.gate import UnitOutcome
 from linecheck.inspect.messages import InferredFrame, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.messages import Verdict
@@ -128,6 +131,26 @@ class RejectSignals:
         """Emit the event of ``result``."""
         event = reject_event(result)
         self.metrics.reject_signal(result.line_id, event["reject"])
+        for sink in self.sinks:
+            sink.send(event)
+
+    def close(self) -> None:
+        """Close every sink."""
+        for sink in self.sinks:
+            sink.close()
+
+
+class SignalOutput:
+    """Gate decisions to reject-signal sinks: one event per unit (the outcome's JSON), counted."""
+
+    def __init__(self, sinks: Sequence[RejectSink], metrics: InspectorMetrics) -> None:
+        self.sinks = list(sinks)
+        self.metrics = metrics
+
+    def decide(self, outcome: UnitOutcome) -> None:
+        """Emit the event of ``outcome``."""
+        self.metrics.reject_signal(outcome.line_id, outcome.reject)
+        event = outcome.to_json()
         for sink in self.sinks:
             sink.send(event)
 

@@ -22,11 +22,14 @@ from linecheck.inspect.api_client import ApiClient
 from linecheck.inspect.batcher import BatchWorker, DetectorFactory
 from linecheck.inspect.code_reader import CodeReader
 from linecheck.inspect.frame_source import FrameSource, SourceContext, open_source
+from linecheck.inspect.gate import DecisionSink, RejectGate
 from linecheck.inspect.kinds import KindLogic, logic_for
 from linecheck.inspect.messages import CodedFrame, InferredFrame, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.metrics_server import MetricsServer
 from linecheck.inspect.outbox import Outbox
+from linecheck.inspect.outputs import build_outputs
+from linecheck.inspect.outputs.base import LineOutput, OutputContext, OutputMetrics
 from linecheck.inspect.sender import SenderWorker
 from linecheck.inspect.settings import InspectorSettings
 from linecheck.inspect.stages import CodeWorker, JudgeWorker, Observer, RecordWorker, SourceWorker
@@ -66,6 +69,7 @@ class InspectorService:
         metrics: InspectorMetrics | None = None,
         observers: Sequence[Observer] = (),
         code_workers: int = 1,
+        sinks: Sequence[DecisionSink] = (),
     ) -> None:
         if not lines:
             raise ConfigError("inspector: no lines to run")
@@ -88,6 +92,9 @@ class InspectorService:
         self.detectors = detectors
         self.code_workers = max(1, code_workers)
         self.observers = list(observers)
+        self.sinks = list(sinks)
+        self.gate: RejectGate | None = None
+        self.outputs: list[LineOutput] = []
         self.logics: dict[str, KindLogic] = {line.id: logic_for(line) for line in lines}
         self.outbox: Outbox | None = None
         self.server: MetricsServer | None = None
@@ -141,8 +148,11 @@ class InspectorService:
         for ch in watched:
             self.metrics.watch_queue(ch.name, ch.qsize)
         self.metrics.watch_outbox(self.outbox.counts, self.outbox.image_backlog)
+        gate = self.gate = RejectGate(self.lines, metrics=self.metrics, sinks=self.sinks)
         self.source_workers = [
-            SourceWorker(source=src, out=frames, metrics=self.metrics, stop=self._source_stop)
+            SourceWorker(
+                source=src, out=frames, metrics=self.metrics, stop=self._source_stop, admit=gate.admit
+            )
             for src in sources
         ]
         readers = {lid: CodeReader(line, board=self.board) for lid, line in self.lines.items()}
@@ -179,8 +189,10 @@ class InspectorService:
             metrics=self.metrics,
             observers=self.observers,
             stop=self._abort,
+            settle=gate.settle,
         )
         recorder = RecordWorker(outbox=self.outbox, inbox=records, stop=self._abort)
+        gate.record = recorder.record
         self.pipeline = [*code_workers, *self.batchers.values(), judge, recorder]
         if self.client is not None:
             self.sender = SenderWorker(
@@ -206,9 +218,43 @@ class InspectorService:
                 ) from exc
             self.server.start()
             log.info("inspector metrics on %s/metrics", self.server.url)
+        self._start_outputs(gate)
         self.started_at = time.monotonic()
         for worker in [*self.pipeline, *([self.sender] if self.sender else []), *self.source_workers]:
             worker.start()
+
+    def _start_outputs(self, gate: RejectGate) -> None:
+        """Build the line outputs the lines name, start them and the gate (an output that fails stops all)."""
+        assert self.outbox is not None
+        context = OutputContext(
+            lines=list(self.lines.values()),
+            settings=self.settings,
+            metrics=self.metrics,
+            output_metrics=OutputMetrics(self.metrics),
+            gate=gate,
+            outbox=self.outbox,
+            status=self.status,
+        )
+        try:
+            self.outputs = build_outputs(list(self.lines.values()), context)
+            for output in self.outputs:
+                output.start()
+                gate.add_sink(output)
+        except BaseException:
+            self._close_outputs()
+            if self.server is not None:
+                self.server.stop()
+                self.server = None
+            self.outbox.close()
+            raise
+        gate.start()
+
+    def _close_outputs(self) -> None:
+        for output in reversed(self.outputs):
+            try:
+                output.close()
+            except Exception:  # closing is best effort; every output gets its turn
+                log.exception("output %s: close failed", output.name)
 
     def wait_sources(self, timeout: float | None = None) -> bool:
         """Wait until every source has ended (finite sources); True when they all did."""
@@ -257,6 +303,9 @@ class InspectorService:
         self._sender_stop.set()
         for worker in [*self.pipeline, *([self.sender] if self.sender else [])]:
             worker.join(5.0)
+        if self.gate is not None:
+            self.gate.close()
+        self._close_outputs()
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -314,6 +363,7 @@ class InspectorService:
                     else ("up" if b.detector is not None else "down"),
                     "batches": b.batches,
                     "last_error": b.last_error,
+                    "version": None if b.detector is None else str(b.detector.model_version),
                 }
                 for name, b in self.batchers.items()
             },
@@ -323,4 +373,6 @@ class InspectorService:
             if self.sender is None
             else {"online": self.sender.online, "last_error": self.sender.last_error},
             "errors": {w.name: repr(w.error) for w in [*self.source_workers, *self.pipeline] if w.error},
+            "outputs": {o.name: o.status() for o in self.outputs},
+            "fail_safe_rejects": self.gate.fired if self.gate is not None else 0,
         }

@@ -30,19 +30,30 @@ log = logging.getLogger(__name__)
 
 #: Called by the judge with every result and the inferred frame it came from (demo scoring, tests).
 Observer = Callable[[InspectionResult, InferredFrame], None]
+#: Gives each frame its trigger as it is read (:meth:`linecheck.inspect.gate.RejectGate.admit`).
+Admit = Callable[[Frame], Frame]
+#: Decides each judged unit at the gate and returns what to record (:meth:`RejectGate.settle`).
+Settle = Callable[[InspectionResult], InspectionResult]
 
 
 class SourceWorker(Worker):
     """Reads one camera / file / simulator into the frames channel (blocking: a source is never dropped)."""
 
     def __init__(
-        self, *, source: FrameSource, out: Channel[Frame], metrics: InspectorMetrics, stop: threading.Event
+        self,
+        *,
+        source: FrameSource,
+        out: Channel[Frame],
+        metrics: InspectorMetrics,
+        stop: threading.Event,
+        admit: Admit | None = None,
     ) -> None:
         ctx = source.context
         super().__init__(f"source-{ctx.line_id}-{ctx.station}", stop)
         self.source = source
         self.out = out
         self.metrics = metrics
+        self.admit = admit
         self.frames = 0
         self._reconnects = 0
         self._skipped = 0
@@ -70,6 +81,8 @@ class SourceWorker(Worker):
                 return
             self.frames += 1
             self.metrics.frame_in(ctx.line_id, ctx.station)
+            if self.admit is not None:
+                frame = self.admit(frame)
             started = time.monotonic()
             if not self.out.put(frame, timeout=0.5):
                 self.out.put_until(frame, self.stop)  # stop only on a hard abort
@@ -174,6 +187,7 @@ class JudgeWorker(Worker):
         metrics: InspectorMetrics,
         observers: Sequence[Observer],
         stop: threading.Event,
+        settle: Settle | None = None,
     ) -> None:
         super().__init__("judge", stop)
         self.logics = logics
@@ -181,6 +195,7 @@ class JudgeWorker(Worker):
         self.out = out
         self.metrics = metrics
         self.observers = list(observers)
+        self.settle = settle
 
     def run(self) -> None:
         """Judge until the results channel is drained."""
@@ -203,6 +218,8 @@ class JudgeWorker(Worker):
             reason = f"internal error while judging: {type(exc).__name__}: {exc}"
             self.metrics.frame_not_inspected(line_id, "error")
             result = judge(failed(inferred.coded, inferred.model_name, reason), logic)
+        if self.settle is not None:
+            result = self.settle(result)  # the gate's decision; past the deadline: not_inspected
         if logic.observe(result):
             self.metrics.unit(line_id, None)
         self.metrics.verdict(

@@ -52,7 +52,11 @@ def _result(
     notes = [r for r in (*reasons, coded.code_note) if r]
     if coded.code_status is CodeStatus.UNREAD and not coded.code_note:
         notes.append("code unread")
+    trigger = frame.meta.get("trigger")
     return InspectionResult(
+        **({"id": trigger.inspection_id} if trigger is not None else {}),
+        trigger_id=None if trigger is None else trigger.trigger_id,
+        encoder_count=None if trigger is None else trigger.encoder_count,
         line_id=frame.line_id,
         station=frame.station,
         code=coded.code,

@@ -1,0 +1,424 @@
+"""Fail-safe reject timing: one decision per triggered unit, in time, or a reject anyway.
+
+Every unit the line triggers gets a :class:`Trigger` — from a PLC job (OPC UA ``StartSingleJob``,
+``POST /trigger`` with a ``trigger_id``) that the next frame of the line takes, or, when the camera
+runs free, from the frame itself (``<station>:<seq>``). The trigger carries the inspection id the
+result will have, the PLC's measurement id and the encoder count, so a PLC shift register can match
+the answer to the unit at the gate.
+
+:class:`RejectGate` sends exactly one :class:`UnitOutcome` per trigger to the line outputs
+(:class:`DecisionSink`): the judged verdict when it is ready before the line's
+``outputs.reject_deadline_ms``, otherwise — at the deadline — ``reject`` with verdict
+``not_inspected`` (default-to-reject, as reject controllers do). A result that arrives after its
+deadline is recorded ``not_inspected`` (its defects noted in the reason), never ``pass``; a job whose
+frame never came is recorded ``not_inspected`` without an image. Both are counted
+(``linecheck_inspector_frames_not_inspected{cause="reject_deadline"}``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from linecheck.config import LineConfig
+from linecheck.errors import InvalidFieldError
+from linecheck.inspect.messages import InspectionResult, new_inspection_id
+from linecheck.inspect.metrics import InspectorMetrics
+from linecheck.inspect.verdict import shorten
+from linecheck.messages import CodeStatus, Frame, Verdict
+
+log = logging.getLogger(__name__)
+
+#: Key of the :class:`Trigger` in ``Frame.meta``.
+TRIGGER_META = "trigger"
+#: ``not_inspected`` cause of units the deadline decided.
+LATE_CAUSE = "reject_deadline"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Trigger:
+    """The identity a unit is triggered with.
+
+    Attributes:
+        inspection_id: id its inspection result (and outbox row, and API record) will have.
+        trigger_id: the PLC's measurement / job id, or ``<station>:<seq>`` for a free-running camera.
+        line_id: the line.
+        encoder_count: the line encoder at the trigger, when the PLC or the source gave it.
+        code: the unit code the PLC gave with the job (trigger-coded lines), if any.
+        triggered_at: ``time.monotonic()`` of the trigger (the deadline counts from here).
+        job: True for a PLC job, False for a free-running frame.
+
+    """
+
+    inspection_id: str
+    trigger_id: str
+    line_id: str
+    encoder_count: int | None = None
+    code: str | None = None
+    triggered_at: float
+    job: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UnitOutcome:
+    """What the line outputs get for one unit: the decision at the gate and what it rests on.
+
+    ``fail_safe`` is True when the deadline decided (``verdict`` is then ``not_inspected``).
+    Times are ``time.monotonic()``; ``latency_ms`` is trigger to decision.
+    """
+
+    inspection_id: str
+    line_id: str
+    station: str
+    trigger_id: str
+    encoder_count: int | None
+    code: str | None
+    verdict: Verdict
+    reject: bool
+    reason: str | None
+    defect_classes: tuple[str, ...] = ()
+    model_name: str | None = None
+    model_version: str | None = None
+    captured_at: datetime | None = None
+    triggered_at: float
+    decided_at: float
+    fail_safe: bool = False
+    job: bool = False
+
+    def __post_init__(self) -> None:
+        if self.verdict is Verdict.PASS and self.reject:
+            raise InvalidFieldError("reject", self.reject, "a pass is never rejected")
+        if self.verdict is not Verdict.PASS and not self.reject:
+            raise InvalidFieldError("reject", self.reject, f"verdict {self.verdict} must be rejected")
+
+    @property
+    def latency_ms(self) -> float:
+        """Trigger to decision, in milliseconds."""
+        return (self.decided_at - self.triggered_at) * 1000.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome as a JSON object (MQTT, HTTP and file outputs, OPC UA ResultContent)."""
+        return {
+            "inspection_id": self.inspection_id,
+            "line_id": self.line_id,
+            "station": self.station,
+            "trigger_id": self.trigger_id,
+            "encoder_count": self.encoder_count,
+            "code": self.code,
+            "verdict": self.verdict.value,
+            "reject": self.reject,
+            "fail_safe": self.fail_safe,
+            "reason": self.reason,
+            "defect_count": len(self.defect_classes),
+            "defects": list(self.defect_classes),
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "captured_at": None
+            if self.captured_at is None
+            else self.captured_at.isoformat(timespec="milliseconds"),
+        }
+
+
+def outcome_of(result: InspectionResult, trigger: Trigger | None, *, now: float) -> UnitOutcome:
+    """The outcome of a judged result (``trigger`` None: a result that was never admitted)."""
+    return UnitOutcome(
+        inspection_id=result.id,
+        line_id=result.line_id,
+        station=result.station,
+        trigger_id=result.trigger_id
+        or (trigger.trigger_id if trigger else f"{result.station}:{result.frame_seq}"),
+        encoder_count=result.encoder_count,
+        code=result.code,
+        verdict=result.verdict,
+        reject=result.verdict is not Verdict.PASS,
+        reason=result.reason,
+        defect_classes=tuple(d.class_name for d in result.defects),
+        model_name=result.model_name,
+        model_version=result.model_version,
+        captured_at=result.captured_at,
+        triggered_at=trigger.triggered_at if trigger else now,
+        decided_at=now,
+        job=bool(trigger and trigger.job),
+    )
+
+
+class DecisionSink(Protocol):
+    """A line output that acts on decisions (must not block for long)."""
+
+    def decide(self, outcome: UnitOutcome) -> None:
+        """Act on one unit's outcome."""
+        ...
+
+
+@dataclass(kw_only=True)
+class _Armed:
+    trigger: Trigger
+    station: str
+    deadline: float | None
+    framed: bool = False
+    fired: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RejectGate:
+    """Triggers, deadlines and the one decision per unit (thread-safe; a timer thread fires deadlines).
+
+    Args:
+        lines: the lines the inspector runs (their ``outputs.reject_deadline_ms``).
+        metrics: counts late units (``frames_not_inspected{cause="reject_deadline"}``).
+        record: stores a result the gate made itself (a job whose frame never came).
+        sinks: the outputs decisions go to (more with :meth:`add_sink`).
+
+    """
+
+    def __init__(
+        self,
+        lines: Mapping[str, LineConfig] | Sequence[LineConfig],
+        *,
+        metrics: InspectorMetrics,
+        record: Callable[[InspectionResult], None] | None = None,
+        sinks: Sequence[DecisionSink] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        items = lines.values() if isinstance(lines, Mapping) else lines
+        self.lines = {line.id: line for line in items}
+        self.metrics = metrics
+        self.record = record
+        self.sinks: list[DecisionSink] = list(sinks)
+        self.clock = clock
+        self._lock = threading.Condition()
+        self._armed: dict[str, _Armed] = {}
+        self._jobs: dict[str, deque[_Armed]] = {lid: deque() for lid in self.lines}
+        self._heap: list[tuple[float, str]] = []
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.fired = 0
+        self.late = 0
+
+    # -- set-up -------------------------------------------------------------------------------
+    def add_sink(self, sink: DecisionSink) -> None:
+        """Send decisions to ``sink`` too."""
+        self.sinks.append(sink)
+
+    def deadline_s(self, line_id: str) -> float | None:
+        """The line's reject deadline in seconds (None: none)."""
+        ms = self.lines[line_id].outputs.reject_deadline_ms
+        return None if ms is None else ms / 1000.0
+
+    def start(self) -> None:
+        """Start the deadline timer."""
+        self._thread = threading.Thread(target=self._timer, name="reject-gate", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the timer (units still armed are left to the caller's drain)."""
+        with self._lock:
+            self._stop = True
+            self._lock.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+
+    # -- triggers -----------------------------------------------------------------------------
+    def job(
+        self,
+        line_id: str,
+        *,
+        trigger_id: str | None = None,
+        code: str | None = None,
+        encoder_count: int | None = None,
+    ) -> Trigger:
+        """A PLC triggered a unit on ``line_id``: the next frame of the line is its frame.
+
+        Raises:
+            InvalidFieldError: unknown line.
+
+        """
+        if line_id not in self.lines:
+            raise InvalidFieldError("line_id", line_id, f"expected one of {sorted(self.lines)}")
+        now = self.clock()
+        inspection_id = new_inspection_id()
+        trigger = Trigger(
+            inspection_id=inspection_id,
+            trigger_id=trigger_id or f"job:{inspection_id[:12]}",
+            line_id=line_id,
+            encoder_count=encoder_count,
+            code=code or None,
+            triggered_at=now,
+            job=True,
+        )
+        line = self.lines[line_id]
+        self._arm(_Armed(trigger=trigger, station=line.cameras[0].station, deadline=self._due(line_id, now)))
+        return trigger
+
+    def pending_jobs(self, line_id: str) -> int:
+        """Jobs of ``line_id`` waiting for their frame."""
+        with self._lock:
+            return len(self._jobs.get(line_id, ()))
+
+    def admit(self, frame: Frame) -> Frame:
+        """Give ``frame`` its trigger: the oldest waiting job of its line, or its own (free-running)."""
+        if frame.line_id not in self.lines:
+            return frame
+        with self._lock:
+            queue = self._jobs[frame.line_id]
+            armed = queue.popleft() if queue else None
+            if armed is not None:
+                armed.framed = True
+                armed.station = frame.station
+        if armed is not None:
+            trigger = armed.trigger
+            meta = {**frame.meta, TRIGGER_META: trigger}
+            return replace(frame, meta=meta, trigger_code=trigger.code or frame.trigger_code)
+        age = max(0.0, (datetime.now(UTC) - frame.captured_at).total_seconds())
+        started = self.clock() - age
+        encoder = frame.meta.get("encoder_count")
+        trigger = Trigger(
+            inspection_id=new_inspection_id(),
+            trigger_id=f"{frame.station}:{frame.seq}",
+            line_id=frame.line_id,
+            encoder_count=int(encoder) if encoder is not None else None,
+            triggered_at=started,
+        )
+        self._arm(
+            _Armed(
+                trigger=trigger,
+                station=frame.station,
+                deadline=self._due(frame.line_id, started),
+                framed=True,
+            )
+        )
+        return replace(frame, meta={**frame.meta, TRIGGER_META: trigger})
+
+    def _due(self, line_id: str, at: float) -> float | None:
+        deadline = self.deadline_s(line_id)
+        return None if deadline is None else at + deadline
+
+    def _arm(self, armed: _Armed) -> None:
+        with self._lock:
+            self._armed[armed.trigger.inspection_id] = armed
+            if not armed.framed:
+                self._jobs[armed.trigger.line_id].append(armed)
+            if armed.deadline is not None:
+                heapq.heappush(self._heap, (armed.deadline, armed.trigger.inspection_id))
+                self._lock.notify_all()
+
+    # -- decisions ----------------------------------------------------------------------------
+    def settle(self, result: InspectionResult) -> InspectionResult:
+        """Decide the unit of ``result`` (past its deadline: ``not_inspected``); returns what to record."""
+        now = self.clock()
+        with self._lock:
+            armed = self._armed.pop(result.id, None)
+        if armed is not None and armed.fired:
+            self.metrics.frame_not_inspected(result.line_id, LATE_CAUSE)
+            return late_result(result, (now - armed.trigger.triggered_at) * 1000.0, self._deadline_ms(result))
+        self._dispatch(outcome_of(result, armed.trigger if armed else None, now=now))
+        return result
+
+    def _deadline_ms(self, result: InspectionResult) -> float:
+        return self.lines[result.line_id].outputs.reject_deadline_ms or 0.0
+
+    def _dispatch(self, outcome: UnitOutcome) -> None:
+        for sink in self.sinks:
+            try:
+                sink.decide(outcome)
+            except Exception:  # one broken output must not keep the others from their decision
+                log.exception("output %r failed to take the decision for %s", sink, outcome.inspection_id)
+
+    def _timer(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stop and (not self._heap or self._heap[0][0] > self.clock()):
+                    wait = None if not self._heap else max(0.0, self._heap[0][0] - self.clock())
+                    self._lock.wait(timeout=wait)
+                if self._stop:
+                    return
+                _at, inspection_id = heapq.heappop(self._heap)
+                armed = self._armed.get(inspection_id)
+                if armed is None or armed.fired:
+                    continue
+                armed.fired = True
+                if not armed.framed:
+                    self._armed.pop(inspection_id, None)
+                    self._jobs[armed.trigger.line_id].remove(armed)
+            self._expire(armed)
+
+    def _expire(self, armed: _Armed) -> None:
+        trigger = armed.trigger
+        line = self.lines[trigger.line_id]
+        now = self.clock()
+        ms = line.outputs.reject_deadline_ms
+        why = "no frame" if not armed.framed else "not judged"
+        reason = f"{why} within reject_deadline_ms={ms:g}: rejected by the fail-safe"
+        self.fired += 1
+        log.warning(
+            "line %s unit %s (trigger %s): %s",
+            trigger.line_id,
+            trigger.inspection_id,
+            trigger.trigger_id,
+            reason,
+        )
+        self._dispatch(
+            UnitOutcome(
+                inspection_id=trigger.inspection_id,
+                line_id=trigger.line_id,
+                station=armed.station,
+                trigger_id=trigger.trigger_id,
+                encoder_count=trigger.encoder_count,
+                code=trigger.code,
+                verdict=Verdict.NOT_INSPECTED,
+                reject=True,
+                reason=reason,
+                model_name=line.model.name if line.model else line.kind,
+                triggered_at=trigger.triggered_at,
+                decided_at=now,
+                fail_safe=True,
+                job=trigger.job,
+            )
+        )
+        if not armed.framed:
+            self.metrics.frame_not_inspected(trigger.line_id, LATE_CAUSE)
+            if self.record is not None:
+                self.record(frameless_result(line, armed.station, trigger, reason))
+
+
+def late_result(result: InspectionResult, waited_ms: float, deadline_ms: float) -> InspectionResult:
+    """``result`` judged after its deadline: ``not_inspected`` (rejected at the gate), defects noted."""
+    found = f"judged {result.verdict.value}"
+    if result.defects:
+        classes = ", ".join(sorted({d.class_name for d in result.defects}))
+        found += f" with {len(result.defects)} defect(s) ({classes})"
+    note = (
+        f"{found} {waited_ms:.0f} ms after its trigger, past reject_deadline_ms={deadline_ms:g}: "
+        "rejected by the fail-safe"
+    )
+    reason = f"{note}; {result.reason}" if result.reason else note
+    return replace(result, verdict=Verdict.NOT_INSPECTED, defects=(), reason=shorten(reason))
+
+
+def frameless_result(line: LineConfig, station: str, trigger: Trigger, reason: str) -> InspectionResult:
+    """The record of a job whose frame never came (no image; the camera's configured size)."""
+    camera = next((c for c in line.cameras if c.station == station), line.cameras[0])
+    return InspectionResult(
+        id=trigger.inspection_id,
+        trigger_id=trigger.trigger_id,
+        encoder_count=trigger.encoder_count,
+        line_id=line.id,
+        station=station,
+        code=trigger.code,
+        code_status=CodeStatus.TRIGGER if trigger.code else CodeStatus.UNREAD,
+        captured_at=datetime.now(UTC),
+        model_name=line.model.name if line.model else line.kind,
+        model_version=None,
+        verdict=Verdict.NOT_INSPECTED,
+        reason=shorten(f"trigger {trigger.trigger_id}: {reason}"),
+        frame_seq=0,
+        image_width=camera.width,
+        image_height=camera.height,
+    )

@@ -1,0 +1,207 @@
+"""The ``outputs:`` section of a line YAML: reject timing and how the line appears on each line output.
+
+A line output (OPC UA Machine Vision server, MQTT, Modbus TCP reject coil, ...) is one
+:class:`OutputSpec` found by name under the ``linecheck.outputs`` entry point group: the name of its
+YAML section, the pydantic model of that section, and where its runtime lives (``module:attr``,
+imported only by the inspector). The built-ins are declared below and registered in
+``pyproject.toml``; a plug-in package adds one the same way::
+
+    [project.entry-points."linecheck.outputs"]
+    profinet = "linecheck_profinet:SPEC"
+
+.. code-block:: yaml
+
+    outputs:
+      reject_deadline_ms: 400     # a unit not judged this long after its trigger is rejected anyway
+      opcua: {vision_system: BearingLine1}
+      mqtt: {results_topic: plant/bearing-01/results, status_topic: plant/bearing-01/status}
+      modbus: {host: 10.0.0.17, port: 502, unit_id: 1, coil: 0, pulse_ms: 100}
+
+Only the sections a line names are active for it; what is process-wide (the OPC UA endpoint and
+its users, the MQTT broker) is in the inspector's settings (``LINECHECK_INSPECTOR_OPCUA_*``,
+``LINECHECK_INSPECTOR_MQTT_*``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
+
+from linecheck.errors import InvalidFieldError
+
+#: Entry point group the line outputs are registered under.
+ENTRY_POINT_GROUP = "linecheck.outputs"
+
+#: A topic, browse name or device id: no wildcards, no spaces.
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/{}-]{0,127}$"
+
+
+class OutputOptions(BaseModel):
+    """Base of every output's per-line section (unknown keys are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OpcUaLineOptions(OutputOptions):
+    """How a line appears in the inspector's OPC UA server (OPC 40100-1 Machine Vision)."""
+
+    vision_system: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="browse name; default the line id"
+    )
+    start_continuous: bool = Field(
+        True,
+        description="start in ContinuousExecution (free-running camera); false: Ready, a PLC starts jobs",
+    )
+
+
+class MqttLineOptions(OutputOptions):
+    """The line's MQTT topics (``{line_id}`` is replaced by the line id)."""
+
+    results_topic: str = Field("linecheck/{line_id}/results", pattern=_NAME)
+    status_topic: str = Field("linecheck/{line_id}/status", pattern=_NAME)
+    status_interval_s: float = Field(5.0, gt=0, description="line status period (also sent retained)")
+    sparkplug_device: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Sparkplug B device id under the inspector's edge node; default the line id",
+    )
+
+    def topic(self, template: str, line_id: str) -> str:
+        """``template`` with the line id filled in."""
+        return template.replace("{line_id}", line_id)
+
+
+class ModbusLineOptions(OutputOptions):
+    """The line's reject gate on a Modbus TCP server (a PLC or a remote I/O coupler)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(502, ge=1, le=65535)
+    unit_id: int = Field(1, ge=0, le=247)
+    coil: int = Field(ge=0, le=65535, description="coil address pulsed for each rejected unit")
+    pulse_ms: float = Field(100.0, gt=0, le=10_000, description="how long the coil stays on")
+    timeout_s: float = Field(0.5, gt=0, le=30, description="connect / request timeout")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutputSpec:
+    """One line output: its section name, the section's model and its runtime (``module:attr``)."""
+
+    name: str
+    options_model: type[OutputOptions]
+    runtime: str
+    description: str = ""
+
+
+OPCUA = OutputSpec(
+    name="opcua",
+    options_model=OpcUaLineOptions,
+    runtime="linecheck.inspect.outputs.opcua:OpcUaOutput",
+    description="OPC UA server, OPC 40100-1 Machine Vision subset (results, ResultReady events, jobs)",
+)
+MQTT = OutputSpec(
+    name="mqtt",
+    options_model=MqttLineOptions,
+    runtime="linecheck.inspect.outputs.mqtt:MqttOutput",
+    description="per-unit results and line status over MQTT (QoS 1, from the outbox), Sparkplug B metrics",
+)
+MODBUS = OutputSpec(
+    name="modbus",
+    options_model=ModbusLineOptions,
+    runtime="linecheck.inspect.outputs.modbus:ModbusOutput",
+    description="Modbus TCP reject coil pulsed per rejected unit",
+)
+
+
+@lru_cache(maxsize=1)
+def _registered() -> dict[str, OutputSpec]:
+    specs: dict[str, OutputSpec] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        spec = ep.load()
+        if not isinstance(spec, OutputSpec) or spec.name != ep.name:
+            raise InvalidFieldError(
+                f"entry point {ENTRY_POINT_GROUP}:{ep.name}", ep.value, "expected an OutputSpec of that name"
+            )
+        specs[ep.name] = spec
+    for spec in (OPCUA, MQTT, MODBUS):  # an editable install without entry points still has the built-ins
+        specs.setdefault(spec.name, spec)
+    return specs
+
+
+def output_names() -> list[str]:
+    """Names of every registered line output."""
+    return sorted(_registered())
+
+
+def get_output(name: str) -> OutputSpec:
+    """The output registered as ``name``."""
+    try:
+        return _registered()[name]
+    except KeyError:
+        raise InvalidFieldError("outputs", name, f"expected one of {', '.join(output_names())}") from None
+
+
+class LineOutputs(BaseModel):
+    """A line's ``outputs:`` section: the reject deadline and one section per output it uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reject_deadline_ms: float | None = Field(
+        None,
+        gt=0,
+        le=600_000,
+        description="a unit not judged this long after its trigger fires the reject anyway and is recorded "
+        "not_inspected; unset: no deadline (results are sent whenever they are ready)",
+    )
+    sections: dict[str, OutputOptions] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _output_sections(cls, data: Any) -> Any:
+        """Validate each ``<output name>: {...}`` key with that output's options model."""
+        if not isinstance(data, dict) or "sections" in data:
+            return data
+        out: dict[str, Any] = {}
+        sections: dict[str, OutputOptions] = {}
+        for key, value in data.items():
+            if key == "reject_deadline_ms":
+                out[key] = value
+                continue
+            try:
+                spec = get_output(key)
+            except InvalidFieldError:
+                known = ", ".join(output_names())
+                raise ValueError(f"unknown output {key!r}; expected reject_deadline_ms or {known}") from None
+            try:
+                sections[key] = spec.options_model.model_validate(value or {})
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{key}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+                )
+                raise ValueError(problems) from None
+        out["sections"] = sections
+        return out
+
+    @model_serializer(mode="wrap")
+    def _dump_sections(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Dump the sections under their output names, as the YAML writes them."""
+        data = handler(self)
+        if isinstance(data, dict):
+            data.pop("sections", None)
+            data.update({name: section.model_dump() for name, section in self.sections.items()})
+        return data
+
+    def section(self, name: str) -> OutputOptions | None:
+        """The line's section of output ``name`` (None when the line does not use it)."""
+        return self.sections.get(name)
