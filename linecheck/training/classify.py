@@ -1,0 +1,365 @@
+"""``linecheck train --task classify``: an image-level classifier on the pretrained backbone.
+
+Data: the layout ``linecheck data convert --from csv`` writes (``DIR/{train,val,test}/<class>/``)
+or plain image folders (``DIR/<class>/``, split here per class with a fixed seed). One class is
+the good one (``--good-class``, else the first of :data:`GOOD_NAMES` found); the others are
+defect classes. The exported graph takes the serving input and answers ``(N, 1, defect classes)``
+probabilities (layout ``classify``): a PV cell or a fabric frame is rejected when a defect class
+reaches the line threshold, exactly as a detection would.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from linecheck.datasets.images import list_images
+from linecheck.datasets.split import split_sizes
+from linecheck.errors import DatasetError, InvalidFieldError
+from linecheck.model.backbones import DEFAULT_BACKBONE, create_model, get_backbone, normalise_imagenet
+from linecheck.model.processing import normalise
+from linecheck.model.registry import ModelVersion, Registry
+from linecheck.training.image_metrics import decision_metrics
+from linecheck.training.image_models import (
+    GraphCard,
+    OnnxRunner,
+    check_graph_parity,
+    export_graph,
+    load_letterboxed,
+    register_graph,
+    seed_everything,
+    to_input,
+)
+from linecheck.training.pipeline import display_path
+from linecheck.training.targets import Target
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+#: Folder names taken as the good class when ``--good-class`` is not given.
+GOOD_NAMES = ("functional", "good", "ok", "pass", "normal", "no_defect", "defect_free")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifySet:
+    """An image-level dataset: every class, the good one, and ``(path, class index)`` per split."""
+
+    root: Path
+    classes: tuple[str, ...]
+    good_class: str
+    splits: dict[str, list[tuple[Path, int]]]
+
+    @property
+    def defect_classes(self) -> tuple[str, ...]:
+        """The classes that reject a unit, in class order."""
+        return tuple(c for c in self.classes if c != self.good_class)
+
+    def summary(self) -> dict[str, Any]:
+        """Images per split and class (for the model card)."""
+        return {
+            "path": display_path(self.root),
+            "classes": list(self.classes),
+            "good_class": self.good_class,
+            "images": {
+                split: dict(sorted(Counter(self.classes[i] for _, i in rows).items()))
+                for split, rows in self.splits.items()
+            },
+        }
+
+
+def _class_folders(folder: Path) -> dict[str, list[Path]]:
+    return {
+        d.name: list_images(d) for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")
+    }
+
+
+def load_classify_set(
+    root: Path, *, good_class: str | None = None, seed: int = 0, val: float = 0.15, test: float = 0.15
+) -> ClassifySet:
+    """Read ``root`` as split class folders or plain class folders (split here).
+
+    Raises:
+        DatasetError: no class folders, a class without images, or no good class.
+
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError("expected a folder of class folders (or train/val/test of them)", path=root)
+    per_split: dict[str, dict[str, list[Path]]] = {}
+    if (root / "train").is_dir():
+        per_split = {s: _class_folders(root / s) for s in SPLITS if (root / s).is_dir()}
+    else:
+        rng = random.Random(seed)
+        per_split = {s: {} for s in SPLITS}
+        for name, files in _class_folders(root).items():
+            order = list(files)
+            rng.shuffle(order)
+            sizes = split_sizes(len(order), val, test) if len(order) >= 3 else {"train": len(order)}
+            start = 0
+            for split in SPLITS:
+                per_split[split][name] = order[start : start + sizes.get(split, 0)]
+                start += sizes.get(split, 0)
+    classes = tuple(sorted({c for folders in per_split.values() for c in folders}))
+    if len(classes) < 2:
+        raise DatasetError(f"expected at least two class folders, found {list(classes)}", path=root)
+    empty = [c for c in classes if not per_split.get("train", {}).get(c)]
+    if empty:
+        raise DatasetError(f"class folders without training images: {empty}", path=root)
+    good = good_class or next((c for c in GOOD_NAMES if c in classes), None)
+    if good is None or good not in classes:
+        raise DatasetError(
+            f"good class {good_class!r} is not one of {list(classes)}"
+            if good_class
+            else f"no good class among {list(classes)}: name it with --good-class (one of the folders)",
+            path=root,
+        )
+    splits = {
+        split: [(p, classes.index(c)) for c, files in sorted(folders.items()) for p in files]
+        for split, folders in per_split.items()
+        if any(folders.values())
+    }
+    if "val" not in splits:
+        rows = list(splits["train"])
+        random.Random(seed).shuffle(rows)
+        cut = max(1, round(len(rows) * val))
+        splits["val"], splits["train"] = rows[:cut], rows[cut:]
+    return ClassifySet(root=root, classes=classes, good_class=good, splits=splits)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifyOptions:
+    """Training options of the classification task."""
+
+    backbone: str = DEFAULT_BACKBONE
+    pretrained: bool = True
+    epochs: int = 10
+    imgsz: int = 224
+    batch: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    good_class: str | None = None
+
+    def __post_init__(self) -> None:
+        get_backbone(self.backbone)
+        for name in ("epochs", "imgsz", "batch"):
+            if getattr(self, name) < 1:
+                raise InvalidFieldError(name, getattr(self, name), "expected >= 1")
+        if self.imgsz % 32:
+            raise InvalidFieldError("imgsz", self.imgsz, "expected a multiple of 32")
+
+
+def _classifier_graph(net: nn.Module, defect_index: list[int]) -> nn.Module:
+    import torch
+    from torch import nn
+
+    class ClassifierGraph(nn.Module):
+        """Serving input -> ``(N, 1, defect classes)`` softmax probabilities."""
+
+        defect_index: torch.Tensor
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+            self.register_buffer("defect_index", torch.tensor(defect_index, dtype=torch.long))
+
+        def logits(self, images: torch.Tensor) -> torch.Tensor:
+            return self.net(normalise_imagenet(images))
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            probs = torch.softmax(self.logits(images), dim=1)
+            return probs.index_select(1, self.defect_index).unsqueeze(1)
+
+    return ClassifierGraph()
+
+
+def _augment(batch: npt.NDArray[np.uint8], rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+    """Random flips and quarter turns (square inputs), per image."""
+    out = batch.copy()
+    for i in range(len(out)):
+        image = out[i]
+        if rng.random() < 0.5:
+            image = image[:, ::-1]
+        if rng.random() < 0.5:
+            image = image[::-1]
+        out[i] = np.rot90(image, int(rng.integers(4)))
+    return out
+
+
+@dataclass(kw_only=True)
+class ClassifyRun:
+    """What one training run did."""
+
+    epochs_run: int = 0
+    seconds: float = 0.0
+    best_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _evaluate_loss(
+    model: nn.Module, frames: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64], batch: int
+) -> tuple[float, float]:
+    import torch
+
+    model.eval()
+    losses, correct = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(frames), batch):
+            logits = model.logits(to_input(frames[start : start + batch]))  # type: ignore[operator]
+            target = torch.from_numpy(labels[start : start + batch])
+            losses += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+            correct += int((logits.argmax(1) == target).sum())
+    return losses / len(frames), correct / len(frames)
+
+
+def fit_classifier(
+    data: ClassifySet, options: ClassifyOptions, *, log: Any = None
+) -> tuple[nn.Module, ClassifyRun]:
+    """Fine-tune the backbone with a new head; keep the epoch with the best validation accuracy."""
+    import torch
+
+    seed_everything(options.seed)
+    started = time.monotonic()
+    net = create_model(options.backbone, num_classes=len(data.classes), pretrained=options.pretrained)
+    defect_index = [data.classes.index(c) for c in data.defect_classes]
+    model = _classifier_graph(net, defect_index)
+    train_x = load_letterboxed([p for p, _ in data.splits["train"]], options.imgsz)
+    train_y = np.asarray([c for _, c in data.splits["train"]], np.int64)
+    val_x = load_letterboxed([p for p, _ in data.splits["val"]], options.imgsz)
+    val_y = np.asarray([c for _, c in data.splits["val"]], np.int64)
+    counts = np.bincount(train_y, minlength=len(data.classes)).astype(np.float64)
+    weights = torch.tensor(np.sqrt(counts.sum() / np.maximum(counts, 1.0)), dtype=torch.float32)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights / weights.mean(), label_smoothing=0.05)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=1e-4)
+    steps = options.epochs * math.ceil(len(train_x) / options.batch)
+    warmup = max(1, steps // 20)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
+    )
+    rng = np.random.default_rng(options.seed)
+    run = ClassifyRun()
+    best: tuple[float, float] = (-1.0, 0.0)
+    best_state: dict[str, Any] = {}
+    for epoch in range(1, options.epochs + 1):
+        model.train()
+        order = rng.permutation(len(train_x))
+        total = 0.0
+        for start in range(0, len(order), options.batch):
+            index = order[start : start + options.batch]
+            if len(index) < 2:
+                continue  # BatchNorm needs two images
+            frames = _augment(train_x[index], rng)
+            inputs = torch.from_numpy(normalise(frames))
+            gain = torch.empty(len(index), 1, 1, 1).uniform_(0.8, 1.2)
+            inputs = (inputs * gain).clamp_(0.0, 1.0)
+            loss = loss_fn(model.logits(inputs), torch.from_numpy(train_y[index]))  # type: ignore[operator]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach()) * len(index)
+        val_loss, val_acc = _evaluate_loss(model, val_x, val_y, options.batch)
+        run.history.append(
+            {"epoch": epoch, "train_loss": round(total / len(train_x), 4), "val_loss": round(val_loss, 4),
+             "val_accuracy": round(val_acc, 4)}
+        )  # fmt: skip
+        if log is not None:
+            log(run.history[-1])
+        if (val_acc, -val_loss) > best:
+            best = (val_acc, -val_loss)
+            best_state = copy.deepcopy(model.state_dict())
+            run.best_epoch = epoch
+        run.epochs_run = epoch
+    model.load_state_dict(best_state)
+    run.seconds = round(time.monotonic() - started, 1)
+    return model.eval(), run
+
+
+def evaluate_classifier(
+    version: ModelVersion, data: ClassifySet, split: str, thresholds: dict[str, float]
+) -> dict[str, Any]:
+    """Unit-level QA metrics of a registered classifier (ONNX Runtime, as served) on ``split``.
+
+    A unit is rejected when any defect class reaches its threshold (default 0.5).
+    """
+    rows = data.splits.get(split)
+    if not rows:
+        raise DatasetError(f"the dataset has no {split!r} split", path=data.root)
+    frames = load_letterboxed([p for p, _ in rows], version.card.imgsz)
+    probs = OnnxRunner(version)(frames)[:, 0, :]
+    names = version.card.classes
+    limits = np.asarray([thresholds.get(c, 0.5) for c in names], np.float64)
+    margin = (probs - limits[None, :]).max(axis=1)  # >= 0: some class reached its threshold
+    truth = [data.classes[c] for _, c in rows]
+    labels = [int(t != data.good_class) for t in truth]
+    metrics = decision_metrics(margin.tolist(), labels, 0.0)
+    metrics["threshold"] = {c: float(t) for c, t in zip(names, limits, strict=True)}
+    good_prob = 1.0 - probs.sum(axis=1, keepdims=True)
+    predicted = np.concatenate([good_prob, probs], axis=1).argmax(axis=1)
+    order = [data.good_class, *names]
+    metrics["class_accuracy"] = round(
+        float(np.mean([order[p] == t for p, t in zip(predicted, truth, strict=True)])), 4
+    )
+    metrics["class_recall"] = {
+        c: round(float(np.mean([order[p] == c for p, t in zip(predicted, truth, strict=True) if t == c])), 4)
+        for c in order
+        if c in truth
+    }
+    metrics["split"] = split
+    metrics["runtime"] = "onnx"
+    return metrics
+
+
+def train_classifier(
+    target: Target,
+    data_dir: Path,
+    options: ClassifyOptions,
+    *,
+    registry: Registry,
+    command: str,
+    runs_dir: Path,
+    eval_split: str | None = "test",
+    promote: str | None = None,
+    log: Any = None,
+) -> tuple[ModelVersion, ClassifyRun, dict[str, Any] | None]:
+    """Train, export ONNX, check parity, register, evaluate (and promote) a classifier."""
+    data = load_classify_set(data_dir, good_class=options.good_class, seed=options.seed)
+    model, run = fit_classifier(data, options, log=log)
+    run_dir = Path(runs_dir) / f"{target.name}-{time.strftime('%Y%m%dT%H%M%S')}"
+    onnx_path = export_graph(model, run_dir / "model.onnx", imgsz=options.imgsz)
+    probe = load_letterboxed([p for p, _ in data.splits["val"][:4]], options.imgsz)
+    parity = check_graph_parity(model, onnx_path, probe, "classify")
+    backbone = get_backbone(options.backbone)
+    spec = GraphCard(
+        name=target.name,
+        kind=target.kind,
+        classes=data.defect_classes,
+        imgsz=options.imgsz,
+        layout="classify",
+        architecture=f"{options.backbone} classifier (timm {backbone.timm_name}"
+        + (f", ImageNet weights from {backbone.pip_name})" if options.pretrained else ", from scratch)"),
+        dataset=data.summary(),
+        training={
+            "task": "classify", "command": command, "options": asdict(options), "good_class": data.good_class,
+            "all_classes": list(data.classes), "epochs_run": run.epochs_run, "best_epoch": run.best_epoch,
+            "seconds": run.seconds, "history": run.history, "parity": parity.to_dict(),
+            "run_dir": str(run_dir),
+        },
+    )  # fmt: skip
+    version = register_graph(registry, spec, module=model, onnx_path=onnx_path, promote=promote)
+    metrics = None
+    if eval_split and eval_split in data.splits:
+        thresholds = {c: target.thresholds.get(c, 0.5) for c in data.defect_classes}
+        metrics = evaluate_classifier(version, data, eval_split, thresholds)
+        registry.update_metrics(target.name, version.card.version, metrics)
+    return version, run, metrics

