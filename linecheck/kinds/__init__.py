@@ -14,6 +14,7 @@ from linecheck.errors import InvalidFieldError
 from linecheck.kinds.base import (
     FrameView,
     Grade,
+    GradeTable,
     KindLocation,
     KindOptions,
     KindSpec,
@@ -64,6 +65,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FrameView",
     "Grade",
+    "GradeTable",
     "Kind",
     "KindLocation",
     "KindOptions",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -99,6 +99,27 @@ class StoredInspection:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class GradeTable:
+    """How a grade was reached, one row per counted defect (pages and certificates print it as is).
+
+    Attributes:
+        title: what the table is (``four-point points per defect``).
+        columns: column headings.
+        rows: one tuple of display texts per row, as many as ``columns``.
+
+    """
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        for i, row in enumerate(self.rows):
+            if len(row) != len(self.columns):
+                raise InvalidFieldError(f"rows[{i}]", list(row), f"expected {len(self.columns)} cells")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Grade:
     """A unit's grade.
 
@@ -109,6 +130,7 @@ class Grade:
         notes: one note per defect that counts against the unit.
         detail: the figures and rules behind the grade (JSON-friendly).
         facts: the figures a reviewer reads first, as ``(label, text)`` pairs (the trace page shows them).
+        table: the per-defect working of the grade (the four-point points, the cells counted), if any.
 
     """
 
@@ -118,6 +140,7 @@ class Grade:
     notes: tuple[str, ...] = ()
     detail: Mapping[str, Any] = field(default_factory=dict)
     facts: tuple[tuple[str, str], ...] = ()
+    table: GradeTable | None = None
 
 
 OptionsT = TypeVar("OptionsT", bound=KindOptions)
@@ -209,11 +232,4 @@ class KindSpec(Generic[OptionsT]):
 
 def with_detail(grade: Grade, **extra: Any) -> Grade:
     """``grade`` with ``extra`` figures added to its detail."""
-    return Grade(
-        label=grade.label,
-        accepted=grade.accepted,
-        head=grade.head,
-        notes=grade.notes,
-        detail={**grade.detail, **extra},
-        facts=grade.facts,
-    )
+    return replace(grade, detail={**grade.detail, **extra})

@@ -22,6 +22,7 @@ from linecheck.kinds.base import (
     Box,
     FrameView,
     Grade,
+    GradeTable,
     KindLocation,
     KindOptions,
     KindSpec,
@@ -145,10 +146,24 @@ class BearingSpec(KindSpec[BearingOptions]):
             if d.location and d.location.get("zone") is not None
         ]
         verdict = bearing_verdict(zoned)
+        rows = tuple(
+            (
+                d.class_name,
+                d.zone.replace("_", " "),
+                "—" if d.length_m is None else f"{d.length_m * 1000:.1f} mm",
+                bearing_verdict([d]).verdict,
+            )
+            for d in zoned
+        )
         return Grade(
             label=verdict.verdict,
             accepted=verdict.verdict == "pass",
             head=f"part {verdict.verdict}",
             notes=verdict.reasons,
             detail=asdict(verdict),
+            table=GradeTable(
+                title="defects and the outcome each calls for",
+                columns=("defect", "zone", "length", "outcome"),
+                rows=rows,
+            ),
         )

@@ -22,6 +22,7 @@ from linecheck.kinds.base import (
     Box,
     FrameView,
     Grade,
+    GradeTable,
     KindLocation,
     KindOptions,
     KindSpec,
@@ -188,6 +189,11 @@ class PVSpec(KindSpec[PVOptions]):
         detail = asdict(grade) | {
             "rules": {"b_classes": sorted(rules.b_classes), "c_classes": sorted(rules.c_classes)}
         }
+        effect = {**dict.fromkeys(rules.b_classes, "B"), **dict.fromkeys(rules.c_classes, "C")}
+        rows = tuple(
+            (f"row {d.row}, col {d.col}", d.class_name, effect.get(d.class_name, "not graded"))
+            for d in sorted(cells, key=lambda d: (d.row, d.col, d.class_name))
+        )
         return Grade(
             label=grade.grade,
             accepted=grade.grade == "A",
@@ -195,4 +201,9 @@ class PVSpec(KindSpec[PVOptions]):
             notes=grade.reasons,
             detail=detail,
             facts=(("cells counted", " ".join(f"r{r}c{c}" for r, c in grade.cells_affected) or "none"),),
+            table=GradeTable(
+                title="cell defects and the grade they allow",
+                columns=("cell", "defect", "module at best"),
+                rows=rows,
+            ),
         )

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from linecheck.grading import TextileDefect, TextileGrade, textile_grade
+from linecheck.grading import (
+    METRES_PER_INCH,
+    METRES_PER_YARD,
+    TextileDefect,
+    TextileGrade,
+    four_point_points,
+    textile_grade,
+)
 from linecheck.kinds.base import (
     LOCATION_COLUMNS,
     Box,
     FrameView,
     Grade,
+    GradeTable,
     KindLocation,
     KindOptions,
     KindSpec,
@@ -57,6 +65,30 @@ class TextileLocation(KindLocation):
 def _size_m(location: Location) -> float | None:
     sizes = [float(v) for v in (location.get("length_m"), location.get("width_m")) if v is not None]
     return max(sizes) if sizes else None
+
+
+def _four_point_table(placed: Sequence[TextileDefect], result: TextileGrade) -> GradeTable:
+    """One row per scored defect: where, how long, its points and the yard they count in."""
+    holes = result.options.get("hole_classes", ("hole",))
+    capped = set(result.capped_yards)
+    rows = []
+    for d in sorted(placed, key=lambda d: d.along_m):
+        yard = math.floor(d.along_m / METRES_PER_YARD)
+        points = four_point_points(d.class_name, d.size_m, hole_classes=holes)
+        rows.append(
+            (
+                d.class_name,
+                f"{d.along_m:.2f} m",
+                f"{d.size_m / METRES_PER_INCH:.1f} in",
+                str(points),
+                f"{yard + 1}{' (capped at 4)' if yard in capped else ''}",
+            )
+        )
+    return GradeTable(
+        title="four-point points per defect (ASTM D5430)",
+        columns=("defect", "along the roll", "largest dimension", "points", "linear yard"),
+        rows=tuple(rows),
+    )
 
 
 class TextileSpec(KindSpec[TextileOptions]):
@@ -128,7 +160,13 @@ class TextileSpec(KindSpec[TextileOptions]):
             ),
         )
         return Grade(
-            label=label, accepted=result.accepted, head=head, notes=notes, detail=asdict(result), facts=facts
+            label=label,
+            accepted=result.accepted,
+            head=head,
+            notes=notes,
+            detail=asdict(result),
+            facts=facts,
+            table=_four_point_table(placed, result),
         )
 
     def grade_unit(
@@ -172,15 +210,13 @@ class TextileSpec(KindSpec[TextileOptions]):
             "length_rule": rule,
             "defects_unlocated": unlocated,
         }
-        facts = (*grade.facts, ("inspected length", f"{length:.2f} m ({rule})"))
-        return Grade(
-            label=grade.label,
-            accepted=grade.accepted,
-            head=grade.head,
-            notes=grade.notes,
-            detail=detail,
-            facts=facts,
+        how = (
+            "up to the end of the last frame on the roll"
+            if offsets
+            else f"{len(inspected)} frames of {frame:g} m"
         )
+        facts = (*grade.facts, ("inspected length", f"{length:.2f} m ({how})"))
+        return replace(grade, detail=detail, facts=facts)
 
     def frame_length_m(self, options: TextileOptions) -> float:
         """Length of fabric one frame covers."""

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 import linecheck
 from linecheck.serving.api.context import ApiContext
+from linecheck.serving.api.docs import install_docs
 from linecheck.serving.api.errors import install_error_handlers
 from linecheck.serving.api.metrics import ApiMetrics, MetricsMiddleware
 from linecheck.serving.api.pages.router import router as pages_router
@@ -22,6 +23,7 @@ from linecheck.serving.api.routes import (
     images,
     inspections,
     lines,
+    me,
     review,
     trace,
     units,
@@ -79,11 +81,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version=linecheck.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from local files: the docs work offline
+        redoc_url=None,
     )
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (inspections, images, trace, review, units, lines, genealogy, events):
+    for module in (inspections, images, trace, review, units, lines, genealogy, events, me):
         app.include_router(module.router)
     app.include_router(pages_router)  # the QA review pages at /review
 
@@ -99,4 +103,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return {"status": "ok", "database": context.db.dialect}
 
     _install_openapi(app)
+    install_docs(app)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -46,21 +46,26 @@ class ReviewOut(_Out):
     defect_id: int
     decision: str
     new_class: str | None
-    reviewer: str
+    reviewer: str = Field(description="the key that decided (key:<id>), as recorded")
+    reviewer_name: str | None = Field(None, description="the name given to that key, if any")
     at: datetime
     comment: str | None
+    bbox: tuple[float, float, float, float] | None = Field(None, description="the box this decision set")
 
     @classmethod
-    def of(cls, row: Review | Row[Any]) -> ReviewOut:
+    def of(cls, row: Review | Row[Any], names: Mapping[str, str] | None = None) -> ReviewOut:
         """From a stored review (ORM object or Core row); trusted data, so not validated again."""
+        bbox = getattr(row, "bbox", None)
         return cls.model_construct(
             id=row.id,
             defect_id=row.defect_id,
             decision=row.decision,
             new_class=row.new_class,
             reviewer=row.reviewer,
+            reviewer_name=(names or {}).get(row.reviewer),
             at=row.at,
             comment=row.comment,
+            bbox=tuple(bbox) if bbox is not None else None,
         )
 
 
@@ -76,11 +81,23 @@ class DefectOut(_Out):
     location: dict[str, Any] | None
     crop_ref: str | None
     review_state: str
+    final_bbox: tuple[float, float, float, float] | None = Field(
+        None, description="the box after a reviewer moved or resized it (null: the model's box stands)"
+    )
+    final_location: dict[str, Any] | None = Field(None, description="the location of final_bbox")
+    source: str = Field("model", description="model: detected; reviewer: a missed defect drawn by a reviewer")
+    created_by: str | None = None
     reviews: list[ReviewOut] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, row: Defect | Row[Any], reviews: Sequence[Review | Row[Any]] | None = None) -> DefectOut:
+    def of(
+        cls,
+        row: Defect | Row[Any],
+        reviews: Sequence[Review | Row[Any]] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> DefectOut:
         """From a stored defect (ORM object or Core row); trusted data, so not validated again."""
+        final = row.final_bbox
         return cls.model_construct(
             id=row.id,
             inspection_id=row.inspection_id,
@@ -91,7 +108,11 @@ class DefectOut(_Out):
             location=row.location,
             crop_ref=row.crop_ref,
             review_state=row.review_state,
-            reviews=[ReviewOut.of(r) for r in reviews or []],
+            final_bbox=tuple(final) if final is not None else None,
+            final_location=row.final_location,
+            source=row.source,
+            created_by=row.created_by,
+            reviews=[ReviewOut.of(r, names) for r in reviews or []],
         )
 
 
@@ -157,6 +178,7 @@ class LinkOut(_Out):
     at: datetime
     depth: int
     created_by: str
+    phrase: str = Field("", description="the link in words, subject first: 'RL… packed in BOX-7'")
 
 
 class GenealogyOut(_Out):
@@ -198,6 +220,9 @@ class TraceOut(_Out):
     inspections: list[InspectionOut]
     events: list[ProcessEventOut]
     model_versions: list[ModelUseOut]
+    grade: GradeOut | None = Field(
+        None, description="the unit's grade and status after review (the same as GET /v1/units/{code}/grade)"
+    )
 
 
 class StatusOut(_Out):
@@ -232,45 +257,112 @@ class QueueOut(_Out):
     unread_inspections: int
 
 
+class GradeTableOut(_Out):
+    """How the grade was reached, one row per counted defect (display texts)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+UnitStatusOut = Literal["accepted", "released", "failed", "not_inspected"]
+
+
 class GradeOut(_Out):
-    """The authoritative grade of a unit (textile four-point, PV A/B/C, bearing verdict)."""
+    """The authoritative grade of a unit (textile four-point, PV A/B/C, bearing verdict), after review.
+
+    ``status`` is what the pages, the statistics and the kiosk show: ``accepted``, ``released``
+    (released by review: failed as inspected, accepted after review), ``failed`` or
+    ``not_inspected`` (no frame of the unit could be inspected); ``accepted`` is true for the first two.
+    """
 
     code: str
     kind: str
     line_id: str
     grade: str
     accepted: bool
+    status: UnitStatusOut = "accepted"
+    status_text: str = ""
+    inspected_grade: str = Field("", description="the grade of the model's defects, before any review")
+    inspected_accepted: bool = True
     detail: dict[str, Any]
     facts: list[tuple[str, str]] = Field(
         default_factory=list, description="the kind's key figures as (label, text) pairs, for display"
     )
+    table: GradeTableOut | None = Field(None, description="the kind's per-defect working of the grade")
     defects_counted: int
     defects_excluded: int
+    defects_pending: int = 0
+    defects_added: int = Field(0, description="missed defects drawn by a reviewer (counted)")
     inspections: int
     not_inspected: int
+    frames_failed: int = Field(0, description="frames the line judged fail when inspected")
+
+
+class StationStatsOut(_Out):
+    """Frames and defects of one station in a window (the trend by station)."""
+
+    station: str
+    inspections: int
+    failed: int = Field(description="frames judged fail when inspected")
+    not_inspected: int
+    defects: int = Field(description="defects not rejected by review")
 
 
 class ShiftStatsOut(_Out):
-    """One shift of a line (clipped to the period asked for)."""
+    """One shift (or hour) of a line, clipped to the period asked for.
 
-    shift: str = Field(description="local start time of the shift, HH:MM in the shift time zone")
+    Units are the codes inspected in the window; their status is the unit's verdict after review
+    (the same as ``GET /v1/units/{code}/grade``). ``failed_units`` = units not accepted (failed or
+    not inspected); ``fail_rate`` = failed_units / units.
+    """
+
+    shift: str = Field(description="local start time of the shift (or hour), HH:MM in the shift time zone")
     shift_start: datetime
     shift_end: datetime
     inspections: int
-    by_verdict: dict[str, int]
+    by_verdict: dict[str, int] = Field(description="frames per verdict as inspected")
     units: int
+    units_by_status: dict[str, int] = Field(
+        default_factory=dict, description="accepted, released (by review), failed, not_inspected"
+    )
     failed_units: int
     fail_rate: float | None
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    running_s: float = Field(0.0, description="seconds the line was running (gaps over idle_gap_s left out)")
+    frames_per_hour: float | None = Field(None, description="inspections per hour of running time")
+    units_per_hour: float | None = None
     defects_by_class: dict[str, int]
     top_locations: list[dict[str, Any]]
+    stations: list[StationStatsOut] = Field(default_factory=list)
+
+
+class PeriodTotalsOut(_Out):
+    """The whole period: a unit seen in several shifts counts once."""
+
+    inspections: int
+    not_inspected: int
+    units: int
+    units_by_status: dict[str, int]
+    failed_units: int
+    fail_rate: float | None
+    running_s: float
+    frames_per_hour: float | None
+    units_per_hour: float | None
+    defects: int
+    defects_by_class: dict[str, int]
 
 
 class LineStatsOut(_Out):
-    """Per-shift statistics of a line over a period."""
+    """Statistics of a line over a period, per shift (or per hour)."""
 
     line_id: str
     since: datetime
     until: datetime
+    bucket: Literal["shift", "hour"] = "shift"
+    idle_gap_s: float = Field(300.0, description="a gap between frames longer than this is a stop")
+    totals: PeriodTotalsOut | None = None
     shifts: list[ShiftStatsOut]
 
 
@@ -284,3 +376,82 @@ class LineOut(_Out):
     stations: list[str]
     updated_at: datetime
     updated_by: str
+
+
+class MeOut(_Out):
+    """The calling key: what the pages need to know to offer only what it may do."""
+
+    id: str
+    role: Literal["line", "reviewer", "viewer"]
+    name: str
+    lines: list[str]
+    actor: str = Field(description="what this key's writes are recorded under")
+    may_review: bool
+
+
+class GoldenOut(_Out):
+    """The golden sample (reference good image) of a station."""
+
+    line_id: str
+    station: str
+    image_ref: str
+    inspection_id: str | None
+    source: Literal["chosen", "newest_good_frame"] = Field(
+        description="chosen by a reviewer, or the station's newest frame judged pass with no defect"
+    )
+    image_width: int | None = None
+    image_height: int | None = None
+    note: str | None = None
+    chosen_by: str | None = None
+    chosen_by_name: str | None = None
+    chosen_at: datetime | None = None
+
+
+class UnitSummaryOut(_Out):
+    """A recently inspected unit and its verdict after review (the kiosk)."""
+
+    code: str
+    last_at: datetime
+    status: UnitStatusOut
+    grade: str
+    accepted: bool
+    inspected_grade: str
+    frames: int
+    defects_counted: int
+    defects_pending: int
+
+
+class RecentUnitsOut(_Out):
+    """The newest units of a line, newest first, and how many of them are accepted."""
+
+    line_id: str
+    items: list[UnitSummaryOut]
+    accepted: int
+    failed: int
+
+
+class ReviewerOut(_Out):
+    """One reviewer's decisions in a period and how often they agreed with another reviewer."""
+
+    reviewer: str
+    name: str | None
+    decisions: dict[str, int]
+    defects: int
+    compared: int = Field(description="defects a second reviewer also decided")
+    agreed: int = Field(description="of those, the ones where they ended on the same outcome")
+
+
+class ReviewerStatsOut(_Out):
+    """Decisions per reviewer and agreement where two reviewed the same defect."""
+
+    since: datetime
+    until: datetime
+    line_id: str | None
+    reviews: int
+    reviewers: list[ReviewerOut]
+    defects_compared: int
+    defects_agreed: int
+    agreement: float | None = Field(description="defects_agreed / defects_compared")
+
+
+TraceOut.model_rebuild()  # it refers to GradeOut, defined after it

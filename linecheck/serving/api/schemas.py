@@ -8,14 +8,20 @@ which name the field they reject.
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from typing import Annotated, Self
 
 from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from linecheck.contract import (
+    CLASS_NAME_MAX_CHARS,
     CODE_PATTERN,
+    COMMENT_MAX_CHARS,
+    ID_PATTERN,
     INGEST_ADAPTER,
     INT64_MAX,
+    NAME_PATTERN,
     CodeAssignPayload,
     DefectPayload,
     GenealogyPayload,
@@ -29,15 +35,20 @@ __all__ = [
     "CODE_PATTERN",
     "INGEST_ADAPTER",
     "INT64_MAX",
+    "AddDefectIn",
+    "BulkReviewIn",
     "CodeAssignIn",
     "DefectIn",
     "GenealogyIn",
+    "GoldenIn",
     "InspectionBatchIn",
     "InspectionIn",
+    "MergeIn",
     "Offset",
     "ProcessEventIn",
     "ReviewIn",
     "RowId",
+    "UndoIn",
 ]
 
 #: ``offset`` of paginated listings.
@@ -49,7 +60,89 @@ RowId = Annotated[int, Path(le=INT64_MAX)]
 DefectIn = DefectPayload
 InspectionIn = InspectionPayload
 InspectionBatchIn = InspectionBatchPayload
-ReviewIn = ReviewPayload
 GenealogyIn = GenealogyPayload
 ProcessEventIn = ProcessEventPayload
 CodeAssignIn = CodeAssignPayload
+
+
+# Bodies only reviewers send (the pages): no inspector builds them, so they live with the API.
+
+Box = tuple[float, float, float, float]
+DefectIds = Annotated[list[Annotated[int, Field(ge=1, le=INT64_MAX)]], Field(min_length=1, max_length=500)]
+Comment = Annotated[str | None, Field(max_length=COMMENT_MAX_CHARS)]
+
+
+def _box_problem(box: Box) -> str | None:
+    x1, y1, x2, y2 = box
+    if all(math.isfinite(v) for v in box) and 0 <= x1 < x2 and 0 <= y1 < y2:
+        return None
+    return "expected finite 0 <= x1 < x2 and 0 <= y1 < y2 (frame pixels)"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReviewIn(ReviewPayload):
+    """A decision on a defect; ``bbox`` corrects its box (confirm or reclassify only)."""
+
+    bbox: Box | None = Field(None, description="x1, y1, x2, y2 in frame pixels: the box moved or resized")
+
+    @field_validator("bbox")
+    @classmethod
+    def _valid_box(cls, value: Box | None) -> Box | None:
+        """A box with an area."""
+        if value is not None and (problem := _box_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _box_with_a_keeping_decision(self) -> Self:
+        """A box is corrected only on a defect that stays."""
+        if self.bbox is not None and self.decision == "reject":
+            raise ValueError("bbox: a rejected defect has no box to correct")
+        return self
+
+
+class BulkReviewIn(ReviewPayload):
+    """The same decision on several defects at once (all or nothing)."""
+
+    defect_ids: DefectIds
+
+
+class UndoIn(_Body):
+    """Undo the last decision on a defect (a new review row; the history keeps both)."""
+
+    comment: Comment = None
+
+
+class AddDefectIn(_Body):
+    """A defect the model missed, drawn on the frame by a reviewer."""
+
+    class_name: str = Field(min_length=1, max_length=CLASS_NAME_MAX_CHARS)
+    bbox: Box = Field(description="x1, y1, x2, y2 in frame pixels")
+    comment: Comment = None
+
+    @field_validator("bbox")
+    @classmethod
+    def _valid_box(cls, value: Box) -> Box:
+        """A box with an area."""
+        if problem := _box_problem(value):
+            raise ValueError(problem)
+        return value
+
+
+class MergeIn(_Body):
+    """Merge boxes of one frame into the first: it takes their union, the others are rejected."""
+
+    defect_ids: Annotated[list[Annotated[int, Field(ge=1, le=INT64_MAX)]], Field(min_length=2, max_length=50)]
+    class_name: str | None = Field(None, min_length=1, max_length=CLASS_NAME_MAX_CHARS)
+    comment: Comment = None
+
+
+class GoldenIn(_Body):
+    """Make an inspection's frame the golden sample (reference good image) of its station."""
+
+    inspection_id: str = Field(pattern=ID_PATTERN)
+    station: str | None = Field(None, pattern=NAME_PATTERN, description="default: the inspection's station")
+    note: Comment = None

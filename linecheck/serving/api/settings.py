@@ -78,6 +78,11 @@ class ApiSettings(ServiceSettings):
         default_factory=lambda: [time(6), time(14), time(22)], description="shift start times, local"
     )
     shift_timezone: str = Field("UTC", description="IANA zone the shift start times are in")
+    stats_idle_gap_s: float = Field(
+        300.0,
+        gt=0,
+        description="a gap between frames longer than this is a stop (throughput counts running time)",
+    )
     epcis_base_uri: str = Field(
         "urn:linecheck:", description="prefix of the URIs given to codes, lines and extension fields in EPCIS"
     )

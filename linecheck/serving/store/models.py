@@ -183,6 +183,12 @@ class Defect(Base):
     review_state: Mapped[str] = mapped_column(String(16), default="pending")
     final_class: Mapped[str] = mapped_column(String(64), index=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The box after a reviewer moved / resized it (None: the model's box stands), and its location.
+    final_bbox: Mapped[list[float] | None] = mapped_column(JSONType)
+    final_location: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: ``model`` (detected) or ``reviewer`` (a missed defect drawn by a person, ``created_by``).
+    source: Mapped[str] = mapped_column(String(16), default="model", server_default="model")
+    created_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Review(Base):
@@ -197,6 +203,8 @@ class Review(Base):
     reviewer: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     comment: Mapped[str | None] = mapped_column(Text)
+    #: The box this decision set (x1, y1, x2, y2 in frame pixels), when the reviewer corrected it.
+    bbox: Mapped[list[float] | None] = mapped_column(JSONType)
 
 
 class GenealogyLink(Base):
@@ -247,6 +255,22 @@ class Image(Base):
     created_by: Mapped[str] = mapped_column(String(64))
 
 
+class GoldenSample(Base):
+    """The reference good image of a line's station (the newest row of a station is the one in use)."""
+
+    __tablename__ = "golden_samples"
+    __table_args__ = (Index("ix_golden_samples_line_id_station_id", "line_id", "station", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(ForeignKey("lines.id"))
+    station: Mapped[str] = mapped_column(String(64))
+    image_ref: Mapped[str] = mapped_column(String(64))
+    inspection_id: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
 class ApiKey(Base):
     """An API key: a public id plus the SHA-256 of its secret part (the secret is never stored)."""
 
@@ -260,3 +284,13 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ReadinessProbe(Base):
+    """The one row ``/readyz`` rewrites to prove the store takes writes (who probed last, and when)."""
+
+    __tablename__ = "readiness_probe"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    by: Mapped[str] = mapped_column(String(128))

@@ -146,8 +146,12 @@ def test_stats_per_shift(api: Api) -> None:
     stats = api.get("/v1/lines/pv-01/stats", params=params).json()
     morning, afternoon = stats["shifts"]
     assert (morning["shift"], afternoon["shift"]) == ("06:00", "14:00")
-    assert (morning["inspections"], morning["units"], morning["failed_units"]) == (4, 3, 2)
-    assert morning["fail_rate"] == pytest.approx(2 / 3)
+    # PV1 is graded C (dark_cell); PV2 failed as inspected but its only defect was rejected: it is
+    # released by review (grade A), not failed; PV3 had nothing. Units count by their grade after review.
+    assert (morning["inspections"], morning["units"], morning["failed_units"]) == (4, 3, 1)
+    assert morning["units_by_status"] == {"accepted": 1, "released": 1, "failed": 1, "not_inspected": 0}
+    assert morning["fail_rate"] == pytest.approx(1 / 3)
+    assert stats["totals"]["units"] == 4 and stats["totals"]["failed_units"] == 2
     assert morning["defects_by_class"] == {"crack": 2, "dark_cell": 1}  # the rejected crack is not counted
     assert morning["top_locations"][0] == {"location": "cell:r1c4", "defects": 2}
     assert (afternoon["units"], afternoon["defects_by_class"]) == (1, {"broken_corner": 1})

@@ -140,6 +140,9 @@ def test_stats_on_each_backend(db: Database, ingest: IngestService, lines: LineR
     assert len(morning) == 1
     assert (morning[0].units, morning[0].failed_units, morning[0].defects_by_class) == (2, 2, {"knot": 6})
     assert morning[0].top_locations == [{"location": "across:1.0m", "defects": 6}]
+    # six frames one second apart: 5 s of running time (the gaps, in SQL on each backend)
+    assert morning[0].running_s == pytest.approx(5.0)
+    assert stats.totals is not None and stats.totals.frames_per_hour == pytest.approx(6 * 3600 / 5.0)
 
 
 def test_queue_counts_are_bounded(db: Database, ingest: IngestService) -> None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
+from linecheck.contract import NAME_PATTERN
 from linecheck.errors import NotFoundError
-from linecheck.serving.api.deps import ContextDep, ReaderKeyDep
-from linecheck.serving.api.responses import LineOut, LineStatsOut
+from linecheck.serving.api.deps import ContextDep, ReaderKeyDep, ReviewerKeyDep
+from linecheck.serving.api.responses import GoldenOut, LineOut, LineStatsOut, RecentUnitsOut
+from linecheck.serving.api.schemas import GoldenIn
+from linecheck.serving.api.services.exports import check_period, defects_csv
+from linecheck.serving.api.services.golden import choose_golden, golden_sample
 from linecheck.serving.api.services.stats import line_stats
+from linecheck.serving.api.services.units import latest_units
 from linecheck.serving.store.repositories import lines as repo
 
 router = APIRouter(prefix="/v1/lines", tags=["lines"])
@@ -57,8 +65,15 @@ def get_stats(
     context: ContextDep,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
+    bucket: Literal["shift", "hour"] = "shift",
 ) -> LineStatsOut:
-    """Per shift: inspections, units, fail rate (failed units / units), defects per class, top locations."""
+    """Per shift (or hour, up to 7 days): frames, units by verdict after review, fail rate, throughput.
+
+    A unit's status is its grade after review (`GET /v1/units/{code}/grade`): `accepted`,
+    `released` (by review), `failed` or `not_inspected`; fail rate = units not accepted / units.
+    Throughput is per hour of running time (gaps between frames over `idle_gap_s` are stops).
+    `totals` counts every unit once over the whole period.
+    """
     settings = context.settings
     return line_stats(
         context.db,
@@ -68,4 +83,54 @@ def get_stats(
         until=until,
         starts=settings.shift_starts,
         zone=settings.shift_timezone,
+        idle_gap_s=settings.stats_idle_gap_s,
+        bucket=bucket,
+    )
+
+
+@router.get("/{line_id}/golden", response_model=GoldenOut)
+def get_golden(
+    line_id: str,
+    station: Annotated[str, Query(pattern=NAME_PATTERN)],
+    _key: ReaderKeyDep,
+    context: ContextDep,
+) -> GoldenOut:
+    """The station's golden sample (reference good image): the one chosen, else its newest good frame."""
+    return golden_sample(context.db, context.lines, line_id, station)
+
+
+@router.post("/{line_id}/golden", response_model=GoldenOut, status_code=201)
+def post_golden(line_id: str, body: GoldenIn, key: ReviewerKeyDep, context: ContextDep) -> GoldenOut:
+    """Choose an inspection's frame as the golden sample of its station (earlier choices are kept)."""
+    return choose_golden(context.db, context.lines, line_id, body, key)
+
+
+@router.get("/{line_id}/units", response_model=RecentUnitsOut)
+def get_recent_units(
+    line_id: str, _key: ReaderKeyDep, context: ContextDep, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> RecentUnitsOut:
+    """The units inspected last, newest first, with their verdict after review (the kiosk view)."""
+    return latest_units(context.db, context.lines, line_id, limit=limit)
+
+
+@router.get(
+    "/{line_id}/defects.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "one row per defect"}},
+)
+def get_defects_csv(
+    line_id: str,
+    _key: ReaderKeyDep,
+    context: ContextDep,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> StreamingResponse:
+    """Every defect of the line captured in the period (default: the last 24 h, at most 31 days) as CSV."""
+    start, end = check_period(since, until)
+    context.lines.require(line_id)
+    name = f"defects-{line_id}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
+    return StreamingResponse(
+        defects_csv(context.db, context.lines, line_id, start, end),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

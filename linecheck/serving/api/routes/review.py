@@ -9,10 +9,21 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime
 
 from linecheck.serving.api.deps import ContextDep, ReaderKeyDep, ReviewerKeyDep
-from linecheck.serving.api.responses import DefectOut, InspectionOut, QueueOut
-from linecheck.serving.api.schemas import CodeAssignIn, Offset, ReviewIn, RowId
-from linecheck.serving.api.services import queries
+from linecheck.serving.api.responses import DefectOut, InspectionOut, QueueOut, ReviewerStatsOut
+from linecheck.serving.api.schemas import (
+    CODE_PATTERN,
+    AddDefectIn,
+    BulkReviewIn,
+    CodeAssignIn,
+    MergeIn,
+    Offset,
+    ReviewIn,
+    RowId,
+    UndoIn,
+)
+from linecheck.serving.api.services import corrections, queries
 from linecheck.serving.api.services import review as service
+from linecheck.serving.api.services.reviewers import reviewer_stats
 from linecheck.serving.store.repositories.reviews import QueueFilter
 
 router = APIRouter(prefix="/v1", tags=["review"])
@@ -30,6 +41,10 @@ def review_queue(
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     state: ReviewState = "pending",
+    code: Annotated[str | None, Query(pattern=CODE_PATTERN, description="only this unit's defects")] = None,
+    sort: Annotated[
+        str, Query(pattern="^(newest|confidence)$", description="confidence: lowest first")
+    ] = "newest",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> QueueOut:
@@ -39,6 +54,7 @@ def review_queue(
     counts frames whose code could not be read (list them with `GET /v1/inspections?code_status=code_unread`).
     """
     flt = QueueFilter(
+        code=code,
         state=None if state == "all" else state,
         line_id=line_id,
         class_name=class_name,
@@ -47,7 +63,27 @@ def review_queue(
         since=since,
         until=until,
     )
-    return service.review_queue(context.db, flt, limit=limit, offset=offset)
+    return service.review_queue(context.db, flt, limit=limit, offset=offset, sort=sort)
+
+
+@router.get("/review/stats", response_model=ReviewerStatsOut)
+def get_reviewer_stats(
+    _key: ReaderKeyDep,
+    context: ContextDep,
+    line_id: str | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> ReviewerStatsOut:
+    """Decisions per reviewer in a period (default: 30 days) and agreement where two reviewed a defect."""
+    return reviewer_stats(context.db, since=since, until=until, line_id=line_id)
+
+
+@router.post("/defects/review", response_model=list[DefectOut], status_code=201)
+async def post_bulk_review(body: BulkReviewIn, key: ReviewerKeyDep, context: ContextDep) -> list[DefectOut]:
+    """The same decision on several defects (up to 500) in one transaction: all are stored or none."""
+    result = await run_in_threadpool(corrections.bulk, context.db, context.lines, body, key)
+    context.metrics.reviews.labels(body.decision).inc(len(result))
+    return result
 
 
 @router.get("/defects/{defect_id}", response_model=DefectOut)
@@ -64,6 +100,34 @@ async def post_review(
     result = await run_in_threadpool(service.review_defect, context.db, context.lines, defect_id, body, key)
     context.metrics.reviews.labels(body.decision).inc()
     return result
+
+
+@router.post("/defects/{defect_id}/undo", response_model=DefectOut, status_code=201)
+async def post_undo(defect_id: RowId, body: UndoIn, key: ReviewerKeyDep, context: ContextDep) -> DefectOut:
+    """Take back the newest decision on a defect (a new review row; 409 when none is left to undo)."""
+    result = await run_in_threadpool(corrections.undo, context.db, context.lines, defect_id, body, key)
+    context.metrics.reviews.labels("undo").inc()
+    return result
+
+
+@router.post("/inspections/{inspection_id}/defects", response_model=DefectOut, status_code=201)
+async def post_missed_defect(
+    inspection_id: str, body: AddDefectIn, key: ReviewerKeyDep, context: ContextDep
+) -> DefectOut:
+    """A defect the model missed, drawn by a reviewer; it counts in the grade and as a training label."""
+    result = await run_in_threadpool(
+        corrections.add_defect, context.db, context.lines, inspection_id, body, key
+    )
+    context.metrics.reviews.labels("add").inc()
+    return result
+
+
+@router.post("/inspections/{inspection_id}/merge", response_model=list[DefectOut], status_code=201)
+async def post_merge(
+    inspection_id: str, body: MergeIn, key: ReviewerKeyDep, context: ContextDep
+) -> list[DefectOut]:
+    """Merge boxes of one frame into the first listed: it takes their union box, the others are rejected."""
+    return await run_in_threadpool(corrections.merge, context.db, context.lines, inspection_id, body, key)
 
 
 @router.post("/inspections/{inspection_id}/code", response_model=InspectionOut)

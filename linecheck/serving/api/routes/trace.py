@@ -17,8 +17,8 @@ router = APIRouter(prefix="/v1/trace", tags=["trace"])
 
 @router.get("/{code}", response_model=TraceOut)
 def get_trace(code: str, _key: ReaderKeyDep, context: ContextDep) -> Response:
-    """Unit, genealogy up and down, inspections with defects and reviews, events, model versions."""
-    trace = trace_code(context.db, code, max_depth=context.settings.trace_max_depth)
+    """Unit, its grade after review, genealogy up and down, inspections with defects and reviews, events."""
+    trace = trace_code(context.db, code, max_depth=context.settings.trace_max_depth, lines=context.lines)
     # Serialised directly: the trace is built from stored, already validated rows (the hot read path).
     return Response(trace.model_dump_json(), media_type="application/json")
 

@@ -12,6 +12,7 @@ from linecheck.serving.store.db import Database
 from linecheck.serving.store.models import Inspection
 from linecheck.serving.store.repositories import inspections as repo
 from linecheck.serving.store.repositories import reviews as review_repo
+from linecheck.serving.store.repositories.actors import actor_names
 
 #: Listings count matches up to this many (then report the cap and ``total_exact: false``).
 COUNT_CAP = 10_000
@@ -25,10 +26,11 @@ def inspections_out(
         return [InspectionOut.of(row) for row in rows]
     defects = repo.defect_rows_for_inspections(session, [row.id for row in rows])
     history = review_repo.reviews_for_defects(session, [d.id for d in defects])
+    names = actor_names(session, {r.reviewer for rows in history.values() for r in rows})
     by_inspection: dict[str, list[DefectOut]] = {}
     for defect in defects:
         by_inspection.setdefault(defect.inspection_id, []).append(
-            DefectOut.of(defect, history.get(defect.id))
+            DefectOut.of(defect, history.get(defect.id), names)
         )
     return [InspectionOut.of(row, by_inspection.get(row.id)) for row in rows]
 

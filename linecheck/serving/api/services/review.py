@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from linecheck.errors import ConflictError, InvalidFieldError, NotFoundError
+from linecheck.errors import ConflictError, NotFoundError
 from linecheck.kinds import check_code
 from linecheck.serving.api.auth import require_line
 from linecheck.serving.api.responses import DefectOut, QueueItemOut, QueueOut
 from linecheck.serving.api.schemas import ReviewIn
+from linecheck.serving.api.services.corrections import Step, decide
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.queries import COUNT_CAP
 from linecheck.serving.store.db import Database
@@ -14,12 +15,15 @@ from linecheck.serving.store.keys import KeyInfo
 from linecheck.serving.store.models import utcnow
 from linecheck.serving.store.repositories import inspections as inspection_repo
 from linecheck.serving.store.repositories import reviews as review_repo
+from linecheck.serving.store.repositories.actors import actor_names
 
 
-def review_queue(db: Database, flt: review_repo.QueueFilter, *, limit: int, offset: int) -> QueueOut:
-    """A page of the queue (newest first), its total and the number of frames still without a code."""
+def review_queue(
+    db: Database, flt: review_repo.QueueFilter, *, limit: int, offset: int, sort: str = "newest"
+) -> QueueOut:
+    """A page of the queue (newest first, or lowest confidence first), its total and unread frames."""
     with db.reader() as session:
-        rows = review_repo.review_queue(session, flt, limit=limit, offset=offset)
+        rows = review_repo.review_queue(session, flt, limit=limit, offset=offset, sort=sort)
         total = review_repo.count_queue(session, flt, cap=COUNT_CAP)
         unread = inspection_repo.count_inspections(
             session,
@@ -27,9 +31,10 @@ def review_queue(db: Database, flt: review_repo.QueueFilter, *, limit: int, offs
             cap=COUNT_CAP,
         )
         history = review_repo.reviews_for_defects(session, [d.id for d, _ in rows])
+        names = actor_names(session, {r.reviewer for found in history.values() for r in found})
         items = [
             QueueItemOut(
-                defect=DefectOut.of(defect, history.get(defect.id)),
+                defect=DefectOut.of(defect, history.get(defect.id), names),
                 code=inspection.code,
                 line_id=inspection.line_id,
                 station=inspection.station,
@@ -59,35 +64,20 @@ def get_defect(db: Database, defect_id: int) -> DefectOut:
         if defect is None:
             raise NotFoundError(f"defect id={defect_id} does not exist")
         history = review_repo.reviews_for_defects(session, [defect_id])
-        return DefectOut.of(defect, history.get(defect_id))
+        names = actor_names(session, {r.reviewer for r in history.get(defect_id, [])})
+        return DefectOut.of(defect, history.get(defect_id), names)
 
 
 def review_defect(
     db: Database, lines: LineRegistry, defect_id: int, body: ReviewIn, key: KeyInfo
 ) -> DefectOut:
-    """Append a decision to a defect's history; reclassify needs a class of the defect's line."""
-    with db.writer() as session:
-        defect = review_repo.get_defect(session, defect_id)
-        if defect is None:
-            raise NotFoundError(f"defect id={defect_id} does not exist")
-        require_line(key, defect.line_id, field="defect.line_id")
-        if body.new_class is not None:
-            line = lines.require(defect.line_id)
-            if body.new_class not in line.classes:
-                raise InvalidFieldError(
-                    "new_class", body.new_class, f"not a class of line {line.id}: {line.classes}"
-                )
-        review_repo.add_review(
-            session,
-            defect,
-            decision=body.decision,
-            new_class=body.new_class,
-            reviewer=key.actor,
-            at=utcnow(),
-            comment=body.comment,
-        )
-        session.commit()
-    return get_defect(db, defect_id)
+    """Append a decision to a defect's history; reclassify needs a class of the defect's line.
+
+    A ``bbox`` (confirm / reclassify) moves or resizes the box: see
+    :mod:`linecheck.serving.api.services.corrections`.
+    """
+    step = Step(decision=body.decision, new_class=body.new_class, bbox=body.bbox)
+    return decide(db, lines, defect_id, step, comment=body.comment, key=key)
 
 
 def assign_code(db: Database, lines: LineRegistry, inspection_id: str, code: str, key: KeyInfo) -> None:

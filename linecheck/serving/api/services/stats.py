@@ -1,18 +1,22 @@
-"""Per-shift statistics of a line: units, fail rate, defects per class, top defect locations."""
+"""Per-shift (or hourly) statistics of a line: units and their verdicts, fail rate, throughput, defects."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from linecheck.errors import ConfigError, InvalidFieldError
-from linecheck.serving.api.responses import LineStatsOut, ShiftStatsOut
+from linecheck.serving.api.responses import LineStatsOut, PeriodTotalsOut, ShiftStatsOut, StationStatsOut
 from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.api.services.verdicts import UNIT_STATUSES, UnitVerdict, verdicts_for_codes
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.repositories.stats import window_stats
+from linecheck.serving.store.repositories.units import codes_in_window
 
 MAX_PERIOD = timedelta(days=31)
+MAX_HOURLY_PERIOD = timedelta(days=7)
 
 
 def _zone(zone: str) -> ZoneInfo:
@@ -45,6 +49,34 @@ def shift_windows(
     return list(pairwise(cuts))
 
 
+def hour_windows(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """Split [since, until) at every full UTC hour (the p-chart's subgroups)."""
+    first = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    cuts = [since.astimezone(UTC)]
+    at = first
+    while at < until:
+        cuts.append(at)
+        at += timedelta(hours=1)
+    cuts.append(until.astimezone(UTC))
+    return list(pairwise(cuts))
+
+
+def _per_hour(count: int, running_s: float) -> float | None:
+    return count * 3600.0 / running_s if running_s > 0 else None
+
+
+def _status_counts(codes: list[str], verdicts: dict[str, UnitVerdict]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(UNIT_STATUSES, 0)
+    for code in codes:
+        verdict = verdicts.get(code)
+        counts[verdict.status if verdict is not None else "not_inspected"] += 1
+    return counts
+
+
+def _failed(counts: dict[str, int]) -> int:
+    return counts["failed"] + counts["not_inspected"]
+
+
 def line_stats(
     db: Database,
     lines: LineRegistry,
@@ -54,8 +86,14 @@ def line_stats(
     until: datetime | None,
     starts: list[time],
     zone: str,
+    idle_gap_s: float = 300.0,
+    bucket: Literal["shift", "hour"] = "shift",
 ) -> LineStatsOut:
-    """Statistics of ``line_id`` per shift between ``since`` and ``until`` (default: the last 24 h)."""
+    """Statistics of ``line_id`` per shift (or hour) between ``since`` and ``until`` (default: the last 24 h).
+
+    Unit verdicts (and the fail rate) are :func:`~linecheck.serving.api.services.verdicts.unit_verdict`,
+    the same as the grade endpoint and the trace; throughput is per hour of running time.
+    """
     lines.require(line_id)
     until = until or datetime.now(UTC)
     since = since or until - timedelta(hours=24)
@@ -63,22 +101,81 @@ def line_stats(
         raise InvalidFieldError("since", since.isoformat(), f"must be before until={until.isoformat()}")
     if until - since > MAX_PERIOD:
         raise InvalidFieldError("since", since.isoformat(), f"period longer than {MAX_PERIOD.days} days")
+    if bucket == "hour" and until - since > MAX_HOURLY_PERIOD:
+        raise InvalidFieldError(
+            "since", since.isoformat(), f"hourly statistics cover at most {MAX_HOURLY_PERIOD.days} days"
+        )
+    windows = shift_windows(since, until, starts, zone) if bucket == "shift" else hour_windows(since, until)
     shifts: list[ShiftStatsOut] = []
+    all_codes: set[str] = set()
+    running = 0.0
     with db.reader() as session:
-        for start, end in shift_windows(since, until, starts, zone):
-            stats = window_stats(session, line_id, start, end)
-            shifts.append(
-                ShiftStatsOut(
-                    shift=shift_name(start, starts, zone),
-                    shift_start=start,
-                    shift_end=end,
-                    inspections=stats.inspections,
-                    by_verdict=stats.by_verdict,
-                    units=stats.units,
-                    failed_units=stats.failed_units,
-                    fail_rate=stats.failed_units / stats.units if stats.units else None,
-                    defects_by_class=stats.defects_by_class,
-                    top_locations=[{"location": key, "defects": n} for key, n in stats.top_locations],
-                )
+        per_window = []
+        for start, end in windows:
+            stats = window_stats(session, line_id, start, end, idle_gap_s=idle_gap_s)
+            codes = codes_in_window(session, line_id, start, end) if stats.inspections else []
+            all_codes.update(codes)
+            per_window.append((start, end, stats, codes))
+        verdicts = verdicts_for_codes(session, lines, sorted(all_codes))
+    for start, end, stats, codes in per_window:
+        counts = _status_counts(codes, verdicts)
+        failed = _failed(counts)
+        running += stats.running_s
+        shifts.append(
+            ShiftStatsOut(
+                shift=shift_name(start, starts, zone),
+                shift_start=start,
+                shift_end=end,
+                inspections=stats.inspections,
+                by_verdict=stats.by_verdict,
+                units=len(codes),
+                units_by_status=counts,
+                failed_units=failed,
+                fail_rate=failed / len(codes) if codes else None,
+                first_at=stats.first_at,
+                last_at=stats.last_at,
+                running_s=round(stats.running_s, 3),
+                frames_per_hour=_per_hour(stats.inspections, stats.running_s),
+                units_per_hour=_per_hour(len(codes), stats.running_s),
+                defects_by_class=stats.defects_by_class,
+                top_locations=[{"location": key, "defects": n} for key, n in stats.top_locations],
+                stations=[
+                    StationStatsOut(
+                        station=name,
+                        inspections=st.inspections,
+                        failed=st.failed,
+                        not_inspected=st.not_inspected,
+                        defects=st.defects,
+                    )
+                    for name, st in sorted(stats.stations.items())
+                ],
             )
-    return LineStatsOut(line_id=line_id, since=since, until=until, shifts=shifts)
+        )
+    counts = _status_counts(sorted(all_codes), verdicts)
+    by_class: dict[str, int] = {}
+    for shift in shifts:
+        for name, n in shift.defects_by_class.items():
+            by_class[name] = by_class.get(name, 0) + n
+    inspections = sum(s.inspections for s in shifts)
+    totals = PeriodTotalsOut(
+        inspections=inspections,
+        not_inspected=sum(s.by_verdict.get("not_inspected", 0) for s in shifts),
+        units=len(all_codes),
+        units_by_status=counts,
+        failed_units=_failed(counts),
+        fail_rate=_failed(counts) / len(all_codes) if all_codes else None,
+        running_s=round(running, 3),
+        frames_per_hour=_per_hour(inspections, running),
+        units_per_hour=_per_hour(len(all_codes), running),
+        defects=sum(by_class.values()),
+        defects_by_class=dict(sorted(by_class.items(), key=lambda kv: (-kv[1], kv[0]))),
+    )
+    return LineStatsOut(
+        line_id=line_id,
+        since=since,
+        until=until,
+        bucket=bucket,
+        idle_gap_s=idle_gap_s,
+        totals=totals,
+        shifts=shifts,
+    )

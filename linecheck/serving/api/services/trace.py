@@ -21,7 +21,10 @@ from linecheck.serving.api.responses import (
     TraceOut,
     UnitOut,
 )
+from linecheck.serving.api.services.grades import grade_out
+from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.queries import inspections_out
+from linecheck.serving.api.services.verdicts import unit_verdict
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.models import GenealogyLink
 from linecheck.serving.store.repositories import events as event_repo
@@ -30,6 +33,18 @@ from linecheck.serving.store.repositories import inspections as inspection_repo
 
 #: Most links followed in one direction, whatever the depth (a guard against huge fan-outs).
 MAX_LINKS = 5000
+#: How each relation reads, subject first (``packed_in``: the child is packed in the parent box).
+RELATION_PHRASES = {
+    "contains": "{parent} contains {child}",
+    "made_from": "{parent} made from {child}",
+    "packed_in": "{child} packed in {parent}",
+}
+
+
+def link_phrase(parent: str, child: str, relation: str) -> str:
+    """The link in words, in the direction the relation reads."""
+    template = RELATION_PHRASES.get(relation, "{parent} " + relation.replace("_", " ") + " {child}")
+    return template.format(parent=parent, child=child)
 
 
 def _walk(session: Session, code: str, *, up: bool, max_depth: int) -> list[LinkOut]:
@@ -55,6 +70,7 @@ def _walk(session: Session, code: str, *, up: bool, max_depth: int) -> list[Link
                     at=link.at,
                     depth=depth,
                     created_by=link.created_by,
+                    phrase=link_phrase(link.parent_code, link.child_code, link.relation),
                 )
             )
             nxt = link.parent_code if up else link.child_code
@@ -79,8 +95,13 @@ def _model_uses(inspections: list[InspectionOut]) -> list[ModelUseOut]:
     ]
 
 
-def trace_code(db: Database, code: str, *, max_depth: int) -> TraceOut:
-    """Everything about ``code``; :class:`NotFoundError` when the store knows nothing of it."""
+def trace_code(db: Database, code: str, *, max_depth: int, lines: LineRegistry | None = None) -> TraceOut:
+    """Everything about ``code``; :class:`NotFoundError` when the store knows nothing of it.
+
+    With ``lines``, the unit's grade after review is included: the same
+    :func:`~linecheck.serving.api.services.verdicts.unit_verdict` as the grade endpoint, over the
+    inspections and defects the trace already read.
+    """
     with db.reader() as session:
         unit = inspection_repo.get_unit(session, code)
         parents = _walk(session, code, up=True, max_depth=max_depth)
@@ -91,7 +112,12 @@ def trace_code(db: Database, code: str, *, max_depth: int) -> TraceOut:
         events = event_repo.events_for_codes(session, related)
         if unit is None and not parents and not children and not rows and not events:
             raise NotFoundError(f"code={code!r} is not known to the store")
+        grade = None
+        if unit is not None and lines is not None:
+            defects = [d for i in inspections for d in i.defects]
+            grade = grade_out(unit_verdict(lines.require(unit.line_id), code, inspections, defects))
         return TraceOut(
+            grade=grade,
             code=code,
             unit=UnitOut.model_validate(unit) if unit is not None else None,
             genealogy=GenealogyOut(parents=parents, children=children),

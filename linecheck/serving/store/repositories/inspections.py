@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from linecheck.kinds.base import LOCATION_COLUMNS
 from linecheck.serving.store.models import Defect, Inspection, Unit
 from linecheck.serving.store.repositories.base import insert_for, table_of
 
@@ -141,6 +142,45 @@ def count_inspections(session: Session, flt: InspectionFilter, *, cap: int) -> i
     """How many inspections match ``flt``, counting no further than ``cap + 1``."""
     matching = _filtered(select(Inspection.id), flt).limit(cap + 1).subquery()
     return int(session.scalar(select(func.count()).select_from(matching)) or 0)
+
+
+def add_reviewer_defect(
+    session: Session,
+    inspection: Inspection,
+    *,
+    class_name: str,
+    box: tuple[float, float, float, float],
+    location: Mapping[str, Any] | None,
+    columns: Mapping[str, Any],
+    actor: str,
+) -> Defect:
+    """Insert a defect a reviewer drew on ``inspection`` (confidence 1: a person saw it)."""
+    x1, y1, x2, y2 = box
+    defect = Defect(
+        inspection_id=inspection.id,
+        line_id=inspection.line_id,
+        captured_at=inspection.captured_at,
+        class_name=class_name,
+        final_class=class_name,
+        confidence=1.0,
+        x1=x1,
+        y1=y1,
+        x2=x2,
+        y2=y2,
+        location=dict(location) if location is not None else None,
+        review_state="confirmed",
+        source="reviewer",
+        created_by=actor,
+        **{name: columns.get(name) for name in LOCATION_COLUMNS},
+    )
+    session.add(defect)
+    session.execute(
+        update(Inspection)
+        .where(Inspection.id == inspection.id)
+        .values(defect_count=Inspection.defect_count + 1)
+    )
+    session.flush()
+    return defect
 
 
 def assign_code(session: Session, inspection_id: str, code: str, *, actor: str, at: datetime) -> bool:

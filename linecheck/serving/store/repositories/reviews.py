@@ -40,6 +40,16 @@ def reviews_for_defects(session: Session, defect_ids: Sequence[int]) -> dict[int
     return history
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DefectOutcome:
+    """A defect's current state after a review: what the defect row is moved to."""
+
+    state: str
+    final_class: str
+    final_bbox: list[float] | None = None
+    final_location: dict[str, Any] | None = None
+
+
 def add_review(
     session: Session,
     defect: Defect,
@@ -49,16 +59,38 @@ def add_review(
     reviewer: str,
     at: datetime,
     comment: str | None,
+    bbox: Sequence[float] | None = None,
+    outcome: DefectOutcome | None = None,
 ) -> Review:
-    """Append a review and move the defect's current state (the history itself is never changed)."""
+    """Append a review and move the defect's current state (the history itself is never changed).
+
+    ``outcome`` is the state the review leads to when the caller worked it out from the history
+    (an undo, a corrected box); without it confirm / reject / reclassify map to their state.
+    """
     review = Review(
-        defect_id=defect.id, decision=decision, new_class=new_class, reviewer=reviewer, at=at, comment=comment
+        defect_id=defect.id,
+        decision=decision,
+        new_class=new_class,
+        reviewer=reviewer,
+        at=at,
+        comment=comment,
+        bbox=list(bbox) if bbox is not None else None,
     )
     session.add(review)
-    state = {"confirm": "confirmed", "reject": "rejected", "reclassify": "reclassified"}[decision]
-    values: dict[str, Any] = {"review_state": state, "reviewed_at": at}
-    if decision == "reclassify" and new_class is not None:
-        values["final_class"] = new_class
+    values: dict[str, Any] = {"reviewed_at": at}
+    if outcome is not None:
+        values.update(
+            review_state=outcome.state,
+            final_class=outcome.final_class,
+            final_bbox=outcome.final_bbox,
+            final_location=outcome.final_location,
+        )
+    else:
+        values["review_state"] = {"confirm": "confirmed", "reject": "rejected", "reclassify": "reclassified"}[
+            decision
+        ]
+        if decision == "reclassify" and new_class is not None:
+            values["final_class"] = new_class
     session.execute(update(Defect).where(Defect.id == defect.id).values(**values))
     session.flush()
     return review
@@ -66,7 +98,7 @@ def add_review(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class QueueFilter:
-    """Filters of the review queue (None: no filter)."""
+    """Filters of the review queue (None: no filter); ``code``: defects of that unit's frames."""
 
     state: str | None = "pending"
     line_id: str | None = None
@@ -75,9 +107,13 @@ class QueueFilter:
     max_confidence: float | None = None
     since: datetime | None = None
     until: datetime | None = None
+    code: str | None = None
 
 
 def _queue_query(query: _SelectT, flt: QueueFilter) -> _SelectT:
+    if flt.code is not None:
+        frames = select(Inspection.id).where(Inspection.code == flt.code)
+        query = query.where(Defect.inspection_id.in_(frames))
     if flt.state is not None:
         query = query.where(Defect.review_state == flt.state)
     if flt.line_id is not None:
@@ -96,13 +132,14 @@ def _queue_query(query: _SelectT, flt: QueueFilter) -> _SelectT:
 
 
 def review_queue(
-    session: Session, flt: QueueFilter, *, limit: int, offset: int
+    session: Session, flt: QueueFilter, *, limit: int, offset: int, sort: str = "newest"
 ) -> list[tuple[Defect, Inspection]]:
-    """A page of defects with their inspection, newest arrival first (so recent filters stop early)."""
+    """A page of defects with their inspection: newest first, or ``sort="confidence"`` lowest first."""
     query = _queue_query(
         select(Defect, Inspection).join(Inspection, Inspection.id == Defect.inspection_id), flt
     )
-    query = query.order_by(Defect.id.desc()).limit(limit).offset(offset)
+    order = (Defect.confidence.asc(), Defect.id.desc()) if sort == "confidence" else (Defect.id.desc(),)
+    query = query.order_by(*order).limit(limit).offset(offset)
     return [(row[0], row[1]) for row in session.execute(query)]
 
 

@@ -1,44 +1,94 @@
-"""Aggregates of a line over a time window (one shift): units, verdicts, defects by class and location."""
+"""Aggregates of a line over a time window (one shift): frames, running time, defects by class and place.
+
+Unit verdicts (and so the fail rate) are not counted here: they are the grade after review, which
+:mod:`linecheck.serving.api.services.verdicts` computes for the window's codes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import Defect, Inspection
+from linecheck.serving.store.repositories.base import epoch_seconds
+
+
+@dataclass(kw_only=True)
+class StationStats:
+    """Frames and defects of one station in a window."""
+
+    inspections: int = 0
+    failed: int = 0
+    not_inspected: int = 0
+    defects: int = 0
 
 
 @dataclass(kw_only=True)
 class WindowStats:
-    """What happened on a line between ``start`` (inclusive) and ``end`` (exclusive)."""
+    """What happened on a line between ``start`` (inclusive) and ``end`` (exclusive).
+
+    ``running_s`` is the time the line was running: the sum of the gaps between consecutive
+    frames that are no longer than ``idle_gap_s`` (a longer gap is a stop, not production).
+    """
 
     inspections: int = 0
     by_verdict: dict[str, int] = field(default_factory=dict)
-    units: int = 0
-    failed_units: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    running_s: float = 0.0
     defects_by_class: dict[str, int] = field(default_factory=dict)
     top_locations: list[tuple[str, int]] = field(default_factory=list)
+    stations: dict[str, StationStats] = field(default_factory=dict)
 
 
 def window_stats(
-    session: Session, line_id: str, start: datetime, end: datetime, *, top: int = 5
+    session: Session, line_id: str, start: datetime, end: datetime, *, idle_gap_s: float, top: int = 5
 ) -> WindowStats:
-    """Aggregate one window (four indexed queries); defects rejected by a reviewer are not counted."""
+    """Aggregate one window (indexed queries); defects rejected by a reviewer are not counted."""
     in_window = (Inspection.line_id == line_id, Inspection.captured_at >= start, Inspection.captured_at < end)
     stats = WindowStats()
     rows = session.execute(
-        select(Inspection.verdict, func.count()).where(*in_window).group_by(Inspection.verdict)
+        select(Inspection.station, Inspection.verdict, func.count())
+        .where(*in_window)
+        .group_by(Inspection.station, Inspection.verdict)
     )
-    stats.by_verdict = {verdict: int(n) for verdict, n in rows}
+    for station, verdict, n in rows:
+        stats.by_verdict[verdict] = stats.by_verdict.get(verdict, 0) + int(n)
+        per = stats.stations.setdefault(station, StationStats())
+        per.inspections += int(n)
+        per.failed += int(n) if verdict == "fail" else 0
+        per.not_inspected += int(n) if verdict == "not_inspected" else 0
     stats.inspections = sum(stats.by_verdict.values())
     if not stats.inspections:
         return stats
-    units = select(func.count(distinct(Inspection.code))).where(*in_window, Inspection.code.is_not(None))
-    stats.units = int(session.scalar(units) or 0)
-    stats.failed_units = int(session.scalar(units.where(Inspection.verdict == "fail")) or 0)
+    stats.first_at, stats.last_at = session.execute(
+        select(func.min(Inspection.captured_at), func.max(Inspection.captured_at)).where(*in_window)
+    ).one()
+    at = epoch_seconds(Inspection.captured_at)
+    gaps = (
+        select((at - func.lag(at).over(order_by=(Inspection.captured_at, Inspection.id))).label("gap"))
+        .where(*in_window)
+        .subquery()
+    )
+    running = select(func.sum(case((gaps.c.gap <= idle_gap_s, gaps.c.gap), else_=0.0)))
+    stats.running_s = round(float(session.scalar(running) or 0.0), 3)  # julianday: ~10 µs precision
+    per_station = session.execute(
+        select(Inspection.station, func.count())
+        .select_from(Defect)
+        .join(Inspection, Inspection.id == Defect.inspection_id)
+        .where(
+            Defect.line_id == line_id,
+            Defect.captured_at >= start,
+            Defect.captured_at < end,
+            Defect.review_state != "rejected",
+        )
+        .group_by(Inspection.station)
+    )
+    for station, n in per_station:
+        stats.stations.setdefault(station, StationStats()).defects = int(n)
     defect_window = (
         Defect.line_id == line_id,
         Defect.captured_at >= start,
