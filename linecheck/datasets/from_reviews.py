@@ -6,7 +6,10 @@ A frame goes into the dataset when a reviewer has decided on at least one of its
 * ``rejected`` defects are removed (a frame whose defects were all rejected becomes a
   background image: a hard negative),
 * ``pending`` defects (not reviewed yet) make the frame incomplete: it is skipped
-  (``pending="skip"``, the default) or the model's box is kept as it is (``pending="keep"``).
+  (``pending="skip"``, the default) or the model's box is kept as it is (``pending="keep"``);
+* a box a reviewer moved or resized is written where the reviewer put it, and a defect the
+  model missed, drawn by a reviewer, is a label like a confirmed one (merged boxes are one
+  corrected box, the others rejected).
 
 Frames are read through a :class:`ReviewSource` (the API over HTTP, or the store directly, see
 :mod:`linecheck.datasets.review_sources`), images are the stored full frames, and the dataset is
@@ -37,6 +40,8 @@ from linecheck.serving.store.images import sniff_content_type
 
 PendingPolicy = Literal["skip", "keep"]
 REVIEW_STATES = ("confirmed", "rejected", "reclassified")
+#: What the report counts: each state, pending boxes kept, and (of the kept ones) drawn and moved boxes.
+DECISION_COUNTS = (*REVIEW_STATES, "pending_kept", "added", "box_corrected")
 _SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg"}
 
 
@@ -49,7 +54,10 @@ class ReviewedDefect:
         class_name: the class the model predicted.
         final_class: the class after review (the reviewer's class when reclassified).
         review_state: ``pending``, ``confirmed``, ``rejected`` or ``reclassified``.
-        bbox: ``x1, y1, x2, y2`` in the pixels of the inspected frame.
+        bbox: ``x1, y1, x2, y2`` in the pixels of the inspected frame, after review (a box the
+            reviewer moved or resized is where the reviewer put it).
+        source: ``model`` (detected) or ``reviewer`` (a missed defect a reviewer drew).
+        corrected: the reviewer moved or resized the model's box.
 
     """
 
@@ -58,6 +66,8 @@ class ReviewedDefect:
     final_class: str
     review_state: str
     bbox: tuple[float, float, float, float]
+    source: str = "model"
+    corrected: bool = False
 
     def __post_init__(self) -> None:
         if self.review_state not in ("pending", *REVIEW_STATES):
@@ -172,6 +182,10 @@ def frame_labels(
         decisions["pending_kept" if state == "pending" else state] += 1
         if state == "rejected":
             continue
+        if defect.source != "model":
+            decisions["added"] += 1
+        if defect.corrected:
+            decisions["box_corrected"] += 1
         if defect.final_class not in index:
             return f"defect {defect.id} has class {defect.final_class!r}, not one of {list(names)}"
         xyxy.append(defect.bbox)
@@ -327,7 +341,7 @@ def export_reviews(
     report.images = writer.images
     report.backgrounds = writer.backgrounds
     report.boxes_per_class = {name: writer.boxes_per_class.get(name, 0) for name in names}
-    report.decisions = {key: decisions.get(key, 0) for key in (*REVIEW_STATES, "pending_kept")}
+    report.decisions = {key: decisions.get(key, 0) for key in DECISION_COUNTS}
     issues = validate_yolo(dst)
     if issues.errors:
         raise DatasetError(

@@ -34,13 +34,16 @@ PAGE = 500
 
 
 def _defect(raw: dict[str, Any]) -> ReviewedDefect:
-    x1, y1, x2, y2 = (float(v) for v in raw["bbox"])
+    corrected = raw.get("final_bbox") is not None
+    x1, y1, x2, y2 = (float(v) for v in (raw["final_bbox"] if corrected else raw["bbox"]))
     return ReviewedDefect(
         id=int(raw["id"]),
         class_name=str(raw["class_name"]),
         final_class=str(raw["final_class"]),
         review_state=str(raw["review_state"]),
         bbox=(x1, y1, x2, y2),
+        source=str(raw.get("source") or "model"),
+        corrected=corrected and raw.get("source", "model") == "model",
     )
 
 
@@ -216,13 +219,16 @@ class StoreReviewSource:
                     defects = inspection_repo.defects_for_inspections(session, list(inspections))
                 by_inspection: dict[str, list[ReviewedDefect]] = {}
                 for d in defects:
+                    x1, y1, x2, y2 = d.final_bbox or (d.x1, d.y1, d.x2, d.y2)
                     by_inspection.setdefault(d.inspection_id, []).append(
                         ReviewedDefect(
                             id=d.id,
                             class_name=d.class_name,
                             final_class=d.final_class,
                             review_state=d.review_state,
-                            bbox=(d.x1, d.y1, d.x2, d.y2),
+                            bbox=(x1, y1, x2, y2),
+                            source=d.source,
+                            corrected=d.final_bbox is not None and d.source == "model",
                         )
                     )
                 for inspection in inspections.values():

@@ -367,3 +367,51 @@ def test_command_errors_are_one_line_and_exit_1(
     assert result.exit_code == 1, result.output
     assert message in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["api", "store"])
+def test_boxes_moved_drawn_and_merged_by_reviewers_become_the_labels(
+    stack: Stack, tmp_path: Path, kind: str
+) -> None:
+    """A moved box is written where the reviewer put it, a drawn one is a label, a merged one goes."""
+    module = stack.get(f"/v1/trace/{PV_CODE}")["inspections"][0]
+    if not any(d["source"] == "reviewer" for d in module["defects"]):  # once for both parametrizations
+        crack, dark = (d for d in module["defects"])
+        moved = [crack["bbox"][0] + 4, crack["bbox"][1] + 2, crack["bbox"][2] + 9, crack["bbox"][3] + 6]
+        drawn_path = f"/v1/inspections/{module['id']}/defects"
+        stack_post = [
+            (f"/v1/defects/{crack['id']}/review", {"decision": "confirm", "bbox": moved}),
+            (drawn_path, {"class_name": "finger_interruption", "bbox": [250, 90, 290, 110]}),
+            (drawn_path, {"class_name": "finger_interruption", "bbox": [280, 95, 300, 118]}),
+        ]
+        for path, body in stack_post:
+            assert stack.post(path, "reviewer", json=body).status_code == 201
+        drawn = [
+            d["id"]
+            for d in stack.get(f"/v1/inspections/{module['id']}")["defects"]
+            if d["source"] == "reviewer"
+        ]
+        merged = stack.post(f"/v1/inspections/{module['id']}/merge", "reviewer", json={"defect_ids": drawn})
+        assert merged.status_code == 201, merged.text
+        assert (
+            stack.post(
+                f"/v1/defects/{dark['id']}/review", "reviewer", json={"decision": "reject"}
+            ).status_code
+            == 201
+        )
+    frame = stack.get(f"/v1/inspections/{module['id']}")
+    w, h = frame["image_width"], frame["image_height"]
+    expected = []
+    for d in frame["defects"]:
+        if d["review_state"] == "rejected":
+            continue
+        x1, y1, x2, y2 = d["final_bbox"] or d["bbox"]
+        values = ((x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h)
+        expected.append((d["final_class"], *(f"{v:.4f}" for v in values)))
+    assert sorted(c for c, *_ in expected) == ["crack", "finger_interruption"]
+    dst = tmp_path / "pv"
+    with open_source(kind, stack) as source:
+        report = export_reviews(source, dst, line_ids=["pv-01"], val=0)
+    assert labels_of(dst) == {f"pv-01_{module['id']}": sorted(expected)}
+    assert (report.decisions["added"], report.decisions["box_corrected"]) == (1, 1)
+    assert report.decisions["rejected"] == 2  # the dark cell and the second drawn box, merged away
