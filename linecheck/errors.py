@@ -96,6 +96,10 @@ class StoreError(LinecheckError):
     """The traceability store failed."""
 
 
+class StoreFullError(StoreError):
+    """The traceability store's disk is full: nothing was stored, try again once there is room."""
+
+
 class NotFoundError(LinecheckError):
     """A requested entity (line, unit, defect, model) does not exist."""
 

@@ -24,7 +24,8 @@ class ApiSendError(LinecheckError):
     """A request to the API failed in a way that is worth retrying.
 
     Attributes:
-        cause: ``connection``, ``server`` (5xx), ``rate_limited`` (429) or ``auth`` (401/403).
+        cause: ``connection``, ``server`` (5xx), ``image_store_full`` / ``store_full`` (507: the API's
+            image store / database is out of space), ``rate_limited`` (429) or ``auth`` (401/403).
         retry_after_s: the server's ``Retry-After``, when it sent one.
 
     """
@@ -62,6 +63,17 @@ def _error_text(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {json.dumps(body)[:300]}"
 
 
+def _full_cause(response: httpx.Response) -> str:
+    """``image_store_full`` or ``store_full`` (the database), from a 507's error type."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "image_store_full"
+    err = body.get("error") if isinstance(body, dict) else None
+    kind = err.get("type") if isinstance(err, dict) else None
+    return "store_full" if kind == "store_full" else "image_store_full"
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     raw = response.headers.get("retry-after")
     try:
@@ -95,8 +107,8 @@ class ApiClient:
                 f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}", cause="connection"
             ) from exc
         status = response.status_code
-        if status == 507:
-            raise ApiSendError(f"{method} {path}: {_error_text(response)}", cause="image_store_full")
+        if status == 507:  # the API's image store or its database is out of space
+            raise ApiSendError(f"{method} {path}: {_error_text(response)}", cause=_full_cause(response))
         if status >= 500:
             raise ApiSendError(f"{method} {path}: {_error_text(response)}", cause="server")
         if status == 429:

@@ -1,12 +1,21 @@
-"""Fault: the image store's filesystem fills up (a real 1 MiB tmpfs mounted for the test)."""
+"""Fault: a filesystem fills up (real tmpfs mounts): the image store's, the SQLite database's, PostgreSQL's.
+
+A full disk answers 507 with a message saying which store is full, never a 500 or a connection reset;
+``/healthz`` (liveness) stays 200 while ``/readyz`` says what is full, and everything acknowledged stays.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import pwd
 import subprocess
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +24,9 @@ import numpy as np
 import pytest
 from prometheus_client import generate_latest
 from rel_helpers import auth, code_for, fast_settings, inspection, metric_value, noise_png, stored_inspections
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from linecheck.inspect.api_client import ApiClient
 from linecheck.inspect.messages import DefectRecord, InspectionResult
@@ -22,24 +34,43 @@ from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.outbox import Outbox
 from linecheck.inspect.sender import SenderWorker
 from linecheck.messages import CodeStatus, Verdict
+from linecheck.serving.api.testing import create_key, run_api
+from linecheck.serving.store.db import Database
+from linecheck.serving.store.testing import (
+    copy_sqlite,
+    find_postgres,
+    new_postgres_schema,
+    temporary_postgres_database,
+)
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs at ``tmp_path/images`` (needs root / CAP_SYS_ADMIN; skipped otherwise)."""
-    mount_point = tmp_path / "images"
-    mount_point.mkdir()
+@contextmanager
+def tmpfs(mount_point: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``mount_point`` (needs root / CAP_SYS_ADMIN; skips the test otherwise)."""
+    mount_point.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1M,mode=0755", "tmpfs", str(mount_point)],
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mount_point)],
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a 1 MiB tmpfs here (needs root): {done.stderr.strip()}")
+        pytest.skip(f"cannot mount a {size} tmpfs here (needs root): {done.stderr.strip()}")
     try:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def grow(mount_point: Path, size: str) -> None:
+    """The operator grows the volume."""
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(mount_point)], check=True)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs at ``tmp_path/images``."""
+    with tmpfs(tmp_path / "images", "1M") as mount_point:
+        yield mount_point
 
 
 def test_full_image_store_answers_507_counts_it_and_still_records_inspections(
@@ -48,7 +79,12 @@ def test_full_image_store_answers_507_counts_it_and_still_records_inspections(
     headers = {**auth(keys["textile"]), "Content-Type": "image/png"}
     stored_refs: list[str] = []
     refused: list[httpx.Response] = []
-    with api_server(images_dir=tiny_disk) as base, httpx.Client(base_url=base, timeout=30) as http:
+    # readiness wants 1 MiB free: the empty 1 MiB tmpfs has it, a filled one does not
+    with (
+        api_server(images_dir=tiny_disk, min_free_disk_mb=1) as base,
+        httpx.Client(base_url=base, timeout=30) as http,
+    ):
+        assert http.get("/readyz").status_code == 200
         for seed in range(12):  # ~197 KB each: the fifth or sixth no longer fits
             answer = http.post("/v1/images", content=noise_png(seed), headers=headers)
             if answer.status_code == 201:
@@ -76,8 +112,19 @@ def test_full_image_store_answers_507_counts_it_and_still_records_inspections(
             got = http.get(f"/v1/images/{ref}", headers=auth(keys["viewer"]))
             assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == ref
         assert not [p for p in tiny_disk.rglob(".tmp-*")]
-        # health stays green: the database is fine, only the image store is full
+        # alive, but not ready: the database is fine, the image store is full and says so
         assert http.get("/healthz").status_code == 200
+        ready = http.get("/readyz")
+        assert ready.status_code == 507
+        checks = {c["name"]: c for c in ready.json()["checks"]}
+        assert ready.json()["status"] == "not_ready"
+        assert checks["database"]["ok"] and checks["database_disk"]["ok"]
+        assert (
+            not checks["image_store_disk"]["ok"]
+            and "too little free space" in checks["image_store_disk"]["detail"]
+        )
+        grow(tiny_disk, "8M")
+        assert http.get("/readyz").status_code == 200
 
 
 def _failed_roll_frame(seq: int) -> InspectionResult:
@@ -139,7 +186,7 @@ def test_inspector_posts_inspections_while_the_image_store_is_full_and_uploads_i
             assert kept and kept < set(refs.values())  # frames not uploaded yet stay on the inspector's disk
 
             # the operator grows the volume: the backlog drains by itself, every frame arrives intact
-            subprocess.run(["mount", "-o", "remount,size=8M", str(tiny_disk)], check=True)
+            grow(tiny_disk, "8M")
             deadline = time.monotonic() + 60
             while outbox.image_backlog() and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -152,3 +199,137 @@ def test_inspector_posts_inspections_while_the_image_store_is_full_and_uploads_i
                 got = http.get(f"/v1/images/{ref}", headers=auth(keys["viewer"]))
                 assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == ref
     outbox.close()
+
+
+def _fill(http: httpx.Client, key: str) -> tuple[list[str], list[httpx.Response]]:
+    """Post batches until the store refused five; returns the acknowledged ids and the refusals.
+
+    A connection reset or a timeout raises here and fails the test.
+    """
+    acknowledged: list[str] = []
+    refused: list[httpx.Response] = []
+    for n in range(5000):
+        bodies = [inspection("textile-01", n, defects=3) for _ in range(5)]
+        answer = http.post("/v1/inspections", json={"inspections": bodies}, headers=auth(key))
+        if answer.status_code in (200, 201):
+            acknowledged += [b["id"] for b in bodies]
+        else:
+            refused.append(answer)
+            if len(refused) == 5:
+                break
+    return acknowledged, refused
+
+
+def _full_store_answers(http: httpx.Client, base: str, keys: dict[str, str], disk: Path) -> None:
+    """Fill the store, check every answer, grow the disk, check that writes go in again."""
+    acknowledged, refused = _fill(http, keys["textile"])
+    assert acknowledged and len(refused) == 5
+    assert {r.status_code for r in refused} == {507}
+    error = refused[0].json()["error"]
+    assert error["type"] == "store_full" and "disk is full" in error["message"], error
+    assert http.get("/healthz").status_code == 200
+    assert http.get("/readyz").status_code in (200, 507)
+    # reads still work, and nothing acknowledged is missing
+    assert set(acknowledged) <= {i["id"] for i in stored_inspections(base, keys["viewer"])}
+    grow(disk, "64M")
+    again = [inspection("textile-01", 9000 + n) for n in range(5)]
+    assert http.post(
+        "/v1/inspections", json={"inspections": again}, headers=auth(keys["textile"])
+    ).status_code in (
+        200,
+        201,
+    )
+    assert http.get("/readyz").status_code == 200
+    assert set(acknowledged) | {b["id"] for b in again} <= {
+        i["id"] for i in stored_inspections(base, keys["viewer"])
+    }
+
+
+def test_full_sqlite_disk_answers_507_never_a_reset_and_readyz_says_so(
+    rel_template: Path, tmp_path: Path
+) -> None:
+    with tmpfs(tmp_path / "db", "3M") as disk:
+        url = copy_sqlite(rel_template, disk / "linecheck.db")
+        keys = {"textile": create_key(url, "line", "textile-01"), "viewer": create_key(url, "viewer")}
+        with (
+            run_api(url, tmp_path / "api", settings={"min_free_disk_mb": 1}) as base,
+            httpx.Client(base_url=base, timeout=30) as http,
+        ):
+            assert http.get("/readyz").status_code == 200
+            acknowledged, refused = _fill(http, keys["textile"])
+            assert acknowledged and {r.status_code for r in refused} == {507}
+            error = refused[0].json()["error"]
+            assert error["type"] == "store_full" and "disk is full" in error["message"], error
+            # alive, not ready, and the readiness answer says it is the database's disk
+            assert http.get("/healthz").status_code == 200
+            ready = http.get("/readyz")
+            assert ready.status_code == 507
+            failing = {c["name"]: c["detail"] for c in ready.json()["checks"] if not c["ok"]}
+            assert set(failing) & {"database", "database_disk"} and "image_store" not in failing, failing
+            assert set(acknowledged) <= {i["id"] for i in stored_inspections(base, keys["viewer"])}
+            grow(disk, "64M")
+            assert http.get("/readyz").status_code == 200
+            more = [inspection("textile-01", 9000 + n) for n in range(5)]
+            answer = http.post("/v1/inspections", json={"inspections": more}, headers=auth(keys["textile"]))
+            assert answer.status_code in (200, 201)
+            assert set(acknowledged) | {b["id"] for b in more} <= {
+                i["id"] for i in stored_inspections(base, keys["viewer"])
+            }
+        db = Database.from_url(url)
+        try:
+            with db.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        finally:
+            db.dispose()
+
+
+def _schema_of(url: str) -> str:
+    options = str(make_url(url).query["options"])
+    return options.removeprefix("-csearch_path=").split()[0]
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    """A throw-away database on the local PostgreSQL server (skipped when none is reachable)."""
+    server, why = find_postgres()
+    if server is None:
+        pytest.skip(f"no PostgreSQL server reachable: {why}")
+    with temporary_postgres_database(server, prefix="linecheck_rel") as url:
+        yield url
+
+
+@pytest.mark.postgres
+def test_full_postgres_tablespace_answers_507_never_a_500(pg_database: str, tmp_path: Path) -> None:
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no local postgres user: the server's disk cannot be filled from here")
+    name = f"lc_tiny_{uuid.uuid4().hex[:8]}"
+    location = Path(tempfile.gettempdir()) / name  # postgres must reach it (pytest's tmp dirs are 0700)
+    admin = create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    try:
+        with tmpfs(location, "4M"):
+            os.chown(location, owner.pw_uid, owner.pw_gid)
+            location.chmod(0o700)
+            try:
+                with admin.connect() as conn:
+                    conn.execute(text(f"CREATE TABLESPACE {name} LOCATION '{location}'"))
+            except DBAPIError as exc:
+                pytest.skip(f"cannot create a tablespace on a local tmpfs (remote server?): {exc.orig}")
+            schema_url = new_postgres_schema(pg_database)
+            schema = _schema_of(schema_url)
+            url = (
+                make_url(schema_url)
+                .update_query_dict({"options": f"-csearch_path={schema} -cdefault_tablespace={name}"})
+                .render_as_string(hide_password=False)
+            )
+            try:
+                keys = {"textile": create_key(url, "line", "textile-01"), "viewer": create_key(url, "viewer")}
+                with run_api(url, tmp_path / "api") as base, httpx.Client(base_url=base, timeout=30) as http:
+                    _full_store_answers(http, base, keys, location)
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                    conn.execute(text(f"DROP TABLESPACE IF EXISTS {name}"))
+    finally:
+        admin.dispose()

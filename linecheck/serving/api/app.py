@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
-from sqlalchemy import text
+from fastapi.responses import JSONResponse
 
 import linecheck
 from linecheck.serving.api.context import ApiContext
@@ -29,6 +29,7 @@ from linecheck.serving.api.routes import (
     units,
 )
 from linecheck.serving.api.schemas import INGEST_ADAPTER
+from linecheck.serving.api.services.health import ReadyOut, readiness
 from linecheck.serving.api.settings import ApiSettings, get_api_settings
 
 DESCRIPTION = """Traceability and QA review for linecheck's inspection lines.
@@ -97,10 +98,26 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
-        """Liveness and database reachability."""
-        with context.db.reader() as session:
-            session.execute(text("SELECT 1"))
+        """Liveness: the process answers (it touches neither the database nor the disk; see `/readyz`)."""
         return {"status": "ok", "database": context.db.dialect}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=ReadyOut,
+        responses={503: {"model": ReadyOut}, 507: {"model": ReadyOut}},
+    )
+    async def readyz() -> JSONResponse:
+        """Readiness: the database takes a write, the image store a file, and both disks have room.
+
+        507 when something lacks space (a full disk, or less free space than
+        `LINECHECK_API_MIN_FREE_DISK_MB`), 503 when something else is not ready; every check says
+        what it found.
+        """
+        status, body = await run_in_threadpool(
+            readiness, context.db, context.images, min_free_mb=settings.min_free_disk_mb
+        )
+        return JSONResponse(body.model_dump(), status_code=status)
 
     _install_openapi(app)
     install_docs(app)

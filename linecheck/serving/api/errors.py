@@ -28,8 +28,10 @@ from linecheck.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     StoreError,
+    StoreFullError,
 )
 from linecheck.serving.api.ratelimit import KeyRateLimiter, RateLimitedError
+from linecheck.serving.store.db import UNAVAILABLE_ERRORS, store_error
 from linecheck.serving.store.images import ImageStoreFullError
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ _STATUS: tuple[tuple[type[LinecheckError], int, str], ...] = (
     (PayloadTooLargeError, 413, "payload_too_large"),
     (RateLimitedError, 429, "rate_limited"),
     (ImageStoreFullError, 507, "image_store_full"),
+    (StoreFullError, 507, "store_full"),
     (ImageStoreError, 503, "image_store_unavailable"),
     (StoreError, 503, "store_unavailable"),
     (ConfigError, 500, "config_error"),
@@ -143,5 +146,12 @@ def install_error_handlers(app: FastAPI) -> None:
             InvalidFieldsError(errors or [InvalidFieldError("body", None, "invalid request")])
         )
 
+    async def _database(_request: Request, exc: Exception) -> JSONResponse:
+        # a read that found the database gone or its disk full: 503 / 507, never a bare 500
+        assert isinstance(exc, UNAVAILABLE_ERRORS)
+        return error_response(store_error(exc))
+
     app.add_exception_handler(LinecheckError, _linecheck)
+    for db_error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(db_error, _database)
     app.add_exception_handler(RequestValidationError, _validation)

@@ -87,6 +87,12 @@ class ApiSettings(ServiceSettings):
         "urn:linecheck:", description="prefix of the URIs given to codes, lines and extension fields in EPCIS"
     )
     trace_max_depth: int = Field(10, ge=0, description="genealogy levels followed up and down")
+    min_free_disk_mb: int = Field(
+        256,
+        ge=0,
+        description="/readyz answers 507 when the SQLite database's or the image store's filesystem has less "
+        "free space than this, in MiB (0: no check)",
+    )
 
     @field_validator("shift_timezone")
     @classmethod

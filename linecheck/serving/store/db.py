@@ -19,15 +19,39 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from linecheck.errors import ConfigError
+from linecheck.errors import ConfigError, StoreError, StoreFullError
 
 #: Execution option that marks an engine (view) whose transactions write.
 WRITE_OPTION = "linecheck_write"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: Alembic keeps its running context in module globals: one migration at a time per process.
 _MIGRATION_LOCK = threading.Lock()
+
+
+#: Errors of the database server or file rather than of the statement: the store is unavailable or full.
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+#: SQLite's SQLITE_FULL, PostgreSQL's disk_full SQLSTATE.
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+
+
+def store_error(exc: OperationalError | InterfaceError) -> StoreError:
+    """The linecheck error for a database failure: :class:`StoreFullError` when its disk is full."""
+    orig = exc.orig
+    reason = (str(orig if orig is not None else exc).strip().splitlines() or ["(no message)"])[0]
+    full = (
+        getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL
+        or getattr(orig, "sqlstate", None) == _PG_DISK_FULL
+        or "No space left on device" in reason
+    )
+    if full:
+        return StoreFullError(
+            f"the database's disk is full, nothing was stored (free space or grow it): {reason}"
+        )
+    return StoreError(f"the database is unavailable: {reason}")
 
 
 def sqlite_url(path: Path) -> str:
@@ -107,14 +131,18 @@ class Database:
         """A write session (``with db.writer() as session``) holding SQLite's write lock up front.
 
         On SQLite the session also holds this process's write lock for its lifetime, so writers of
-        one process take turns in arrival order; PostgreSQL writers run concurrently.
+        one process take turns in arrival order; PostgreSQL writers run concurrently. A full disk
+        raises :class:`StoreFullError`, a database that cannot be reached or written :class:`StoreError`.
         """
-        if self._write_lock is None:
-            with self._write() as session:
+        try:
+            if self._write_lock is None:
+                with self._write() as session:
+                    yield session
+                return
+            with self._write_lock, self._write() as session:
                 yield session
-            return
-        with self._write_lock, self._write() as session:
-            yield session
+        except UNAVAILABLE_ERRORS as exc:
+            raise store_error(exc) from exc
 
     def analyze(self) -> None:
         """Refresh SQLite's planner statistics (bounded sampling: milliseconds even at millions of rows).
