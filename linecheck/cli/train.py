@@ -132,6 +132,9 @@ def train(
         int, typer.Option(min=0, help="anomaly: cut frames into native tiles of this size (0: whole frames).")
     ] = 0,
     coreset: Annotated[int, typer.Option(min=16, help="anomaly: memory bank size (patches).")] = 4096,
+    calib_fraction: Annotated[
+        float, typer.Option(help="anomaly: share of the good images held back to calibrate the threshold.")
+    ] = 0.2,
     eval_data: Annotated[
         Path | None,
         typer.Option(help="anomaly: good/ and defect class folders to evaluate on after training."),
@@ -157,7 +160,7 @@ def train(
             else:
                 run_anomaly(
                     **common, eval_data=eval_data, imgsz=imgsz, tile=tile, target_frr=target_frr,  # type: ignore[arg-type]
-                    coreset=coreset,
+                    coreset=coreset, calib_fraction=calib_fraction,
                 )  # fmt: skip
         return
     from linecheck.training.pipeline import canonical_command, train_and_register

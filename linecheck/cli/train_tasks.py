@@ -118,6 +118,7 @@ def run_anomaly(
     tile: int,
     target_frr: float,
     coreset: int,
+    calib_fraction: float,
     seed: int,
 ) -> None:
     """Fit, calibrate, export, register (and evaluate) an anomaly model; print what was done."""
@@ -128,7 +129,13 @@ def run_anomaly(
     base = resolve_target(line)
     target = resolve_target(line, name=task_model_name(name, base.name, "anomaly"))
     options = AnomalyOptions(
-        backbone=backbone, imgsz=imgsz, tile=tile, target_frr=target_frr, coreset=coreset, seed=seed
+        backbone=backbone,
+        imgsz=imgsz,
+        tile=tile,
+        target_frr=target_frr,
+        coreset=coreset,
+        calib_fraction=calib_fraction,
+        seed=seed,
     )
     command = _command(
         {
@@ -141,6 +148,7 @@ def run_anomaly(
             "tile": tile or None,
             "target_frr": target_frr,
             "coreset": coreset,
+            "calib_fraction": calib_fraction,
             "seed": seed,
         }
     )

@@ -1,0 +1,252 @@
+"""Real public defect sets through the same CLI a user runs; prints one JSON line.
+
+    python bench/real_data.py [--root ../shared/realdata] [--quick] [--work var/bench/real_data] [--skip neu]
+
+* ELPV cells (``elpv-cells/labels.csv``): ``data convert --from csv --threshold 0.5`` (defective =
+  probability >= 0.5), ``train --task classify`` from the ImageNet EfficientNet-Lite0 start, test
+  split: cell accuracy, F1, escape and false-reject rates at threshold 0.5.
+* AITEX fabric (``aitex-fabric/{defect,no_defect}``): per fabric code (``NNNN_DDD_FF.png``), half
+  of its defect-free images train ``train --task anomaly --tile 256`` (a part of them held back
+  for the threshold), the other half and every defect image of that code evaluate it: image
+  AUROC and F1 at the calibrated threshold. No defect image is seen in training.
+* NEU-DET (``neu-det-voc``): ``data convert --from voc`` + ``data split``, then ``train`` from
+  ``yolov8n`` from scratch vs from linecheck's own bearing checkpoint (``models/bearing``) at
+  equal epochs: test mAP50 and unit escape rate.
+
+Every set is split here with a fixed seed. ``--root`` takes any folder with the same layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ROOT = REPO.parent / "shared" / "realdata"
+LINECHECK = str(Path(sys.executable).with_name("linecheck"))
+
+
+def cli(*args: str, log: Path) -> None:
+    env = dict(os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(REPO / "var" / "ultralytics"))
+    with log.open("a") as out:
+        out.write("$ linecheck " + " ".join(args) + "\n")
+        out.flush()
+        done = subprocess.run([LINECHECK, *args], stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+    if done.returncode:
+        raise SystemExit(f"linecheck {' '.join(args[:3])} failed ({done.returncode}); see {log}")
+
+
+def card(models: Path, name: str) -> dict:
+    versions = sorted((models / name).iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
+    return json.loads((versions[-1] / "model_card.json").read_text())
+
+
+def elpv(root: Path, work: Path, quick: bool, log: Path) -> dict:
+    data = work / "elpv"
+    cli(
+        "data",
+        "convert",
+        "--from",
+        "csv",
+        str(root / "elpv-cells"),
+        str(data),
+        "--threshold",
+        "0.5",
+        "--val",
+        "0.15",
+        "--test",
+        "0.2",
+        "--seed",
+        "0",
+        log=log,
+    )
+    epochs, imgsz = (4, 192) if quick else (15, 256)
+    cli(
+        "train",
+        "--task",
+        "classify",
+        "--line",
+        "pv",
+        "--name",
+        "elpv-cells",
+        "--data",
+        str(data),
+        "--epochs",
+        str(epochs),
+        "--imgsz",
+        str(imgsz),
+        "--batch",
+        "32",
+        "--models-dir",
+        str(work / "models"),
+        "--runs-dir",
+        str(work / "runs"),
+        log=log,
+    )
+    c = card(work / "models", "elpv-cells")
+    m = c["metrics"]
+    return {
+        "accuracy": m["accuracy"],
+        "f1": m["f1"],
+        "escape_rate": m["escape_rate"],
+        "false_reject_rate": m["false_reject_rate"],
+        "auroc": m["auroc"],
+        "test_cells": m["images"],
+        "epochs": epochs,
+        "imgsz": imgsz,
+        "train_s": c["training"]["seconds"],
+    }
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.symlink_to(src.resolve())
+
+
+def aitex(root: Path, work: Path, quick: bool, log: Path) -> dict:
+    base = root / "aitex-fabric"
+    good: dict[str, list[Path]] = {}
+    for path in sorted((base / "no_defect").rglob("*.png")):
+        good.setdefault(path.stem.split("_")[-1], []).append(path)
+    bad: dict[str, list[Path]] = {}
+    for path in sorted((base / "defect").glob("*.png")):
+        bad.setdefault(path.stem.split("_")[-1], []).append(path)
+    out: dict[str, dict] = {}
+    for code in sorted(set(good) & set(bad)):
+        if len(good[code]) < 4:
+            continue
+        train, held = good[code][::2], good[code][1::2]
+        folder = work / "aitex" / code
+        for p in train:
+            _link(p, folder / "good" / p.name)
+        for p in held:
+            _link(p, folder / "eval" / "good" / p.name)
+        for p in bad[code]:
+            _link(p, folder / "eval" / "defect" / p.name)
+        name = f"aitex-{code}"
+        cli(
+            "train",
+            "--task",
+            "anomaly",
+            "--line",
+            "textile",
+            "--name",
+            name,
+            "--data",
+            str(folder / "good"),
+            "--imgsz",
+            "256",
+            "--tile",
+            "256",
+            "--coreset",
+            "1024" if quick else "4096",
+            "--target-frr",
+            "0.05",
+            "--eval-data",
+            str(folder / "eval"),
+            "--models-dir",
+            str(work / "models"),
+            "--runs-dir",
+            str(work / "runs"),
+            log=log,
+        )
+        c = card(work / "models", name)
+        m = c["metrics"]
+        out[code] = {
+            "auroc": m["auroc"],
+            "f1": m["f1"],
+            "best_f1": m["best_f1"]["f1"],
+            "false_reject_rate": m["false_reject_rate"],
+            "escape_rate": m["escape_rate"],
+            "good_train": c["dataset"]["train_images"],
+            "good_calib": c["dataset"]["calibration_images"],
+            "good_test": len(held),
+            "defect_test": len(bad[code]),
+            "fit_s": c["training"]["seconds"],
+        }
+    aurocs = [v["auroc"] for v in out.values() if v["auroc"] is not None]
+    return {"per_fabric": out, "mean_auroc": round(sum(aurocs) / len(aurocs), 4) if aurocs else None}
+
+
+def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
+    src = root / "neu-det-voc"
+    if quick:  # a fixed subset of the published VOC files, still VOC
+        subset = work / "neu-subset"
+        xmls = sorted((src / "Annotations").glob("*.xml"))[::5]
+        for xml in xmls:
+            _link(xml, subset / "Annotations" / xml.name)
+            _link(src / "JPEGImages" / f"{xml.stem}.jpg", subset / "JPEGImages" / f"{xml.stem}.jpg")
+        src = subset
+    data = work / "neu"
+    cli("data", "convert", "--from", "voc", str(src), str(data), log=log)
+    cli("data", "split", str(data), "--val", "0.15", "--test", "0.15", "--seed", "0", log=log)
+    epochs, imgsz = (3, 160) if quick else (30, 224)
+    starts = {
+        "scratch": "yolov8n",
+        "bearing_checkpoint": str(REPO / "models" / "bearing" / "1" / "weights.pt"),
+    }
+    out: dict[str, dict] = {}
+    for label, model in starts.items():
+        name = f"neu-{label.replace('_', '-')}"
+        cli(
+            "train",
+            "--line",
+            "bearing",
+            "--name",
+            name,
+            "--data",
+            str(data),
+            "--model",
+            model,
+            "--epochs",
+            str(epochs),
+            "--imgsz",
+            str(imgsz),
+            "--batch",
+            "16",
+            "--workers",
+            "0",
+            "--models-dir",
+            str(work / "models"),
+            "--runs-dir",
+            str(work / "runs"),
+            log=log,
+        )
+        m = card(work / "models", name)["metrics"]
+        out[label] = {"mAP50": m.get("mAP50"), "escape_rate": m.get("escape_rate")}
+    return {"epochs": epochs, "imgsz": imgsz, **out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--work", type=Path, default=REPO / "var" / "bench" / "real_data")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip", action="append", default=[], choices=["elpv", "aitex", "neu"])
+    args = parser.parse_args()
+    if not args.root.is_dir():
+        raise SystemExit(f"no real data at {args.root} (pass --root)")
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    log = args.work / "cli.log"
+    result: dict = {"quick": args.quick, "root": str(args.root)}
+    started = time.monotonic()
+    for name, run in (("elpv", elpv), ("aitex", aitex), ("neu_det", neu)):
+        if name.split("_")[0] in args.skip:
+            continue
+        t0 = time.monotonic()
+        result[name] = run(args.root, args.work, args.quick, log)
+        result[name]["seconds"] = round(time.monotonic() - t0, 1)
+        print(f"{name}: {result[name]}", file=sys.stderr, flush=True)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
