@@ -1,8 +1,10 @@
 """`linecheck outbox list|requeue|drop`: the inspector's local outbox, for an operator.
 
-Rows the API refused for good stay in the outbox as ``rejected``, with the API's error. After
-fixing the cause (a line registered, a code pattern corrected) ``requeue`` sends them again; rows
-that must never be sent are ``drop``-ped. Both work while ``linecheck inspect`` runs: its sender
+Rows the API refused for good, and rows parked because they kept failing on their own (a 5xx for
+that row alone, a payload that cannot be serialised: ``parked ...``), stay in the outbox as
+``rejected``, with the error. After fixing the cause (a line registered, a code pattern
+corrected, an API bug fixed) ``requeue`` sends them again; rows that must never be sent are
+``drop``-ped. Both work while ``linecheck inspect`` runs: its sender
 picks requeued rows up on its next poll.
 """
 

@@ -27,13 +27,22 @@ class ApiSendError(LinecheckError):
         cause: ``connection``, ``server`` (5xx), ``image_store_full`` / ``store_full`` (507: the API's
             image store / database is out of space), ``rate_limited`` (429) or ``auth`` (401/403).
         retry_after_s: the server's ``Retry-After``, when it sent one.
+        status: the HTTP status, when the API answered.
 
     """
 
-    def __init__(self, message: str, *, cause: str, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, cause: str, retry_after_s: float | None = None, status: int | None = None
+    ) -> None:
         self.cause = cause
         self.retry_after_s = retry_after_s
+        self.status = status
         super().__init__(message)
+
+    @property
+    def may_be_the_payload(self) -> bool:
+        """A 5xx naming no outage (500, 501..., not 502/503/504/507): the request may be at fault."""
+        return self.cause == "server" and self.status not in (502, 503, 504)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -110,7 +119,7 @@ class ApiClient:
         if status == 507:  # the API's image store or its database is out of space
             raise ApiSendError(f"{method} {path}: {_error_text(response)}", cause=_full_cause(response))
         if status >= 500:
-            raise ApiSendError(f"{method} {path}: {_error_text(response)}", cause="server")
+            raise ApiSendError(f"{method} {path}: {_error_text(response)}", cause="server", status=status)
         if status == 429:
             raise ApiSendError(
                 f"{method} {path}: rate limited", cause="rate_limited", retry_after_s=_retry_after(response)
@@ -120,6 +129,17 @@ class ApiClient:
                 f"{method} {path}: {_error_text(response)} (check the line's API key)", cause="auth"
             )
         return response
+
+    def ready(self) -> bool:
+        """Whether the API says it is ready (``/readyz``; ``/healthz`` on an API without it)."""
+        for path in ("/readyz", "/healthz"):
+            try:
+                response = self._http.get(path)
+            except httpx.TransportError:
+                return False
+            if response.status_code != 404:
+                return response.status_code == 200
+        return False
 
     def upload_image(self, data: bytes, media_type: str) -> str | ItemOutcome:
         """Upload image bytes; returns the content ref, or an outcome when the API refused the image."""

@@ -98,6 +98,13 @@ class InspectorMetrics:
         self.outbox_rejected = Counter(
             f"{p}outbox_rejected", "Inspections the API refused (kept in the outbox)", registry=r
         )
+        self.outbox_parked = Counter(
+            f"{p}outbox_parked",
+            "Outbox rows parked as rejected without blocking the rows behind them: server_error (the API "
+            "kept answering 5xx for the row alone) or unsendable (the payload cannot be serialised)",
+            ["reason"],
+            registry=r,
+        )
         self.send_failures = Counter(f"{p}send_failures", "Failed sends, by cause", ["cause"], registry=r)
         self.images_deferred = Counter(
             f"{p}images_deferred",
@@ -204,6 +211,12 @@ class InspectorMetrics:
         """``n`` inspections were refused by the API (kept as rejected)."""
         self.outbox_rejected.inc(n)
         self._count("rejected", "all", n=n)
+
+    def parked(self, reason: str) -> None:
+        """An outbox row was parked as rejected (``reason``: server_error or unsendable)."""
+        self.outbox_parked.labels(reason).inc()
+        self._count("parked", reason)
+        self.rejected(1)
 
     def deferred_images(self, n: int) -> None:
         """``n`` inspections were posted while their images wait for room in the API's image store."""

@@ -6,7 +6,9 @@ code-unread units, JPEG crops of defects) are written to content-addressed files
 database before the row is committed; the payload already carries their sha256 refs. A row is
 ``pending`` until the API acknowledges it (``sent``) or refuses it for good (``rejected``, kept
 with the error for an operator: ``linecheck outbox list|requeue|drop``); nothing is deleted before
-it is acknowledged, and acknowledged rows are pruned after ``outbox_keep_sent_days``.
+it is acknowledged, and acknowledged rows are pruned after ``outbox_keep_sent_days``. A row that
+keeps failing on its own (the API answers 5xx for it while it takes others) is backed off and then
+parked as ``rejected`` too (:meth:`Outbox.mark_failed`), so it never holds up the rows behind it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS inspections (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
     last_error TEXT,
-    sent_at REAL
+    sent_at REAL,
+    failures INTEGER NOT NULL DEFAULT 0  -- sends that failed because of this row (see mark_failed)
 );
 CREATE INDEX IF NOT EXISTS ix_inspections_due ON inspections (state, next_attempt_at, created_at);
 CREATE TABLE IF NOT EXISTS images (
@@ -68,6 +71,8 @@ class OutboxRow:
     state: str
     attempts: int
     last_error: str | None
+    #: Why the stored payload could not be read back (the row can never be sent), else None.
+    payload_error: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -130,6 +135,9 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(inspections)")}
+            if "failures" not in columns:  # an outbox written before failures were counted per row
+                self._db.execute("ALTER TABLE inspections ADD COLUMN failures INTEGER NOT NULL DEFAULT 0")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"outbox {self.path}: cannot open: {exc}") from exc
         self._lock = threading.Lock()
@@ -245,14 +253,23 @@ class Outbox:
 
     @staticmethod
     def _row(r: tuple[Any, ...]) -> OutboxRow:
+        payload: dict[str, Any] = {}
+        refs: tuple[str, ...] = ()
+        problem = None
+        try:
+            payload = json.loads(r[2])
+            refs = tuple(json.loads(r[3]))
+        except (TypeError, ValueError) as exc:  # a damaged row must not stop the rows around it
+            problem = f"stored payload is not readable JSON: {exc}"
         return OutboxRow(
             id=r[0],
             line_id=r[1],
-            payload=json.loads(r[2]),
-            image_refs=tuple(json.loads(r[3])),
+            payload=payload,
+            image_refs=refs,
             state=r[4],
             attempts=r[5],
             last_error=r[6],
+            payload_error=problem,
         )
 
     def images_to_upload(self, refs: Iterable[str]) -> list[StoredImage]:
@@ -327,6 +344,37 @@ class Outbox:
                 [(error, at, i) for i in ids],
             )
 
+    def mark_failed(self, inspection_id: str, error: str, *, delay_s: float, park_after: int) -> int:
+        """A send failed because of this row (alone it gets a 5xx): back it off, or park it.
+
+        The row is tried again after ``delay_s`` seconds; on its ``park_after``-th such failure it is
+        parked as ``rejected`` with the error, for an operator (``linecheck outbox``), so it never
+        holds up the rows behind it. Returns the row's failures so far (0: no such pending row).
+        """
+        with self._lock:
+            rows = self._db.execute(  # fetchall: the statement must finish, or it keeps the write lock
+                "UPDATE inspections SET failures = failures + 1, attempts = attempts + 1, last_error = ?,"
+                " next_attempt_at = ? WHERE id = ? AND state = 'pending' RETURNING failures",
+                (error, time.time() + delay_s, inspection_id),
+            ).fetchall()
+            if not rows:
+                return 0
+            failures = int(rows[0][0])
+            if failures >= park_after:
+                self._db.execute(
+                    "UPDATE inspections SET state = 'rejected', last_error = ? WHERE id = ?",
+                    (f"parked after {failures} failed sends: {error}", inspection_id),
+                )
+        return failures
+
+    def failures(self, inspection_id: str) -> int:
+        """Sends that failed because of this row so far."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT failures FROM inspections WHERE id = ?", (inspection_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     def mark_rejected(self, inspection_id: str, error: str) -> None:
         """The API refused this inspection for good: keep it, with the error, for an operator."""
         with self._lock:
@@ -349,7 +397,10 @@ class Outbox:
 
         Returns how many; ids that are not rejected rows are left alone.
         """
-        query = "UPDATE inspections SET state = 'pending', next_attempt_at = ? WHERE state = 'rejected'"
+        query = (
+            "UPDATE inspections SET state = 'pending', next_attempt_at = ?, failures = 0"
+            " WHERE state = 'rejected'"
+        )
         now = time.time()
         with self._lock:
             if ids is None:

@@ -12,10 +12,20 @@ When the API's image store is full (507), the records matter more than the pictu
 sender uploads them once the store has room again (``linecheck_inspector_image_backlog``).
 
 Acknowledged rows are kept ``outbox_keep_sent_days`` and then pruned, once at start and hourly.
+
+One bad row never holds up the rows behind it. A row whose payload cannot be serialised (a
+non-finite number, a damaged row) is parked as ``rejected`` at once, with the reason. When a batch
+gets a 5xx that names no outage (500, not 502/503/504/507), its rows are posted one by one: the
+others go in, and a row that fails alone is backed off on its own (``next_attempt_at``, doubling
+from ``retry_min_s`` to ``retry_max_s``) and parked as ``rejected`` after ``outbox_park_after``
+such failures (``linecheck_inspector_outbox_parked_total``, ``linecheck outbox list``). When no row
+of the batch gets in, the API's ``/readyz`` decides: a ready API blames the rows, a sick one is
+waited for like an outage, and no row is blamed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -98,24 +108,113 @@ class SenderWorker(Worker):
         return pruned
 
     def send_once(self) -> int:
-        """Send one batch of due rows; returns how many were settled (sent or rejected)."""
+        """Send one batch of due rows; returns how many were settled (sent, rejected or tried alone)."""
         due = self.outbox.due(self.settings.send_batch)
         if not due:
             return self.upload_backlog()
+        sendable = self._park_unsendable(due)
+        if not sendable:
+            return len(due)
         try:
-            rows = self._upload_images(due)
+            rows = self._upload_images(sendable)
+        except ApiSendError as exc:
+            self._failed(sendable, exc)
+            return 0
+        try:
             outcomes = self.client.post_inspections([r.payload for r in rows]) if rows else []
         except ApiSendError as exc:
-            self._failed(due, exc)
-            return 0
+            if not exc.may_be_the_payload:
+                self._failed(rows, exc)
+                return 0
+            if len(rows) > 1:
+                self._one_by_one(rows)
+            else:
+                self._blame_or_wait(rows, [exc], anything_sent=False)
+            return len(due)
         self._recovered()
+        self._settle(outcomes)
+        return len(due)
+
+    def _settle(self, outcomes: list[ItemOutcome]) -> None:
         sent = [o.id for o in outcomes if o.accepted]
         self.outbox.mark_sent(sent)
         self.metrics.sent(len(sent))
         for outcome in outcomes:
             if not outcome.accepted:
                 self._reject(outcome.id, f"{outcome.status}: {outcome.error}")
-        return len(due)
+
+    def _park_unsendable(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Park rows that can never be sent (payload not serialisable); returns the others."""
+        keep = []
+        for row in rows:
+            problem = row.payload_error
+            if problem is None:
+                try:
+                    json.dumps(row.payload, allow_nan=False)
+                except (TypeError, ValueError) as exc:
+                    problem = f"payload cannot be sent as JSON: {exc}"
+            if problem is None:
+                keep.append(row)
+                continue
+            log.error("inspection %s parked, kept in the outbox: %s", row.id, problem)
+            self.outbox.mark_rejected(row.id, f"parked: {problem}")
+            self.metrics.parked("unsendable")
+        return keep
+
+    def _one_by_one(self, rows: list[OutboxRow]) -> None:
+        """After a batch got a 5xx that may be one row's fault: post each row alone."""
+        outcomes: list[ItemOutcome] = []
+        suspects: list[tuple[OutboxRow, ApiSendError]] = []
+        for index, row in enumerate(rows):
+            try:
+                outcomes.append(self.client.post_inspection(row.payload))
+            except ApiSendError as exc:
+                if not exc.may_be_the_payload:  # an outage after all: the rest wait with the usual backoff
+                    self._failed(rows[index:], exc)
+                    break
+                suspects.append((row, exc))
+        if outcomes:
+            self._recovered()
+            self._settle(outcomes)
+        if suspects:
+            self._blame_or_wait(
+                [r for r, _ in suspects], [e for _, e in suspects], anything_sent=bool(outcomes)
+            )
+
+    def _blame_or_wait(
+        self, rows: list[OutboxRow], errors: list[ApiSendError], *, anything_sent: bool
+    ) -> None:
+        """Rows that got a 5xx on their own: theirs to carry when the API otherwise works, else wait."""
+        if not anything_sent and not self.client.ready():
+            self._failed(rows, errors[-1])
+            return
+        if not anything_sent:
+            self._recovered()
+        for row, exc in zip(rows, errors, strict=True):
+            self.metrics.send_failed(exc.cause)
+            delay = min(
+                self.settings.retry_min_s * 2 ** self.outbox.failures(row.id), self.settings.retry_max_s
+            )
+            failures = self.outbox.mark_failed(
+                row.id, str(exc), delay_s=delay, park_after=self.settings.outbox_park_after
+            )
+            if failures >= self.settings.outbox_park_after:
+                log.error(
+                    "inspection %s parked after %d failed sends, kept in the outbox: %s",
+                    row.id,
+                    failures,
+                    exc,
+                )
+                self.metrics.parked("server_error")
+            else:
+                log.warning(
+                    "inspection %s failed on its own (%d of %d before it is parked), retry in %.1fs: %s",
+                    row.id,
+                    failures,
+                    self.settings.outbox_park_after,
+                    delay,
+                    exc,
+                )
 
     def _upload(self, image: StoredImage) -> str | None:
         """Upload one local image; None once the API has it, else why it was refused for good.

@@ -70,6 +70,12 @@ class InspectorSettings(ServiceSettings):
         description="failed image uploads (API image store full, 507) before inspections are posted "
         "without waiting for their images; the images stay in the outbox and are uploaded later",
     )
+    outbox_park_after: int = Field(
+        5,
+        ge=1,
+        description="sends of one inspection the API answers 5xx for on its own (while it takes the others) "
+        "before the row is parked as rejected; retried with backoff until then, never holding up other rows",
+    )
 
     # Observability.
     metrics_host: str = Field("127.0.0.1", description="bind address of /metrics, /status and POST /trigger")
