@@ -40,7 +40,7 @@ def _rotate(grey: FloatArray, angle_deg: float) -> FloatArray:
     h, w = grey.shape
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle_deg, 1.0)
     return np.asarray(
-        cv2.warpAffine(grey, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0), np.float32
+        cv2.warpAffine(grey, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0.0,)), np.float32
     )
 
 
