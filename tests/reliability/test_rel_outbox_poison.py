@@ -102,13 +102,15 @@ class FaultyProxy:
         self._client.close()
 
 
-def _enqueue(outbox_path: Path, payload: dict[str, Any], *, created_at: float) -> str:
-    """Commit a row as an inspector would (``json.dumps`` writes NaN as a bare ``NaN``)."""
+def _enqueue(
+    outbox_path: Path, payload: dict[str, Any], *, created_at: float, text: str | None = None
+) -> str:
+    """Commit a row as an inspector would (``json.dumps`` writes NaN as a bare ``NaN``), or ``text``."""
     with sqlite3.connect(outbox_path) as db:
         db.execute(
             "INSERT INTO inspections (id, line_id, created_at, payload, image_refs, state, next_attempt_at)"
             " VALUES (?, ?, ?, ?, '[]', 'pending', ?)",
-            (payload["id"], payload["line_id"], created_at, json.dumps(payload), created_at),
+            (payload["id"], payload["line_id"], created_at, text or json.dumps(payload), created_at),
         )
     return str(payload["id"])
 
@@ -164,16 +166,22 @@ def test_poison_rows_are_parked_with_their_reason_and_the_rows_behind_them_all_g
     unsendable["latency_ms"] = float("nan")  # an older inspector stored a non-finite number
     poison = inspection("textile-01", 2)
     rig.faults.poison.add(poison["id"])
-    first = [_enqueue(path, unsendable, created_at=now - 10), _enqueue(path, poison, created_at=now - 9)]
+    damaged = inspection("textile-01", 99)
+    first = [
+        _enqueue(path, unsendable, created_at=now - 11),
+        _enqueue(path, poison, created_at=now - 10),
+        _enqueue(path, damaged, created_at=now - 9, text=json.dumps(damaged)[:40]),  # a torn write
+    ]
     healthy = [_enqueue(path, inspection("textile-01", 3 + n), created_at=now - 8 + n) for n in range(6)]
     rig.sender.start()
 
-    _wait(lambda: rig.outbox.counts() == {"pending": 0, "sent": 6, "rejected": 2})
+    _wait(lambda: rig.outbox.counts() == {"pending": 0, "sent": 6, "rejected": 3})
     assert {i["id"] for i in stored_inspections(rig.base, keys["viewer"])} == set(healthy)
     rows = {r.id: r for r in rig.outbox.rows("rejected")}
     assert set(rows) == set(first)
     assert rows[first[0]].last_error is not None and "parked" in rows[first[0]].last_error
     assert "JSON" in rows[first[0]].last_error
+    assert "parked: stored payload is not readable JSON" in str(rows[first[2]].last_error)
     poisoned = rows[first[1]]
     assert poisoned.last_error is not None and poisoned.last_error.startswith("parked after 3 failed sends")
     assert "HTTP 500" in poisoned.last_error and "trips a bug" in poisoned.last_error
@@ -189,8 +197,8 @@ def test_poison_rows_are_parked_with_their_reason_and_the_rows_behind_them_all_g
     # visible in metrics and in `linecheck outbox list`
     scrape = generate_latest(rig.metrics.registry).decode()
     assert metric_value(scrape, "linecheck_inspector_outbox_parked_total", reason="server_error") == 1
-    assert metric_value(scrape, "linecheck_inspector_outbox_parked_total", reason="unsendable") == 1
-    assert metric_value(scrape, "linecheck_inspector_outbox_backlog", state="rejected") == 2
+    assert metric_value(scrape, "linecheck_inspector_outbox_parked_total", reason="unsendable") == 2
+    assert metric_value(scrape, "linecheck_inspector_outbox_backlog", state="rejected") == 3
     listed = CliRunner().invoke(app, ["outbox", "list", "--format", "json", "--outbox", str(path)])
     assert listed.exit_code == 0, listed.output
     assert {r["id"]: r["last_error"][:6] for r in json.loads(listed.output)} == dict.fromkeys(first, "parked")
