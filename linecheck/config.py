@@ -105,6 +105,11 @@ class LineConfig(BaseModel):
     speed_m_per_min: float = Field(30.0, gt=0)
     cameras: list[CameraConfig] = Field(default_factory=lambda: [CameraConfig()])
     model: ModelRef | None = None
+    extra_models: list[ModelRef] = Field(
+        default_factory=list,
+        description="more models run on every frame (a classifier, an anomaly model); the verdict is "
+        "the union; ``classes`` lists every model's classes, the main model's first",
+    )
     options: SerializeAsAny[KindOptions] = Field(
         default_factory=KindOptions,
         description="the kind's own section, written in YAML under the kind's name (``pv:``, ``textile:``)",

@@ -7,7 +7,7 @@ restart, connects by itself when the server is back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +16,7 @@ from linecheck.errors import ConfigError
 from linecheck.inspect.batcher import DetectorFactory
 from linecheck.inspect.service import model_of
 from linecheck.model.detector import Detector
+from linecheck.model.union import UnionDetector
 
 Runtime = Literal["triton", "onnx"]
 
@@ -44,6 +45,33 @@ def _served_version(line: LineConfig) -> str:
     return version if version.isdigit() else ""
 
 
+def _with_extras(
+    line: LineConfig, build_one: Callable[[str, str, Sequence[str] | None], Detector]
+) -> Detector:
+    """The line's main model, or the union of it and its ``extra_models`` (classes checked with the line)."""
+    main = model_of(line)
+    if not line.extra_models:
+        return build_one(main, line.model.version if line.model else "production", line.classes)
+    refs = [(main, line.model.version if line.model else "production")]
+    refs += [(ref.name, ref.version) for ref in line.extra_models]
+    built: list[Detector] = []
+    try:
+        for name, version in refs:
+            built.append(build_one(name, version, None))
+        union = UnionDetector(built)
+    except BaseException:
+        for detector in built:
+            detector.close()
+        raise
+    if list(union.class_names) != list(line.classes):
+        union.close()
+        raise ConfigError(
+            f"line {line.id}: models {[n for n, _ in refs]} answer classes {list(union.class_names)}; "
+            f"the line lists {line.classes} (list every model's classes, the main model's first)"
+        )
+    return union
+
+
 def triton_factories(
     lines: Sequence[LineConfig],
     *,
@@ -58,18 +86,21 @@ def triton_factories(
     """
 
     def factory(name: str, line: LineConfig) -> DetectorFactory:
-        def build() -> Detector:
+        def one(model: str, version: str, classes: Sequence[str] | None) -> Detector:
             from linecheck.serving.triton.client import TritonDetector
 
             return TritonDetector(
-                name,
+                model,
                 url=url,
-                version=_served_version(line),
-                expected_classes=line.classes,
+                version=version if version.isdigit() else "",
+                expected_classes=classes,
                 timeout_s=timeout_s,
                 retries=0,
                 ready_timeout_s=ready_timeout_s,
             )
+
+        def build() -> Detector:
+            return _with_extras(line, one)
 
         return build
 
@@ -85,16 +116,19 @@ def onnx_factories(
     registry = Registry(registry_root or get_path_settings().models_dir)
 
     def factory(name: str, line: LineConfig) -> DetectorFactory:
-        def build() -> Detector:
+        def one(model: str, wanted: str, classes: Sequence[str] | None) -> Detector:
             from linecheck.serving.triton.onnx_detector import OnnxDetector
 
-            version = registry.get(name, line.model.version if line.model else "production")
-            if list(version.card.classes) != list(line.classes):
+            version = registry.get(model, wanted)
+            if classes is not None and list(version.card.classes) != list(classes):
                 raise ConfigError(
-                    f"model {name} v{version.card.version} classes {version.card.classes} "
-                    f"differ from line {line.id} classes {line.classes}"
+                    f"model {model} v{version.card.version} classes {version.card.classes} "
+                    f"differ from line {line.id} classes {list(classes)}"
                 )
             return OnnxDetector.from_registry(version, intra_op_threads=threads)
+
+        def build() -> Detector:
+            return _with_extras(line, one)
 
         return build
 
