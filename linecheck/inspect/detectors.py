@@ -39,12 +39,6 @@ def _by_model(lines: Sequence[LineConfig]) -> dict[str, LineConfig]:
     return chosen
 
 
-def _served_version(line: LineConfig) -> str:
-    """Triton version to ask for: a pinned number, or "" (the one served: the stage's version)."""
-    version = line.model.version if line.model else ""
-    return version if version.isdigit() else ""
-
-
 def _with_extras(
     line: LineConfig, build_one: Callable[[str, str, Sequence[str] | None], Detector]
 ) -> Detector:
@@ -92,7 +86,7 @@ def triton_factories(
             return TritonDetector(
                 model,
                 url=url,
-                version=version if version.isdigit() else "",
+                version=version if version.isdigit() else "",  # a stage: the version served
                 expected_classes=classes,
                 timeout_s=timeout_s,
                 retries=0,
