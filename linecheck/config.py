@@ -86,6 +86,12 @@ class ModelRef(BaseModel):
 
     name: str
     version: str = "production"
+    tile: int = Field(
+        0,
+        ge=0,
+        description="cut frames into native tiles of this many pixels (wide line-scan frames); 0: whole",
+    )
+    tile_overlap: int = Field(32, ge=0, description="pixels shared by neighbouring tiles")
 
 
 class LineConfig(BaseModel):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from linecheck.config import LineConfig, get_path_settings
+from linecheck.config import LineConfig, ModelRef, get_path_settings
 from linecheck.errors import ConfigError
 from linecheck.inspect.batcher import DetectorFactory
 from linecheck.inspect.service import model_of
@@ -39,19 +39,27 @@ def _by_model(lines: Sequence[LineConfig]) -> dict[str, LineConfig]:
     return chosen
 
 
+def _tiled(detector: Detector, ref: ModelRef) -> Detector:
+    """``detector`` on native tiles when the line's model entry asks for them (``tile:``)."""
+    if not ref.tile:
+        return detector
+    from linecheck.model.tiling import TiledDetector
+
+    return TiledDetector(detector, tile=ref.tile, overlap=min(ref.tile_overlap, ref.tile - 1))
+
+
 def _with_extras(
     line: LineConfig, build_one: Callable[[str, str, Sequence[str] | None], Detector]
 ) -> Detector:
     """The line's main model, or the union of it and its ``extra_models`` (classes checked with the line)."""
-    main = model_of(line)
+    main = line.model or ModelRef(name=model_of(line))
     if not line.extra_models:
-        return build_one(main, line.model.version if line.model else "production", line.classes)
-    refs = [(main, line.model.version if line.model else "production")]
-    refs += [(ref.name, ref.version) for ref in line.extra_models]
+        return _tiled(build_one(main.name, main.version, line.classes), main)
+    refs = [main, *line.extra_models]
     built: list[Detector] = []
     try:
-        for name, version in refs:
-            built.append(build_one(name, version, None))
+        for ref in refs:
+            built.append(_tiled(build_one(ref.name, ref.version, None), ref))
         union = UnionDetector(built)
     except BaseException:
         for detector in built:
@@ -60,7 +68,7 @@ def _with_extras(
     if list(union.class_names) != list(line.classes):
         union.close()
         raise ConfigError(
-            f"line {line.id}: models {[n for n, _ in refs]} answer classes {list(union.class_names)}; "
+            f"line {line.id}: models {[r.name for r in refs]} answer classes {list(union.class_names)}; "
             f"the line lists {line.classes} (list every model's classes, the main model's first)"
         )
     return union

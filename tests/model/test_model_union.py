@@ -98,3 +98,13 @@ def test_a_line_whose_classes_differ_from_its_models_is_refused_and_the_models_c
     with pytest.raises(ConfigError, match="the line lists"):
         _with_extras(_line(["crack", "dent"], ["pv-anomaly"]), build)
     assert all(d.closed for d in made)
+
+
+def test_a_model_entry_with_tile_runs_on_native_tiles():
+    from linecheck.model.tiling import TiledDetector
+
+    line = LineConfig(id="tx", kind="textile", classes=["anomaly"], model=ModelRef(name="fab", tile=64))
+    built = _with_extras(line, lambda n, v, c: Fake(n, ["anomaly"], [((1, 1, 5, 5), 0.8, 0)]))
+    assert isinstance(built, TiledDetector)
+    (found,) = built.detect([np.zeros((64, 256, 3), np.uint8)])
+    assert len(found) == 4
