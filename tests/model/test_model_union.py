@@ -103,7 +103,9 @@ def test_a_line_whose_classes_differ_from_its_models_is_refused_and_the_models_c
 def test_a_model_entry_with_tile_runs_on_native_tiles():
     from linecheck.model.tiling import TiledDetector
 
-    line = LineConfig(id="tx", kind="textile", classes=["anomaly"], model=ModelRef(name="fab", tile=64))
+    line = LineConfig(
+        id="tx", kind="textile", classes=["anomaly"], model=ModelRef(name="fab", tile=64, tile_overlap=0)
+    )
     built = _with_extras(line, lambda n, v, c: Fake(n, ["anomaly"], [((1, 1, 5, 5), 0.8, 0)]))
     assert isinstance(built, TiledDetector)
     (found,) = built.detect([np.zeros((64, 256, 3), np.uint8)])
