@@ -178,6 +178,7 @@ class LinkOut(_Out):
     at: datetime
     depth: int
     created_by: str
+    created_by_name: str | None = Field(None, description="the name given to that key, if any")
     phrase: str = Field("", description="the link in words, subject first: 'RL… packed in BOX-7'")
 
 
@@ -199,6 +200,7 @@ class ProcessEventOut(_Out):
     location: str | None
     detail: dict[str, Any] | None
     created_by: str
+    created_by_name: str | None = Field(None, description="the name given to that key, if any")
 
 
 class ModelUseOut(_Out):

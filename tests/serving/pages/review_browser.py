@@ -45,8 +45,12 @@ def require_browser() -> None:
     pytest.skip(f"review-page browser tests skipped: {why}")
 
 
-def start_chrome(profile: Path) -> Any:
-    """A headless Chromium session with a fresh profile, nothing fetched from the network."""
+def start_chrome(profile: Path, *, network_log: bool = False) -> Any:
+    """A headless Chromium session with a fresh profile, nothing fetched from the network.
+
+    ``network_log`` records the DevTools network events (``driver.get_log("performance")``), so a
+    test can list every request a page made.
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -66,7 +70,9 @@ def start_chrome(profile: Path) -> Any:
         f"--user-data-dir={profile}",
     ):
         options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability(
+        "goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if network_log else {})}
+    )
     driver = webdriver.Chrome(
         service=Service(executable_path=shutil.which(CHROMEDRIVER) or CHROMEDRIVER), options=options
     )
@@ -99,3 +105,28 @@ def screenshot(driver: Any, name: str) -> Path:
 def severe_console_errors(driver: Any) -> list[str]:
     """Browser console entries of level SEVERE (script errors, failed loads) since the last call."""
     return [str(entry["message"]) for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def set_viewport(driver: Any, width: int, height: int) -> None:
+    """Make the page's viewport exactly ``width`` x ``height`` CSS pixels (a panel PC's screen)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+
+
+def reset_viewport(driver: Any) -> None:
+    """Back to the window's own size."""
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def requested_urls(driver: Any) -> list[str]:
+    """URLs of the network requests the browser made since the last call (needs ``network_log``)."""
+    import json
+
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(str(message["params"]["request"]["url"]))
+    return urls

@@ -1,4 +1,5 @@
-"""The QA review pages: ``/review`` (queue), ``/review/trace``, ``/review/dashboard`` and their files.
+"""The QA pages: ``/review`` (queue), ``/review/unread``, ``/review/trace``, ``/review/dashboard``,
+``/review/kiosk`` (line-side screen), ``/review/certificate`` (printable) and their files.
 
 The pages are static HTML, CSS and JavaScript modules shipped inside the package (no build step,
 no CDN: they work offline). They hold no data and need no key to load; the browser calls the API
@@ -25,7 +26,14 @@ MEDIA_TYPES = {
     ".css": "text/css; charset=utf-8",
 }
 #: The page routes and the HTML file each serves.
-PAGES = {"/review": "review.html", "/review/trace": "trace.html", "/review/dashboard": "dashboard.html"}
+PAGES = {
+    "/review": "review.html",
+    "/review/unread": "unread.html",
+    "/review/trace": "trace.html",
+    "/review/dashboard": "dashboard.html",
+    "/review/kiosk": "kiosk.html",
+    "/review/certificate": "certificate.html",
+}
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"

@@ -30,6 +30,7 @@ from linecheck.serving.store.models import GenealogyLink
 from linecheck.serving.store.repositories import events as event_repo
 from linecheck.serving.store.repositories import genealogy as genealogy_repo
 from linecheck.serving.store.repositories import inspections as inspection_repo
+from linecheck.serving.store.repositories.actors import actor_names
 
 #: Most links followed in one direction, whatever the depth (a guard against huge fan-outs).
 MAX_LINKS = 5000
@@ -112,6 +113,14 @@ def trace_code(db: Database, code: str, *, max_depth: int, lines: LineRegistry |
         events = event_repo.events_for_codes(session, related)
         if unit is None and not parents and not children and not rows and not events:
             raise NotFoundError(f"code={code!r} is not known to the store")
+        names = actor_names(
+            session, {lk.created_by for lk in (*parents, *children)} | {e.created_by for e in events}
+        )
+        for link in (*parents, *children):
+            link.created_by_name = names.get(link.created_by)
+        event_rows = [ProcessEventOut.model_validate(e) for e in events]
+        for event in event_rows:
+            event.created_by_name = names.get(event.created_by)
         grade = None
         if unit is not None and lines is not None:
             defects = [d for i in inspections for d in i.defects]
@@ -122,6 +131,6 @@ def trace_code(db: Database, code: str, *, max_depth: int, lines: LineRegistry |
             unit=UnitOut.model_validate(unit) if unit is not None else None,
             genealogy=GenealogyOut(parents=parents, children=children),
             inspections=inspections,
-            events=[ProcessEventOut.model_validate(e) for e in events],
+            events=event_rows,
             model_versions=_model_uses(inspections),
         )

@@ -77,6 +77,39 @@ export async function getJson(path, params) {
   return (await send(path, { params })).json();
 }
 
+/** GET a file (CSV...) with the key; resolves to {blob, name} (name from Content-Disposition). */
+export async function getFile(path, params) {
+  const response = await send(path, { params });
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = /filename="([^"]+)"/.exec(disposition);
+  return { blob: await response.blob(), name: match ? match[1] : path.split("/").pop() };
+}
+
+/** Who `key` is (GET /v1/me with that key), without storing it: the key form checks before saving. */
+export async function checkKey(key) {
+  let response;
+  try {
+    response = await fetch(buildUrl("/v1/me"), { headers: { Authorization: `Bearer ${key}` } });
+  } catch (exc) {
+    throw new ApiError(0, "network", `the API is not reachable (${exc.message})`);
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+const meCache = { promise: null };
+
+/** The stored key's identity {id, role, name, lines, may_review}, fetched once per key. */
+export function me() {
+  if (!meCache.promise) {
+    meCache.promise = getJson("/v1/me").catch((exc) => {
+      meCache.promise = null;
+      throw exc;
+    });
+  }
+  return meCache.promise;
+}
+
 /** POST a JSON body and return the JSON answer. */
 export async function postJson(path, body) {
   return (await send(path, { method: "POST", body })).json();
@@ -121,4 +154,5 @@ export function lines() {
 
 window.addEventListener("linecheck:key", () => {
   lineCache.promise = null;
+  meCache.promise = null;
 });

@@ -1,9 +1,11 @@
-// Line dashboard: fail rate and defects per class per shift, throughput, the model version in use.
+// Line dashboard: units by their verdict after review, fail rate, throughput over running time, SPC charts
+// (p-chart, Pareto, trend by station), the model version in use, reviewers, and the defects as CSV.
 
-import { getJson, lines } from "./api.js";
-import { el, fmtNum, fmtPct, fmtTime, replace } from "./dom.js";
+import { getFile, getJson, lines } from "./api.js";
+import { actorName, el, fmtDuration, fmtPct, fmtTime, replace, saveBlob } from "./dom.js";
 import { drawShiftChart } from "./chart.js";
-import { initShell, showError } from "./shell.js";
+import { initShell, showError, showMessage } from "./shell.js";
+import { drawPChart, drawPareto, drawStationTrend } from "./spc.js";
 
 const $ = (id) => document.getElementById(id);
 const HOURS = { "24h": 24, "7d": 24 * 7, "31d": 24 * 31 };
@@ -12,19 +14,6 @@ let loads = 0;
 
 function hoursOf(shift) {
   return (new Date(shift.shift_end) - new Date(shift.shift_start)) / 3.6e6;
-}
-
-/** Totals over the period: inspections, units, failed units, defects, hours. */
-export function totals(shifts) {
-  const sum = (f) => shifts.reduce((acc, s) => acc + f(s), 0);
-  return {
-    inspections: sum((s) => s.inspections),
-    units: sum((s) => s.units),
-    failed: sum((s) => s.failed_units),
-    defects: sum((s) => Object.values(s.defects_by_class).reduce((a, b) => a + b, 0)),
-    notInspected: sum((s) => s.by_verdict.not_inspected || 0),
-    hours: sum(hoursOf),
-  };
 }
 
 /** A rate with two significant digits below 10 ("0.042"), one decimal above. */
@@ -37,20 +26,26 @@ function tile(id, label, value, note) {
     el("div", { class: "tile-value" }, value), note ? el("div", { class: "tile-note muted" }, note) : "");
 }
 
+/** The tiles come from the API's period totals: each unit counted once, by its grade after review. */
 function renderTiles(stats, models, line) {
-  const t = totals(stats.shifts);
+  const t = stats.totals;
+  const by = t.units_by_status;
   const latest = models.latest;
   const configured = line.config.model ? `${line.config.model.name} @ ${line.config.model.version}` : "—";
   replace($("tiles"),
-    tile("kpi-inspections", "frames inspected", String(t.inspections), `${t.notInspected} not inspected`),
-    tile("kpi-units", "units", String(t.units), `${t.failed} failed`),
-    tile("kpi-fail-rate", "fail rate", t.units ? fmtPct(t.failed / t.units) : "—", "failed units / units"),
-    tile("kpi-defects", "defects", String(t.defects)),
-    tile("kpi-throughput", "throughput", t.hours ? `${rate(t.inspections / t.hours)} frames/h` : "—",
-      t.hours ? `${rate(t.units / t.hours)} units/h over ${fmtNum(t.hours, 1)} h` : ""),
+    tile("kpi-inspections", "frames inspected", String(t.inspections), `${t.not_inspected} not inspected`),
+    tile("kpi-units", "units", String(t.units),
+      `${by.accepted} accepted · ${by.released} released by review · ${by.failed} failed` +
+      (by.not_inspected ? ` · ${by.not_inspected} not inspected` : "")),
+    tile("kpi-fail-rate", "fail rate", fmtPct(t.fail_rate), `${t.failed_units} of ${t.units} units not accepted after review`),
+    tile("kpi-defects", "defects", String(t.defects), "not rejected by review"),
+    tile("kpi-throughput", "throughput", t.frames_per_hour !== null ? `${rate(t.frames_per_hour)} frames/h` : "—",
+      t.running_s ? `${rate(t.units_per_hour)} units/h over ${fmtDuration(t.running_s)} running` : "the line did not run"),
     tile("kpi-model", "model in use", latest ? `${latest.model_name} v${latest.model_version}` : "—",
       latest ? `last frame ${fmtTime(latest.captured_at)}; configured ${configured}` : `configured ${configured}`));
   $("kpi-model").dataset.version = latest ? latest.model_version : "";
+  $("kpi-fail-rate").dataset.rate = t.fail_rate === null ? "" : String(t.fail_rate);
+  $("kpi-throughput").dataset.framesPerHour = t.frames_per_hour === null ? "" : String(t.frames_per_hour);
 }
 
 function renderModels(models) {
@@ -62,13 +57,46 @@ function renderModels(models) {
 function renderTable(shifts) {
   replace($("shift-rows"), shifts.slice().reverse().map((s) => {
     const defects = Object.values(s.defects_by_class).reduce((a, b) => a + b, 0);
-    const hours = hoursOf(s);
+    const by = s.units_by_status || {};
     return el("tr", { dataset: { shift: s.shift_start } },
       el("td", {}, `${fmtTime(s.shift_start)} (${s.shift})`), el("td", { class: "num" }, s.inspections),
-      el("td", { class: "num" }, s.units), el("td", { class: "num" }, s.failed_units),
+      el("td", { class: "num" }, s.units), el("td", { class: "num" }, by.accepted ?? "—"),
+      el("td", { class: "num" }, by.released ?? "—"), el("td", { class: "num" }, s.failed_units),
       el("td", { class: "num" }, fmtPct(s.fail_rate)), el("td", { class: "num" }, defects),
-      el("td", { class: "num" }, hours ? rate(s.inspections / hours) : "—"));
+      el("td", { class: "num" }, s.running_s ? fmtDuration(s.running_s) : "—"),
+      el("td", { class: "num" }, s.frames_per_hour !== null ? rate(s.frames_per_hour) : "—"));
   }));
+}
+
+function renderReviewers(stats) {
+  $("agreement").textContent = stats.defects_compared
+    ? `Two or more reviewers decided ${stats.defects_compared} defect(s); they agreed on ${stats.defects_agreed} ` +
+      `(${fmtPct(stats.agreement)}).`
+    : `${stats.reviews} decision(s); no defect was decided by two reviewers.`;
+  $("agreement").dataset.agreement = stats.agreement === null ? "" : String(stats.agreement);
+  const known = ["confirm", "reject", "reclassify", "undo"];
+  replace($("reviewer-rows"), stats.reviewers.length ? stats.reviewers.map((r) => {
+    const total = Object.values(r.decisions).reduce((a, b) => a + b, 0);
+    const other = total - known.reduce((a, k) => a + (r.decisions[k] || 0), 0);
+    return el("tr", { dataset: { reviewer: r.reviewer } },
+      el("td", {}, actorName(r.reviewer, r.name)), el("td", { class: "num" }, total),
+      known.map((k) => el("td", { class: "num" }, r.decisions[k] || 0)), el("td", { class: "num" }, other),
+      el("td", { class: "num" }, r.defects), el("td", { class: "num" }, r.compared ? `${r.agreed} / ${r.compared}` : "—"));
+  }) : el("tr", {}, el("td", { colspan: 9, class: "muted" }, "no decisions in this period")));
+}
+
+async function exportCsv() {
+  const lineId = $("line").value;
+  const board = $("dashboard");
+  try {
+    const { blob, name } = await getFile(`/v1/lines/${encodeURIComponent(lineId)}/defects.csv`,
+      { since: board.dataset.since, until: board.dataset.until });
+    saveBlob(blob, name);
+    $("export-csv").dataset.downloaded = `${name}:${blob.size}`;
+    showMessage(`Saved ${name}.`);
+  } catch (exc) {
+    showError(exc);
+  }
 }
 
 function renderLocations(shifts) {
@@ -98,23 +126,37 @@ async function load() {
   if (!line) return;
   const until = new Date();
   const since = new Date(until.getTime() - HOURS[$("period").value] * 3.6e6);
-  history.replaceState(null, "", `?line=${encodeURIComponent(lineId)}&period=${$("period").value}`);
+  let subgroup = $("subgroup").value;
+  if (subgroup === "hour" && HOURS[$("period").value] > 24 * 7) {
+    subgroup = "shift";
+    showMessage("Hourly subgroups cover at most 7 days: the p-chart uses shifts.", "error");
+  }
+  history.replaceState(null, "", `?line=${encodeURIComponent(lineId)}&period=${$("period").value}&subgroup=${$("subgroup").value}`);
+  $("kiosk-link").href = `/review/kiosk?line=${encodeURIComponent(lineId)}`;
   $("dashboard").setAttribute("aria-busy", "true");
+  const range = { since: since.toISOString(), until: until.toISOString() };
+  const statsPath = `/v1/lines/${encodeURIComponent(lineId)}/stats`;
   try {
-    const [stats, models] = await Promise.all([
-      getJson(`/v1/lines/${encodeURIComponent(lineId)}/stats`, { since: since.toISOString(), until: until.toISOString() }),
-      modelsInUse(lineId),
+    const [stats, models, reviewers] = await Promise.all([
+      getJson(statsPath, range), modelsInUse(lineId), getJson("/v1/review/stats", range),
     ]);
+    const groups = subgroup === "hour" ? await getJson(statsPath, { ...range, bucket: "hour" }) : stats;
     if (token !== loads) return;
     $("line-title").textContent = `${line.name || line.id} (${line.kind})`;
     renderTiles(stats, models, line);
     drawShiftChart($("chart"), stats.shifts, line.config.classes);
+    $("pchart-subgroup").textContent = subgroup === "hour" ? "per hour" : "per shift";
+    drawPChart($("pchart"), groups.shifts);
+    drawPareto($("pareto"), stats.totals.defects_by_class);
+    drawStationTrend($("stations"), groups.shifts);
     renderTable(stats.shifts);
     renderLocations(stats.shifts);
     renderModels(models);
+    renderReviewers(reviewers);
     $("dashboard").dataset.line = lineId;
     $("dashboard").dataset.since = stats.since;
     $("dashboard").dataset.until = stats.until;
+    $("dashboard").dataset.subgroup = subgroup;
   } catch (exc) {
     showError(exc);
   } finally {
@@ -134,6 +176,7 @@ async function start() {
   replace($("line"), registered.map((l) => el("option", { value: l.id }, `${l.id} (${l.kind})`)));
   if (params.get("line")) $("line").value = params.get("line");
   if (params.get("period") in HOURS) $("period").value = params.get("period");
+  if (["shift", "hour"].includes(params.get("subgroup"))) $("subgroup").value = params.get("subgroup");
   await load();
   document.body.dataset.ready = "true";
 }
@@ -143,4 +186,5 @@ $("dash-form").addEventListener("submit", (event) => {
   event.preventDefault();
   load();
 });
+$("export-csv").addEventListener("click", exportCsv);
 initShell(start);

@@ -62,15 +62,72 @@ export function fmtNum(value, digits = 2) {
   return value === null || value === undefined ? "—" : Number(value).toFixed(digits);
 }
 
-const PALETTE = ["#d62839", "#2a9d8f", "#3a66d6", "#f4a261", "#8e44ad", "#1fb4d6", "#c2185b", "#8d6e63"];
+const PALETTE = [
+  "#d62839", "#2a9d8f", "#3a66d6", "#f4a261", "#8e44ad", "#1fb4d6",
+  "#c2185b", "#8d6e63", "#2e7d32", "#ef6c00", "#5c6bc0", "#00897b",
+];
 
-/** Colour of class `name` among `classes` (stable by position in the line's class list). */
-export function classColour(name, classes) {
-  const index = classes.indexOf(name);
-  if (index >= 0) return PALETTE[index % PALETTE.length];
-  let hash = 0;
+/**
+ * Colour of class `name`: from the name alone, so "crack" has one colour on every line and page.
+ * (`classes` is accepted for older callers and ignored.) The shipped classes of one line never share
+ * a colour; a plug-in whose classes collide still reads them from the label.
+ */
+export function classColour(name, _classes) {
+  let hash = 2;
   for (const ch of String(name)) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
   return PALETTE[hash % PALETTE.length];
+}
+
+const UNITS = [["_mm", " mm", 1], ["_m", " m", 1], ["_in", " in", 1], ["_px", " px", 1]];
+
+/**
+ * A defect location in words, for any kind: {"zone": "inner_race"} -> "zone inner race",
+ * {"row": 1, "col": 2} -> "row 1, col 2", {"along_m": 1.234} -> "along 1.23 m". Keys ending in
+ * a unit (_m, _mm, _in) print the unit; nothing here knows a kind's name.
+ */
+export function formatLocation(location) {
+  if (!location || typeof location !== "object") return "—";
+  const parts = [];
+  for (const [key, value] of Object.entries(location)) {
+    if (value === null || value === undefined) continue;
+    let label = key;
+    let unit = "";
+    for (const [suffix, text] of UNITS) {
+      if (key.endsWith(suffix)) {
+        label = key.slice(0, -suffix.length);
+        unit = text;
+        break;
+      }
+    }
+    const shown = typeof value === "number" ? (Number.isInteger(value) ? String(value) : value.toFixed(2)) :
+      String(value).replaceAll("_", " ");
+    parts.push(`${label.replaceAll("_", " ")} ${shown}${unit}`);
+  }
+  return parts.join(", ") || "—";
+}
+
+/** Save `blob` as a file called `name` (an object URL clicked once, then released). */
+export function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const link = el("a", { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** A duration in seconds as "1 h 05 min", "3 min 20 s" or "42 s". */
+export function fmtDuration(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const s = Math.round(seconds);
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  if (s >= 60) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${s} s`;
+}
+
+/** Who made a review: the key's name and id ("qa reviewer (key:fa9c…)"), or the id alone. */
+export function actorName(actor, name) {
+  return name ? `${name} (${actor})` : actor;
 }
 
 /** A coloured chip with a class name. */
@@ -91,4 +148,17 @@ export function typingInField(event) {
   if (!(target instanceof HTMLElement)) return false;
   const tag = target.tagName;
   return tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || target.isContentEditable;
+}
+
+/** The words for a unit status (the API's: accepted / released / failed / not_inspected). */
+export const STATUS_LABEL = {
+  accepted: "accepted",
+  released: "released by review",
+  failed: "failed",
+  not_inspected: "not inspected",
+};
+
+/** A badge for a unit status ("released by review"...), `title` the API's explanation. */
+export function statusBadge(status, title, id) {
+  return el("span", { id, class: `badge status status-${status}`, title, dataset: { status } }, STATUS_LABEL[status] || status);
 }

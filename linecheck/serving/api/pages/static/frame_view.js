@@ -2,6 +2,7 @@
 
 import { imageUrl, loadImage } from "./api.js";
 import { classColour } from "./dom.js";
+import { placeLabel } from "./viewer.js";
 
 const BOX_WIDTH = 3;
 
@@ -14,14 +15,15 @@ async function frameImage(ref) {
   return ref ? loadImage(await imageUrl(ref)) : null;
 }
 
-function label(ctx, text, x, y, colour) {
-  ctx.font = "bold 13px system-ui, sans-serif";
-  const width = ctx.measureText(text).width + 8;
-  const top = y > 18 ? y - 18 : y;
+/** Draw a label for box `r` inside the canvas and clear of the labels already `taken`. */
+function label(ctx, text, r, colour, taken) {
+  ctx.font = "bold 12px system-ui, sans-serif";
+  const rect = placeLabel(r, ctx.measureText(text).width + 8, 17, ctx.canvas.width, ctx.canvas.height, taken);
+  taken.push(rect);
   ctx.fillStyle = colour;
-  ctx.fillRect(x, top, width, 18);
+  ctx.fillRect(rect.x, rect.y, rect.w, rect.h);
   ctx.fillStyle = "#fff";
-  ctx.fillText(text, x + 4, top + 13);
+  ctx.fillText(text, rect.x + 4, rect.y + 12.5);
 }
 
 /**
@@ -54,10 +56,17 @@ export async function drawFrame(canvas, { ref, width, height, boxes, classes, ma
     ctx.setLineDash(box.selected ? [] : [5, 4]);
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     ctx.setLineDash([]);
-    if (box.selected) label(ctx, `${box.class_name} ${(100 * box.confidence).toFixed(0)}%`, x1, y1, colour);
-    drawn.push({ x1, y1, x2, y2, colour, selected: Boolean(box.selected) });
+    drawn.push({ x1, y1, x2, y2, colour, selected: Boolean(box.selected), box });
   }
+  const taken = [];
+  for (const d of [...drawn].reverse()) {
+    if (d.box.rejected) continue;
+    label(ctx, `${d.box.class_name} ${(100 * d.box.confidence).toFixed(0)}%`, d, d.colour, taken);
+    delete d.box;
+  }
+  for (const d of drawn) delete d.box;
   canvas.dataset.boxes = JSON.stringify(drawn);
+  canvas.dataset.labels = JSON.stringify(taken);
   canvas.dataset.ref = ref || "";
   canvas.dataset.scale = String(size.scale);
   return drawn;

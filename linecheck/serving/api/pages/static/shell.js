@@ -1,6 +1,7 @@
-// Page chrome shared by the three views: the API-key form, the message banner and the help overlay.
+// Page chrome shared by the pages: the API-key form (a key is checked before it is kept), who the key is,
+// the message banner and the help overlay.
 
-import { ApiError, getKey, lines, setKey } from "./api.js";
+import { ApiError, checkKey, getKey, me, setKey } from "./api.js";
 import { el, replace, typingInField } from "./dom.js";
 
 let bannerTimer = null;
@@ -51,28 +52,46 @@ export function showError(exc) {
   showMessage(describeError(exc), exc instanceof ApiError && exc.status === 403 ? "forbidden" : "error");
 }
 
-function keyStatus() {
-  const status = document.getElementById("key-status");
-  const key = getKey();
-  if (!status) return;
-  status.textContent = key ? `key ${key.slice(0, 15)}…` : "no key";
-  status.dataset.state = key ? "set" : "missing";
+let identity = null;
+
+/** The stored key's identity ({role, name, may_review, ...}) once known, else null. */
+export function whoAmI() {
+  return identity;
 }
 
-async function checkKey() {
-  try {
-    await lines();
-    return true;
-  } catch (exc) {
-    showError(exc);
-    return false;
+function keyStatus() {
+  const status = document.getElementById("key-status");
+  const form = document.getElementById("key-form");
+  const key = getKey();
+  if (!status) return;
+  if (!key) {
+    status.textContent = "no key";
+  } else if (identity) {
+    status.textContent = `${identity.name || `key ${identity.id}`} · ${identity.role}`;
+  } else {
+    status.textContent = `key ${key.slice(0, 15)}…`;
   }
+  status.dataset.state = key ? "set" : "missing";
+  if (form) form.dataset.collapsed = String(Boolean(key));
+}
+
+async function loadIdentity() {
+  try {
+    identity = await me();
+  } catch (exc) {
+    identity = null;
+    showError(exc);
+  }
+  document.body.dataset.role = identity ? identity.role : "";
+  keyStatus();
+  return identity;
 }
 
 function wireKeyForm() {
   const form = document.getElementById("key-form");
   const input = document.getElementById("api-key");
   const forget = document.getElementById("key-forget");
+  const toggle = document.getElementById("key-status");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const value = input.value.trim();
@@ -80,16 +99,35 @@ function wireKeyForm() {
       showMessage("Paste an API key first (linecheck keys create --role reviewer).", "error");
       return;
     }
-    setKey(value);
+    let who;
+    try {
+      who = await checkKey(value);  // a key the API refuses is never stored
+    } catch (exc) {
+      showError(exc);
+      input.select();
+      form.dataset.rejected = "true";
+      return;
+    }
+    form.dataset.rejected = "false";
     input.value = "";
+    identity = who;
+    setKey(value);
+    document.body.dataset.role = who.role;
     keyStatus();
-    if (await checkKey()) showMessage("API key saved in this browser.");
+    showMessage(`API key saved in this browser: ${who.name || who.id} (${who.role}).`);
   });
   forget.addEventListener("click", () => {
+    identity = null;
+    document.body.dataset.role = "";
     setKey("");
     keyStatus();
     showMessage("API key forgotten.");
   });
+  if (toggle) {
+    toggle.addEventListener("click", () => {
+      if (getKey()) form.dataset.collapsed = String(form.dataset.collapsed !== "true");
+    });
+  }
   keyStatus();
   if (!getKey()) {
     showMessage("Paste an API key to start (viewer keys can browse; reviewing needs a reviewer key).", "error");
@@ -119,12 +157,15 @@ function wireHelp() {
   });
 }
 
-/** Wire the chrome of a page; `onKey` runs once a key is present (now or after it is pasted). */
+/**
+ * Wire the chrome of a page; `onKey(identity)` runs once a key is present (now or after it is
+ * pasted) and its identity ({role, name, may_review}) is known.
+ */
 export function initShell(onKey) {
   wireKeyForm();
   wireHelp();
-  window.addEventListener("linecheck:key", (event) => {
-    if (event.detail.present) onKey();
+  window.addEventListener("linecheck:key", async (event) => {
+    if (event.detail.present) onKey(identity || (await loadIdentity()));
   });
-  if (getKey()) onKey();
+  if (getKey()) loadIdentity().then((who) => onKey(who));
 }

@@ -1,7 +1,9 @@
 // Trace view: search a code; its unit, grade, genealogy, defect map and timeline.
 
 import { ApiError, getJson, lines } from "./api.js";
-import { badge, classChip, el, fmtNum, fmtTime, replace, typingInField } from "./dom.js";
+import {
+  actorName, badge, classChip, el, fmtNum, fmtTime, formatLocation, replace, statusBadge, typingInField,
+} from "./dom.js";
 import { drawDefectMap } from "./defect_map.js";
 import { drawFrame } from "./frame_view.js";
 import { initShell, showError, showMessage } from "./shell.js";
@@ -21,8 +23,11 @@ function gradeDetail(grade) {
   const d = grade.detail || {};
   const facts = (grade.facts || []).map(([k, v]) => [k, v]);  // the kind's own figures, from the API
   for (const reason of d.reasons || []) facts.push(["reason", reason]);
-  facts.push(["defects counted", String(grade.defects_counted)], ["rejected by review", String(grade.defects_excluded)],
-    ["frames", `${grade.inspections} (${grade.not_inspected} not inspected)`]);
+  facts.push(["as inspected", `${grade.inspected_grade} (${grade.frames_failed} frame(s) judged fail)`],
+    ["defects counted", String(grade.defects_counted)], ["rejected by review", String(grade.defects_excluded)]);
+  if (grade.defects_added) facts.push(["drawn by reviewers", String(grade.defects_added)]);
+  if (grade.defects_pending) facts.push(["not reviewed yet", String(grade.defects_pending)]);
+  facts.push(["frames", `${grade.inspections} (${grade.not_inspected} not inspected)`]);
   return el("dl", { class: "facts-list" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
 }
 
@@ -47,15 +52,20 @@ function renderUnit(trace, grade, line) {
     return;
   }
   gradeCard.dataset.grade = grade.grade;
+  gradeCard.dataset.status = grade.status;
   replace(gradeCard, el("div", { class: "grade-head" },
     el("span", { id: "grade-value", class: `grade grade-${grade.accepted ? "ok" : "bad"}` }, grade.grade),
-    badge(grade.accepted ? "accepted" : "not accepted", grade.accepted ? "ok" : "bad")), gradeDetail(grade));
+    statusBadge(grade.status, grade.status_text, "grade-status"),
+    el("a", { href: `/review/certificate?code=${encodeURIComponent(grade.code)}`, id: "certificate-link", class: "small" },
+      "certificate")), gradeDetail(grade));
 }
 
 function linkRow(link, other) {
-  return el("li", { class: "link-row", dataset: { depth: link.depth } },
+  // the API words the link in its own direction ("RL… packed in BOX-7"); older answers lack it
+  const phrase = link.phrase || `${link.parent} ${link.relation.replace("_", " ")} ${link.child}`;
+  return el("li", { class: "link-row", dataset: { depth: link.depth, relation: link.relation } },
     el("span", { class: "depth" }, "·".repeat(link.depth)), " ", codeLink(other), " ",
-    el("span", { class: "muted" }, `${link.parent} ${link.relation.replace("_", " ")} ${link.child} · ${fmtTime(link.at)}`));
+    el("span", { class: "muted link-phrase" }, `${phrase} · ${fmtTime(link.at)}`));
 }
 
 function renderGenealogy(trace) {
@@ -64,7 +74,7 @@ function renderGenealogy(trace) {
   replace($("children"), children.length ? children.map((l) => linkRow(l, l.child)) : el("li", { class: "muted" }, "none"));
 }
 
-function inspectionEntry(inspection, classes) {
+function inspectionEntry(inspection, classes, grade) {
   const frameBox = el("div", { class: "timeline-frame", hidden: true });
   const toggle = el("button", { type: "button", class: "small", onclick: async () => {
     frameBox.hidden = !frameBox.hidden;
@@ -73,22 +83,28 @@ function inspectionEntry(inspection, classes) {
     frameBox.append(canvas);
     await drawFrame(canvas, {
       ref: inspection.image_ref, width: inspection.image_width, height: inspection.image_height, classes,
-      boxes: inspection.defects.map((d) => ({ bbox: d.bbox, class_name: d.final_class, confidence: d.confidence,
+      boxes: inspection.defects.map((d) => ({ bbox: d.final_bbox || d.bbox, class_name: d.final_class, confidence: d.confidence,
         selected: d.review_state !== "rejected", rejected: d.review_state === "rejected" })),
       maxWidth: 520, maxHeight: 360,
     }).catch(showError);
   } }, "frame");
   const defects = inspection.defects.map((d) => el("li", { dataset: { defectId: d.id } },
     classChip(d.final_class, classes), ` ${(100 * d.confidence).toFixed(0)}% `, badge(d.review_state),
+    d.source === "reviewer" ? badge("drawn by a reviewer", "reclassified") : "",
     d.class_name !== d.final_class ? el("span", { class: "muted" }, ` (model: ${d.class_name})`) : "",
+    el("span", { class: "muted" }, ` · ${formatLocation(d.final_location || d.location)}`),
     d.reviews.length ? el("span", { class: "muted review-note" },
-      ` ${d.reviews.map((r) => `${r.decision}${r.new_class ? `→${r.new_class}` : ""} by ${r.reviewer}`).join("; ")}`) : ""));
+      ` ${d.reviews.map((r) => `${r.decision}${r.new_class ? `→${r.new_class}` : ""} by ${actorName(r.reviewer, r.reviewer_name)}`).join("; ")}`) : ""));
   const where = inspection.roll_offset_m !== null ? ` at ${fmtNum(inspection.roll_offset_m)} m` : "";
-  return el("li", { class: "timeline-item timeline-inspection", dataset: { inspectionId: inspection.id } },
+  // a frame that failed as inspected, of a unit review released, says so next to its verdict
+  const released = grade && grade.status === "released" && inspection.verdict === "fail";
+  return el("li", { class: "timeline-item timeline-inspection", dataset: { inspectionId: inspection.id, released: String(released) } },
     el("time", {}, fmtTime(inspection.captured_at)),
     el("div", {}, el("strong", {}, "inspected "), badge(inspection.verdict),
+      released ? [" ", statusBadge("released", "failed as inspected, accepted after review")] : "",
       ` ${inspection.line_id}/${inspection.station}${where} · ${inspection.model_name || "—"} v${inspection.model_version || "—"} `,
-      inspection.image_ref ? toggle : "", inspection.reason ? el("div", { class: "muted" }, inspection.reason) : "",
+      inspection.image_ref ? toggle : "",
+      inspection.reason ? el("div", { class: "muted" }, released ? `at inspection: ${inspection.reason}` : inspection.reason) : "",
       defects.length ? el("ul", { class: "defect-list" }, defects) : "", frameBox));
 }
 
@@ -97,12 +113,12 @@ function eventEntry(event) {
     el("time", {}, fmtTime(event.at)),
     el("div", {}, el("strong", {}, event.type), event.code !== current ? [" of ", codeLink(event.code)] : "",
       event.location ? ` at ${event.location}` : "", event.line_id ? ` on ${event.line_id}` : "",
-      el("span", { class: "muted" }, ` · ${event.created_by}`)));
+      el("span", { class: "muted" }, ` · ${actorName(event.created_by, event.created_by_name)}`)));
 }
 
 function renderTimeline(trace, classes) {
   const entries = [
-    ...trace.inspections.map((i) => ({ at: i.captured_at, node: inspectionEntry(i, classes) })),
+    ...trace.inspections.map((i) => ({ at: i.captured_at, node: inspectionEntry(i, classes, trace.grade) })),
     ...trace.events.map((e) => ({ at: e.at, node: eventEntry(e) })),
   ].sort((a, b) => new Date(a.at) - new Date(b.at));
   replace($("timeline"), entries.length ? entries.map((e) => e.node) : el("li", { class: "muted" }, "nothing recorded"));
@@ -123,13 +139,7 @@ async function trace(code) {
     return;
   }
   if (current !== code) return;
-  let grade = null;
-  if (data.unit) {
-    grade = await getJson(`/v1/units/${encodeURIComponent(code)}/grade`).catch((exc) => {
-      showError(exc);
-      return null;
-    });
-  }
+  const grade = data.grade || null;  // the same verdict as GET /v1/units/{code}/grade, in the same answer
   const registered = await lines().catch(() => []);
   const line = data.unit ? registered.find((l) => l.id === data.unit.line_id) : null;
   const classes = line ? line.config.classes : [];

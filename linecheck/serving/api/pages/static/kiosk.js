@@ -1,0 +1,86 @@
+// Line-side kiosk: the newest unit and its verdict after review, the current shift's figures and the
+// latest units, refreshed every few seconds (?line=ID&refresh=SECONDS).
+
+import { getJson, lines } from "./api.js";
+import { el, fmtPct, fmtTime, replace, STATUS_LABEL } from "./dom.js";
+import { initShell, showError } from "./shell.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(window.location.search);
+const EVERY_S = Math.max(2, Number(params.get("refresh")) || 10);
+const SHOWN = 12;
+let timer = null;
+let busy = false;
+
+function unitRow(unit) {
+  return el("li", { class: "kiosk-unit", dataset: { code: unit.code, status: unit.status } },
+    el("span", { class: "code" }, unit.code), el("span", {}, unit.grade),
+    el("strong", {}, STATUS_LABEL[unit.status] || unit.status));
+}
+
+async function refresh() {
+  if (busy) return;
+  busy = true;
+  const lineId = $("kiosk-select").value;
+  $("kiosk").setAttribute("aria-busy", "true");
+  try {
+    const until = new Date();
+    const since = new Date(until.getTime() - 24 * 3.6e6);
+    const [units, stats] = await Promise.all([
+      getJson(`/v1/lines/${encodeURIComponent(lineId)}/units`, { limit: SHOWN }),
+      getJson(`/v1/lines/${encodeURIComponent(lineId)}/stats`, { since: since.toISOString(), until: until.toISOString() }),
+    ]);
+    const last = units.items[0];
+    $("kiosk-code").textContent = last ? last.code : "no unit yet";
+    const verdict = $("kiosk-verdict");
+    verdict.textContent = last ? (STATUS_LABEL[last.status] || last.status).toUpperCase() : "—";
+    verdict.dataset.status = last ? last.status : "";
+    $("kiosk-grade").textContent = last
+      ? `grade ${last.grade}${last.inspected_grade !== last.grade ? ` (inspected ${last.inspected_grade})` : ""} · ` +
+        `${last.frames} frame(s) · ${last.defects_pending} defect(s) waiting for review · ${fmtTime(last.last_at)}`
+      : "";
+    const shift = stats.shifts[stats.shifts.length - 1];
+    $("kiosk-units").textContent = shift ? String(shift.units) : "0";
+    $("kiosk-fail-rate").textContent = shift ? fmtPct(shift.fail_rate) : "—";
+    $("kiosk-throughput").textContent = shift && shift.units_per_hour !== null ? shift.units_per_hour.toFixed(1) : "—";
+    replace($("kiosk-units-list"), units.items.length ? units.items.map(unitRow) : el("li", { class: "muted" }, "no units yet"));
+    $("kiosk-updated").textContent = fmtTime(new Date().toISOString()).slice(11);
+    $("kiosk").dataset.refreshes = String(Number($("kiosk").dataset.refreshes || 0) + 1);
+    $("kiosk").dataset.lastCode = last ? last.code : "";
+  } catch (exc) {
+    showError(exc);
+  } finally {
+    busy = false;
+    $("kiosk").setAttribute("aria-busy", "false");
+  }
+}
+
+async function start() {
+  let registered;
+  try {
+    registered = await lines();
+  } catch (exc) {
+    showError(exc);
+    return;
+  }
+  replace($("kiosk-select"), registered.map((l) => el("option", { value: l.id }, l.id)));
+  const wanted = params.get("line");
+  if (wanted && registered.some((l) => l.id === wanted)) $("kiosk-select").value = wanted;
+  const show = () => {
+    const line = registered.find((l) => l.id === $("kiosk-select").value);
+    $("kiosk-line").textContent = line ? line.name || line.id : "";
+    history.replaceState(null, "", `?line=${encodeURIComponent($("kiosk-select").value)}&refresh=${EVERY_S}`);
+  };
+  $("kiosk-select").onchange = () => {
+    show();
+    refresh();
+  };
+  show();
+  $("kiosk-every").textContent = String(EVERY_S);
+  await refresh();
+  clearInterval(timer);
+  timer = setInterval(refresh, EVERY_S * 1000);
+  document.body.dataset.ready = "true";
+}
+
+initShell(start);
