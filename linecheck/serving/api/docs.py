@@ -3,7 +3,9 @@
 FastAPI's default pages load Swagger UI and ReDoc from a CDN and ReDoc's fonts from Google; on a
 factory network without internet they stay blank. The JavaScript and CSS come from the
 ``fastapi-offline`` package instead (Swagger UI and ReDoc bundles, shipped in the wheel) and are
-served under ``/docs/static/``; Swagger UI's online spec validator is switched off.
+served under ``/docs/static/``; Swagger UI's online spec validator is switched off, and ReDoc's one
+remote reference (the Redocly logo in its menu, ``cdn.redoc.ly``) is pointed at a local image when
+the bundle is served. A Content-Security-Policy keeps both pages to their own origin.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from linecheck.errors import NotFoundError
 
 STATIC_PREFIX = "/docs/static"
 _MEDIA = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".png": "image/png"}
+#: Remote URLs inside the bundles that a browser would fetch, and the local file served instead.
+_REWRITES = {b"https://cdn.redoc.ly/redoc/logo-mini.svg": f"{STATIC_PREFIX}/favicon.png".encode()}
+#: Swagger UI's and ReDoc's pages start with an inline script; nothing may come from elsewhere.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'"
+)
 
 
 @lru_cache(maxsize=1)
@@ -28,6 +38,21 @@ def docs_assets() -> dict[str, Path]:
 
     folder = Path(fastapi_offline.__file__).resolve().parent / "static"
     return {path.name: path for path in sorted(folder.iterdir()) if path.suffix in _MEDIA}
+
+
+@lru_cache(maxsize=8)
+def asset_bytes(name: str) -> bytes:
+    """The file's bytes, with the remote URLs of :data:`_REWRITES` replaced by local ones."""
+    data = docs_assets()[name].read_bytes()
+    for remote, local in _REWRITES.items():
+        data = data.replace(remote, local)
+    return data
+
+
+def _with_policy(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_POLICY
+    page.headers["X-Content-Type-Options"] = "nosniff"
+    return page
 
 
 def install_docs(app: FastAPI) -> None:
@@ -40,14 +65,16 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=title,
-            swagger_js_url=f"{STATIC_PREFIX}/swagger-ui-bundle.js",
-            swagger_css_url=f"{STATIC_PREFIX}/swagger-ui.css",
-            swagger_favicon_url=f"{STATIC_PREFIX}/favicon.png",
-            oauth2_redirect_url="/docs/oauth2-redirect",
-            swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
+        return _with_policy(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=title,
+                swagger_js_url=f"{STATIC_PREFIX}/swagger-ui-bundle.js",
+                swagger_css_url=f"{STATIC_PREFIX}/swagger-ui.css",
+                swagger_favicon_url=f"{STATIC_PREFIX}/favicon.png",
+                oauth2_redirect_url="/docs/oauth2-redirect",
+                swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
+            )
         )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
@@ -56,12 +83,14 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{STATIC_PREFIX}/redoc.standalone.js",
-            redoc_favicon_url=f"{STATIC_PREFIX}/favicon.png",
-            with_google_fonts=False,
+        return _with_policy(
+            get_redoc_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} - ReDoc",
+                redoc_js_url=f"{STATIC_PREFIX}/redoc.standalone.js",
+                redoc_favicon_url=f"{STATIC_PREFIX}/favicon.png",
+                with_google_fonts=False,
+            )
         )
 
     @app.get(STATIC_PREFIX + "/{name}", include_in_schema=False)
@@ -72,7 +101,7 @@ def install_docs(app: FastAPI) -> None:
                 f"name={name!r} is not a file of the API docs; known: {sorted(docs_assets())}"
             )
         return Response(
-            path.read_bytes(),
+            asset_bytes(name),
             media_type=_MEDIA[path.suffix],
             headers={"Cache-Control": "public, max-age=86400"},
         )

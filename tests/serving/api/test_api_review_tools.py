@@ -265,4 +265,6 @@ def test_docs_are_served_without_another_origin(api: Api) -> None:
         for asset in re.findall(r"(/docs/static/[\w.-]+)", page.text):
             assert api.client.get(asset).status_code == 200, asset
     assert "validatorUrl" in api.client.get("/docs").text
+    assert "default-src 'self'" in api.client.get("/redoc").headers["content-security-policy"]
+    assert b"cdn.redoc.ly" not in api.client.get("/docs/static/redoc.standalone.js").content
     assert api.client.get("/docs/static/../../app.py").status_code == 404

@@ -262,8 +262,11 @@ def seed(stack: Stack) -> None:
 
 
 @contextmanager
-def running_stack(template: Path, directory: Path) -> Iterator[Stack]:
-    """Start the real API (uvicorn, SQLite in ``directory``), create keys, seed it; stop it on exit."""
+def running_stack(template: Path, directory: Path, *, seed_data: bool = True) -> Iterator[Stack]:
+    """Start the real API (uvicorn, SQLite in ``directory``), create keys, seed it; stop it on exit.
+
+    ``seed_data=False`` leaves the store empty (but for the keys) for a test that posts its own.
+    """
     db_url = copy_sqlite(template, directory / "linecheck.db")
     keys = {
         "textile": api_testing.create_key(db_url, "line", "textile-01"),
@@ -274,5 +277,6 @@ def running_stack(template: Path, directory: Path) -> Iterator[Stack]:
     }
     with api_testing.run_api(db_url, directory) as base_url:
         stack = Stack(base_url=base_url, db_url=db_url, data_dir=directory, keys=keys)
-        seed(stack)
+        if seed_data:
+            seed(stack)
         yield stack

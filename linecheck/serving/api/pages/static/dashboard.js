@@ -16,8 +16,9 @@ function hoursOf(shift) {
   return (new Date(shift.shift_end) - new Date(shift.shift_start)) / 3.6e6;
 }
 
-/** A rate with two significant digits below 10 ("0.042"), one decimal above. */
+/** A rate with two significant digits below 10 ("0.042"), one decimal up to 100, whole numbers above. */
 function rate(value) {
+  if (value >= 100) return String(Math.round(value));
   return value >= 10 ? value.toFixed(1) : String(Number(value.toPrecision(2)));
 }
 
@@ -40,7 +41,8 @@ function renderTiles(stats, models, line) {
     tile("kpi-fail-rate", "fail rate", fmtPct(t.fail_rate), `${t.failed_units} of ${t.units} units not accepted after review`),
     tile("kpi-defects", "defects", String(t.defects), "not rejected by review"),
     tile("kpi-throughput", "throughput", t.frames_per_hour !== null ? `${rate(t.frames_per_hour)} frames/h` : "—",
-      t.running_s ? `${rate(t.units_per_hour)} units/h over ${fmtDuration(t.running_s)} running` : "the line did not run"),
+      t.running_s ? `${rate(t.frames_per_hour / 3600)} frames/s · ${rate(t.units_per_hour)} units/h over ` +
+        `${fmtDuration(t.running_s)} running` : "the line did not run"),
     tile("kpi-model", "model in use", latest ? `${latest.model_name} v${latest.model_version}` : "—",
       latest ? `last frame ${fmtTime(latest.captured_at)}; configured ${configured}` : `configured ${configured}`));
   $("kpi-model").dataset.version = latest ? latest.model_version : "";
