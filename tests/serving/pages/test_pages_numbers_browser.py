@@ -130,6 +130,9 @@ def test_the_dashboard_shows_the_same_numbers(browser: Any, demo: tuple[Stack, D
     )
     assert "second shift (key:" in one(browser, "#reviewer-rows").text
     screenshot(browser, "dashboard-numbers")
+    set_viewport(browser, 1280, int(js(browser, "return document.documentElement.scrollHeight")))
+    screenshot(browser, "dashboard-full")  # the whole page: SPC charts and reviewers too
+    set_viewport(browser, 1280, 860)
     one(browser, "#export-csv").click()
     wait_for(browser, lambda b: one(b, "#export-csv").get_attribute("data-downloaded"), "the CSV export")
     name, size = one(browser, "#export-csv").get_attribute("data-downloaded").rsplit(":", 1)
