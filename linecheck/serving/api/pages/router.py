@@ -1,5 +1,7 @@
-"""The QA pages: ``/review`` (queue), ``/review/unread``, ``/review/trace``, ``/review/dashboard``,
-``/review/kiosk`` (line-side screen), ``/review/certificate`` (printable) and their files.
+"""The QA pages and their files: the queue, unread codes, trace, dashboard, kiosk and certificate.
+
+Routes: ``/review`` (queue), ``/review/unread``, ``/review/trace``, ``/review/dashboard``,
+``/review/kiosk`` (line-side screen), ``/review/certificate`` (printable).
 
 The pages are static HTML, CSS and JavaScript modules shipped inside the package (no build step,
 no CDN: they work offline). They hold no data and need no key to load; the browser calls the API
