@@ -150,7 +150,10 @@ async function trace(code) {
   if (line && data.inspections.length) {
     $("map-section").hidden = false;
     const { drawn } = drawDefectMap(mapBox, { kind: line.kind, config: line.config, inspections: data.inspections });
-    $("map-title").textContent = { textile: "Roll map", pv: "Module cell map", bearing: "Ring zones" }[line.kind] + ` · ${drawn} defect(s)`;
+    // the map names itself (its aria-label): no list of kinds here
+    const named = mapBox.querySelector("svg[aria-label]");
+    const what = named ? named.getAttribute("aria-label") : "defect map";
+    $("map-title").textContent = `${what[0].toUpperCase()}${what.slice(1)} · ${drawn} defect(s)`;
   } else {
     $("map-section").hidden = true;
     mapBox.replaceChildren();
