@@ -28,30 +28,36 @@ def test_failed_logins_from_one_address_get_429_without_touching_the_store(
         return real(session, key)
 
     monkeypatch.setattr(auth_module, "verify_key", counting)
-    settings = {"auth_failure_rate_per_s": 2.0, "auth_failure_burst": 5, "key_cache_seconds": 60}
+    settings = {"auth_failure_rate_per_s": 1.0, "auth_failure_burst": 5, "key_cache_seconds": 60}
     with api_server(**settings) as base, httpx.Client(base_url=base, timeout=30) as http:
         assert http.get("/v1/lines", headers=auth(keys["viewer"])).status_code == 200  # cached from now on
         codes = [http.get("/v1/lines", headers=auth(WRONG)).status_code for _ in range(5)]
         assert codes == [401] * 5
         assert len(lookups) == 6
+        started = time.monotonic()
         burst = [http.get("/v1/lines", headers=auth(WRONG)) for _ in range(200)]
-        assert {r.status_code for r in burst} == {429}
-        assert len(lookups) == 6  # refused before any lookup
-        refused = burst[-1]
+        refilled = int(time.monotonic() - started) + 1  # tokens the bucket got back meanwhile, at 1/s
+        statuses = [r.status_code for r in burst]
+        assert set(statuses) <= {401, 429} and statuses.count(401) <= refilled, statuses
+        assert len(lookups) == 6 + statuses.count(401)  # a 429 is refused before any lookup
+        refused = next(r for r in reversed(burst) if r.status_code == 429)
         assert refused.json()["error"]["type"] == "rate_limited"
         assert "failed authentications" in refused.json()["error"]["message"]
-        assert 1 <= int(refused.headers["Retry-After"]) <= 2
+        assert int(refused.headers["Retry-After"]) == 1
         # a key the API already trusts is not locked out by a neighbour's guessing; unknown ones wait
         assert http.get("/v1/lines", headers=auth(keys["viewer"])).status_code == 200
+        while http.get("/v1/lines", headers=auth(WRONG)).status_code != 429:  # a token refilled just now
+            statuses.append(401)
+        statuses.append(429)
         assert http.get("/v1/lines", headers=auth(keys["reviewer"])).status_code == 429
-        # once a token is back, a right key goes through and a wrong one is a 401 again
+        # once a token is back, a right key goes through
         time.sleep(int(refused.headers["Retry-After"]))
         assert http.get("/v1/lines", headers=auth(keys["reviewer"])).status_code == 200
-        time.sleep(0.6)
-        assert http.get("/v1/lines", headers=auth(WRONG)).status_code == 401
         scrape = http.get("/metrics").text
-        assert metric_value(scrape, "linecheck_auth_failures_total", outcome="refused") == 6
-        assert metric_value(scrape, "linecheck_auth_failures_total", outcome="rate_limited") == 201
+        refused_total = 5 + statuses.count(401)
+        limited_total = 1 + statuses.count(429)  # and the reviewer's
+        assert metric_value(scrape, "linecheck_auth_failures_total", outcome="refused") == refused_total
+        assert metric_value(scrape, "linecheck_auth_failures_total", outcome="rate_limited") == limited_total
 
 
 def test_revoked_key_stops_working_within_the_key_cache_time(api_server, keys, db_url: str) -> None:
