@@ -18,8 +18,8 @@ imported only by the inspector). The built-ins are declared below and registered
       modbus: {host: 10.0.0.17, port: 502, unit_id: 1, coil: 0, pulse_ms: 100}
 
 Only the sections a line names are active for it; what is process-wide (the OPC UA endpoint and
-its users, the MQTT broker) is in the inspector's settings (``LINECHECK_INSPECTOR_OPCUA_*``,
-``LINECHECK_INSPECTOR_MQTT_*``).
+its users, the MQTT broker) is in the inspector's settings (``LINECHECK_INSPECTOR_OPCUA_ENDPOINT``,
+``LINECHECK_INSPECTOR_OPCUA_USERS``, ``LINECHECK_INSPECTOR_MQTT_URL``).
 """
 
 from __future__ import annotations

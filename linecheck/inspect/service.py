@@ -338,6 +338,7 @@ class InspectorService:
         for lid, logic in self.logics.items():
             lines[lid] = {
                 "kind": logic.spec.name,
+                "model": model_of(self.lines[lid]),
                 "frames_in": m.total("frames_in", lid),
                 "unreadable_files": m.total("source_unreadable", lid),
                 "verdicts": m.by_key("verdicts", lid),

@@ -77,6 +77,32 @@ class InspectorSettings(ServiceSettings):
         "before the row is parked as rejected; retried with backoff until then, never holding up other rows",
     )
 
+    # Line outputs (which lines use them, topics and node names: the line YAML's ``outputs:``).
+    opcua_endpoint: str = Field(
+        "",
+        description="OPC UA server endpoint, e.g. opc.tcp://0.0.0.0:4840/linecheck; empty: no OPC UA server",
+    )
+    opcua_users: dict[str, str] = Field(
+        default_factory=dict,
+        description='OPC UA user names and passwords, JSON: {"plc": "secret"}',
+    )
+    opcua_allow_anonymous: bool = Field(
+        False, description="accept anonymous OPC UA sessions (the demo does; keep off on a line)"
+    )
+    opcua_certificate: Path | None = Field(
+        None, description="server certificate (DER/PEM): enables Basic256Sha256 Sign and SignAndEncrypt"
+    )
+    opcua_private_key: Path | None = Field(None, description="private key of opcua_certificate (PEM)")
+    mqtt_url: str = Field("", description="MQTT broker, mqtt://host:1883; empty: no MQTT output")
+    mqtt_username: str = Field("", description="MQTT user name (empty: none)")
+    mqtt_password: str = Field("", description="MQTT password")
+    mqtt_client_id: str = Field(
+        "", description="MQTT client id and Sparkplug edge node id; empty: linecheck-<host name>"
+    )
+    mqtt_sparkplug_group: str = Field(
+        "", description="Sparkplug B group id: publish line metrics as an edge node; empty: no Sparkplug"
+    )
+
     # Observability.
     metrics_host: str = Field("127.0.0.1", description="bind address of /metrics, /status and POST /trigger")
     metrics_port: int = Field(0, ge=0, le=65535, description="0 = do not serve metrics")
@@ -90,7 +116,18 @@ class InspectorSettings(ServiceSettings):
             )
         if self.retry_max_s < self.retry_min_s:
             raise ValueError(f"retry_max_s={self.retry_max_s!r} must be >= retry_min_s={self.retry_min_s!r}")
+        if (self.opcua_certificate is None) != (self.opcua_private_key is None):
+            raise ValueError("opcua_certificate and opcua_private_key go together: set both or neither")
+        if self.mqtt_url and not self.mqtt_url.startswith(("mqtt://", "tcp://")):
+            raise ValueError(f"mqtt_url={self.mqtt_url!r}: expected mqtt://host:port")
         return self
+
+    @property
+    def mqtt_client_name(self) -> str:
+        """The MQTT client id (also the Sparkplug edge node id)."""
+        import socket
+
+        return self.mqtt_client_id or f"linecheck-{socket.gethostname()}"
 
     @property
     def outbox_path(self) -> Path:

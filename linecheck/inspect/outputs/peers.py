@@ -142,7 +142,9 @@ class MqttListener:
     ``duplicates``); ``messages`` every message as ``(topic, payload bytes, monotonic time)``.
     """
 
-    def __init__(self, host: str, port: int, topics: list[str], *, client_id: str = "") -> None:
+    def __init__(
+        self, host: str, port: int, topics: list[str], *, client_id: str = "", persistent: bool = False
+    ) -> None:
         import paho.mqtt.client as mqtt
 
         self.host = host
@@ -154,7 +156,9 @@ class MqttListener:
         self.duplicates = 0
         self._lock = threading.Lock()
         self._connected = threading.Event()
-        self._client = mqtt.Client(client_id=client_id, clean_session=True)
+        # persistent: the broker keeps the session (and queues QoS 1 messages) while this one is away
+        self._client = mqtt.Client(client_id=client_id, clean_session=not persistent)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=2)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda *_a: self._connected.clear()
         self._client.on_message = self._on_message
@@ -238,6 +242,87 @@ class MqttListener:
         """Disconnect."""
         self._client.disconnect()
         self._client.loop_stop()
+
+
+class Mosquitto:
+    """An own ``mosquitto`` broker process on a free loopback port (persistent sessions on disk).
+
+    For the broker-restart test, the demo (when no broker is reachable) and the bench; it never
+    touches a broker someone else runs. :meth:`stop` ends it with SIGTERM (it saves its sessions),
+    :meth:`start` starts it again on the same port.
+    """
+
+    def __init__(self, workdir: Any, *, port: int = 0, binary: str = "mosquitto") -> None:
+        from pathlib import Path
+
+        self.workdir = Path(workdir)
+        self.port = port or _free_port("127.0.0.1")
+        self.binary = binary
+        self._proc: Any = None
+
+    @staticmethod
+    def available(binary: str = "mosquitto") -> str | None:
+        """Path of the mosquitto binary, if installed (``/usr/sbin`` is searched too)."""
+        import shutil
+
+        return shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/local/sbin")
+
+    @property
+    def url(self) -> str:
+        """``mqtt://127.0.0.1:<port>``."""
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> Mosquitto:
+        """Start the broker and wait until it accepts connections."""
+        import subprocess
+
+        binary = self.available(self.binary)
+        if binary is None:
+            raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {self.workdir}/\nautosave_interval 1\n",
+            encoding="utf-8",
+        )
+        log_file = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - owned by the process
+        self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_file, stderr=log_file)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if _reachable("127.0.0.1", self.port):
+                return self
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"mosquitto did not start on port {self.port}; see {self.workdir / 'mosquitto.log'}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM, then wait (it writes its persistent sessions first)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(10.0)
+        self._proc = None
+
+
+def broker_reachable(url: str) -> bool:
+    """True when something accepts TCP connections at the ``mqtt://host:port`` URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return _reachable(parts.hostname or "127.0.0.1", parts.port or 1883)
+
+
+def _reachable(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _free_port(host: str) -> int:

@@ -1,0 +1,202 @@
+"""MQTT output against the real Mosquitto broker: per-unit results from the outbox, status, Sparkplug B.
+
+The shared broker is the one at 127.0.0.1:1883 (CI starts it, see .ci/run); outside CI the tests skip
+when none is reachable. The broker-restart test runs its own mosquitto on a free port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from insp_helpers import TableDetector, truth_table
+
+from linecheck.config import LineConfig
+from linecheck.inspect.outputs.peers import Mosquitto, MqttListener, broker_reachable
+from linecheck.inspect.service import InspectorService, SourceSpec
+from linecheck.inspect.settings import InspectorSettings
+from linecheck.kinds import Kind
+
+SHARED_BROKER = "mqtt://127.0.0.1:1883"
+
+
+@pytest.fixture(scope="module")
+def broker() -> str:
+    if not broker_reachable(SHARED_BROKER):
+        if os.environ.get("CI") == "true":
+            pytest.fail(
+                f"CI=true but no MQTT broker is reachable at {SHARED_BROKER} (.ci/run starts mosquitto)"
+            )
+        pytest.skip(f"no MQTT broker at {SHARED_BROKER}")
+    return SHARED_BROKER
+
+
+def _line(line: LineConfig, prefix: str, **mqtt: object) -> LineConfig:
+    outputs = {
+        "mqtt": {
+            "results_topic": f"{prefix}/{{line_id}}/results",
+            "status_topic": f"{prefix}/{{line_id}}/status",
+            "status_interval_s": 0.2,
+            **mqtt,
+        }
+    }
+    return LineConfig.model_validate({**line.model_dump(mode="json"), "outputs": outputs})
+
+
+def _service(line: LineConfig, settings: InspectorSettings, uri: str, units: int) -> InspectorService:
+    table = truth_table(line, seed=6, units=units)
+    return InspectorService(
+        [line],
+        detectors={"pv": lambda: TableDetector(Kind.PV, table)},
+        settings=settings,
+        client=None,
+        sources=[SourceSpec(line_id=line.id, station="el", uri=uri)],
+    )
+
+
+def _wait(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_every_result_is_published_with_trigger_and_the_line_status(
+    broker: str, lines: dict[str, LineConfig], settings: InspectorSettings
+) -> None:
+    prefix = f"lctest/{uuid.uuid4().hex[:8]}"
+    line = _line(lines["pv-01"], prefix)
+    listener = MqttListener("127.0.0.1", 1883, [f"{prefix}/#"]).start()
+    svc = _service(
+        line, settings.model_copy(update={"mqtt_url": broker}), "synth://pv?seed=6&units=6&rate=0", units=6
+    )
+    svc.start()
+    try:
+        assert svc.wait_sources(60) and svc.drain(60)
+        assert svc.outbox is not None
+        recorded = {r.id: r.payload for r in svc.outbox.rows()}
+        assert _wait(lambda: set(listener.results) == set(recorded))
+        mqtt_status = svc.status()["outputs"]["mqtt"]
+    finally:
+        svc.stop()
+        listener.stop()
+    assert len(recorded) == 6 and mqtt_status["queued"] == 0 and mqtt_status["published"] == 6
+    for inspection_id, message in listener.results.items():
+        assert message["verdict"] == recorded[inspection_id]["verdict"]
+        assert message["reject"] is (message["verdict"] != "pass")
+        assert message["trigger_id"].startswith("el:") and message["defect_count"] == len(message["defects"])
+    status = json.loads(listener.last(f"{prefix}/pv-01/status") or b"{}")
+    assert status["verdicts"] == {
+        k: sum(p["verdict"] == k for p in recorded.values()) for k in ("pass", "fail", "not_inspected")
+    }
+    assert status["model_name"] == "pv" and status["model_version"] in (None, "test")
+
+
+def test_sparkplug_births_data_sequence_and_death(
+    broker: str, lines: dict[str, LineConfig], settings: InspectorSettings
+) -> None:
+    group = f"lctest{uuid.uuid4().hex[:8]}"
+    line = _line(lines["pv-01"], f"lctest/{group}", sparkplug_device="EL-Station-1")
+    listener = MqttListener("127.0.0.1", 1883, [f"spBv1.0/{group}/#"]).start()
+    svc = _service(
+        line,
+        settings.model_copy(
+            update={"mqtt_url": broker, "mqtt_sparkplug_group": group, "mqtt_client_id": "lc-edge-1"}
+        ),
+        "synth://pv?seed=6&units=4&rate=8",
+        units=4,
+    )
+    svc.start()
+    try:
+        assert svc.wait_sources(60) and svc.drain(60)
+        assert _wait(lambda: listener.topics_seen()[f"spBv1.0/{group}/DDATA/lc-edge-1/EL-Station-1"] >= 2)
+    finally:
+        svc.stop()
+    assert _wait(lambda: listener.topics_seen()[f"spBv1.0/{group}/NDEATH/lc-edge-1"] == 1)
+    listener.stop()
+    messages = listener.sparkplug()
+    kinds = [topic.split("/")[2] for topic, _p in messages]
+    assert kinds[:2] == ["NBIRTH", "DBIRTH"] and kinds[-1] == "NDEATH" and "DDATA" in kinds
+    nbirth = messages[0][1]
+    bd_seq = {m.name: m.value for m in nbirth.metrics}["bdSeq"]
+    assert {m.name for m in nbirth.metrics} >= {"bdSeq", "Node Control/Rebirth"}
+    assert messages[-1][1].bd_seq_metric.value == bd_seq  # the death matches the birth
+    dbirth = messages[1][1]
+    assert {m.name for m in dbirth.metrics} >= {
+        "Inspection/Pass",
+        "Inspection/Fail",
+        "Inspection/NotInspected",
+        "Inspection/FailRate",
+        "Inspection/QueueDepth",
+        "Model/Version",
+    }
+    seqs = [p.seq for _t, p in messages[:-1]]
+    assert seqs == [(seqs[0] + i) % 256 for i in range(len(seqs))] and seqs[0] == 0
+    last = {m.name: m.value for m in messages[-2][1].metrics}
+    assert last["Inspection/Frames"] == 4 and last["Model/Name"] == "pv"
+    assert last["Inspection/Pass"] + last["Inspection/Fail"] + last["Inspection/NotInspected"] == 4
+
+
+def test_broker_restart_mid_run_loses_no_result(
+    lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path
+) -> None:
+    if Mosquitto.available() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but mosquitto is not installed (.ci/run installs it)")
+        pytest.skip("mosquitto is not installed")
+    own = Mosquitto(tmp_path / "broker").start()
+    prefix = f"lctest/{uuid.uuid4().hex[:8]}"
+    line = _line(lines["pv-01"], prefix)
+    listener = MqttListener(
+        "127.0.0.1", own.port, [f"{prefix}/+/results"], client_id=f"sub-{prefix[-8:]}", persistent=True
+    ).start()
+    svc = _service(
+        line,
+        settings.model_copy(update={"mqtt_url": own.url}),
+        "synth://pv?seed=6&units=30&rate=12",
+        units=30,
+    )
+    svc.start()
+    try:
+        assert _wait(lambda: len(listener.results) >= 3)
+        own.stop()  # the broker goes away mid-run; results keep being recorded
+        down_at = len(listener.results)
+        time.sleep(1.0)
+        own.start()
+        assert svc.wait_sources(60) and svc.drain(60)
+        assert svc.outbox is not None
+        recorded = {r.id for r in svc.outbox.rows()}
+        assert _wait(lambda: set(listener.results) == recorded, timeout=30), (
+            len(listener.results),
+            len(recorded),
+            svc.status()["outputs"]["mqtt"],
+        )
+        assert _wait(lambda: svc.status()["outputs"]["mqtt"]["queued"] == 0)  # every row acknowledged
+        mqtt_status = svc.status()["outputs"]["mqtt"]
+    finally:
+        svc.stop()
+        listener.stop()
+        own.stop()
+    assert len(recorded) == 30 and down_at < 30
+    assert mqtt_status["reconnects"] >= 1 and mqtt_status["queued"] == 0
+
+
+def test_a_line_without_a_broker_setting_keeps_running(
+    lines: dict[str, LineConfig], settings: InspectorSettings
+) -> None:
+    svc = _service(_line(lines["pv-01"], "lctest/off"), settings, "synth://pv?seed=6&units=2&rate=0", units=2)
+    svc.start()
+    try:
+        assert svc.wait_sources(30) and svc.drain(30)
+        status = svc.status()["outputs"]["mqtt"]
+    finally:
+        svc.stop()
+    assert status["enabled"] is False and status["published"] == 0
+    assert threading.active_count() < 50
