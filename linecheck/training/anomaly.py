@@ -150,11 +150,17 @@ def greedy_coreset(patches: torch.Tensor, size: int, *, seed: int = 0) -> torch.
     gen = torch.Generator().manual_seed(seed)
     dims = min(128, patches.shape[1])
     projected = patches @ torch.randn(patches.shape[1], dims, generator=gen) / dims**0.5
+    norms = (projected * projected).sum(1)
+
+    def squared_to(index: int) -> torch.Tensor:
+        # |p - c|^2 = |p|^2 - 2 p.c + |c|^2: one matrix-vector product (cdist is far slower for one point)
+        return norms - 2.0 * (projected @ projected[index]) + norms[index]
+
     chosen = [int(torch.randint(patches.shape[0], (1,), generator=gen))]
-    nearest = torch.cdist(projected, projected[chosen[-1]][None]).squeeze(1)
+    nearest = squared_to(chosen[-1])
     for _ in range(size - 1):
         chosen.append(int(nearest.argmax()))
-        nearest = torch.minimum(nearest, torch.cdist(projected, projected[chosen[-1]][None]).squeeze(1))
+        nearest = torch.minimum(nearest, squared_to(chosen[-1]))
     return torch.tensor(chosen)
 
 
