@@ -29,8 +29,10 @@ from linecheck.training.pipeline import git_commit
 if TYPE_CHECKING:
     from torch import nn
 
-#: Parity tolerance between PyTorch and ONNX Runtime for these float32 graphs.
-PARITY_TOLERANCE = 1e-3
+#: Parity tolerance between PyTorch and ONNX Runtime per layout (float32 graphs). The anomaly map's
+#: nearest-patch distances come from ``|q|^2 - 2 q.b + |b|^2`` and a square root, whose rounding
+#: differs by kernel; 0.01 in confidence units is far below any decision (the threshold is 0.5).
+PARITY_TOLERANCE: dict[str, float] = {"classify": 1e-3, "anomaly": 1e-2}
 
 
 def tiles_of(image: npt.NDArray[np.uint8], tile: int) -> list[npt.NDArray[np.uint8]]:
