@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,15 @@ _LOCATION = {
     Kind.BEARING: {"zone": "face"},
     Kind.PV: {"row": 1, "col": 2},
 }
+
+
+@dataclass(frozen=True)
+class Served:
+    """A real API (``base`` URL) over the store at ``url``, with one key per role and scope."""
+
+    base: str
+    url: str
+    keys: dict[str, str]
 
 
 def code_for(line_id: str, n: int) -> str:

@@ -74,6 +74,12 @@ async def reader_key(key: KeyDep) -> KeyInfo:
     return require_role(key, READ_ROLES, "reading")
 
 
+async def linking_key(key: KeyDep) -> KeyInfo:
+    """A key with role ``line`` or ``reviewer`` (genealogy; which codes it may link is the service's rule)."""
+    return require_role(key, ("line", "reviewer"), "linking codes")
+
+
 LineKeyDep = Annotated[KeyInfo, Depends(line_key)]
 ReviewerKeyDep = Annotated[KeyInfo, Depends(reviewer_key)]
 ReaderKeyDep = Annotated[KeyInfo, Depends(reader_key)]
+LinkingKeyDep = Annotated[KeyInfo, Depends(linking_key)]

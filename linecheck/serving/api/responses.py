@@ -183,6 +183,7 @@ class LinkOut(_Out):
 
 
 class GenealogyOut(_Out):
+    at_tz: str = Field("+00:00", description="UTC offset the link was posted with, e.g. +05:30")
     """Links up (what the code went into) and down (what it is made of / contains)."""
 
     parents: list[LinkOut] = Field(default_factory=list)

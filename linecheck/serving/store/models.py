@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Dialect,
     Float,
@@ -138,7 +139,8 @@ class Inspection(Base):
     verdict: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[float | None] = mapped_column(Float)
-    frame_seq: Mapped[int | None] = mapped_column(Integer)
+    #: 64-bit everywhere (a camera's frame counter; SQLite's INTEGER already is, PostgreSQL's needs BIGINT).
+    frame_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     image_width: Mapped[int] = mapped_column(Integer)
     image_height: Mapped[int] = mapped_column(Integer)
     image_ref: Mapped[str | None] = mapped_column(String(64))
@@ -227,6 +229,8 @@ class ProcessEvent(Base):
 
     __tablename__ = "process_events"
     __table_args__ = (
+    #: The UTC offset ``at`` was posted with (``+HH:MM``); links stored before revision 0006 read +00:00.
+    at_tz: Mapped[str] = mapped_column(String(6), default="+00:00", server_default="+00:00")
         UniqueConstraint("code", "type", "at"),
         Index("ix_process_events_code_at", "code", "at"),
     )

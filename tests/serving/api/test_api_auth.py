@@ -65,7 +65,10 @@ PACKED = {"type": "packed", "at": "2026-11-24T08:00:00Z", "line_id": "textile-01
         ("textile", "post", "/v1/inspections", lambda: {"inspections": [textile(), pv()]}, 403),
         ("textile", "post", "/v1/inspections", lambda: textile(), 201),
         ("viewer", "post", "/v1/genealogy", lambda: LINK, 403),
-        ("bearing", "post", "/v1/genealogy", lambda: LINK, 201),  # genealogy is not tied to one line
+        ("bearing", "post", "/v1/genealogy", lambda: LINK, 403),  # RL0000000042 is a unit of textile-01
+        ("textile", "post", "/v1/genealogy", lambda: LINK, 201),
+        ("reviewer", "post", "/v1/genealogy", lambda: LINK, 201),  # reviewers link codes too
+        ("bearing", "post", "/v1/units/RL0000000042/events", lambda: SHIPPED, 403),  # another line's unit
         ("reviewer", "post", "/v1/units/RL0000000042/events", lambda: SHIPPED, 403),
         ("pv", "post", "/v1/units/RL0000000042/events", lambda: PACKED, 403),  # event names textile-01
         ("textile", "post", "/v1/units/RL0000000042/events", lambda: PACKED, 201),

@@ -91,6 +91,9 @@ def assign_code(db: Database, lines: LineRegistry, inspection_id: str, code: str
         require_line(key, inspection.line_id, field="inspection.line_id")
         line = lines.require(inspection.line_id)
         check_code(code, line.code_pattern)
+        owner = inspection_repo.get_unit(session, code)
+        if owner is not None:  # the frame joins an existing unit: its line must be in the key's scope too
+            require_line(key, owner.line_id, field="code")
         now = utcnow()
         inspection_repo.insert_units(
             session, [{"code": code, "kind": line.kind, "line_id": line.id, "created_at": now}]

@@ -69,6 +69,7 @@ def _walk(session: Session, code: str, *, up: bool, max_depth: int) -> list[Link
                     child=link.child_code,
                     relation=link.relation,
                     at=link.at,
+                    at_tz=link.at_tz,
                     depth=depth,
                     created_by=link.created_by,
                     phrase=link_phrase(link.parent_code, link.child_code, link.relation),
