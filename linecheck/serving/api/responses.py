@@ -176,6 +176,7 @@ class LinkOut(_Out):
     child: str
     relation: str
     at: datetime
+    at_tz: str = Field("+00:00", description="UTC offset the link was posted with, e.g. +05:30")
     depth: int
     created_by: str
     created_by_name: str | None = Field(None, description="the name given to that key, if any")
@@ -183,7 +184,6 @@ class LinkOut(_Out):
 
 
 class GenealogyOut(_Out):
-    at_tz: str = Field("+00:00", description="UTC offset the link was posted with, e.g. +05:30")
     """Links up (what the code went into) and down (what it is made of / contains)."""
 
     parents: list[LinkOut] = Field(default_factory=list)

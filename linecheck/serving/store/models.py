@@ -220,6 +220,8 @@ class GenealogyLink(Base):
     child_code: Mapped[str] = mapped_column(String(64), index=True)
     relation: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The UTC offset ``at`` was posted with (``+HH:MM``); links stored before revision 0006 read +00:00.
+    at_tz: Mapped[str] = mapped_column(String(6), default="+00:00", server_default="+00:00")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
 
@@ -229,8 +231,6 @@ class ProcessEvent(Base):
 
     __tablename__ = "process_events"
     __table_args__ = (
-    #: The UTC offset ``at`` was posted with (``+HH:MM``); links stored before revision 0006 read +00:00.
-    at_tz: Mapped[str] = mapped_column(String(6), default="+00:00", server_default="+00:00")
         UniqueConstraint("code", "type", "at"),
         Index("ix_process_events_code_at", "code", "at"),
     )
