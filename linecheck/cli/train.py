@@ -121,7 +121,12 @@ def train(
     pretrained: Annotated[
         bool, typer.Option(help="classify: start from the ImageNet weights shipped in the wheel.")
     ] = True,
-    lr: Annotated[float, typer.Option(min=0.0, help="classify: AdamW learning rate.")] = 1e-3,
+    lr: Annotated[
+        float, typer.Option(min=0.0, help="classify: AdamW learning rate (the new head: x10).")
+    ] = 5e-4,
+    freeze: Annotated[
+        int, typer.Option(min=0, max=7, help="classify: early stages kept at their ImageNet weights.")
+    ] = 2,
     good_class: Annotated[
         str | None, typer.Option(help="classify: the good class folder (default: functional/good/ok...).")
     ] = None,
@@ -155,7 +160,7 @@ def train(
             if task is TaskChoice.CLASSIFY:
                 run_classify(
                     **common, eval_split=eval_split or None, pretrained=pretrained, epochs=epochs,  # type: ignore[arg-type]
-                    imgsz=imgsz, batch=batch, lr=lr, good_class=good_class,
+                    imgsz=imgsz, batch=batch, lr=lr, good_class=good_class, freeze=freeze,
                 )  # fmt: skip
             else:
                 run_anomaly(

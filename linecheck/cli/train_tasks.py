@@ -54,6 +54,7 @@ def run_classify(
     lr: float,
     seed: int,
     good_class: str | None,
+    freeze: int = 2,
 ) -> None:
     """Train, export, register and evaluate a classifier; print what was done."""
     from linecheck.training.classify import ClassifyOptions, train_classifier
@@ -71,6 +72,7 @@ def run_classify(
         lr=lr,
         seed=seed,
         good_class=good_class,
+        freeze=freeze,
     )
     command = _command(
         {
@@ -86,6 +88,7 @@ def run_classify(
             "lr": lr,
             "seed": seed,
             "good_class": good_class,
+            "freeze": freeze,
         }
     )
     runs = runs_dir or get_path_settings().data_dir / "runs" / "classify"

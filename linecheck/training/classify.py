@@ -146,12 +146,17 @@ class ClassifyOptions:
     epochs: int = 10
     imgsz: int = 224
     batch: int = 32
-    lr: float = 1e-3
+    lr: float = 5e-4
     seed: int = 0
     good_class: str | None = None
+    #: Stages kept at their ImageNet weights (with the stem; BatchNorm statistics too): the high-resolution
+    #: early stages are the costly part of a CPU backward pass and transfer as they are.
+    freeze: int = 2
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)
+        if not 0 <= self.freeze <= 7:
+            raise InvalidFieldError("freeze", self.freeze, "expected 0..7 stages")
         for name in ("epochs", "imgsz", "batch"):
             if getattr(self, name) < 1:
                 raise InvalidFieldError(name, getattr(self, name), "expected >= 1")
@@ -240,7 +245,15 @@ def fit_classifier(
     counts = np.bincount(train_y, minlength=len(data.classes)).astype(np.float64)
     weights = torch.tensor(np.sqrt(counts.sum() / np.maximum(counts, 1.0)), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights / weights.mean(), label_smoothing=0.05)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=1e-4)
+    frozen = [net.get_submodule("conv_stem"), net.get_submodule("bn1")] if options.freeze else []
+    frozen += list(net.get_submodule("blocks").children())[: options.freeze]
+    for module in frozen:
+        module.requires_grad_(False)
+    head = list(net.get_submodule("classifier").parameters())
+    body = [p for p in model.parameters() if p.requires_grad and all(p is not h for h in head)]
+    # The new head learns ten times faster than the pretrained body.
+    groups = [{"params": body, "lr": options.lr}, {"params": head, "lr": options.lr * 10}]
+    optimizer = torch.optim.AdamW(groups, lr=options.lr, weight_decay=1e-4)
     steps = options.epochs * math.ceil(len(train_x) / options.batch)
     warmup = max(1, steps // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -252,6 +265,8 @@ def fit_classifier(
     best_state: dict[str, Any] = {}
     for epoch in range(1, options.epochs + 1):
         model.train()
+        for module in frozen:
+            module.eval()
         order = rng.permutation(len(train_x))
         total = 0.0
         for start in range(0, len(order), options.batch):
