@@ -1,34 +1,51 @@
 """A code's history as a GS1 EPCIS 2.0 JSON-LD document.
 
+Every event is one immutable stored fact, so an event exported today is the same event, under the
+same ID, in every later export and in the trace of every code it involves:
+
 * every inspection of the code -> ``ObjectEvent`` (action OBSERVE, bizStep ``inspecting``,
-  disposition ``conformant`` / ``non_conformant``; the verdict, model and defects as
-  ``linecheck:`` extension fields);
-* ``contains`` / ``packed_in`` genealogy -> ``AggregationEvent`` (action ADD, bizStep
-  ``assembling`` / ``packing``), one per parent and time;
-* ``made_from`` genealogy -> ``TransformationEvent`` (inputs = children, output = parent);
+  disposition ``conformant`` / ``non_conformant`` / ``unknown`` for pass / fail / not_inspected;
+  the verdict, model and the defects as the model reported them as ``linecheck:`` extension fields);
+* every review decision (confirm, reject, reclassify, a corrected box, a defect drawn by a
+  reviewer, an undo) -> ``ObjectEvent`` (bizStep ``inspecting``, ``linecheck:review``): reviews are
+  appended, never changed, so a later decision is a new event rather than an edit of an old one;
+* a ``contains`` / ``packed_in`` link -> ``AggregationEvent`` (action ADD, bizStep ``assembling`` /
+  ``packing``), one per link;
+* a ``made_from`` link -> ``TransformationEvent`` (input = child, output = parent), one per link;
+  links to one parent at one instant share a ``transformationID``: one transformation, several inputs;
 * process events -> ``ObjectEvent`` with the matching CBV business step.
+
+Event IDs are GS1 event hash IDs (:mod:`linecheck.serving.api.epcis_hash`): the SHA-256 of the
+event's canonical content, so the ID is stable across exports and two different events never share
+one. Offsets are the ones posted; a stored offset outside EPCIS's ``-14:00`` to ``+14:00`` pattern
+(written by an older version) is exported as ``+00:00``, and a non-finite number stored in a JSON
+field as ``"NaN"`` / ``"Infinity"``: whatever the store holds, the export is valid.
 
 Codes, lines and stations become URIs under ``base_uri`` (default ``urn:linecheck:``), e.g.
 ``urn:linecheck:code:RL0000000042``; extension fields live in the ``linecheck`` namespace
-declared in the document's ``@context``. Event ids are name-based UUIDs, so exporting twice
-gives the same ids.
+declared in the document's ``@context``.
 """
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from linecheck.serving.api.responses import InspectionOut, LinkOut, ProcessEventOut, TraceOut
+from linecheck.serving.api.epcis_hash import event_hash_id
+from linecheck.serving.api.json_body import finite_json
+from linecheck.serving.api.responses import DefectOut, InspectionOut, LinkOut, ProcessEventOut, TraceOut
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
-_DISPOSITION = {"pass": "conformant", "fail": "non_conformant"}
+#: Disposition of an inspected unit per verdict (``unknown``: it could not be judged).
+DISPOSITIONS = {"pass": "conformant", "fail": "non_conformant", "not_inspected": "unknown"}
 _AGGREGATION_STEP = {"contains": "assembling", "packed_in": "packing"}
 _EVENT_STEP = {"received": "receiving", "assembled": "assembling", "packed": "packing", "shipped": "shipping"}
 _EVENT_DISPOSITION = {"shipped": "in_transit"}
+#: EPCIS 2.0's ``eventTimeZoneOffset`` pattern.
+_OFFSET = re.compile(r"^[+-]((0\d|1[0-3]):[0-5]\d|14:00)$")
 
 
 class _Uris:
@@ -42,9 +59,6 @@ class _Uris:
     def make(self, *parts: str) -> str:
         return self.base_trimmed + self.sep.join(quote(p, safe="-._~") for p in parts)
 
-    def event_id(self, *parts: str) -> str:
-        return uuid.uuid5(uuid.NAMESPACE_URL, self.make("event", *parts)).urn
-
     @property
     def namespace(self) -> str:
         return self.make("ext") + self.sep
@@ -52,6 +66,11 @@ class _Uris:
 
 def _time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _offset(stored: str | None) -> str:
+    """The stored ``+HH:MM`` offset when EPCIS accepts it, else UTC's."""
+    return stored if stored and _OFFSET.fullmatch(stored) else "+00:00"
 
 
 def _ext(values: dict[str, Any]) -> dict[str, Any]:
@@ -68,22 +87,31 @@ def _ext(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _detected(defect: DefectOut) -> dict[str, Any]:
+    """A defect as the model reported it (what a reviewer later decided is in the review events)."""
+    return {
+        "defectID": defect.id,
+        "class": defect.class_name,
+        "confidence": defect.confidence,
+        "bbox": list(defect.bbox),
+        "location": defect.location,
+    }
+
+
 def _inspection_event(inspection: InspectionOut, uris: _Uris) -> dict[str, Any]:
     event: dict[str, Any] = {
         "type": "ObjectEvent",
-        "eventID": uris.event_id("inspection", inspection.id),
         "eventTime": _time(inspection.captured_at),
-        "eventTimeZoneOffset": inspection.captured_tz,
+        "eventTimeZoneOffset": _offset(inspection.captured_tz),
         "recordTime": _time(inspection.created_at),
         "epcList": [uris.make("code", inspection.code or "")],
         "action": "OBSERVE",
         "bizStep": "inspecting",
+        "disposition": DISPOSITIONS.get(inspection.verdict, "unknown"),
         "readPoint": {"id": uris.make("line", inspection.line_id, "station", inspection.station)},
         "bizLocation": {"id": uris.make("line", inspection.line_id)},
     }
-    if inspection.verdict in _DISPOSITION:
-        event["disposition"] = _DISPOSITION[inspection.verdict]
-    event |= _ext(
+    return event | _ext(
         {
             "inspectionID": inspection.id,
             "verdict": inspection.verdict,
@@ -92,65 +120,72 @@ def _inspection_event(inspection: InspectionOut, uris: _Uris) -> dict[str, Any]:
             if inspection.model_name
             else None,
             "imageRef": inspection.image_ref,
-            "defects": [
-                {
-                    "class": d.final_class,
-                    "detectedClass": d.class_name,
-                    "confidence": d.confidence,
-                    "reviewState": d.review_state,
-                    "location": d.location,
-                }
-                for d in inspection.defects
-            ],
+            "defects": [_detected(d) for d in inspection.defects if d.source == "model"],
         }
     )
-    return event
 
 
-def _link_events(links: Iterable[LinkOut], uris: _Uris) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, str, datetime], list[str]] = {}
-    for link in links:
-        groups.setdefault((link.parent, link.relation, link.at), []).append(link.child)
+def _review_events(inspection: InspectionOut, uris: _Uris) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
-    for (parent, relation, at), children in groups.items():
-        children = sorted(set(children))
-        common = {
-            "eventID": uris.event_id("genealogy", relation, parent, _time(at)),
-            "eventTime": _time(at),
-            "eventTimeZoneOffset": "+00:00",
-        }
-        if relation == "made_from":
+    for defect in inspection.defects:
+        for review in defect.reviews:
             events.append(
                 {
-                    "type": "TransformationEvent",
-                    **common,
-                    "inputEPCList": [uris.make("code", c) for c in children],
-                    "outputEPCList": [uris.make("code", parent)],
-                    "bizStep": "commissioning",
-                    "disposition": "active",
+                    "type": "ObjectEvent",
+                    "eventTime": _time(review.at),
+                    "eventTimeZoneOffset": "+00:00",
+                    "recordTime": _time(review.at),
+                    "epcList": [uris.make("code", inspection.code or "")],
+                    "action": "OBSERVE",
+                    "bizStep": "inspecting",
+                    "bizLocation": {"id": uris.make("line", inspection.line_id)},
                 }
-            )
-        else:
-            events.append(
-                {
-                    "type": "AggregationEvent",
-                    **common,
-                    "parentID": uris.make("code", parent),
-                    "childEPCs": [uris.make("code", c) for c in children],
-                    "action": "ADD",
-                    "bizStep": _AGGREGATION_STEP.get(relation, "other"),
-                    "disposition": "in_progress",
-                }
+                | _ext(
+                    {
+                        "review": {
+                            "reviewID": review.id,
+                            "inspectionID": inspection.id,
+                            "defectID": defect.id,
+                            "decision": review.decision,
+                            "newClass": review.new_class,
+                            "bbox": list(review.bbox) if review.bbox is not None else None,
+                            "comment": review.comment,
+                            "reviewer": review.reviewer,
+                        }
+                    }
+                )
             )
     return events
 
 
-def _process_event(event: ProcessEventOut, tz: str, uris: _Uris) -> dict[str, Any]:
+def _link_event(link: LinkOut, uris: _Uris) -> dict[str, Any]:
+    common = {"eventTime": _time(link.at), "eventTimeZoneOffset": _offset(link.at_tz)}
+    if link.relation == "made_from":
+        return {
+            "type": "TransformationEvent",
+            **common,
+            "inputEPCList": [uris.make("code", link.child)],
+            "outputEPCList": [uris.make("code", link.parent)],
+            "transformationID": uris.make("transformation", link.parent, _time(link.at)),
+            "bizStep": "commissioning",
+            "disposition": "active",
+        }
+    return {
+        "type": "AggregationEvent",
+        **common,
+        "parentID": uris.make("code", link.parent),
+        "childEPCs": [uris.make("code", link.child)],
+        "action": "ADD",
+        "bizStep": _AGGREGATION_STEP.get(link.relation, "other"),
+        "disposition": "in_progress",
+    }
+
+
+def _process_event(event: ProcessEventOut, uris: _Uris) -> dict[str, Any]:
     out: dict[str, Any] = {
         "type": "ObjectEvent",
-        "eventID": uris.event_id("process", event.code, event.type, _time(event.at)),
         "eventTime": _time(event.at),
-        "eventTimeZoneOffset": tz,
+        "eventTimeZoneOffset": _offset(event.at_tz),
         "epcList": [uris.make("code", event.code)],
         "action": "OBSERVE",
         "bizStep": _EVENT_STEP.get(event.type) or uris.make("bizstep", event.type),
@@ -158,7 +193,27 @@ def _process_event(event: ProcessEventOut, tz: str, uris: _Uris) -> dict[str, An
     }
     if event.line_id:
         out["bizLocation"] = {"id": uris.make("line", event.line_id)}
-    return out | _ext({"location": event.location, "detail": event.detail, "recordedBy": event.created_by})
+    # The hash keeps milliseconds: a stored time finer than that is kept here, so two events of
+    # one code and type a few microseconds apart stay two events.
+    sub_ms = event.at.microsecond % 1000 or None
+    return out | _ext(
+        {
+            "location": event.location,
+            "detail": event.detail,
+            "recordedBy": event.created_by,
+            "eventTimeMicroseconds": sub_ms,
+        }
+    )
+
+
+def _identified(events: Iterable[dict[str, Any]], namespaces: dict[str, str]) -> list[dict[str, Any]]:
+    """Each event (non-finite numbers named) with its GS1 hash ID, in time order."""
+    out = []
+    for event in events:
+        event = finite_json(event)
+        out.append({"eventID": event_hash_id(event, namespaces), **event})
+    out.sort(key=lambda e: (e["eventTime"], e["eventID"]))
+    return out
 
 
 def trace_to_epcis(
@@ -166,17 +221,18 @@ def trace_to_epcis(
 ) -> dict[str, Any]:
     """The EPCIS 2.0 ``EPCISDocument`` of a trace, events in time order."""
     uris = _Uris(base_uri)
-    events = [_inspection_event(i, uris) for i in trace.inspections if i.code is not None]
+    coded = [i for i in trace.inspections if i.code is not None]
+    events = [_inspection_event(i, uris) for i in coded]
+    events += [e for i in coded for e in _review_events(i, uris)]
     links = {
         (lk.parent, lk.child, lk.relation): lk for lk in [*trace.genealogy.parents, *trace.genealogy.children]
     }
-    events += _link_events(links.values(), uris)
-    events += [_process_event(e, e.at_tz, uris) for e in trace.events]
-    events.sort(key=lambda e: (e["eventTime"], e["eventID"]))
+    events += [_link_event(lk, uris) for lk in links.values()]
+    events += [_process_event(e, uris) for e in trace.events]
     return {
         "@context": [EPCIS_CONTEXT, {"linecheck": uris.namespace}],
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
         "creationDate": _time(now or datetime.now(UTC)),
-        "epcisBody": {"eventList": events},
+        "epcisBody": {"eventList": _identified(events, {"linecheck": uris.namespace})},
     }

@@ -138,14 +138,20 @@ def test_epcis_export_validates_against_gs1_schema(
     assert _errors(epcis_validator, document) == []
     events = document["epcisBody"]["eventList"]
     kinds = [(e["type"], e.get("bizStep")) for e in events]
-    assert kinds.count(("ObjectEvent", "inspecting")) == 2
+    assert kinds.count(("ObjectEvent", "inspecting")) == 4  # two inspections, two review decisions
     assert ("AggregationEvent", "packing") in kinds
     assert kinds.count(("TransformationEvent", "commissioning")) == 2
     assert [e["eventTime"] for e in events] == sorted(e["eventTime"] for e in events)
-    inspections = [e for e in events if e.get("bizStep") == "inspecting"]
+    inspections = [e for e in events if "linecheck:inspectionID" in e]
     assert [e["disposition"] for e in inspections] == ["non_conformant", "non_conformant"]
     assert inspections[0]["epcList"] == [f"urn:linecheck:code:{ROLL}"]
-    assert inspections[0]["linecheck:defects"][0]["linecheck:class"] == "knot"
+    assert inspections[0]["linecheck:defects"][0]["linecheck:class"] == "stain"  # as the model saw it
+    reviews = [e["linecheck:review"] for e in events if "linecheck:review" in e]
+    assert [(r["linecheck:decision"], r.get("linecheck:newClass")) for r in reviews] == [
+        ("reclassify", "knot"),
+        ("confirm", None),
+    ]
+    assert all(e["eventID"].startswith("ni:///sha-256;") for e in events)
     box = next(e for e in events if e["type"] == "AggregationEvent")
     assert (box["parentID"], box["childEPCs"]) == (
         "urn:linecheck:code:BOX-77",
