@@ -8,20 +8,31 @@ the inspector in ``InspectionResult.to_payload()``, the API when it parses a req
 Rules that need a line's config (classes, code pattern, PV grid, location kind) stay in the API's
 ingest service; so does the box-inside-the-image check (:func:`bbox_problem`), which the service
 reports item by item together with those, and which the inspector applies too.
+
+What no field accepts anywhere, whatever the database (each store fails on some of these, and a
+stored one would break later reads): a non-finite number (``NaN``, ``Infinity``, ``1e400``), a
+time outside years 2 to 9998 in UTC or whose offset is beyond +-14:00 or not whole minutes, and in text (free-form details included, keys and values at any depth) NUL, other
+control characters but tab and line breaks, and lone surrogates. The annotated types below
+(:data:`Timestamp`, :data:`Metres`, :data:`SafeText` and its bounded kinds) and
+:func:`json_problems` are those rules.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    StringConstraints,
     Tag,
     TypeAdapter,
     ValidationError,
@@ -57,9 +68,148 @@ EVENT_LOCATION_MAX_CHARS = 200
 IMAGE_SIDE_MAX_PX = 100_000
 #: Most defects one inspection may carry.
 DEFECTS_MAX = 1000
+#: Largest length or position in metres (a 1000 km roll does not exist; 1e308 overflowed the store).
+METRES_MAX = 1_000_000.0
+#: Longest inference latency an inspection may report (a call is bounded by its timeout anyway).
+LATENCY_MAX_MS = 3_600_000.0
+#: Largest UTC offset of a timestamp (GS1 EPCIS and ISO 8601 practice: -14:00 to +14:00).
+UTC_OFFSET_MAX = timedelta(hours=14)
+#: Times accepted: the calendar less a year at each end, so that no period a service works out
+#: (a default window, a shift boundary, a local time) can step outside what Python and the stores hold.
+TIMESTAMP_MIN = datetime(2, 1, 1, tzinfo=UTC)
+TIMESTAMP_MAX = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+#: Free-form JSON (process event ``detail``, defect ``location``): nesting, entries, key and text sizes.
+JSON_MAX_DEPTH = 8
+JSON_MAX_ENTRIES = 500
+JSON_KEY_MAX_CHARS = 64
+JSON_TEXT_MAX_CHARS = 2000
+#: Characters no text field accepts: C0 controls but tab, LF and CR; DEL; C1 controls; lone surrogates.
+_REFUSED_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` is not acceptable text (a control character, and where), or None."""
+    found = _REFUSED_CHARS.search(value)
+    if found is None:
+        return None
+    return (
+        f"control character U+{ord(found.group()):04X} at position {found.start()}: "
+        "text may hold printable characters, tabs and line breaks only"
+    )
+
+
+def clean_text(value: str) -> str:
+    """``value`` with every refused character replaced by U+FFFD (for text a program composes)."""
+    return _REFUSED_CHARS.sub("\ufffd", value)
+
+
+def _checked_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("text_control_character", "{problem}", {"problem": problem})
+    return value
+
+
+#: Text without control characters (any length; the kinds below bound it, length checked first).
+SafeText = Annotated[str, AfterValidator(_checked_text)]
+_Clean = AfterValidator(_checked_text)
+ClassName = Annotated[str, StringConstraints(min_length=1, max_length=CLASS_NAME_MAX_CHARS), _Clean]
+LineId = Annotated[str, StringConstraints(min_length=1, max_length=LINE_ID_MAX_CHARS), _Clean]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=MODEL_NAME_MAX_CHARS), _Clean]
+ModelVersion = Annotated[str, StringConstraints(min_length=1, max_length=MODEL_VERSION_MAX_CHARS), _Clean]
+Reason = Annotated[str, StringConstraints(max_length=REASON_MAX_CHARS), _Clean]
+Comment = Annotated[str, StringConstraints(max_length=COMMENT_MAX_CHARS), _Clean]
+EventLocation = Annotated[str, StringConstraints(max_length=EVENT_LOCATION_MAX_CHARS), _Clean]
+
+
+def timestamp_problem(value: datetime) -> str | None:
+    """Why an aware ``value`` cannot be stored, computed with and exported, or None."""
+    offset = value.utcoffset()
+    if offset is None:
+        return "expected a timezone offset"
+    if offset.microseconds or offset.seconds % 60:
+        return f"UTC offset {offset} is not a whole number of minutes"
+    if abs(offset) > UTC_OFFSET_MAX:
+        return "UTC offset beyond -14:00 to +14:00"
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not TIMESTAMP_MIN <= utc <= TIMESTAMP_MAX:
+        return f"expected a time from {TIMESTAMP_MIN:%Y-%m-%d} to {TIMESTAMP_MAX:%Y-%m-%d} in UTC"
+    return None
+
+
+def _checked_timestamp(value: datetime) -> datetime:
+    problem = timestamp_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("timestamp_range", "{problem}", {"problem": problem})
+    return value
+
+
+#: An ISO 8601 time with an offset within +-14:00, from :data:`TIMESTAMP_MIN` to :data:`TIMESTAMP_MAX`.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_checked_timestamp)]
 #: A length or position in metres.
-Metres = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Metres = Annotated[float, Field(ge=0, le=METRES_MAX, allow_inf_nan=False)]
+#: A finite number (a coordinate in frame pixels; whether it lies in the frame is checked with the frame).
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+Loc = tuple[str | int, ...]
+
+
+def json_problems(value: Any, loc: Loc = ()) -> list[tuple[Loc, Any, str]]:
+    """Problems of free-form JSON ``value`` as ``(location, value, message)``, at most one per entry.
+
+    Numbers must be finite (integers within 64 bits), text and keys free of control characters,
+    keys at most :data:`JSON_KEY_MAX_CHARS` and text :data:`JSON_TEXT_MAX_CHARS` characters, nesting
+    at most :data:`JSON_MAX_DEPTH` deep and :data:`JSON_MAX_ENTRIES` entries in all. A bad key is
+    reported at the object holding it (its text is not a usable field name).
+    """
+    problems: list[tuple[Loc, Any, str]] = []
+    entries = 0
+
+    def walk(node: Any, where: Loc, depth: int) -> None:
+        nonlocal entries
+        entries += 1
+        if entries > JSON_MAX_ENTRIES:
+            if entries == JSON_MAX_ENTRIES + 1:
+                problems.append((loc, None, f"more than {JSON_MAX_ENTRIES} values in all"))
+            return
+        if isinstance(node, bool) or node is None:
+            return
+        if isinstance(node, int):
+            if not -INT64_MAX - 1 <= node <= INT64_MAX:
+                problems.append((where, node, "integer beyond 64 bits"))
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                problems.append((where, node, "not a finite number"))
+        elif isinstance(node, str):
+            if len(node) > JSON_TEXT_MAX_CHARS:
+                problems.append((where, node, f"text longer than {JSON_TEXT_MAX_CHARS} characters"))
+            elif (problem := text_problem(node)) is not None:
+                problems.append((where, node, problem))
+        elif depth >= JSON_MAX_DEPTH:
+            problems.append((where, None, f"nested deeper than {JSON_MAX_DEPTH} levels"))
+        elif isinstance(node, Mapping):
+            for key, item in node.items():
+                if not isinstance(key, str):
+                    problems.append((where, key, "keys must be text"))
+                elif len(key) > JSON_KEY_MAX_CHARS:
+                    problems.append((where, key, f"key longer than {JSON_KEY_MAX_CHARS} characters"))
+                elif (problem := text_problem(key)) is not None:
+                    problems.append((where, key, f"key {key!r}: {problem}"))
+                else:
+                    walk(item, (*where, key), depth + 1)
+        elif isinstance(node, list | tuple):
+            for i, item in enumerate(node):
+                walk(item, (*where, i), depth + 1)
+        else:
+            problems.append((where, type(node).__name__, "not a JSON value"))
+
+    walk(value, loc, 0)
+    return problems
+
+
 Relation = Literal["contains", "made_from", "packed_in"]
 EventType = Literal["received", "processed", "assembled", "packed", "shipped"]
 Decision = Literal["confirm", "reject", "reclassify"]
@@ -71,11 +221,12 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-def _refuse(model: type[BaseModel], problems: Sequence[tuple[str, Any, str]]) -> None:
+def _refuse(model: type[BaseModel], problems: Sequence[tuple[str | Loc, Any, str]]) -> None:
     """Raise one ``ValidationError`` locating each ``(field, value, message)`` at its field.
 
     A plain ``ValueError`` from a model validator has no location; this one names the field, so
-    the API's 422 body and the inspector's error both say ``code`` (or ``defects``...).
+    the API's 422 body and the inspector's error both say ``code`` (or ``defects``...). ``field``
+    is a name or a location tuple (``("detail", "a", 0)``).
     """
     if problems:
         raise ValidationError.from_exception_data(
@@ -83,7 +234,7 @@ def _refuse(model: type[BaseModel], problems: Sequence[tuple[str, Any, str]]) ->
             [
                 InitErrorDetails(
                     type=PydanticCustomError("invariant", "{reason}", {"reason": reason}),
-                    loc=(field,),
+                    loc=(field,) if isinstance(field, str) else field,
                     input=value,
                 )
                 for field, value, reason in problems
@@ -102,9 +253,9 @@ def _sorted(value: Any) -> Any:
 class DefectPayload(_Payload):
     """One detection of an inspection."""
 
-    class_name: str = Field(min_length=1, max_length=CLASS_NAME_MAX_CHARS)
+    class_name: ClassName
     confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
-    bbox: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in image pixels")
+    bbox: tuple[Finite, Finite, Finite, Finite] = Field(description="x1, y1, x2, y2 in image pixels")
     location: dict[str, Any] | None = Field(
         None, description="textile {along_m, across_m, length_m, width_m} | pv {row, col} | bearing {zone}"
     )
@@ -116,21 +267,28 @@ class DefectPayload(_Payload):
         """Sort keys so that the same location always serialises (and hashes) the same way."""
         return _sorted(value) if value is not None else None
 
+    @model_validator(mode="after")
+    def _location_is_plain_json(self) -> Self:
+        """Finite numbers and clean text at any depth of the location (the kind checks its fields)."""
+        if self.location is not None:
+            _refuse(type(self), json_problems(self.location, ("location",)))
+        return self
+
 
 class InspectionPayload(_Payload):
     """One inspected frame (``POST /v1/inspections``); field order is the content hash's order."""
 
     id: str = Field(pattern=ID_PATTERN, description="client-generated, the idempotency key")
-    line_id: str = Field(min_length=1, max_length=LINE_ID_MAX_CHARS)
+    line_id: LineId
     station: str = Field(pattern=NAME_PATTERN)
     code: str | None = Field(None, pattern=CODE_PATTERN, description="null exactly when code_unread")
     code_status: CodeStatus
-    captured_at: AwareDatetime
-    model_name: str | None = Field(None, min_length=1, max_length=MODEL_NAME_MAX_CHARS)
-    model_version: str | None = Field(None, min_length=1, max_length=MODEL_VERSION_MAX_CHARS)
+    captured_at: Timestamp
+    model_name: ModelName | None = None
+    model_version: ModelVersion | None = None
     verdict: Verdict
-    reason: str | None = Field(None, max_length=REASON_MAX_CHARS)
-    latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
+    reason: Reason | None = None
+    latency_ms: float | None = Field(None, ge=0, le=LATENCY_MAX_MS, allow_inf_nan=False)
     frame_seq: int | None = Field(None, ge=0, le=INT64_MAX)
     image_width: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
     image_height: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
@@ -188,10 +346,8 @@ class ReviewPayload(_Payload):
     """A reviewer's decision on a defect."""
 
     decision: Decision
-    new_class: str | None = Field(
-        None, min_length=1, max_length=CLASS_NAME_MAX_CHARS, description="required for reclassify"
-    )
-    comment: str | None = Field(None, max_length=COMMENT_MAX_CHARS)
+    new_class: ClassName | None = Field(None, description="required for reclassify")
+    comment: Comment | None = None
 
     @model_validator(mode="after")
     def _new_class_with_reclassify(self) -> Self:
@@ -210,7 +366,7 @@ class GenealogyPayload(_Payload):
     parent: str = Field(pattern=CODE_PATTERN)
     child: str = Field(pattern=CODE_PATTERN)
     relation: Relation
-    at: AwareDatetime | None = Field(None, description="when it happened; default: now")
+    at: Timestamp | None = Field(None, description="when it happened; default: now")
 
     @model_validator(mode="after")
     def _not_its_own_parent(self) -> Self:
@@ -224,10 +380,19 @@ class ProcessEventPayload(_Payload):
     """A business step for a code."""
 
     type: EventType
-    at: AwareDatetime
-    line_id: str | None = Field(None, min_length=1, max_length=LINE_ID_MAX_CHARS)
-    location: str | None = Field(None, max_length=EVENT_LOCATION_MAX_CHARS)
-    detail: dict[str, Any] | None = None
+    at: Timestamp
+    line_id: LineId | None = None
+    location: EventLocation | None = None
+    detail: dict[str, Any] | None = Field(
+        None, description="free-form JSON: finite numbers, text without control characters"
+    )
+
+    @model_validator(mode="after")
+    def _detail_is_plain_json(self) -> Self:
+        """Finite numbers and clean text at any depth (each database refuses or mangles the rest)."""
+        if self.detail is not None:
+            _refuse(type(self), json_problems(self.detail, ("detail",)))
+        return self
 
 
 class CodeAssignPayload(_Payload):

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from linecheck.config import LineConfig
-from linecheck.contract import REASON_MAX_CHARS
+from linecheck.contract import REASON_MAX_CHARS, clean_text
 from linecheck.inspect.kinds.base import KindLogic
 from linecheck.inspect.messages import DefectRecord, InferredFrame, InspectionResult
 from linecheck.messages import CodeStatus, Detections, Verdict
@@ -35,7 +35,12 @@ def above_threshold(line: LineConfig, detections: Detections) -> npt.NDArray[np.
 
 
 def shorten(text: str, limit: int = REASON_MAX_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, ending with an ellipsis when cut."""
+    """``text`` cut to ``limit`` characters (ellipsis when cut), control characters replaced.
+
+    Notes quote error messages (a camera's, a server's), which may carry control characters the
+    contract refuses in a reason.
+    """
+    text = clean_text(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

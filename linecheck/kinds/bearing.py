@@ -16,6 +16,7 @@ from typing import Annotated, Any, cast
 
 from pydantic import Field, model_validator
 
+from linecheck.contract import Metres
 from linecheck.grading import BearingDefect, BearingZone, bearing_verdict
 from linecheck.kinds.base import (
     LOCATION_COLUMNS,
@@ -99,7 +100,7 @@ class BearingLocation(KindLocation):
     """Which zone of the ring; ``length_m`` when the inspector measured it."""
 
     zone: BearingZone
-    length_m: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    length_m: Metres | None = None
 
 
 class BearingSpec(KindSpec[BearingOptions]):

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import Field
 
+from linecheck.contract import Metres
 from linecheck.grading import (
     METRES_PER_INCH,
     METRES_PER_YARD,
@@ -38,7 +39,6 @@ from linecheck.kinds.base import (
     StoredInspection,
 )
 
-Metres = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 #: Width of the across-the-roll bins textile defect locations are counted in.
 ACROSS_BIN_M = 0.1
 

@@ -15,6 +15,8 @@ import linecheck
 from linecheck.serving.api.context import ApiContext
 from linecheck.serving.api.docs import install_docs
 from linecheck.serving.api.errors import install_error_handlers
+from linecheck.serving.api.headers import outermost
+from linecheck.serving.api.json_body import StrictJSONResponse
 from linecheck.serving.api.metrics import ApiMetrics, MetricsMiddleware
 from linecheck.serving.api.pages.router import router as pages_router
 from linecheck.serving.api.routes import (
@@ -82,6 +84,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version=linecheck.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        default_response_class=StrictJSONResponse,
         docs_url=None,  # served by install_docs from local files: the docs work offline
         redoc_url=None,
     )

@@ -1,13 +1,17 @@
 """One mapping from linecheck errors to HTTP responses.
 
 Every error body reads ``{"error": {"type", "field", "value", "message"}}``; when a request had
-several bad fields (a batch) ``"errors"`` lists all of them and ``"error"`` is the first.
+several bad fields (a batch) ``"errors"`` lists all of them and ``"error"`` is the first. ``value``
+is an excerpt of what arrived (:func:`excerpt`): strict JSON, a few dozen characters at most, so a
+megabyte sent never comes back and a ``NaN`` sent is named, not echoed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import math
+import re
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,16 +84,60 @@ def from_validation_error(exc: ValidationError, *, skip: int = 0, prefix: str = 
     return InvalidFieldsError(field_errors(exc, skip=skip, prefix=prefix))
 
 
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value
+#: Characters of a text value an error body repeats, and items of a list or object.
+EXCERPT_CHARS = 80
+EXCERPT_ITEMS = 8
+#: Longest message of an error entry.
+MESSAGE_MAX_CHARS = 500
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+_REPR.maxlevel = 2
+
+
+def _cut(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` at most ``limit`` characters long, lone surrogates (not encodable) replaced."""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return text.encode("utf-8", "replace").decode("utf-8") if _SURROGATE.search(text) else text
+
+
+def excerpt(value: Any, _depth: int = 0) -> Any:
+    """``value`` as an error body may repeat it: strict JSON and short, whatever arrived.
+
+    Small values stay as they are; long text is cut, non-finite numbers become ``"NaN"`` /
+    ``"Infinity"``, and large or deep structures become a bounded ``repr``.
+    """
+    if value is None or isinstance(value, bool | str | int | float):
+        if isinstance(value, str):
+            return _cut(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            return _NON_FINITE[repr(value)]
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+            return _cut(str(value), 40)
+        return value
+    if _depth < 2 and isinstance(value, list | tuple) and len(value) <= EXCERPT_ITEMS:
+        return [excerpt(item, _depth + 1) for item in value]
+    if (
+        _depth < 2
+        and isinstance(value, dict)
+        and len(value) <= EXCERPT_ITEMS
+        and all(isinstance(k, str) and len(k) <= EXCERPT_CHARS for k in value)
+    ):
+        return {k: excerpt(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, bytes | bytearray):
+        return _cut(bytes(value[:EXCERPT_CHARS]).hex())
+    return _cut(_REPR.repr(value), 2 * EXCERPT_CHARS)
 
 
 def _entry(kind: str, message: str, field: str | None = None, value: Any = None) -> dict[str, Any]:
-    return {"type": kind, "field": field, "value": _jsonable(value), "message": message}
+    return {
+        "type": kind,
+        "field": field if field is None else _cut(field, 2 * EXCERPT_CHARS),
+        "value": excerpt(value),
+        "message": _cut(message, MESSAGE_MAX_CHARS),
+    }
 
 
 def error_response(exc: LinecheckError) -> JSONResponse:
@@ -122,8 +170,7 @@ def error_response(exc: LinecheckError) -> JSONResponse:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return _cut(_REPR.repr(value), 120)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -13,7 +13,8 @@ from linecheck.serving.store.models import Defect, Inspection, Review
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    # a non-finite number in a stored row (see linecheck.serving.api.json_body) is sent as its name
+    model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="strings")
 
 
 class IngestResultOut(_Out):

@@ -15,46 +15,75 @@ from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from linecheck.contract import (
-    CLASS_NAME_MAX_CHARS,
     CODE_PATTERN,
-    COMMENT_MAX_CHARS,
     ID_PATTERN,
     INGEST_ADAPTER,
     INT64_MAX,
     NAME_PATTERN,
+    ClassName,
     CodeAssignPayload,
     DefectPayload,
+    Finite,
     GenealogyPayload,
     InspectionBatchPayload,
     InspectionPayload,
+    LineId,
     ProcessEventPayload,
     ReviewPayload,
+    Timestamp,
 )
+from linecheck.contract import Comment as CommentText
 
 __all__ = [
     "CODE_PATTERN",
     "INGEST_ADAPTER",
     "INT64_MAX",
+    "ROW_ID_MAX",
     "AddDefectIn",
     "BulkReviewIn",
+    "ClassNameQuery",
     "CodeAssignIn",
+    "CodePath",
+    "CodeQuery",
     "DefectIn",
     "GenealogyIn",
     "GoldenIn",
     "InspectionBatchIn",
+    "InspectionIdPath",
     "InspectionIn",
+    "LineIdPath",
+    "LineIdQuery",
     "MergeIn",
     "Offset",
     "ProcessEventIn",
     "ReviewIn",
     "RowId",
+    "Since",
     "UndoIn",
+    "Until",
 ]
 
 #: ``offset`` of paginated listings.
 Offset = Annotated[int, Query(ge=0, le=INT64_MAX)]
+#: Largest row id (defects, reviews): their keys are PostgreSQL INTEGER, and a larger number in a
+#: query is an error there, not a miss.
+ROW_ID_MAX = 2**31 - 1
 #: A row id in a path (``/v1/defects/{defect_id}``).
-RowId = Annotated[int, Path(le=INT64_MAX)]
+RowId = Annotated[int, Path(le=ROW_ID_MAX)]
+# Text in paths and filters follows the contract's rules too: nothing that cannot be a stored value
+# (control characters, over-long text, impossible times) reaches a query.
+#: A traceability code in a path (``/v1/trace/{code}``).
+CodePath = Annotated[str, Path(pattern=CODE_PATTERN)]
+#: An inspection id in a path.
+InspectionIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+#: A line id in a path (an unknown one is a 404).
+LineIdPath = Annotated[LineId, Path()]
+#: Filters of the listings.
+LineIdQuery = Annotated[LineId | None, Query()]
+ClassNameQuery = Annotated[ClassName | None, Query()]
+CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
+Since = Annotated[Timestamp | None, Query(description="from this time on (ISO 8601 with offset)")]
+Until = Annotated[Timestamp | None, Query(description="before this time (ISO 8601 with offset)")]
 
 # The API's names for the contract's payloads (routes and services annotate with these).
 DefectIn = DefectPayload
@@ -67,9 +96,10 @@ CodeAssignIn = CodeAssignPayload
 
 # Bodies only reviewers send (the pages): no inspector builds them, so they live with the API.
 
-Box = tuple[float, float, float, float]
-DefectIds = Annotated[list[Annotated[int, Field(ge=1, le=INT64_MAX)]], Field(min_length=1, max_length=500)]
-Comment = Annotated[str | None, Field(max_length=COMMENT_MAX_CHARS)]
+Box = tuple[Finite, Finite, Finite, Finite]
+DefectId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
+DefectIds = Annotated[list[DefectId], Field(min_length=1, max_length=500)]
+Comment = CommentText | None
 
 
 def _box_problem(box: Box) -> str | None:
@@ -119,7 +149,7 @@ class UndoIn(_Body):
 class AddDefectIn(_Body):
     """A defect the model missed, drawn on the frame by a reviewer."""
 
-    class_name: str = Field(min_length=1, max_length=CLASS_NAME_MAX_CHARS)
+    class_name: ClassName
     bbox: Box = Field(description="x1, y1, x2, y2 in frame pixels")
     comment: Comment = None
 
@@ -135,8 +165,10 @@ class AddDefectIn(_Body):
 class MergeIn(_Body):
     """Merge boxes of one frame into the first: it takes their union, the others are rejected."""
 
-    defect_ids: Annotated[list[Annotated[int, Field(ge=1, le=INT64_MAX)]], Field(min_length=2, max_length=50)]
-    class_name: str | None = Field(None, min_length=1, max_length=CLASS_NAME_MAX_CHARS)
+    defect_ids: Annotated[
+        list[Annotated[int, Field(ge=1, le=ROW_ID_MAX)]], Field(min_length=2, max_length=50)
+    ]
+    class_name: ClassName | None = None
     comment: Comment = None
 
 

@@ -6,13 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime
 
 from linecheck.messages import CodeStatus, Verdict
 from linecheck.serving.api.bodies import read_body
 from linecheck.serving.api.deps import ContextDep, LineKeyDep, ReaderKeyDep
 from linecheck.serving.api.responses import IngestBatchOut, IngestResultOut, InspectionOut, InspectionPageOut
-from linecheck.serving.api.schemas import Offset
+from linecheck.serving.api.schemas import CodeQuery, InspectionIdPath, LineIdQuery, Offset, Since, Until
 from linecheck.serving.api.services import queries
 from linecheck.serving.api.services.ingest import parse_ingest_body
 from linecheck.serving.store.repositories.inspections import InspectionFilter
@@ -61,12 +60,12 @@ async def post_inspections(request: Request, response: Response, key: LineKeyDep
 def list_inspections(
     _key: ReaderKeyDep,
     context: ContextDep,
-    line_id: str | None = None,
-    code: str | None = None,
+    line_id: LineIdQuery = None,
+    code: CodeQuery = None,
     code_status: CodeStatus | None = Query(None, description="code_unread: frames waiting for a code"),
     verdict: Verdict | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Since = None,
+    until: Until = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> InspectionPageOut:
@@ -78,6 +77,6 @@ def list_inspections(
 
 
 @router.get("/{inspection_id}", response_model=InspectionOut)
-def get_inspection(inspection_id: str, _key: ReaderKeyDep, context: ContextDep) -> InspectionOut:
+def get_inspection(inspection_id: InspectionIdPath, _key: ReaderKeyDep, context: ContextDep) -> InspectionOut:
     """One inspection with its defects and their reviews."""
     return queries.get_inspection(context.db, inspection_id)

@@ -6,13 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from linecheck.contract import NAME_PATTERN
 from linecheck.errors import NotFoundError
 from linecheck.serving.api.deps import ContextDep, ReaderKeyDep, ReviewerKeyDep
 from linecheck.serving.api.responses import GoldenOut, LineOut, LineStatsOut, RecentUnitsOut
-from linecheck.serving.api.schemas import GoldenIn
+from linecheck.serving.api.schemas import GoldenIn, LineIdPath, Since, Until
 from linecheck.serving.api.services.exports import check_period, defects_csv
 from linecheck.serving.api.services.golden import choose_golden, golden_sample
 from linecheck.serving.api.services.stats import line_stats
@@ -41,7 +40,7 @@ def list_lines(_key: ReaderKeyDep, context: ContextDep) -> list[LineOut]:
 
 
 @router.get("/{line_id}", response_model=LineOut)
-def get_line(line_id: str, _key: ReaderKeyDep, context: ContextDep) -> LineOut:
+def get_line(line_id: LineIdPath, _key: ReaderKeyDep, context: ContextDep) -> LineOut:
     """One line with its config and stations."""
     with context.db.reader() as session:
         row = repo.get_line(session, line_id)
@@ -60,11 +59,11 @@ def get_line(line_id: str, _key: ReaderKeyDep, context: ContextDep) -> LineOut:
 
 @router.get("/{line_id}/stats", response_model=LineStatsOut)
 def get_stats(
-    line_id: str,
+    line_id: LineIdPath,
     _key: ReaderKeyDep,
     context: ContextDep,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Since = None,
+    until: Until = None,
     bucket: Literal["shift", "hour"] = "shift",
 ) -> LineStatsOut:
     """Per shift (or hour, up to 7 days): frames, units by verdict after review, fail rate, throughput.
@@ -90,7 +89,7 @@ def get_stats(
 
 @router.get("/{line_id}/golden", response_model=GoldenOut)
 def get_golden(
-    line_id: str,
+    line_id: LineIdPath,
     station: Annotated[str, Query(pattern=NAME_PATTERN)],
     _key: ReaderKeyDep,
     context: ContextDep,
@@ -100,14 +99,17 @@ def get_golden(
 
 
 @router.post("/{line_id}/golden", response_model=GoldenOut, status_code=201)
-def post_golden(line_id: str, body: GoldenIn, key: ReviewerKeyDep, context: ContextDep) -> GoldenOut:
+def post_golden(line_id: LineIdPath, body: GoldenIn, key: ReviewerKeyDep, context: ContextDep) -> GoldenOut:
     """Choose an inspection's frame as the golden sample of its station (earlier choices are kept)."""
     return choose_golden(context.db, context.lines, line_id, body, key)
 
 
 @router.get("/{line_id}/units", response_model=RecentUnitsOut)
 def get_recent_units(
-    line_id: str, _key: ReaderKeyDep, context: ContextDep, limit: Annotated[int, Query(ge=1, le=200)] = 20
+    line_id: LineIdPath,
+    _key: ReaderKeyDep,
+    context: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> RecentUnitsOut:
     """The units inspected last, newest first, with their verdict after review (the kiosk view)."""
     return latest_units(context.db, context.lines, line_id, limit=limit)
@@ -119,11 +121,11 @@ def get_recent_units(
     responses={200: {"content": {"text/csv": {}}, "description": "one row per defect"}},
 )
 def get_defects_csv(
-    line_id: str,
+    line_id: LineIdPath,
     _key: ReaderKeyDep,
     context: ContextDep,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Since = None,
+    until: Until = None,
 ) -> StreamingResponse:
     """Every defect of the line captured in the period (default: the last 24 h, at most 31 days) as CSV."""
     start, end = check_period(since, until)

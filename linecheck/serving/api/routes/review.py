@@ -6,20 +6,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime
 
 from linecheck.serving.api.deps import ContextDep, ReaderKeyDep, ReviewerKeyDep
 from linecheck.serving.api.responses import DefectOut, InspectionOut, QueueOut, ReviewerStatsOut
 from linecheck.serving.api.schemas import (
-    CODE_PATTERN,
     AddDefectIn,
     BulkReviewIn,
+    ClassNameQuery,
     CodeAssignIn,
+    CodeQuery,
+    InspectionIdPath,
+    LineIdQuery,
     MergeIn,
     Offset,
     ReviewIn,
     RowId,
+    Since,
     UndoIn,
+    Until,
 )
 from linecheck.serving.api.services import corrections, queries
 from linecheck.serving.api.services import review as service
@@ -34,14 +38,14 @@ ReviewState = Annotated[str, Query(pattern="^(pending|confirmed|rejected|reclass
 def review_queue(
     _key: ReaderKeyDep,
     context: ContextDep,
-    line_id: str | None = None,
-    class_name: str | None = None,
+    line_id: LineIdQuery = None,
+    class_name: ClassNameQuery = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Since = None,
+    until: Until = None,
     state: ReviewState = "pending",
-    code: Annotated[str | None, Query(pattern=CODE_PATTERN, description="only this unit's defects")] = None,
+    code: Annotated[CodeQuery, Query(description="only this unit's defects")] = None,
     sort: Annotated[
         str, Query(pattern="^(newest|confidence)$", description="confidence: lowest first")
     ] = "newest",
@@ -70,9 +74,9 @@ def review_queue(
 def get_reviewer_stats(
     _key: ReaderKeyDep,
     context: ContextDep,
-    line_id: str | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    line_id: LineIdQuery = None,
+    since: Since = None,
+    until: Until = None,
 ) -> ReviewerStatsOut:
     """Decisions per reviewer in a period (default: 30 days) and agreement where two reviewed a defect."""
     return reviewer_stats(context.db, since=since, until=until, line_id=line_id)
@@ -112,7 +116,7 @@ async def post_undo(defect_id: RowId, body: UndoIn, key: ReviewerKeyDep, context
 
 @router.post("/inspections/{inspection_id}/defects", response_model=DefectOut, status_code=201)
 async def post_missed_defect(
-    inspection_id: str, body: AddDefectIn, key: ReviewerKeyDep, context: ContextDep
+    inspection_id: InspectionIdPath, body: AddDefectIn, key: ReviewerKeyDep, context: ContextDep
 ) -> DefectOut:
     """A defect the model missed, drawn by a reviewer; it counts in the grade and as a training label."""
     result = await run_in_threadpool(
@@ -124,7 +128,7 @@ async def post_missed_defect(
 
 @router.post("/inspections/{inspection_id}/merge", response_model=list[DefectOut], status_code=201)
 async def post_merge(
-    inspection_id: str, body: MergeIn, key: ReviewerKeyDep, context: ContextDep
+    inspection_id: InspectionIdPath, body: MergeIn, key: ReviewerKeyDep, context: ContextDep
 ) -> list[DefectOut]:
     """Merge boxes of one frame into the first listed: it takes their union box, the others are rejected."""
     return await run_in_threadpool(corrections.merge, context.db, context.lines, inspection_id, body, key)
@@ -132,7 +136,7 @@ async def post_merge(
 
 @router.post("/inspections/{inspection_id}/code", response_model=InspectionOut)
 async def post_code(
-    inspection_id: str, body: CodeAssignIn, key: ReviewerKeyDep, context: ContextDep
+    inspection_id: InspectionIdPath, body: CodeAssignIn, key: ReviewerKeyDep, context: ContextDep
 ) -> InspectionOut:
     """Give a frame whose code could not be read the code a person read (once)."""
     await run_in_threadpool(service.assign_code, context.db, context.lines, inspection_id, body.code, key)

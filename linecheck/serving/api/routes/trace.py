@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse, Response
 from linecheck.serving.api.deps import ContextDep, ReaderKeyDep
 from linecheck.serving.api.epcis import trace_to_epcis
 from linecheck.serving.api.responses import TraceOut
+from linecheck.serving.api.schemas import CodePath
 from linecheck.serving.api.services.trace import trace_code
 
 router = APIRouter(prefix="/v1/trace", tags=["trace"])
 
 
 @router.get("/{code}", response_model=TraceOut)
-def get_trace(code: str, _key: ReaderKeyDep, context: ContextDep) -> Response:
+def get_trace(code: CodePath, _key: ReaderKeyDep, context: ContextDep) -> Response:
     """Unit, its grade after review, genealogy up and down, inspections with defects and reviews, events."""
     trace = trace_code(context.db, code, max_depth=context.settings.trace_max_depth, lines=context.lines)
     # Serialised directly: the trace is built from stored, already validated rows (the hot read path).
@@ -28,7 +29,7 @@ def get_trace(code: str, _key: ReaderKeyDep, context: ContextDep) -> Response:
     response_class=JSONResponse,
     responses={200: {"content": {"application/ld+json": {}}, "description": "an EPCISDocument"}},
 )
-def get_trace_epcis(code: str, _key: ReaderKeyDep, context: ContextDep) -> Any:
+def get_trace_epcis(code: CodePath, _key: ReaderKeyDep, context: ContextDep) -> Any:
     """The code's history as an EPCIS 2.0 document (ObjectEvent, AggregationEvent, TransformationEvent)."""
     trace = trace_code(context.db, code, max_depth=context.settings.trace_max_depth)
     document = trace_to_epcis(trace, base_uri=context.settings.epcis_base_uri)

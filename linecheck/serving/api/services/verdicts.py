@@ -16,14 +16,17 @@ it is not known to be good, so it never counts as accepted).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from linecheck.config import LineConfig
-from linecheck.kinds import Grade, StoredDefect, StoredInspection, get_kind
+from linecheck.errors import LinecheckError
+from linecheck.kinds import Grade, KindSpec, StoredDefect, StoredInspection, get_kind
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.store.repositories import units as unit_repo
 
@@ -100,6 +103,21 @@ class UnitVerdict:
         return self.status in ("accepted", "released")
 
 
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _readable(spec: KindSpec[Any], location: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``location`` when the kind's location model accepts it, else None (the defect is unlocated)."""
+    if not location:
+        return location
+    try:
+        spec.location_model.model_validate(location)
+    except ValidationError:
+        return None
+    return location
+
+
 def unit_verdict(
     line: LineConfig, code: str, inspections: Sequence[InspectionFacts], defects: Sequence[DefectFacts]
 ) -> UnitVerdict:
@@ -122,8 +140,17 @@ def unit_verdict(
         )
         for d in counted
     ]
-    grade = spec.grade_unit(stored, after_review, line.options)
-    inspected_grade = spec.grade_unit(stored, as_inspected, line.options)
+    try:
+        grade = spec.grade_unit(stored, after_review, line.options)
+        inspected_grade = spec.grade_unit(stored, as_inspected, line.options)
+    except (LinecheckError, ValueError, ArithmeticError):
+        # A row written below the API (or before it checked as it does now) holds a value the kind
+        # cannot grade with: grade again with what it can read, rather than fail every read of the unit.
+        stored = [replace(i, roll_offset_m=_finite(i.roll_offset_m)) for i in stored]
+        after_review = [replace(d, location=_readable(spec, d.location)) for d in after_review]
+        as_inspected = [replace(d, location=_readable(spec, d.location)) for d in as_inspected]
+        grade = spec.grade_unit(stored, after_review, line.options)
+        inspected_grade = spec.grade_unit(stored, as_inspected, line.options)
     not_inspected = sum(i.verdict == "not_inspected" for i in inspections)
     status: UnitStatus
     if not inspections or not_inspected == len(inspections):
