@@ -88,6 +88,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         docs_url=None,  # served by install_docs from local files: the docs work offline
         redoc_url=None,
     )
+    # outside every other layer, the framework's error middleware included: every response gets them
+    app.build_middleware_stack = outermost(app.build_middleware_stack)  # type: ignore[method-assign]
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

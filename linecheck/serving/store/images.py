@@ -75,8 +75,55 @@ class ImageStore(Protocol):
         ...
 
 
+#: Most pixels an uploaded image may have: decoding is how an upload is checked, and a small
+#: compressed file can claim a huge picture (8192 x 8192 covers line-scan frames).
+IMAGE_MAX_PIXELS = 8192 * 8192
+#: JPEG start-of-frame markers (SOF0-SOF15 less DHT, JPG and DAC), which carry the image size.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG's IHDR or a JPEG's start-of-frame header, or None when absent."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            return None
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_SOF:
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        if marker == 0xD9 or marker == 0xDA:  # end of image, or scan data before any frame header
+            return None
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+def _decodes(data: bytes, size: tuple[int, int]) -> bool:
+    """Whether OpenCV decodes ``data``; an eighth of the size when it allows (the stream is still read)."""
+    import cv2
+    import numpy as np
+
+    flag = cv2.IMREAD_REDUCED_GRAYSCALE_8 if min(size) >= 8 else cv2.IMREAD_GRAYSCALE
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error:
+        return False
+    return image is not None and image.size > 0
+
+
 def check_image(data: bytes, *, declared: str | None, max_bytes: int) -> str:
-    """Validate an upload and return its media type (declared type must match the bytes)."""
+    """Validate an upload and return its media type (declared type must match the bytes).
+
+    The bytes must decode as the image their magic bytes announce (OpenCV), of at most
+    :data:`IMAGE_MAX_PIXELS` pixels; a JPEG must also end where JPEG streams end (a truncated one
+    would decode grey-filled). Anything else is a 422, so what is stored is always an image.
+    """
     if len(data) > max_bytes:
         raise PayloadTooLargeError(f"image of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
     if not data:
@@ -87,6 +134,17 @@ def check_image(data: bytes, *, declared: str | None, max_bytes: int) -> str:
     base = (declared or "").split(";")[0].strip().lower()
     if base and base != sniffed:
         raise InvalidFieldError("content-type", declared, f"the body is {sniffed}")
+    size = image_size(data)
+    if size is None:
+        raise InvalidFieldError("body", data[:16].hex(), f"starts like {sniffed} but has no image header")
+    width, height = size
+    if not 0 < width * height <= IMAGE_MAX_PIXELS:
+        raise InvalidFieldError(
+            "body", f"{width}x{height}", f"expected an image of 1 to {IMAGE_MAX_PIXELS} pixels"
+        )
+    truncated = sniffed == "image/jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if truncated or not _decodes(data, size):
+        raise InvalidFieldError("body", data[:16].hex(), f"starts like {sniffed} but does not decode")
     return sniffed
 
 
