@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The GPU host's side of issue 17 (see bench/gpu_travel.md): install the carried pack, run
+# bench/gpu_check.py into $1, keep the log beside the JSON. One call of the device tool:
+#   bash bench/gpu_check.sh "$OUT"          (carry: [".gpu_pack"])
+set -u -o pipefail
+results=${1:?usage: bench/gpu_check.sh RESULTS_DIR [gpu_check.py options]}
+shift
+mkdir -p "$results"
+site=/tmp/gpu_site
+mkdir -p "$site"
+{
+  echo "== host: $(uname -m), $(python3 -V 2>&1), $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
+  if ls .gpu_pack/wheels/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .gpu_pack/wheels/*.whl \
+      || echo "== pip install of .gpu_pack/wheels failed: linecheck / Triton client parts will be skipped"
+  else
+    echo "== no .gpu_pack/wheels (carry .gpu_pack): linecheck / Triton client parts will be skipped"
+  fi
+  if [ -f .gpu_pack/server.tar.xz ]; then
+    tar -C "$site" -xJf .gpu_pack/server.tar.xz || echo "== unpacking the Triton server failed"
+  fi
+} 2>&1 | tee "$results/setup.log"
+export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python3 bench/gpu_check.py "$results" "$@" 2>&1 | tee "$results/gpu_check.log"

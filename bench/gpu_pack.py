@@ -1,0 +1,160 @@
+"""Assemble ``.gpu_pack/`` (what travels to the GPU host beside the working tree) and measure it.
+
+The device tool copies the working tree (tracked + untracked-not-ignored files) and the paths
+named in ``carry``; all of it must stay under 64 MiB. This script:
+
+* downloads (or takes from ``--wheels``) the cp312 manylinux wheels the GPU host lacks for
+  ``bench/gpu_check.py``: pydantic + pydantic-core + pydantic-settings + typing-inspection +
+  annotated-types + python-dotenv (linecheck's settings), tritonclient + python-rapidjson (the
+  inspector's Triton client), into ``.gpu_pack/wheels``;
+* with ``--server``, packs the bundled Triton server of this venv's ``nvidia-pytriton``
+  (``tritonserver``, the Python backend, the cp312 stub, ``nvidia_pytriton.libs`` without the
+  unused libpython 3.13) as ``.gpu_pack/server.tar.xz`` (about 26 MB; several minutes of xz);
+* prints the working tree's size, the pack's, and whether both fit, and writes ``.gpu_pack/SIZES.json``.
+
+    .venv/bin/python bench/gpu_pack.py                # wheels only
+    .venv/bin/python bench/gpu_pack.py --server       # + the Triton server (if the tree leaves room)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACK = ROOT / ".gpu_pack"
+LIMIT = 64 * 1024 * 1024
+WHEELS = (
+    "pydantic==2.14.4",
+    "pydantic-core==2.50.5",
+    "pydantic-settings==2.16.3",
+    "typing-inspection==0.4.5",
+    "annotated-types==0.8.0",
+    "python-dotenv==1.2.4",
+    "tritonclient==2.73.0",
+    "python-rapidjson==1.25",
+)
+PLATFORMS = (
+    "manylinux_2_28_x86_64",
+    "manylinux_2_24_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+)
+
+
+def tree_bytes() -> dict[str, int]:
+    """Bytes of what travels without ``carry``: tracked files and untracked files git does not ignore."""
+
+    def total(*git_args: str) -> int:
+        names = subprocess.run(
+            ["git", "ls-files", "-z", *git_args], cwd=ROOT, capture_output=True, check=True
+        ).stdout.split(b"\0")
+        return sum(
+            (ROOT / os.fsdecode(n)).stat().st_size for n in names if n and (ROOT / os.fsdecode(n)).is_file()
+        )
+
+    return {"tracked": total(), "untracked_not_ignored": total("--others", "--exclude-standard")}
+
+
+def ensure_excluded() -> None:
+    """``/.gpu_pack/`` in ``.git/info/exclude``, so the pack travels only when carried."""
+    exclude = ROOT / ".git" / "info" / "exclude"
+    text = exclude.read_text() if exclude.is_file() else ""
+    if "/.gpu_pack/" not in text.splitlines():
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + "/.gpu_pack/\n")
+
+
+def fetch_wheels(target: Path, source: Path | None) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        for wheel in source.glob("*.whl"):
+            shutil.copy2(wheel, target / wheel.name)
+        return
+    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.12",
+            "--implementation",
+            "cp",
+            *platforms,
+            "-d",
+            str(target),
+            *WHEELS,
+        ],
+        check=True,
+    )
+
+
+def pack_server(target: Path) -> None:
+    """``server.tar.xz``: the bundled server, extracted on the host into the folder on PYTHONPATH."""
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or spec.origin is None:
+        raise SystemExit("--server needs nvidia-pytriton installed in this environment")
+    site = Path(spec.origin).parent.parent
+    dist = next(site.glob("nvidia_pytriton-*.dist-info"))
+    members = [
+        "pytriton/__init__.py",
+        "pytriton/tritonserver/bin",
+        "pytriton/tritonserver/backends",
+        "pytriton/tritonserver/python_backend_stubs/3.12",
+        "nvidia_pytriton.libs",
+        f"{dist.name}/METADATA",
+    ]
+    tar = subprocess.Popen(
+        ["tar", "-C", str(site), "--exclude=__pycache__", "--exclude=libpython3-*", "-cf", "-", *members],
+        stdout=subprocess.PIPE,
+    )
+    with target.open("wb") as out:
+        subprocess.run(["xz", "-9e", "-T1"], stdin=tar.stdout, stdout=out, check=True)
+    if tar.wait() != 0:
+        raise SystemExit("tar of the bundled server failed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--wheels", type=Path, help="take the wheels from this folder instead of downloading")
+    p.add_argument("--server", action="store_true", help="also pack the bundled Triton server (~26 MB)")
+    args = p.parse_args(argv)
+    ensure_excluded()
+    fetch_wheels(PACK / "wheels", args.wheels)
+    if args.server:
+        pack_server(PACK / "server.tar.xz")
+    pack = {f.relative_to(PACK).as_posix(): f.stat().st_size for f in sorted(PACK.rglob("*")) if f.is_file()}
+    pack.pop("SIZES.json", None)
+    tree = tree_bytes()
+    total = sum(tree.values()) + sum(pack.values())
+    sizes = {
+        **tree,
+        "pack": sum(pack.values()),
+        "pack_files": pack,
+        "total": total,
+        "limit": LIMIT,
+        "headroom": LIMIT - total,
+    }
+    (PACK / "SIZES.json").write_text(json.dumps(sizes, indent=2))
+    mib = 1024 * 1024
+    print(
+        f"tracked {tree['tracked'] / mib:.1f} MiB + untracked {tree['untracked_not_ignored'] / mib:.1f} MiB "
+        f"+ .gpu_pack {sizes['pack'] / mib:.1f} MiB = {total / mib:.1f} MiB of 64 "
+        f"({'fits' if total <= LIMIT else 'DOES NOT FIT'}, headroom {sizes['headroom'] / mib:.1f} MiB)"
+    )
+    return 0 if total <= LIMIT else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

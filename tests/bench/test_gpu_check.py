@@ -1,0 +1,68 @@
+"""``bench/gpu_check.py`` in its CPU rehearsal mode: every part runs and the JSON has its figures.
+
+The GPU host runs the same script on CUDA (issue 17); here the parts that need no GPU run at
+their smallest size, so a mistake that a CPU could show does not cost device time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "bench" / "gpu_check.py"
+
+
+def _run(results: Path, work: Path, parts: str) -> tuple[int, str, dict]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(results),
+            "--device",
+            "cpu",
+            "--quick",
+            "--parts",
+            parts,
+            "--work",
+            str(work),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+    report = json.loads((results / "gpu_check.json").read_text())
+    return proc.returncode, proc.stdout + proc.stderr, report
+
+
+def test_cpu_rehearsal_runs_raw_e2e_and_agreement(tmp_path: Path) -> None:
+    code, output, report = _run(tmp_path / "out", tmp_path / "work", "raw,e2e,agreement")
+    assert code == 0, output
+    parts = report["parts"]
+    assert parts["raw"]["best_fps"] > 0
+    assert parts["e2e"]["best_fps"] > 0 and parts["e2e"]["stages_ms_per_batch"]["model_eager"] > 0
+    agreement = parts["agreement"]
+    # The torch port of the checkpoint computes what the registry's ONNX graph computes.
+    assert agreement["torch_port_vs_onnx_max_abs"] < 0.05
+    assert agreement["cpu_onnx_vs_device_fp32_at_card_imgsz"]["f1"] >= 0.9
+    assert output.strip().splitlines()[-1].startswith("agreement")  # the table comes last
+
+
+@pytest.mark.slow
+@pytest.mark.triton
+@pytest.mark.skipif(importlib.util.find_spec("pytriton") is None, reason="needs nvidia-pytriton")
+def test_cpu_rehearsal_serves_through_triton(tmp_path: Path) -> None:
+    code, output, report = _run(tmp_path / "out", tmp_path / "work", "agreement,triton")
+    assert code == 0, output
+    triton = report["parts"]["triton"]
+    assert triton["best_fps"] > 0 and triton["flat_out"][0]["server"]["requests"] > 0
+    assert triton["flat_out"][0]["errors"] == [] and triton["paced"]["errors"] == []
+    assert triton["agreement_vs_in_process_fp32"]["f1"] >= 0.9
+    # The gpu flavour needs the onnxruntime backend, which the bundled server lacks: the gap is recorded.
+    assert "loaded" in triton["gpu_flavour"]
