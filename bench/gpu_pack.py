@@ -5,8 +5,9 @@ named in ``carry``; all of it must stay under 64 MiB. This script:
 
 * downloads (or takes from ``--wheels``) the cp312 manylinux wheels the GPU host lacks for
   ``bench/gpu_check.py``: pydantic + pydantic-core + pydantic-settings + typing-inspection +
-  annotated-types + python-dotenv (linecheck's settings), tritonclient + python-rapidjson (the
-  inspector's Triton client), into ``.gpu_pack/wheels``;
+  annotated-types + python-dotenv + typing-extensions (linecheck's settings), zxing-cpp (the
+  synthetic frames), tritonclient + python-rapidjson (the inspector's Triton client), into
+  ``.gpu_pack/wheels`` (5.6 MiB);
 * with ``--server``, packs the bundled Triton server of this venv's ``nvidia-pytriton``
   (``tritonserver``, the Python backend, the cp312 stub, ``nvidia_pytriton.libs`` without the
   unused libpython 3.13) as ``.gpu_pack/server.tar.xz`` (about 26 MB; several minutes of xz);
@@ -39,6 +40,8 @@ WHEELS = (
     "python-dotenv==1.2.4",
     "tritonclient==2.73.0",
     "python-rapidjson==1.25",
+    "typing-extensions==4.16.0",  # pydantic-core needs a recent one (Sentinel)
+    "zxing-cpp==3.1.1",  # linecheck.datasets.synth (the frames) imports it
 )
 PLATFORMS = (
     "manylinux_2_28_x86_64",
