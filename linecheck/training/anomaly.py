@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 #: Most patches that enter coreset selection (a random sample of them when there are more).
 MAX_PATCHES = 120_000
+#: With fewer held-back images than this, each training image is also scored against the bank without
+#: its own patches, and those scores join the calibration set.
+CROSS_FIT_BELOW = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,10 +128,15 @@ def anomaly_graph(features: nn.Module, bank: torch.Tensor, threshold: float) -> 
 
         def distances(self, images: torch.Tensor) -> torch.Tensor:
             """``(N, h, w)`` smoothed nearest-neighbour distances of each patch to the bank."""
-            feats = self.features(images)
+            return self.patch_distances(self.features(images), self.bank, self.bank_sq)
+
+        def patch_distances(
+            self, feats: torch.Tensor, bank: torch.Tensor, bank_sq: torch.Tensor
+        ) -> torch.Tensor:
+            """``(N, h, w)`` smoothed distances of patch descriptors ``feats`` to ``bank``."""
             n, d, h, w = feats.shape
             query = feats.permute(0, 2, 3, 1).reshape(-1, d)
-            sq = (query * query).sum(1, keepdim=True) - 2.0 * query @ self.bank.t() + self.bank_sq
+            sq = (query * query).sum(1, keepdim=True) - 2.0 * query @ bank.t() + bank_sq
             nearest = sq.clamp_min(0.0).min(dim=1).values.sqrt().reshape(n, 1, h, w)
             pad = int(self.blur.shape[-1]) // 2
             smooth = nn.functional.conv2d(nn.functional.pad(nearest, [pad] * 4, mode="replicate"), self.blur)
@@ -198,6 +206,7 @@ class AnomalyFit:
     graph: nn.Module
     threshold: float
     calibration_scores: list[float]
+    loo_scores: list[float]
     train_images: list[Path]
     calib_images: list[Path]
     bank_size: int
@@ -220,22 +229,50 @@ def fit_anomaly(good: list[Path], options: AnomalyOptions, *, pretrained: bool =
     n_calib = min(len(order) - 2, max(1, round(len(order) * options.calib_fraction)))
     calib, train = sorted(order[:n_calib]), sorted(order[n_calib:])
     features = _patch_features(options.backbone, pretrained).eval()
-    frames = load_letterboxed(train, options.imgsz, tile=options.tile)
-    feats = _batched(features, frames)
+    per_image = [letterbox_batch(tiles_of(read_image(p), options.tile), options.imgsz)[0] for p in train]
+    feats = _batched(features, np.concatenate(per_image))
+    frame_owner = torch.tensor(np.repeat(np.arange(len(train)), [len(f) for f in per_image]))
+    owner = frame_owner.repeat_interleave(feats.shape[2] * feats.shape[3])
     patches = feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1])
     if patches.shape[0] > MAX_PATCHES:
         gen = torch.Generator().manual_seed(options.seed)
-        patches = patches[torch.randperm(patches.shape[0], generator=gen)[:MAX_PATCHES]]
-    bank = patches[greedy_coreset(patches, options.coreset, seed=options.seed)].clone()
+        keep = torch.randperm(patches.shape[0], generator=gen)[:MAX_PATCHES]
+        patches, owner = patches[keep], owner[keep]
+    chosen = greedy_coreset(patches, options.coreset, seed=options.seed)
+    bank, bank_owner = patches[chosen].clone(), owner[chosen]
     graph = anomaly_graph(features, bank, 1.0).eval()
     scores = frame_scores(graph, calib, options.imgsz, options.tile)
-    threshold = calibrate_threshold(scores, options.target_frr)
+    loo = _leave_one_out(graph, feats, frame_owner, bank, bank_owner) if len(calib) < CROSS_FIT_BELOW else []
+    threshold = calibrate_threshold(scores + loo, options.target_frr)
     graph.threshold.fill_(threshold)  # type: ignore[operator]
     return AnomalyFit(
         graph=graph, threshold=threshold, calibration_scores=[round(s, 5) for s in scores],
-        train_images=train, calib_images=calib, bank_size=int(bank.shape[0]), patches=int(patches.shape[0]),
+        loo_scores=[round(s, 5) for s in loo], train_images=train, calib_images=calib,
+        bank_size=int(bank.shape[0]), patches=int(patches.shape[0]),
         seconds=round(time.monotonic() - started, 1),
     )  # fmt: skip
+
+
+def _leave_one_out(
+    graph: nn.Module,
+    feats: torch.Tensor,
+    frame_owner: torch.Tensor,
+    bank: torch.Tensor,
+    bank_owner: torch.Tensor,
+) -> list[float]:
+    """Score each training image against the bank without its own patches (cross-fitted calibration)."""
+    import torch
+
+    scores: list[float] = []
+    with torch.no_grad():
+        for image in range(int(frame_owner.max()) + 1):
+            others = bank[bank_owner != image]
+            if not len(others):
+                continue
+            own = feats[frame_owner == image]
+            dist = graph.patch_distances(own, others, (others * others).sum(1)[None, :])  # type: ignore[operator]
+            scores.append(float(dist.amax()))
+    return scores
 
 
 def labelled_images(folder: Path) -> tuple[list[Path], list[int]]:
@@ -301,6 +338,7 @@ def train_anomaly(
         training={
             "task": "anomaly", "command": command, "options": asdict(options), "threshold": fit.threshold,
             "target_false_reject_rate": options.target_frr, "calibration_scores": fit.calibration_scores,
+            "leave_one_out_scores": fit.loo_scores,
             "bank_size": fit.bank_size, "patches": fit.patches, "seconds": fit.seconds,
             "parity": parity.to_dict(), "run_dir": str(run_dir),
         },
