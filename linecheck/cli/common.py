@@ -27,7 +27,8 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="SQLAlchemy URL (default: LINECHECK_API_DATABASE_URL or SQLite under the data dir)",
+        help="SQLAlchemy URL (default: LINECHECK_API_OWNER_DATABASE_URL, else LINECHECK_API_DATABASE_URL, "
+        "else SQLite under the data dir)",
     ),
 ]
 
@@ -73,10 +74,10 @@ def errors_exit(code: int = 1) -> Iterator[None]:
 
 
 def database_url(override: str | None) -> str:
-    """``--database-url`` when given, else the API's setting (as ``linecheck serve api`` uses)."""
+    """``--database-url`` when given, else the URL the API migrates with (the tables' owner)."""
     from linecheck.serving.api.settings import ApiSettings
 
-    return override or ApiSettings().resolved_database_url()
+    return override or ApiSettings().resolved_owner_database_url()
 
 
 @contextmanager

@@ -1,15 +1,27 @@
-"""`linecheck db upgrade|current|backup|restore`: the traceability store's schema and SQLite backups."""
+"""`linecheck db upgrade|current|backup|restore|verify|grant`: schema, backups, the audit trail."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from linecheck.cli.common import DatabaseUrl, console, database_url, errors_exit, open_database
+from linecheck.cli.common import (
+    DatabaseUrl,
+    FormatOption,
+    OutputFormat,
+    console,
+    database_url,
+    errors_exit,
+    open_database,
+)
 
 app = typer.Typer(
-    help="Traceability store: migrate, show revision, back up and restore (SQLite).", no_args_is_help=True
+    help="Traceability store: migrate, show revision, back up and restore (SQLite), verify the audit trail, "
+    "grant the API's PostgreSQL role.",
+    no_args_is_help=True,
 )
 
 
@@ -57,3 +69,121 @@ def restore(
     with errors_exit():
         path = restore_sqlite(source, database_url(url), overwrite=force)
     console.print(f"restored {path} from {source}")
+
+
+def _api_role(owner_url: str) -> str | None:
+    """The role the API connects as, when it is not the owner's (PostgreSQL URLs only)."""
+    from sqlalchemy.engine import make_url
+
+    from linecheck.serving.api.settings import ApiSettings
+
+    api_url = make_url(ApiSettings().resolved_database_url())
+    if api_url.get_backend_name() != "postgresql" or api_url.username == make_url(owner_url).username:
+        return None
+    return api_url.username
+
+
+@app.command("verify")
+def verify(
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--anchor",
+            help="A chain tip printed by an earlier verify and kept elsewhere: it must still be there.",
+        ),
+    ] = None,
+    fmt: FormatOption = OutputFormat.AUTO,
+    url: DatabaseUrl = None,
+) -> None:
+    """Check the store: integrity, the review audit trail (hash chain, defect states), the API's role.
+
+    Exits 1 when anything is broken. Prints the chain's tip: keep it somewhere the database's
+    writers cannot reach and pass it as --anchor later, so that even a rewrite of the whole chain
+    shows.
+    """
+    from linecheck.serving.api.services.audit import verify_reviews
+    from linecheck.serving.store.integrity import Finding, check_app_role, check_store
+
+    with errors_exit(), open_database(url, migrate=False) as db:
+        findings = check_store(db.engine)
+        findings += check_app_role(db.engine, _api_role(database_url(url)))
+        with db.reader() as session:
+            report = verify_reviews(session, anchors=anchor or [])
+    chain = report.chain
+    findings.append(
+        Finding(
+            level="error" if chain.problems else "ok",
+            check="chain",
+            message=f"{chain.reviews} review(s) chained, tip {chain.tip}"
+            + (f"; {len(chain.problems)} break(s)" if chain.problems else ""),
+        )
+    )
+    findings += [Finding(level="error", check="chain", message=str(p)) for p in chain.problems]
+    findings.append(
+        Finding(
+            level="error" if report.defect_problems else "ok",
+            check="defects",
+            message=f"{report.defects_checked} defect(s) checked against their reviews"
+            + (f"; {len(report.defect_problems)} disagree" if report.defect_problems else ""),
+        )
+    )
+    findings += [Finding(level="error", check="defects", message=p) for p in report.defect_problems]
+    findings += [
+        Finding(level="error", check="anchor", message=f"anchor {a} is not in the chain: it was rewritten")
+        for a in report.anchors_missing
+    ]
+    findings += [
+        Finding(level="ok", check="anchor", message=f"anchor {a} is in the chain")
+        for a in dict.fromkeys(anchor or [])
+        if a not in report.anchors_missing
+    ]
+    if fmt.resolved() is OutputFormat.JSON:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": all(f.level != "error" for f in findings),
+                    "tip": chain.tip,
+                    "reviews": chain.reviews,
+                    "findings": [
+                        {"level": f.level, "check": f.check, "message": f.message} for f in findings
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for f in findings:
+            typer.echo(f"{f.level}: {f.check}: {f.message}")
+    if any(f.level == "error" for f in findings):
+        raise typer.Exit(code=1)
+
+
+@app.command("grant")
+def grant(
+    app_role: Annotated[
+        str | None,
+        typer.Option(
+            "--app-role",
+            help="The role the API connects as [default: the user of LINECHECK_API_DATABASE_URL].",
+        ),
+    ] = None,
+    url: DatabaseUrl = None,
+) -> None:
+    """Give the API's PostgreSQL role exactly what it needs (run as the tables' owner).
+
+    It may read every table and add rows, change a defect's review state and an unread frame's
+    code, and nothing else: no DELETE, no UPDATE of reviews, no TRUNCATE, ALTER or triggers.
+    The API does this itself at start-up when LINECHECK_API_OWNER_DATABASE_URL is set.
+    """
+    from linecheck.errors import InvalidFieldError
+    from linecheck.serving.store.integrity import grant_app_role
+
+    with errors_exit(), open_database(url) as db:
+        role = app_role or _api_role(database_url(url))
+        if role is None:
+            raise InvalidFieldError(
+                "--app-role", None, "give the API's role, or set LINECHECK_API_DATABASE_URL to connect as it"
+            )
+        for statement in grant_app_role(db.engine, role):
+            console.print(statement)
+    console.print(f"granted {role} what the API needs")

@@ -13,6 +13,7 @@ from linecheck.serving.api.services.lines import LineRegistry, sync_lines
 from linecheck.serving.api.settings import ApiSettings
 from linecheck.serving.store.db import Database, upgrade_head
 from linecheck.serving.store.images import FileImageStore, ImageStore
+from linecheck.serving.store.integrity import grant_app_role
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +56,37 @@ class ApiContext:
         )
 
     def prestart(self) -> None:
-        """Migrate the schema and sync line configs, as the settings ask."""
-        if self.settings.migrate_on_start:
-            upgrade_head(self.db.engine)
-            self.db.analyze()
-        if self.settings.sync_lines_on_start:
-            if self.settings.lines_dir.is_dir():
-                synced = sync_lines(self.db, self.settings.lines_dir)
-                log.info("synced %d line config(s) from %s: %s", len(synced), self.settings.lines_dir, synced)
-            else:
-                log.warning("lines_dir %s does not exist: no line configs synced", self.settings.lines_dir)
+        """Migrate the schema and sync line configs, as the settings ask, as the tables' owner.
+
+        With a separate owner URL on PostgreSQL, the API's own role is then granted exactly what it
+        needs (:func:`~linecheck.serving.store.integrity.grant_app_role`), new tables included.
+        """
+        owner_url = self.settings.resolved_owner_database_url()
+        owner = (
+            self.db if owner_url == self.settings.resolved_database_url() else Database.from_url(owner_url)
+        )
+        try:
+            if self.settings.migrate_on_start:
+                upgrade_head(owner.engine)
+                owner.analyze()
+                app_role = self.db.engine.url.username
+                separate = owner is not self.db and owner.dialect == "postgresql"
+                if separate and app_role and app_role != owner.engine.url.username:
+                    grant_app_role(owner.engine, app_role)
+                    log.info("granted role %s what the API needs (and nothing more)", app_role)
+            if self.settings.sync_lines_on_start:
+                if self.settings.lines_dir.is_dir():
+                    synced = sync_lines(owner, self.settings.lines_dir)
+                    log.info(
+                        "synced %d line config(s) from %s: %s", len(synced), self.settings.lines_dir, synced
+                    )
+                else:
+                    log.warning(
+                        "lines_dir %s does not exist: no line configs synced", self.settings.lines_dir
+                    )
+        finally:
+            if owner is not self.db:
+                owner.dispose()
         self.lines.invalidate()
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
 from linecheck.serving.store.models import Defect, Inspection, Review
+from linecheck.serving.store.review_state import replay, trusted_location
 
 
 class _Out(BaseModel):
@@ -97,20 +98,25 @@ class DefectOut(_Out):
         reviews: Sequence[Review | Row[Any]] | None = None,
         names: Mapping[str, str] | None = None,
     ) -> DefectOut:
-        """From a stored defect (ORM object or Core row); trusted data, so not validated again."""
-        final = row.final_bbox
+        """From a stored defect (ORM object or Core row) and its whole review history, oldest first.
+
+        The review state, final class and box are the history replayed, not the row's copy of
+        them: a row changed below the API with no review behind it does not show here (the
+        trace's ``audit`` and ``linecheck db verify`` report it). Trusted data, not validated again.
+        """
+        current = replay(row.class_name, row.source, reviews or [])
         return cls.model_construct(
             id=row.id,
             inspection_id=row.inspection_id,
             class_name=row.class_name,
-            final_class=row.final_class,
+            final_class=current.final_class,
             confidence=row.confidence,
             bbox=(row.x1, row.y1, row.x2, row.y2),
             location=row.location,
             crop_ref=row.crop_ref,
-            review_state=row.review_state,
-            final_bbox=tuple(final) if final is not None else None,
-            final_location=row.final_location,
+            review_state=current.state,
+            final_bbox=current.final_bbox,
+            final_location=trusted_location(row.final_bbox, row.final_location, current),
             source=row.source,
             created_by=row.created_by,
             reviews=[ReviewOut.of(r, names) for r in reviews or []],
@@ -215,6 +221,16 @@ class ModelUseOut(_Out):
     last_at: datetime
 
 
+class AuditOut(_Out):
+    """Whether the review history behind this trace is intact (hash chain and derived state)."""
+
+    ok: bool = Field(description="false when a review row or a defect's state was changed below the API")
+    reviews_checked: int
+    problems: list[str] = Field(
+        default_factory=list, description="each break: which review or defect, and what does not hold"
+    )
+
+
 class TraceOut(_Out):
     """Everything known about a code."""
 
@@ -226,6 +242,10 @@ class TraceOut(_Out):
     model_versions: list[ModelUseOut]
     grade: GradeOut | None = Field(
         None, description="the unit's grade and status after review (the same as GET /v1/units/{code}/grade)"
+    )
+    audit: AuditOut = Field(
+        default_factory=lambda: AuditOut(ok=True, reviews_checked=0),
+        description="the review audit trail of this unit's defects, checked (see `linecheck db verify`)",
     )
 
 

@@ -37,7 +37,14 @@ class ApiSettings(ServiceSettings):
         description="line YAML files synced at start",
     )
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default: SQLite at <data_dir>/linecheck.db"
+        None,
+        description="SQLAlchemy URL the API serves requests with; default: SQLite at "
+        "<data_dir>/linecheck.db. On PostgreSQL, a least-privilege role (see owner_database_url)",
+    )
+    owner_database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the role owning the tables (PostgreSQL): migrations, grants and "
+        "line sync at start, and `linecheck db` / `keys` / `lines`, run as it; default: database_url",
     )
     images_dir: Path | None = Field(None, description="image store root; default: <data_dir>/images")
     migrate_on_start: bool = Field(True, description="run `alembic upgrade head` when the API starts")
@@ -122,6 +129,10 @@ class ApiSettings(ServiceSettings):
     def resolved_database_url(self) -> str:
         """The database URL to use."""
         return self.database_url or sqlite_url(self.data_dir / "linecheck.db")
+
+    def resolved_owner_database_url(self) -> str:
+        """The database URL migrations and administration use (the tables' owner)."""
+        return self.owner_database_url or self.resolved_database_url()
 
     def resolved_images_dir(self) -> Path:
         """The image store root to use."""

@@ -194,9 +194,14 @@ class Defect(Base):
 
 
 class Review(Base):
-    """One review decision on a defect; reviews are only ever added, never changed."""
+    """One review decision on a defect; reviews are only ever added, never changed.
+
+    Each row is sealed into a hash chain (``prev_hash`` -> ``hash``, see
+    :mod:`linecheck.serving.store.audit`): a row changed, deleted or replaced below the API shows.
+    """
 
     __tablename__ = "reviews"
+    __table_args__ = (Index("uq_reviews_prev_hash", "prev_hash", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     defect_id: Mapped[int] = mapped_column(ForeignKey("defects.id"), index=True)
@@ -207,6 +212,10 @@ class Review(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     #: The box this decision set (x1, y1, x2, y2 in frame pixels), when the reviewer corrected it.
     bbox: Mapped[list[float] | None] = mapped_column(JSONType)
+    #: ``hash`` of the review stored before this one (the chain's genesis: 64 zeros).
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 of this row's content and ``prev_hash`` (``audit.review_digest``).
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class GenealogyLink(Base):

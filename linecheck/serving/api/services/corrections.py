@@ -1,13 +1,10 @@
 """Review decisions beyond one click: corrected boxes, undo, bulk decisions, missed defects, merges.
 
 Every change is a new review row (the history is append-only); the defect row only carries the
-current state, which is the history replayed by :func:`replay`:
-
-* ``confirm`` / ``reclassify`` keep the defect (``reclassify`` with the reviewer's class); a
-  ``bbox`` on either moves / resizes its box, and the box's location on the product is worked out
-  again by the line's kind (so the grade and the training labels follow the corrected box);
-* ``reject`` removes it; ``add`` is the first row of a defect a reviewer drew;
-* ``undo`` takes back the newest decision not yet undone (undo twice: two decisions back).
+current state, which is the history replayed by
+:func:`linecheck.serving.store.review_state.replay` (the rules are listed there). A corrected
+box's location on the product is worked out again by the line's kind (so the grade and the
+training labels follow the corrected box).
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -33,21 +30,7 @@ from linecheck.serving.store.models import Defect, Inspection, utcnow
 from linecheck.serving.store.repositories import inspections as inspection_repo
 from linecheck.serving.store.repositories import reviews as review_repo
 from linecheck.serving.store.repositories.actors import actor_names
-
-STATE_OF = {"confirm": "confirmed", "reject": "rejected", "reclassify": "reclassified", "add": "confirmed"}
-
-
-class ReviewStep(Protocol):
-    """What replaying needs of a review row."""
-
-    @property
-    def decision(self) -> str: ...  # noqa: D102
-
-    @property
-    def new_class(self) -> str | None: ...  # noqa: D102
-
-    @property
-    def bbox(self) -> Sequence[float] | None: ...  # noqa: D102
+from linecheck.serving.store.review_state import replay
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,42 +40,6 @@ class Step:
     decision: str
     new_class: str | None = None
     bbox: Sequence[float] | None = None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Current:
-    """A defect's state after its history; ``decisions``: how many are in force (not undone)."""
-
-    state: str
-    final_class: str
-    final_bbox: tuple[float, float, float, float] | None = None
-    decisions: int = 0
-
-
-def replay(class_name: str, source: str, history: Sequence[ReviewStep]) -> Current:
-    """The current state of a defect from the model's class, its source and its reviews, oldest first."""
-    base = Current(state="pending" if source == "model" else "rejected", final_class=class_name)
-    done: list[Current] = []
-    for step in history:
-        if step.decision == "undo":
-            if done:
-                done.pop()
-            continue
-        current = done[-1] if done else base
-        box = current.final_bbox
-        if step.bbox is not None and step.decision != "reject":
-            x1, y1, x2, y2 = (float(v) for v in step.bbox)
-            box = (x1, y1, x2, y2)
-        takes_class = step.decision in ("reclassify", "add") and step.new_class
-        done.append(
-            Current(
-                state=STATE_OF.get(step.decision, current.state),
-                final_class=step.new_class if takes_class and step.new_class else current.final_class,
-                final_bbox=box,
-                decisions=len(done) + 1,
-            )
-        )
-    return done[-1] if done else base
 
 
 def frame_view(line: LineConfig, inspection: Inspection) -> FrameView:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from linecheck.errors import NotFoundError
-from linecheck.serving.api.responses import DefectOut, InspectionOut, InspectionPageOut
+from linecheck.serving.api.responses import AuditOut, DefectOut, InspectionOut, InspectionPageOut
+from linecheck.serving.api.services.audit import unit_audit
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.models import Inspection
 from linecheck.serving.store.repositories import inspections as repo
@@ -24,6 +27,18 @@ def inspections_out(
     """Inspections as responses, with defects and their reviews when asked (three queries in all)."""
     if not with_defects:
         return [InspectionOut.of(row) for row in rows]
+    return _with_defects(session, rows)[0]
+
+
+def audited_inspections(session: Session, rows: Sequence[Inspection]) -> tuple[list[InspectionOut], AuditOut]:
+    """Inspections with defects and reviews, and the audit of those reviews (one query more)."""
+    out, defects, history = _with_defects(session, rows)
+    return out, unit_audit(session, defects, history)
+
+
+def _with_defects(
+    session: Session, rows: Sequence[Inspection]
+) -> tuple[list[InspectionOut], list[Row[Any]], dict[int, list[Row[Any]]]]:
     defects = repo.defect_rows_for_inspections(session, [row.id for row in rows])
     history = review_repo.reviews_for_defects(session, [d.id for d in defects])
     names = actor_names(session, {r.reviewer for rows in history.values() for r in rows})
@@ -32,7 +47,7 @@ def inspections_out(
         by_inspection.setdefault(defect.inspection_id, []).append(
             DefectOut.of(defect, history.get(defect.id), names)
         )
-    return [InspectionOut.of(row, by_inspection.get(row.id)) for row in rows]
+    return [InspectionOut.of(row, by_inspection.get(row.id)) for row in rows], list(defects), history
 
 
 def list_inspections(

@@ -13,10 +13,10 @@ from typing import Any
 
 from linecheck.errors import InvalidFieldError
 from linecheck.serving.api.responses import ReviewerOut, ReviewerStatsOut
-from linecheck.serving.api.services.corrections import replay
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.repositories.actors import actor_names
 from linecheck.serving.store.repositories.exports import reviews_between
+from linecheck.serving.store.review_state import replay
 
 MAX_PERIOD = timedelta(days=366)
 

@@ -23,7 +23,7 @@ from linecheck.serving.api.responses import (
 )
 from linecheck.serving.api.services.grades import grade_out
 from linecheck.serving.api.services.lines import LineRegistry
-from linecheck.serving.api.services.queries import inspections_out
+from linecheck.serving.api.services.queries import audited_inspections
 from linecheck.serving.api.services.verdicts import unit_verdict
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.models import GenealogyLink
@@ -109,7 +109,7 @@ def trace_code(db: Database, code: str, *, max_depth: int, lines: LineRegistry |
         parents = _walk(session, code, up=True, max_depth=max_depth)
         children = _walk(session, code, up=False, max_depth=max_depth)
         rows = inspection_repo.inspections_for_codes(session, [code])
-        inspections = inspections_out(session, rows, with_defects=True)
+        inspections, audit = audited_inspections(session, rows)
         related = [code, *sorted({lk.parent for lk in parents} | {lk.child for lk in children} - {code})]
         events = event_repo.events_for_codes(session, related)
         if unit is None and not parents and not children and not rows and not events:
@@ -134,4 +134,5 @@ def trace_code(db: Database, code: str, *, max_depth: int, lines: LineRegistry |
             inspections=inspections,
             events=event_rows,
             model_versions=_model_uses(inspections),
+            audit=audit,
         )

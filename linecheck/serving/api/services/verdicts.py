@@ -27,7 +27,9 @@ from sqlalchemy.orm import Session
 from linecheck.config import LineConfig
 from linecheck.errors import LinecheckError
 from linecheck.kinds import Grade, KindSpec, StoredDefect, StoredInspection, get_kind
+from linecheck.serving.api.services.audit import trusted_defect
 from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.store.repositories import reviews as review_repo
 from linecheck.serving.store.repositories import units as unit_repo
 
 UnitStatus = Literal["accepted", "released", "failed", "not_inspected"]
@@ -184,9 +186,13 @@ def verdicts_for_codes(session: Session, lines: LineRegistry, codes: Sequence[st
     for row in facts.inspections:
         by_code.setdefault(row.code, []).append(row)
         code_of[row.id] = row.code
+    # the state a defect's reviews support, not the row's copy of it (changed below the API, it would lie)
+    history = review_repo.reviews_for_defects(session, [row.id for row in facts.defects])
     defects_of: dict[str, list[Any]] = {}
     for row in facts.defects:
-        defects_of.setdefault(code_of[row.inspection_id], []).append(row)
+        defects_of.setdefault(code_of[row.inspection_id], []).append(
+            trusted_defect(row, history.get(row.id, ()))
+        )
     verdicts: dict[str, UnitVerdict] = {}
     for code, line_id in facts.units.items():
         line = lines.require(line_id)

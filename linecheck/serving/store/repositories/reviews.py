@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from linecheck.serving.store import audit
 from linecheck.serving.store.models import Defect, Inspection, Review
 from linecheck.serving.store.repositories.base import table_of
 
@@ -38,6 +39,33 @@ def reviews_for_defects(session: Session, defect_ids: Sequence[int]) -> dict[int
         for row in rows:
             history.setdefault(row.defect_id, []).append(row)
     return history
+
+
+def predecessor_hashes(session: Session, review_ids: Sequence[int]) -> dict[int, str | None]:
+    """For each review, the ``hash`` of the review stored right before it (None for the first)."""
+    reviews = table_of(Review)
+    before = reviews.alias("before")
+    previous = (
+        select(before.c.hash).where(before.c.id < reviews.c.id).order_by(before.c.id.desc()).limit(1)
+    ).scalar_subquery()
+    query = select(reviews.c.id, previous).where(reviews.c.id.in_(bindparam("ids", expanding=True)))
+    found: dict[int, str | None] = {}
+    ids = list(review_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        found.update(
+            (row[0], row[1]) for row in session.execute(query, {"ids": ids[start : start + _IN_CHUNK]})
+        )
+    return found
+
+
+_DEFECT_STATE = select(
+    Defect.id, Defect.class_name, Defect.source, Defect.review_state, Defect.final_class, Defect.final_bbox
+).order_by(Defect.id)
+
+
+def defect_states(session: Session, *, after_id: int, limit: int) -> list[Row[Any]]:
+    """A page of defects (id order, after ``after_id``) with the state their rows carry."""
+    return list(session.execute(_DEFECT_STATE.where(Defect.id > after_id).limit(limit)))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,6 +104,7 @@ def add_review(
         comment=comment,
         bbox=list(bbox) if bbox is not None else None,
     )
+    audit.seal(session, review)
     session.add(review)
     values: dict[str, Any] = {"reviewed_at": at}
     if outcome is not None:

@@ -19,12 +19,14 @@ _INSPECTIONS = select(
     Inspection.id, Inspection.code, Inspection.line_id, Inspection.verdict, Inspection.roll_offset_m
 ).where(Inspection.code.in_(bindparam("codes", expanding=True)))
 _DEFECTS = select(
+    table_of(Defect).c.id,
     table_of(Defect).c.inspection_id,
     table_of(Defect).c.class_name,
     table_of(Defect).c.final_class,
     table_of(Defect).c.review_state,
     table_of(Defect).c.location,
     table_of(Defect).c.final_location,
+    table_of(Defect).c.final_bbox,
     table_of(Defect).c.source,
 ).where(table_of(Defect).c.inspection_id.in_(bindparam("ids", expanding=True)))
 
