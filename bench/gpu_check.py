@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=Path(tempfile.gettempdir()) / "gpu_check_work",
         help="Triton repository and server folder (kept out of RESULTS: the device returns 8 files)",
     )
-    p.add_argument("--budget-s", type=float, default=420.0, help="parts not started by then are skipped")
+    p.add_argument("--budget-s", type=float, default=300.0, help="parts not started by then are skipped")
     args = p.parse_args(argv)
     args.parts = [x for x in args.parts.split(",") if x]
     unknown = sorted(set(args.parts) - set(PARTS))

@@ -41,6 +41,7 @@ def _run(results: Path, work: Path, parts: str) -> tuple[int, str, dict]:
     return proc.returncode, proc.stdout + proc.stderr, report
 
 
+@pytest.mark.slow  # ~20 s on an idle 2-core guest, more under load
 def test_cpu_rehearsal_runs_raw_e2e_and_agreement(tmp_path: Path) -> None:
     code, output, report = _run(tmp_path / "out", tmp_path / "work", "raw,e2e,agreement")
     assert code == 0, output
