@@ -26,6 +26,7 @@ from rich.live import Live
 from linecheck.config import LineConfig, get_path_settings, load_lines
 from linecheck.errors import ConfigError
 from linecheck.inspect.api_client import ApiClient
+from linecheck.inspect.demo_outputs import DemoOutputs
 from linecheck.inspect.demo_stack import DemoStack
 from linecheck.inspect.demo_summary import build_summary, merge_statuses, render_summary, summarize_trace
 from linecheck.inspect.detectors import triton_factories
@@ -133,17 +134,20 @@ class Demo:
         self.picker = TracePicker()
         self.services: dict[str, InspectorService] = {}
         self.summary: dict[str, Any] | None = None
+        self.outputs: DemoOutputs | None = None
 
     def _services(self, stack: DemoStack) -> dict[str, InspectorService]:
         base = get_inspector_settings()
         services = {}
-        for line in self.lines:
+        for configured in self.lines:
+            line = self.outputs.line(configured) if self.outputs else configured
             settings = base.model_copy(
                 update={
                     "inspector_dir": self.options.workdir / "inspector" / line.id,
                     "api_url": stack.api_url,
                     "api_key": stack.line_keys[line.id],
                     "metrics_port": 0,
+                    **(self.outputs.settings(line) if self.outputs else {}),
                 }
             )
             uri = synth_uri(
@@ -173,8 +177,13 @@ class Demo:
 
     def _run_lines(self) -> float:
         """Run every line for the duration with a live status; returns how long they ran."""
-        for service in self.services.values():
-            service.start()
+        starting = [threading.Thread(target=s.start, name=f"start-{lid}") for lid, s in self.services.items()]
+        for thread in starting:  # each inspector's OPC UA server takes a few seconds to build
+            thread.start()
+        for thread in starting:
+            thread.join()
+        if self.outputs is not None:
+            self.outputs.watch()
         started = time.monotonic()
         with Live(status_view(self.status()), console=self.console, refresh_per_second=2) as live:
             while time.monotonic() - started < self.options.duration_s:
@@ -226,13 +235,23 @@ class Demo:
                 f"Triton {stack.triton_url} serving {stack.models} ({time.monotonic() - t0:.0f} s); "
                 f"API {stack.api_url}"
             )
+            self.outputs = DemoOutputs(self.lines, opts.workdir, get_inspector_settings())
+            self.outputs.start()
+            c.print(
+                f"line outputs: OPC UA servers {', '.join(self.outputs.endpoints.values())}; "
+                f"MQTT {self.outputs.broker_note}; Modbus reject gates on 127.0.0.1:"
+                f"{self.outputs.gate.port if self.outputs.gate else '-'}"
+            )
             self.services = self._services(stack)
             try:
                 ran = self._run_lines()
             finally:
                 final = self.status()
+                self.outputs.stop_clients()
                 for service in self.services.values():
                     service.stop(drain_timeout_s=30.0, deliver_timeout_s=5.0)
+                statuses = {lid: s.status() for lid, s in self.services.items()}
+                self.outputs.stop()
             self.summary = build_summary(
                 status=final,
                 duration_s=ran,
@@ -240,6 +259,7 @@ class Demo:
                 models=stack.models,
                 recall=self.tracker.summary(),
                 traces=self._traces(stack),
+                outputs=self.outputs.summary(statuses),
             )
             c.print()
             render_summary(self.summary, c)
@@ -254,6 +274,8 @@ class Demo:
             c.print("interrupted")
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if self.outputs is not None:
+                self.outputs.stop()
             stack.close()
         return self.summary or {}
 

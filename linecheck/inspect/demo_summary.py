@@ -20,6 +20,10 @@ Summary JSON (``linecheck demo --summary-json PATH``), schema ``linecheck.demo.s
                        A / B / C) and for textile ``rolls`` (code, metres, points per 100 yd², accepted)
 ``traces``             a few ``GET /v1/trace/{code}`` look-ups: ``code``, ``line_id``, ``kind``,
                        ``inspections``, ``verdicts``, ``defects`` (class and location), ``model_versions``
+``outputs``            what the line outputs' peers received: ``broker``, ``sparkplug`` (messages per
+                       type) and per line ``opcua`` (``events``, ``rejects``, ``states``, ``last``
+                       ResultReady), ``mqtt`` (``results``, ``rejects``, ``duplicates``), ``modbus``
+                       (``coil``, ``pulses``) and ``fail_safe_rejects``
 =====================  ==========================================================================
 """
 
@@ -93,6 +97,7 @@ def build_summary(
     models: Mapping[str, str],
     recall: dict[str, Any],
     traces: list[dict[str, Any]],
+    outputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary document (see the module docstring for its keys)."""
     lines = {lid: _line_summary(line) for lid, line in sorted(status["lines"].items())}
@@ -123,6 +128,7 @@ def build_summary(
         "recall": recall,
         "lines": lines,
         "traces": traces,
+        "outputs": outputs or {},
     }
 
 
@@ -217,6 +223,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
                 "yes" if roll["accepted"] else "[red]no[/red]",
             )
         parts.append(roll_table)
+    if summary.get("outputs", {}).get("lines"):
+        parts.append(_outputs_table(summary["outputs"]))
     for trace in summary["traces"]:
         defects = (
             "; ".join(f"{d['class_name']} @ {_location_text(d['location'])}" for d in trace["defects"][:4])
@@ -233,3 +241,35 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
             )
         )
     console.print(Group(*parts))
+
+
+def _outputs_table(outputs: dict[str, Any]) -> RenderableType:
+    """What the OPC UA client, the MQTT subscriber and the Modbus reject gate received, per line."""
+    table = Table(
+        title="Line outputs: what the OPC UA client, the MQTT subscriber and the reject gate received",
+        header_style="bold",
+    )
+    for column in (
+        "line",
+        "OPC UA ResultReady (rejects)",
+        "last result",
+        "states",
+        "MQTT results (rejects)",
+        "Modbus pulses",
+        "fail-safe",
+    ):
+        table.add_column(column)
+    for line_id, line in outputs["lines"].items():
+        opcua, mqtt, modbus = line["opcua"], line["mqtt"], line["modbus"]
+        last = opcua.get("last") or {}
+        table.add_row(
+            line_id,
+            f"{opcua['events']} ({opcua['rejects']})",
+            f"{last.get('MeasId', '-')} {last.get('PartId') or ''} {last.get('Verdict', '')}".strip(),
+            " > ".join(opcua["states"][-3:]) or "-",
+            f"{mqtt['results']} ({mqtt['rejects']})",
+            f"coil {modbus['coil']}: {modbus['pulses']}",
+            str(line["fail_safe_rejects"]),
+        )
+    spb = ", ".join(f"{k} {v}" for k, v in sorted(outputs.get("sparkplug", {}).items())) or "none"
+    return Group(table, f"MQTT broker: {outputs.get('broker')}; Sparkplug B messages: {spb}")

@@ -32,6 +32,7 @@ from linecheck.errors import InvalidFieldError
 from linecheck.inspect.messages import InspectionResult, new_inspection_id
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.verdict import shorten
+from linecheck.inspect.workers import RateLimitedLog
 from linecheck.messages import CodeStatus, Frame, Verdict
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ class RejectGate:
         self._stop = False
         self._thread: threading.Thread | None = None
         self.fired = 0
-        self.late = 0
+        self._warn = RateLimitedLog(log)
 
     # -- set-up -------------------------------------------------------------------------------
     def add_sink(self, sink: DecisionSink) -> None:
@@ -357,7 +358,8 @@ class RejectGate:
         why = "no frame" if not armed.framed else "not judged"
         reason = f"{why} within reject_deadline_ms={ms:g}: rejected by the fail-safe"
         self.fired += 1
-        log.warning(
+        self._warn.warning(
+            f"deadline-{trigger.line_id}",
             "line %s unit %s (trigger %s): %s",
             trigger.line_id,
             trigger.inspection_id,

@@ -165,6 +165,7 @@ class MqttOutput(LineOutput):
         self._triggered: OrderedDict[str, float] = OrderedDict()  # inspection id -> trigger time
         self._threads: list[threading.Thread] = []
         self.published = 0
+        self._final_backlog = 0
         self.reconnects = 0
         self.last_error: str | None = None
 
@@ -336,7 +337,9 @@ class MqttOutput(LineOutput):
         if self.sparkplug is not None:
             self.sparkplug.stop()
         if self.queue is not None:
+            self._final_backlog = self.queue.backlog()
             self.queue.close()
+            self.queue = None
 
     def status(self) -> dict[str, Any]:
         """Connection, published and queued counts."""
@@ -344,7 +347,7 @@ class MqttOutput(LineOutput):
             "enabled": self.enabled,
             "connected": self._connected.is_set(),
             "published": self.published,
-            "queued": self.queue.backlog() if self.queue is not None else 0,
+            "queued": self.queue.backlog() if self.queue is not None else self._final_backlog,
             "reconnects": self.reconnects,
             "last_error": self.last_error,
             "sparkplug": None if self.sparkplug is None else self.sparkplug.status(),

@@ -279,7 +279,7 @@ class OpcUaOutput(QueuedOutput):
                         await system.nodes["InternalRecipeId"].write_value(
                             ua.Variant(recipe, ua.VariantType.String)
                         )
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
 
     # -- methods (called on the server's loop) ------------------------------------------------
     async def start_single_job(self, system: _System, meas_id: str, part_id: str, encoder: int) -> str:

@@ -83,6 +83,9 @@ class OpcUaWatcher:
                 with watcher._lock:
                     watcher.received.events.append(fields)
 
+            def status_change_notification(self, status: Any) -> None:
+                log.debug("OPC UA watcher: subscription status %s", status)
+
             def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
                 line = str(node.nodeid.Identifier).split(".")[0]
                 with watcher._lock:
