@@ -90,6 +90,15 @@ def test_demo_runs_unattended_and_writes_its_summary(tmp_path: Path) -> None:
     assert set(summary["models"]) == {"textile", "bearing", "pv"}
     assert summary["traces"] and all(t["inspections"] >= 1 for t in summary["traces"])
     assert "GET /v1/trace/" in result.output
+    # every line published over its outputs, and the demo's peers received it
+    outputs = summary["outputs"]["lines"]
+    assert set(outputs) == set(summary["lines"]) and "Line outputs" in result.output
+    for line_id, line in outputs.items():
+        rejects = sum(v for k, v in summary["lines"][line_id]["verdicts"].items() if k != "pass")
+        assert line["opcua"]["events"] > 0 and "ContinuousExecution" in line["opcua"]["states"]
+        assert line["modbus"]["pulses"] == rejects
+        if "MQTT off" not in summary["outputs"]["broker"]:
+            assert line["mqtt"]["results"] == summary["lines"][line_id]["frames"]
 
 
 def test_inspect_folder_with_a_trigger_file_gives_roll_codes(tmp_path: Path) -> None:
