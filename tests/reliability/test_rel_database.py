@@ -3,37 +3,48 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from rel_helpers import auth, inspection, stored_inspections
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from linecheck.cli.main import app as cli
+from linecheck.config import load_lines
+from linecheck.serving.api.services.ingest import IngestService, content_hash, parse_ingest_body
 from linecheck.serving.api.testing import run_api
 from linecheck.serving.store import keys as store_keys
 from linecheck.serving.store.db import Database, alembic_config, current_revision, head_revision, sqlite_url
+from linecheck.serving.store.keys import KeyInfo
 from linecheck.serving.store.testing import find_postgres, temporary_postgres_database
 
 FIRST = "0001"
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def _snapshot(base: str, viewer: str, ids: list[str]) -> dict[str, Any]:
-    """What a client sees: every inspection with its defects and reviews, and the review queue."""
-    with httpx.Client(base_url=base, headers=auth(viewer), timeout=30) as http:
-        inspections = {i: http.get(f"/v1/inspections/{i}").json() for i in ids}
-        queue = http.get("/v1/review/queue", params={"state": "all", "limit": 500}).json()
-    return {"inspections": inspections, "queue": [q["defect"]["id"] for q in queue["items"]]}
+def _rows_at_first_revision(engine: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` as it was at the first revision (columns added later are dropped)."""
+    reflected = sa.Table(table, sa.MetaData(), autoload_with=engine)
+    known = set(reflected.columns.keys())
+    with engine.begin() as conn:
+        conn.execute(reflected.insert(), [{k: v for k, v in row.items() if k in known} for row in rows])
 
 
-def _seed_at_first_revision(url: str, data_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """Migrate to the first revision only, write data through the real API (not migrating), snapshot."""
+def _seed_at_first_revision(url: str) -> tuple[list[dict[str, Any]], dict[str, str], int]:
+    """Data as a store at the first revision holds it: lines, units, inspections, defects, one review.
+
+    The rows are written straight into the first schema (the API of today writes columns that
+    schema lacks), built the way ingest builds them, so the upgrade has real data to carry.
+    """
     db = Database.from_url(url)
     try:
         command.upgrade(alembic_config(db.engine), FIRST)
@@ -43,34 +54,63 @@ def _seed_at_first_revision(url: str, data_dir: Path) -> tuple[dict[str, Any], d
             "reviewer": store_keys.create_key(db, "reviewer", name="seed qa"),
             "viewer": store_keys.create_key(db, "viewer", name="seed viewer"),
         }
+        lines = load_lines(ROOT / "configs" / "lines")
+        now = datetime.now(UTC)
+        _rows_at_first_revision(
+            db.engine,
+            "lines",
+            [
+                {"id": lid, "kind": line.kind, "name": line.name, "config": line.model_dump(mode="json"),
+                 "created_at": now, "updated_at": now, "updated_by": "seed"}
+                for lid, line in lines.items()
+            ],
+        )  # fmt: skip
+        bodies = [
+            inspection(line, n, defects=n % 3)
+            for n in range(1, 7)
+            for line in ("textile-01", "pv-01", "bearing-01")
+        ]
+        items = parse_ingest_body(json.dumps({"inspections": bodies}).encode(), max_batch=100).items
+        key = KeyInfo(id="seed", role="line", lines=("textile-01", "pv-01", "bearing-01"), name="seed")
+        stations = {(b["line_id"], b["station"]) for b in bodies}
+        _rows_at_first_revision(
+            db.engine, "stations", [{"line_id": lid, "name": st, "created_at": now} for lid, st in stations]
+        )
+        _rows_at_first_revision(
+            db.engine,
+            "units",
+            [
+                {"code": i.code, "kind": lines[i.line_id].kind, "line_id": i.line_id, "created_at": now}
+                for i in items
+            ],
+        )
+        _rows_at_first_revision(
+            db.engine, "inspections", [IngestService._row(i, content_hash(i), key, now) for i in items]
+        )
+        _rows_at_first_revision(
+            db.engine,
+            "defects",
+            [IngestService._defect_row(i, d, lines[i.line_id].kind) for i in items for d in i.defects],
+        )
+        with db.engine.begin() as conn:
+            reviewed = conn.execute(sa.text("SELECT min(id) FROM defects")).scalar_one()
+            conn.execute(
+                sa.text("UPDATE defects SET review_state = 'confirmed', reviewed_at = :at WHERE id = :id"),
+                {"at": now, "id": reviewed},
+            )
+        _rows_at_first_revision(
+            db.engine,
+            "reviews",
+            [{"defect_id": reviewed, "decision": "confirm", "new_class": None, "reviewer": "key:seed",
+              "at": now, "comment": "seeded at 0001"}],
+        )  # fmt: skip
     finally:
         db.dispose()
-    bodies = [
-        inspection(line, n, defects=n % 3)
-        for n in range(1, 7)
-        for line in ("textile-01", "pv-01", "bearing-01")
-    ]
-    with run_api(url, data_dir, settings={"migrate_on_start": False}) as base:
-        answer = httpx.post(
-            f"{base}/v1/inspections", json={"inspections": bodies}, headers=auth(made["line"]), timeout=60
-        )
-        assert answer.status_code == 200, answer.text
-        defect = _snapshot(base, made["viewer"], [bodies[1]["id"]])["inspections"][bodies[1]["id"]][
-            "defects"
-        ][0]
-        review = httpx.post(
-            f"{base}/v1/defects/{defect['id']}/review",
-            json={"decision": "confirm", "comment": "seeded at 0001"},
-            headers=auth(made["reviewer"]),
-            timeout=30,
-        )
-        assert review.status_code == 201, review.text
-        before = _snapshot(base, made["viewer"], [b["id"] for b in bodies])
-    return before, made
+    return bodies, made, reviewed
 
 
 def _upgrade_and_compare(url: str, data_dir: Path) -> None:
-    before, made = _seed_at_first_revision(url, data_dir)
+    bodies, made, reviewed = _seed_at_first_revision(url)
     result = CliRunner().invoke(cli, ["db", "upgrade", "--database-url", url])
     assert result.exit_code == 0, result.output
     db = Database.from_url(url)
@@ -79,12 +119,26 @@ def _upgrade_and_compare(url: str, data_dir: Path) -> None:
     finally:
         db.dispose()
     with run_api(url, data_dir) as base:
-        after = _snapshot(base, made["viewer"], list(before["inspections"]))
+        with httpx.Client(base_url=base, headers=auth(made["viewer"]), timeout=30) as http:
+            stored = {b["id"]: http.get(f"/v1/inspections/{b['id']}").json() for b in bodies}
+            queue = http.get("/v1/review/queue", params={"state": "all", "limit": 500}).json()
+            defect = http.get(f"/v1/defects/{reviewed}").json()
         # keys made at the first revision still work, for writing too
         more = inspection("pv-01", 99)
         assert httpx.post(f"{base}/v1/inspections", json=more, headers=auth(made["line"])).status_code == 201
-    assert after == before
-    assert len(before["inspections"]) == 18 and before["queue"]
+    for body in bodies:
+        got = stored[body["id"]]
+        assert (got["code"], got["verdict"], got["line_id"]) == (
+            body["code"],
+            body["verdict"],
+            body["line_id"],
+        )
+        assert [(d["class_name"], list(d["bbox"])) for d in got["defects"]] == [
+            (d["class_name"], [float(v) for v in d["bbox"]]) for d in body["defects"]
+        ]
+    assert len(queue["items"]) == sum(len(b["defects"]) for b in bodies) > 0
+    assert defect["review_state"] == "confirmed"
+    assert [(r["decision"], r["comment"]) for r in defect["reviews"]] == [("confirm", "seeded at 0001")]
 
 
 def test_sqlite_upgrade_from_the_first_schema_keeps_data(tmp_path: Path) -> None:
