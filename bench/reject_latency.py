@@ -51,7 +51,7 @@ from linecheck.inspect.detectors import onnx_factories
 from linecheck.inspect.gate import UnitOutcome
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.outputs.opcua_client import OpcUaWatcher
-from linecheck.inspect.outputs.peers import ModbusGate, Mosquitto, MqttListener, _free_port, broker_reachable
+from linecheck.inspect.outputs.peers import ModbusGate, Mosquitto, MqttListener, broker_reachable, free_port
 from linecheck.inspect.reject import HttpSignal, SignalOutput
 from linecheck.inspect.service import InspectorService, SourceSpec
 from linecheck.inspect.settings import InspectorSettings
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     host, port = broker.removeprefix("mqtt://").split(":")
     gate = ModbusGate().start()
     http, http_arrived = _http_receiver()
-    endpoint = f"opc.tcp://127.0.0.1:{_free_port('127.0.0.1')}/linecheck"
+    endpoint = f"opc.tcp://127.0.0.1:{free_port('127.0.0.1')}/linecheck"
     base = load_lines()["pv-01"]
     line = LineConfig.model_validate(
         {

@@ -21,7 +21,7 @@ from typing import Any
 
 from linecheck.config import LineConfig
 from linecheck.inspect.outputs.opcua_client import OpcUaWatcher
-from linecheck.inspect.outputs.peers import ModbusGate, Mosquitto, MqttListener, _free_port, broker_reachable
+from linecheck.inspect.outputs.peers import ModbusGate, Mosquitto, MqttListener, broker_reachable, free_port
 from linecheck.inspect.settings import InspectorSettings
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class DemoOutputs:
             self.broker_note = f"no broker at {wanted} and mosquitto is not installed: MQTT off"
         self.gate = ModbusGate().start()
         self.endpoints = {
-            line.id: f"opc.tcp://127.0.0.1:{_free_port('127.0.0.1')}/linecheck" for line in self.lines
+            line.id: f"opc.tcp://127.0.0.1:{free_port('127.0.0.1')}/linecheck" for line in self.lines
         }
         if self.broker_url is not None:
             host, port = self.broker_url.removeprefix("mqtt://").split(":")

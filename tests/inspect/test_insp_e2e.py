@@ -102,7 +102,7 @@ def test_simulated_lines_end_to_end(stack: DemoStack, e2e_lines: list[LineConfig
     seen: list[tuple[InspectionResult, InferredFrame]] = []
     services = []
     for line in e2e_lines:
-        uri = f"synth://{line.kind.value}?seed=11&units={UNITS}&rate=0"
+        uri = f"synth://{line.kind}?seed=11&units={UNITS}&rate=0"
         if line.code_source == "frame":
             uri += f"&unreadable={UNREADABLE_EVERY}"
         observers = [tracker.observe, lambda r, i: seen.append((r, i))]

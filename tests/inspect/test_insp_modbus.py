@@ -8,7 +8,7 @@ import pytest
 from insp_helpers import TableDetector, truth_table
 
 from linecheck.config import LineConfig
-from linecheck.inspect.outputs.peers import ModbusGate, _free_port
+from linecheck.inspect.outputs.peers import ModbusGate, free_port
 from linecheck.inspect.service import InspectorService, SourceSpec
 from linecheck.inspect.settings import InspectorSettings
 from linecheck.kinds import Kind
@@ -75,7 +75,7 @@ def test_each_rejected_unit_pulses_the_gate_coil_once(
 def test_an_unreachable_gate_is_counted_not_silent(
     lines: dict[str, LineConfig], settings: InspectorSettings
 ) -> None:
-    port = _free_port("127.0.0.1")  # nothing listens there
+    port = free_port("127.0.0.1")  # nothing listens there
     line = _line(
         lines["pv-01"],
         {"modbus": {"host": "127.0.0.1", "port": port, "coil": 0, "timeout_s": 0.2}},

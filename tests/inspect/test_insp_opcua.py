@@ -9,7 +9,7 @@ from insp_helpers import TableDetector, truth_table
 
 from linecheck.config import LineConfig
 from linecheck.inspect.outputs.opcua_client import OpcUaWatcher
-from linecheck.inspect.outputs.peers import _free_port
+from linecheck.inspect.outputs.peers import free_port
 from linecheck.inspect.service import InspectorService, SourceSpec
 from linecheck.inspect.settings import InspectorSettings
 from linecheck.kinds import Kind
@@ -46,7 +46,7 @@ def _wait(predicate, timeout: float = 15.0) -> bool:
 
 @pytest.fixture()
 def endpoint() -> str:
-    return f"opc.tcp://127.0.0.1:{_free_port('127.0.0.1')}/linecheck"
+    return f"opc.tcp://127.0.0.1:{free_port('127.0.0.1')}/linecheck"
 
 
 def test_results_events_states_and_recipe_over_a_run(

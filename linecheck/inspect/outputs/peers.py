@@ -53,7 +53,7 @@ class ModbusGate:
     def start(self) -> ModbusGate:
         """Listen; returns once the server accepts connections."""
         if self.port == 0:
-            self.port = _free_port(self.host)
+            self.port = free_port(self.host)
         self._thread = threading.Thread(target=self._main, name="modbus-gate", daemon=True)
         self._thread.start()
         if not self._ready.wait(10.0) or self._error is not None:
@@ -256,7 +256,7 @@ class Mosquitto:
         from pathlib import Path
 
         self.workdir = Path(workdir)
-        self.port = port or _free_port("127.0.0.1")
+        self.port = port or free_port("127.0.0.1")
         self.binary = binary
         self._proc: Any = None
 
@@ -325,7 +325,8 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
+    """A TCP port nothing listens on at ``host`` right now."""
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
