@@ -33,6 +33,7 @@ from linecheck.inspect.messages import InspectionResult, new_inspection_id
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.verdict import shorten
 from linecheck.inspect.workers import RateLimitedLog
+from linecheck.kinds import check_code
 from linecheck.messages import CodeStatus, Frame, Verdict
 
 log = logging.getLogger(__name__)
@@ -238,11 +239,13 @@ class RejectGate:
         """A PLC triggered a unit on ``line_id``: the next frame of the line is its frame.
 
         Raises:
-            InvalidFieldError: unknown line.
+            InvalidFieldError: unknown line, or a code that does not match the line's code pattern.
 
         """
         if line_id not in self.lines:
             raise InvalidFieldError("line_id", line_id, f"expected one of {sorted(self.lines)}")
+        if code:
+            check_code(code, self.lines[line_id].code_pattern)
         now = self.clock()
         inspection_id = new_inspection_id()
         trigger = Trigger(

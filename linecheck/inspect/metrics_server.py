@@ -2,6 +2,9 @@
 
 ``POST /trigger`` with ``{"line_id": "textile-01", "code": "RL0000000042"}`` sets the current
 unit of a trigger-coded line (``line_id`` may be left out when the inspector runs one line).
+With ``"trigger_id"`` and/or ``"encoder_count"`` (or ``"job": true``) it is a PLC job instead, as
+OPC UA ``StartSingleJob``: the line's next frame is that unit, the reject deadline counts from now,
+``code`` is optional, and the answer carries the ``inspection_id`` the result will have.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from linecheck.errors import InvalidFieldError
+from linecheck.inspect.gate import Trigger
 from linecheck.inspect.triggers import TriggerBoard
 
 log = logging.getLogger(__name__)
@@ -34,10 +38,12 @@ class MetricsServer:
         board: TriggerBoard | None,
         host: str = "127.0.0.1",
         port: int = 0,
+        jobs: Callable[..., Trigger] | None = None,
     ) -> None:
         self.registry = registry
         self.status = status
         self.board = board
+        self.jobs = jobs  # RejectGate.job: POST /trigger with a trigger_id / encoder_count
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -80,7 +86,11 @@ class MetricsServer:
                     self._json(404, {"error": {"field": "path", "value": self.path, "message": "not found"}})
                     return
                 try:
-                    line_id, code = server._parse_trigger(self)
+                    body = server._read_body(self)
+                    if server.jobs is not None and _is_job(body):
+                        self._json(200, server._job(body))
+                        return
+                    line_id, code = server._parse_trigger(body)
                     if server.board is None:
                         raise InvalidFieldError(
                             "line_id", line_id, "this inspector has no trigger-coded line"
@@ -95,14 +105,45 @@ class MetricsServer:
 
         return Handler
 
-    def _parse_trigger(self, handler: BaseHTTPRequestHandler) -> tuple[str, str]:
+    @staticmethod
+    def _read_body(handler: BaseHTTPRequestHandler) -> Any:
         length = int(handler.headers.get("Content-Length") or 0)
         if length <= 0 or length > MAX_BODY:
             raise InvalidFieldError("body", length, f"expected a JSON object of 1..{MAX_BODY} bytes")
         try:
-            body = json.loads(handler.rfile.read(length))
+            return json.loads(handler.rfile.read(length))
         except ValueError as exc:
             raise InvalidFieldError("body", "<unparsable>", f"not JSON: {exc}") from None
+
+    def _line_of(self, body: dict[str, Any]) -> Any:
+        line_id = body.get("line_id")
+        if line_id is None and self.board is not None and len(self.board.line_ids) == 1:
+            line_id = self.board.line_ids[0]
+        if not isinstance(line_id, str):
+            raise InvalidFieldError("line_id", line_id, "expected the id of a line of this inspector")
+        return line_id
+
+    def _job(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A PLC job from ``POST /trigger``; the answer names the inspection id the result will have."""
+        assert self.jobs is not None
+        line_id = self._line_of(body)
+        trigger_id, code, encoder = body.get("trigger_id"), body.get("code"), body.get("encoder_count")
+        if trigger_id is not None and (not isinstance(trigger_id, str) or not 0 < len(trigger_id) <= 64):
+            raise InvalidFieldError("trigger_id", trigger_id, "expected a string of 1..64 characters")
+        if code is not None and not isinstance(code, str):
+            raise InvalidFieldError("code", code, "expected a string")
+        if encoder is not None and (isinstance(encoder, bool) or not isinstance(encoder, int)):
+            raise InvalidFieldError("encoder_count", encoder, "expected an integer")
+        trigger = self.jobs(line_id, trigger_id=trigger_id, code=code, encoder_count=encoder)
+        return {
+            "line_id": line_id,
+            "inspection_id": trigger.inspection_id,
+            "trigger_id": trigger.trigger_id,
+            "encoder_count": trigger.encoder_count,
+            "code": trigger.code,
+        }
+
+    def _parse_trigger(self, body: Any) -> tuple[str, str]:
         if not isinstance(body, dict):
             raise InvalidFieldError("body", type(body).__name__, 'expected {"line_id": ..., "code": ...}')
         code = body.get("code")
@@ -131,3 +172,10 @@ class MetricsServer:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+
+
+def _is_job(body: Any) -> bool:
+    """True for a ``POST /trigger`` body that asks for a PLC job rather than setting a code."""
+    return isinstance(body, dict) and (
+        body.get("job") is True or "trigger_id" in body or "encoder_count" in body
+    )

@@ -210,6 +210,7 @@ class InspectorService:
                     board=self.board,
                     host=s.metrics_host,
                     port=s.metrics_port,
+                    jobs=gate.job,
                 )
             except OSError as exc:
                 self.outbox.close()

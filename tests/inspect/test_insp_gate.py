@@ -235,3 +235,52 @@ def _admitted(frame: Frame) -> Frame:
 
     trigger = Trigger(inspection_id="a" * 32, trigger_id="el:0", line_id=frame.line_id, triggered_at=0.0)
     return replace(frame, meta={**frame.meta, "trigger": trigger})
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"line_id": "pv-01", "trigger_id": "M-9", "encoder_count": 1200}, 200, None),
+        ({"trigger_id": "M-10", "code": "PV000000000077"}, 200, None),  # one line: line_id may be left out
+        ({"job": True}, 200, None),
+        ({"trigger_id": "M-11", "code": "RL0000000001"}, 422, "code"),  # not this line's pattern
+        ({"trigger_id": "M-12", "encoder_count": "12"}, 422, "encoder_count"),
+        ({"line_id": "nope", "trigger_id": "M-13"}, 422, "line_id"),
+    ],
+)
+def test_http_trigger_hook_starts_a_job_like_start_single_job(
+    lines: dict[str, LineConfig], body: dict, status: int, field: str | None
+) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from linecheck.inspect.metrics_server import MetricsServer
+    from linecheck.inspect.triggers import TriggerBoard
+
+    line = _with_deadline(lines["pv-01"], None)
+    gate = RejectGate([line], metrics=InspectorMetrics())
+    board = TriggerBoard()
+    board.expect(line.id, line.code_pattern)
+    server = MetricsServer(InspectorMetrics().registry, status=dict, board=board, jobs=gate.job)
+    server.start()
+    try:
+        request = urllib.request.Request(
+            server.url + "/trigger",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as resp:
+                got, answer = resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            got, answer = exc.code, json.loads(exc.read())
+    finally:
+        server.stop()
+    assert got == status, answer
+    if status != 200:
+        assert answer["error"]["field"] == field and gate.pending_jobs(line.id) == 0
+        return
+    trigger = gate.admit(_frame(line.id, 0)).meta["trigger"]
+    assert trigger.inspection_id == answer["inspection_id"] and trigger.job
+    assert (trigger.trigger_id, trigger.encoder_count) == (answer["trigger_id"], body.get("encoder_count"))
