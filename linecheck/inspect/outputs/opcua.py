@@ -167,7 +167,7 @@ class OpcUaOutput(QueuedOutput):
                 log.exception("OPC UA server stopped")
             self._ready.set()
         finally:
-            self._loop.close()
+            _finish(self._loop)
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
@@ -359,3 +359,13 @@ class OpcUaOutput(QueuedOutput):
                 for s in self.systems.values()
             },
         }
+
+
+def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what asyncua left running on ``loop`` (its session and subscription loops), then close it."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()

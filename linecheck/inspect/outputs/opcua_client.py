@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from linecheck.inspect.outputs.opcua import LC_NAMESPACE, MV_NAMESPACE
+from linecheck.inspect.outputs.opcua import LC_NAMESPACE, MV_NAMESPACE, _finish
 from linecheck.inspect.outputs.opcua_model import asyncua_ua
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,19 @@ class OpcUaWatcher:
         self.received = Received()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="opcua-watcher", daemon=True)
+        self._thread = threading.Thread(target=self._main, name="opcua-watcher", daemon=True)
         self._client: Any = None
         self._task: Any = None
         self._connected = threading.Event()
         self.last_error: str | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            self._loop.run_forever()
+        finally:
+            _finish(self._loop)
+
     def start(self, timeout_s: float = 15.0) -> OpcUaWatcher:
         """Connect and subscribe; returns once subscribed (raises when the server refuses)."""
         self._thread.start()
