@@ -66,6 +66,8 @@ def test_results_events_states_and_recipe_over_a_run(
         assert watcher.read(f"{line.id}.VisionStateMachine.CurrentState").Text == "ContinuousExecution"
         last_id = watcher.read(f"{line.id}.ResultManagement.Results.LastResult.ResultId")
         recipe = watcher.read(f"{line.id}.RecipeManagement.InternalRecipeId")
+        system = set(watcher.browse(line.id))
+        automatic = set(watcher.browse(f"{line.id}.VisionStateMachine.VisionAutomaticModeStateMachine"))
         count = watcher.read(f"{line.id}.ResultManagement.ResultCount")
     finally:
         watcher.stop()
@@ -81,6 +83,9 @@ def test_results_events_states_and_recipe_over_a_run(
             [c for c in event["DefectClasses"].split(",") if c]
         )
     assert last_id == events[-1]["ResultId"]
+    mv = "http://opcfoundation.org/UA/MachineVision"
+    assert {f"{mv}:VisionStateMachine", f"{mv}:RecipeManagement", f"{mv}:ResultManagement"} <= system
+    assert {f"{mv}:StartSingleJob", f"{mv}:StartContinuous", f"{mv}:Stop"} <= automatic
     assert recipe == "pv vtest" or recipe.startswith("pv v")
 
 

@@ -167,6 +167,21 @@ class OpcUaWatcher:
 
         return self._sync(go())
 
+    def browse(self, node_path: str) -> list[str]:
+        """Browse names (``<namespace uri>:<name>``) of the children of ``ns=<linecheck>;s=<node_path>``."""
+        ua = asyncua_ua()
+
+        async def go() -> list[str]:
+            children = await self._client.get_node(ua.NodeId(node_path, self.ns)).get_children()
+            names = []
+            for child in children:
+                name = await child.read_browse_name()
+                uri = await self._client.get_namespace_array()
+                names.append(f"{uri[name.NamespaceIndex]}:{name.Name}")
+            return names
+
+        return self._sync(go())
+
     def call(self, line: str, method: str, *args: Any) -> Any:
         """Call a method of the line's VisionAutomaticModeStateMachine (``StartSingleJob``, ...)."""
         ua = asyncua_ua()
