@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -68,6 +68,8 @@ def _wire(value: Any) -> Any:
         return value.value
     if isinstance(value, tuple) and value and isinstance(value[0], DefectRecord):
         return [d.to_payload() for d in value]
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds")
     return value
 
 
@@ -206,6 +208,14 @@ INSPECTION_VIOLATIONS = [
     ({"image_height": 100_001}, "image_height"),
     ({"image_ref": "../x"}, "image_ref"),
     ({"roll_offset_m": -0.5}, "roll_offset_m"),
+    ({"roll_offset_m": 1_000_000.5}, "roll_offset_m"),
+    ({"latency_ms": 3_600_000.5}, "latency_ms"),
+    ({"reason": "camera\x00said"}, "reason"),
+    ({"model_name": "m\x1b[31m"}, "model_name"),
+    (
+        {"captured_at": datetime(2026, 11, 23, 10, tzinfo=timezone(timedelta(hours=14, minutes=30)))},
+        "captured_at",
+    ),
 ]
 
 
@@ -229,6 +239,9 @@ DEFECT_VIOLATIONS = [
     ({"confidence": -0.1}, "confidence"),
     ({"crop_ref": "../x"}, "crop_ref"),
     ({"crop_ref": "A" * 64}, "crop_ref"),
+    ({"class_name": "st\x00ain"}, "class_name"),
+    ({"location": {"along_m": float("nan")}}, "location.along_m"),
+    ({"location": {"along_m": 1.0, "note": {"deep": "\x07"}}}, "location.note.deep"),
 ]
 
 
@@ -292,6 +305,15 @@ def test_a_key_unknown_to_the_contract_is_refused(where: str | None, field: str)
 def test_the_inspector_shortens_its_reason_to_the_contract_limit() -> None:
     reason = shorten("timeout; " * 1000)
     assert len(reason) == REASON_MAX_CHARS and reason.endswith("…")
+    result = InspectionResult(**result_fields(verdict=Verdict.NOT_INSPECTED, defects=(), reason=reason))
+    [item] = parse_ingest_body(json.dumps(result.to_payload()).encode(), max_batch=1).items
+    assert item.reason == reason
+
+
+def test_the_inspector_replaces_control_characters_in_its_notes() -> None:
+    """A camera's or a server's error text may carry control characters the contract refuses."""
+    reason = shorten("camera said \x00\x1b[31mtimeout\x7f")
+    assert reason == "camera said \ufffd\ufffd[31mtimeout\ufffd"
     result = InspectionResult(**result_fields(verdict=Verdict.NOT_INSPECTED, defects=(), reason=reason))
     [item] = parse_ingest_body(json.dumps(result.to_payload()).encode(), max_batch=1).items
     assert item.reason == reason

@@ -9,6 +9,7 @@ is refused with 409 naming the codes.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -179,3 +180,24 @@ def test_cycles_through_any_relation_are_refused(served: Served) -> None:
         served, "reviewer", "/v1/genealogy", {"parent": "R-9", "child": "P-9", "relation": "contains"}
     )
     assert answer.status_code == 409, answer.text
+
+
+def test_two_writers_cannot_close_a_cycle_together(served: Served) -> None:
+    """A -> B and B -> A posted at the same moment: at most one is stored (the writers take turns)."""
+
+    def post(link: dict) -> int:
+        return _post(served, "reviewer", "/v1/genealogy", link).status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for n in range(15):
+            a, b = f"CA-{n}", f"CB-{n}"
+            statuses = sorted(
+                pool.map(
+                    post,
+                    [
+                        {"parent": a, "child": b, "relation": "contains"},
+                        {"parent": b, "child": a, "relation": "packed_in"},
+                    ],
+                )
+            )
+            assert statuses == [201, 409], (n, statuses)
