@@ -10,11 +10,11 @@ ingest service; so does the box-inside-the-image check (:func:`bbox_problem`), w
 reports item by item together with those, and which the inspector applies too.
 
 What no field accepts anywhere, whatever the database (each store fails on some of these, and a
-stored one would break later reads): a non-finite number (``NaN``, ``Infinity``, ``1e400``), a
-time outside years 2 to 9998 in UTC or whose offset is beyond +-14:00 or not whole minutes, and in text (free-form details included, keys and values at any depth) NUL, other
-control characters but tab and line breaks, and lone surrogates. The annotated types below
-(:data:`Timestamp`, :data:`Metres`, :data:`SafeText` and its bounded kinds) and
-:func:`json_problems` are those rules.
+stored one would break later reads): a non-finite number (``NaN``, ``Infinity``, ``1e400``); a
+time outside years 2 to 9998 in UTC, or whose offset is beyond +-14:00 or not whole minutes; and
+in text (free-form details included, keys and values at any depth) NUL, other control characters
+but tab and line breaks, and lone surrogates. The annotated types below (:data:`Timestamp`,
+:data:`Metres`, :data:`SafeText` and its bounded kinds) and :func:`json_problems` are those rules.
 """
 
 from __future__ import annotations
