@@ -27,13 +27,17 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "realdata"
 LINECHECK = str(Path(sys.executable).with_name("linecheck"))
 
 
-def cli(*args: str, log: Path) -> None:
+def cli(*args: str, log: Path, lines_dir: Path | None = None) -> None:
     env = dict(os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(REPO / "var" / "ultralytics"))
+    if lines_dir is not None:
+        env["LINECHECK_LINES_DIR"] = str(lines_dir)
     with log.open("a") as out:
         out.write("$ linecheck " + " ".join(args) + "\n")
         out.flush()
@@ -187,6 +191,14 @@ def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
     cli("data", "convert", "--from", "voc", str(src), str(data), log=log)
     cli("data", "split", str(data), "--val", "0.15", "--test", "0.15", "--seed", "0", log=log)
     epochs, imgsz = (3, 160) if quick else (30, 224)
+    # A line for the steel set: its six classes (a detector's dataset classes must equal its line's).
+    raw = yaml.safe_load((data / "data.yaml").read_text())["names"]
+    names = [raw[i] for i in sorted(raw)] if isinstance(raw, dict) else list(raw)
+    lines = work / "lines"
+    lines.mkdir(exist_ok=True)
+    (lines / "neu-det.yaml").write_text(
+        "id: neu-det\nkind: bearing\nclasses: [" + ", ".join(names) + "]\nmodel: {name: neu-det}\n"
+    )
     starts = {
         "scratch": "yolov8n",
         "bearing_checkpoint": str(REPO / "models" / "bearing" / "1" / "weights.pt"),
@@ -197,7 +209,7 @@ def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
         cli(
             "train",
             "--line",
-            "bearing",
+            "neu-det",
             "--name",
             name,
             "--data",
@@ -217,6 +229,7 @@ def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
             "--runs-dir",
             str(work / "runs"),
             log=log,
+            lines_dir=lines,
         )
         m = card(work / "models", name)["metrics"]
         out[label] = {"mAP50": m.get("mAP50"), "escape_rate": m.get("escape_rate")}
