@@ -49,7 +49,7 @@ FILES: dict[str, tuple[bytes, bool]] = {
 def _service(line_id: str, uri: str, base: str, key: str, workdir: Path, detector: BlankDetector):
     return InspectorService(
         [LINES[line_id]],
-        detectors={LINES[line_id].kind.value: lambda: detector},
+        detectors={LINES[line_id].kind: lambda: detector},
         settings=fast_settings(workdir),
         client=ApiClient(base, key),
         sources=[SourceSpec(line_id=line_id, station=LINES[line_id].cameras[0].station, uri=uri)],

@@ -6,6 +6,8 @@ import hashlib
 import threading
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -17,6 +19,9 @@ from linecheck.serving.store.models import ApiKey
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 32
+#: Real encoded images: an upload is checked by decoding it, not by its first bytes.
+REAL_PNG = cv2.imencode(".png", np.full((8, 8, 3), 90, np.uint8))[1].tobytes()
+REAL_JPEG = cv2.imencode(".jpg", np.full((8, 8, 3), 90, np.uint8))[1].tobytes()
 
 
 @pytest.mark.parametrize(
@@ -124,10 +129,12 @@ def test_refs_can_never_be_paths(ref: str) -> None:
 @pytest.mark.parametrize(
     ("data", "declared", "result"),
     [
-        (PNG, "image/png", "image/png"),
-        (PNG, None, "image/png"),
-        (JPEG, "image/jpeg; charset=binary", "image/jpeg"),
-        (PNG, "image/jpeg", "content-type"),
+        (REAL_PNG, "image/png", "image/png"),
+        (REAL_PNG, None, "image/png"),
+        (REAL_JPEG, "image/jpeg; charset=binary", "image/jpeg"),
+        (REAL_PNG, "image/jpeg", "content-type"),
+        (PNG, "image/png", "body"),  # PNG magic bytes, no image behind them
+        (JPEG, "image/jpeg", "body"),
         (b"GIF89a", "image/gif", "body"),
         (b"", "image/png", "body"),
     ],
