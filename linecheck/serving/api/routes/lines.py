@@ -12,9 +12,9 @@ from linecheck.errors import NotFoundError
 from linecheck.serving.api.deps import ContextDep, ReaderKeyDep, ReviewerKeyDep
 from linecheck.serving.api.responses import GoldenOut, LineOut, LineStatsOut, RecentUnitsOut
 from linecheck.serving.api.schemas import GoldenIn, LineIdPath, Since, Until
-from linecheck.serving.api.services.exports import check_period, defects_csv
+from linecheck.serving.api.services.exports import defects_csv
 from linecheck.serving.api.services.golden import choose_golden, golden_sample
-from linecheck.serving.api.services.stats import line_stats
+from linecheck.serving.api.services.stats import check_period, line_stats
 from linecheck.serving.api.services.units import latest_units
 from linecheck.serving.store.repositories import lines as repo
 

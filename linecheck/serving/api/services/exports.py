@@ -6,16 +6,14 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from linecheck.errors import InvalidFieldError
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.repositories import reviews as review_repo
 from linecheck.serving.store.repositories.actors import actor_names
 from linecheck.serving.store.repositories.exports import defects_page
 
-MAX_PERIOD = timedelta(days=31)
 PAGE = 1000
 COLUMNS = (
     "defect_id", "line_id", "station", "code", "captured_at", "model", "model_version", "source",
@@ -23,17 +21,6 @@ COLUMNS = (
     "final_x1", "final_y1", "final_x2", "final_y2", "location_key", "location",
     "last_decision", "last_reviewer", "last_reviewer_name", "last_reviewed_at",
 )  # fmt: skip
-
-
-def check_period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    """[since, until) of an export (default: the last 24 h), at most 31 days."""
-    until = until or datetime.now(UTC)
-    since = since or until - timedelta(hours=24)
-    if since >= until:
-        raise InvalidFieldError("since", since.isoformat(), f"must be before until={until.isoformat()}")
-    if until - since > MAX_PERIOD:
-        raise InvalidFieldError("since", since.isoformat(), f"period longer than {MAX_PERIOD.days} days")
-    return since, until
 
 
 def _line(values: list[object]) -> str:

@@ -16,6 +16,19 @@ from linecheck.serving.store.repositories.stats import window_stats
 from linecheck.serving.store.repositories.units import codes_in_window
 
 MAX_PERIOD = timedelta(days=31)
+
+
+def check_period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """[since, until) of a statistics query or export (default: the last 24 h), at most 31 days."""
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(hours=24)
+    if since >= until:
+        raise InvalidFieldError("since", since.isoformat(), f"must be before until={until.isoformat()}")
+    if until - since > MAX_PERIOD:
+        raise InvalidFieldError("since", since.isoformat(), f"period longer than {MAX_PERIOD.days} days")
+    return since, until
+
+
 MAX_HOURLY_PERIOD = timedelta(days=7)
 
 
@@ -95,12 +108,7 @@ def line_stats(
     the same as the grade endpoint and the trace; throughput is per hour of running time.
     """
     lines.require(line_id)
-    until = until or datetime.now(UTC)
-    since = since or until - timedelta(hours=24)
-    if since >= until:
-        raise InvalidFieldError("since", since.isoformat(), f"must be before until={until.isoformat()}")
-    if until - since > MAX_PERIOD:
-        raise InvalidFieldError("since", since.isoformat(), f"period longer than {MAX_PERIOD.days} days")
+    since, until = check_period(since, until)
     if bucket == "hour" and until - since > MAX_HOURLY_PERIOD:
         raise InvalidFieldError(
             "since", since.isoformat(), f"hourly statistics cover at most {MAX_HOURLY_PERIOD.days} days"
