@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ POSTGRES_CANDIDATES = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",
 )
+#: PostgreSQL's refusal when every connection slot is taken, and how long to wait for a free one.
+SATURATED = "too many clients already"
+SATURATED_WAIT_S = 30.0
 
 
 def migrated_sqlite_template(directory: Path) -> Path:
@@ -53,18 +57,24 @@ def find_postgres() -> tuple[str | None, str]:
     """(server URL, "") for the first reachable candidate, or (None, why none was reachable)."""
     override = get_harness_settings().postgres_url
     candidates = (override,) if override else POSTGRES_CANDIDATES
-    reasons: list[str] = []
-    for url in candidates:
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return url, ""
-        except Exception as exc:  # any driver error means "not reachable with this URL"
-            reasons.append(f"{make_url(url).render_as_string()}: {str(exc).splitlines()[0]}")
-        finally:
-            engine.dispose()
-    return None, "; ".join(reasons)
+    deadline = time.monotonic() + SATURATED_WAIT_S
+    while True:
+        reasons: list[str] = []
+        for url in candidates:
+            engine = create_engine(url, connect_args={"connect_timeout": 3})
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                return url, ""
+            except Exception as exc:  # any driver error means "not reachable with this URL"
+                reasons.append(f"{make_url(url).render_as_string()}: {str(exc).splitlines()[0]}")
+            finally:
+                engine.dispose()
+        # A server that is up but out of connection slots may free them in a moment (another
+        # job's burst): wait for it a little rather than failing every store test at once.
+        if not any(SATURATED in reason for reason in reasons) or time.monotonic() > deadline:
+            return None, "; ".join(reasons)
+        time.sleep(1.0)
 
 
 @contextmanager
