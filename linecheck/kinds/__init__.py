@@ -12,7 +12,11 @@ from enum import StrEnum
 
 from linecheck.errors import InvalidFieldError
 from linecheck.kinds.base import (
+    CellBox,
     FrameView,
+    GeometryMode,
+    GeometryOptions,
+    GeometrySource,
     Grade,
     GradeTable,
     KindLocation,
@@ -63,7 +67,11 @@ def check_code(code: str, pattern: str, *, field: str = "code") -> str:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "CellBox",
     "FrameView",
+    "GeometryMode",
+    "GeometryOptions",
+    "GeometrySource",
     "Grade",
     "GradeTable",
     "Kind",

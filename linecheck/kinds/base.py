@@ -18,7 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
 
 from linecheck.errors import InvalidFieldError
 
@@ -27,6 +29,12 @@ Box = Sequence[float]
 #: A defect's place on the product, as sent on the wire and stored (JSON object).
 Location = Mapping[str, Any]
 UnitShape = Literal["frame", "web"]
+#: ``fixed``: the product is where the line YAML says; ``auto``: it is found in every frame.
+GeometryMode = Literal["fixed", "auto"]
+#: Which geometry placed a defect: ``found`` in its frame, or the line YAML's (``fixed``).
+GeometrySource = Literal["found", "fixed"]
+#: ``x1, y1, x2, y2`` of a cell in frame pixels (integers: a crop of the frame).
+CellBox = tuple[int, int, int, int]
 
 #: Database columns a location fills (all nullable); ``location_key`` groups defects in statistics.
 LOCATION_COLUMNS = ("location_key", "along_m", "size_m", "cell_row", "cell_col", "zone")
@@ -38,10 +46,24 @@ class KindOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class GeometryOptions(KindOptions):
+    """Base of the options of a kind whose product has a place in the frame (a module's grid, a ring)."""
+
+    geometry_mode: GeometryMode = Field(
+        "fixed",
+        description="fixed: the product is where this section says; auto: found in every frame, "
+        "this section's geometry used when a frame shows none",
+    )
+
+
 class KindLocation(BaseModel):
     """Base of a kind's defect location model (validated by the API, ``extra="forbid"``)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    geometry: GeometrySource | None = Field(
+        None, description="lines with geometry_mode auto: found in the frame, or the YAML's (fixed)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,6 +75,8 @@ class FrameView:
         height: frame height in pixels.
         camera_index: position of the frame's station among the line's cameras (0-based).
         along_m: web kinds: where along the web the frame starts (None when unknown).
+        geometry: the product's geometry found in this frame (the kind's own object, from
+            :meth:`KindSpec.find_geometry`); None: the line YAML's.
 
     """
 
@@ -60,6 +84,7 @@ class FrameView:
     height: int
     camera_index: int = 0
     along_m: float | None = None
+    geometry: object | None = None
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0:
@@ -186,6 +211,18 @@ class KindSpec(Generic[OptionsT]):
     def locate(self, box: Box, view: FrameView, options: OptionsT) -> dict[str, Any]:
         """Where on the product the defect in ``box`` is (a dict the location model accepts)."""
         raise NotImplementedError(f"kind {self.name} does not locate defects")
+
+    def find_geometry(self, image: npt.NDArray[np.uint8], options: OptionsT) -> object | None:
+        """The product's geometry measured in ``image`` (``geometry_mode: auto``): ``FrameView.geometry``.
+
+        None: this kind has no geometry to find. Raises :class:`InvalidFieldError` when the frame
+        does not show the product well enough (the caller then uses the YAML's geometry).
+        """
+        return None
+
+    def cell_boxes(self, view: FrameView, options: OptionsT) -> list[CellBox]:
+        """Boxes of the product's cells in the frame, row by row (none: the kind has no cells)."""
+        return []
 
     def check_location(self, location: KindLocation, options: OptionsT) -> list[tuple[str, Any, str]]:
         """Problems of a validated location against the line's options: ``(sub-field, value, message)``."""

@@ -3,8 +3,10 @@
 The ring's place in the frame is line geometry, given in the line YAML (``bearing:``): the centre
 as fractions of the frame width and height, the outer radius as a fraction of the frame's shorter
 side, and the bore and race boundary as fractions of the outer radius. The synthetic line renders
-rings with the same :class:`BearingGeometry`. A defect's zone is the zone of its box centre; off the
-races and bore it is on the ``face``.
+rings with the same :class:`BearingGeometry`. With ``geometry_mode: auto`` the ring's centre and outer
+radius are found in every frame instead (:func:`linecheck.kinds.geometry_detect.find_bearing_ring`),
+the YAML's ring being the fallback. A defect's zone is the zone of its box centre; off the races
+and bore it is on the ``face``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, cast
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import Field, model_validator
 
 from linecheck.contract import Metres
@@ -22,10 +26,10 @@ from linecheck.kinds.base import (
     LOCATION_COLUMNS,
     Box,
     FrameView,
+    GeometryOptions,
     Grade,
     GradeTable,
     KindLocation,
-    KindOptions,
     KindSpec,
     LocatedDefect,
     Location,
@@ -65,8 +69,8 @@ class BearingGeometry:
         return "outside"
 
 
-class BearingOptions(KindOptions):
-    """Bearing specifics: where the ring face is in the frame, used to name defect zones."""
+class BearingOptions(GeometryOptions):
+    """Bearing specifics: where the ring face is in the frame (or ``geometry_mode: auto``), naming zones."""
 
     centre: tuple[Fraction, Fraction] = Field(
         (0.5, 0.5), description="ring centre as fractions of the frame width and height"
@@ -118,12 +122,22 @@ class BearingSpec(KindSpec[BearingOptions]):
         """Zone of the box centre: bore, inner_race, outer_race, or face (anywhere else)."""
         x = (float(box[0]) + float(box[2])) / 2
         y = (float(box[1]) + float(box[3])) / 2
-        zone = options.geometry(view.width, view.height).zone(x, y)
+        found = view.geometry
+        ring = found if isinstance(found, BearingGeometry) else options.geometry(view.width, view.height)
+        zone = ring.zone(x, y)
         return cast(BearingZone, zone) if zone in {"bore", "inner_race", "outer_race"} else "face"
 
     def locate(self, box: Box, view: FrameView, options: BearingOptions) -> dict[str, Any]:
-        """``{"zone": ...}`` of the defect."""
+        """``{"zone": ...}`` of the defect (on the ring found in the frame, if any)."""
         return {"zone": self.zone(box, view, options)}
+
+    def find_geometry(self, image: npt.NDArray[np.uint8], options: BearingOptions) -> BearingGeometry:
+        """The ring found in ``image``: its centre and outer radius, the bore and race split as fractions."""
+        from linecheck.kinds.geometry_detect import find_bearing_ring  # OpenCV: only where it measures
+
+        return find_bearing_ring(
+            image, split_frac=options.race_split_frac, inner_frac=options.inner_radius_frac
+        )
 
     def location_columns(self, location: Location) -> dict[str, Any]:
         """``zone``, ``size_m`` (measured length) and ``zone:<zone>`` as the key."""

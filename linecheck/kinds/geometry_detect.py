@@ -1,7 +1,8 @@
 """Line geometry measured from the image itself: a PV module's cell grid, a bearing ring's centre and radius.
 
 For stations where the product is not always where the line YAML says (a module shifted or tilted
-on the conveyor, a ring off-centre or at another working distance), these pure functions find it:
+on the conveyor, a ring off-centre or at another working distance), these pure functions find it
+(the kinds call them for ``geometry_mode: auto``, in every frame):
 
 * :func:`find_pv_grid`: the EL frame is deskewed by the angle (within ``max_tilt_deg``) that makes
   the dark inter-cell gaps sharpest in the row / column projection profiles; the lit module area
@@ -15,7 +16,6 @@ on the conveyor, a ring off-centre or at another working distance), these pure f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -23,9 +23,13 @@ import numpy.typing as npt
 
 from linecheck.errors import InvalidFieldError
 from linecheck.kinds.bearing import BearingGeometry
-from linecheck.kinds.pv import GAP_FRAC, PVGrid
+from linecheck.kinds.pv import GAP_FRAC, PVGrid, PVGridFit
 
 FloatArray = npt.NDArray[np.float32]
+#: Longest side of the copy the PV tilt is searched on (the angle does not depend on the scale).
+SEARCH_SIDE = 320
+#: Grey levels the lit product must stand above the frame's darkest parts (an empty station does not).
+MIN_CONTRAST = 24.0
 
 
 def _grey(image: npt.NDArray[np.uint8]) -> FloatArray:
@@ -36,6 +40,12 @@ def _grey(image: npt.NDArray[np.uint8]) -> FloatArray:
     raise InvalidFieldError("image", f"shape={image.shape}", "expected HxW or HxWx3")
 
 
+def _contrast_or_raise(grey: FloatArray, what: str) -> None:
+    low, high = (float(v) for v in np.percentile(grey, [2, 98]))
+    if high - low < MIN_CONTRAST:
+        raise InvalidFieldError("image", f"contrast={high - low:.0f}", f"no {what} found in the frame")
+
+
 def _rotate(grey: FloatArray, angle_deg: float) -> FloatArray:
     h, w = grey.shape
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle_deg, 1.0)
@@ -44,54 +54,23 @@ def _rotate(grey: FloatArray, angle_deg: float) -> FloatArray:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PVGridFit:
-    """A cell grid found in a frame: the grid in the deskewed frame and the tilt undone.
-
-    Attributes:
-        grid: the cell grid in pixels of the frame rotated by ``-angle_deg`` about its centre.
-        angle_deg: the module's tilt in the frame (counter-clockwise positive, OpenCV convention).
-        width: frame width.
-        height: frame height.
-
-    """
-
-    grid: PVGrid
-    angle_deg: float
-    width: int
-    height: int
-
-    def deskew(self, x: float, y: float) -> tuple[float, float]:
-        """Frame pixel ``x, y`` in the deskewed frame the grid is expressed in."""
-        matrix = cv2.getRotationMatrix2D((self.width / 2, self.height / 2), self.angle_deg, 1.0)
-        return (
-            float(matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]),
-            float(matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]),
-        )
-
-    def cell_of(self, x: float, y: float) -> tuple[int, int]:
-        """``(row, col)`` of the cell holding frame pixel ``x, y`` (snapped to the grid when outside)."""
-        return self.grid.nearest_cell(*self.deskew(x, y))
-
-    def grid_box(self) -> tuple[float, float, float, float]:
-        """The grid as the line YAML's ``grid_box`` fractions (of the deskewed frame)."""
-        g = self.grid
-        return (
-            g.x0 / self.width,
-            g.y0 / self.height,
-            (g.x0 + g.cols * g.cell_w) / self.width,
-            (g.y0 + g.rows * g.cell_h) / self.height,
-        )
-
-
-def _gap_score(grey: FloatArray) -> float:
+def _gap_score(grey: FloatArray, level: float) -> float:
     """How sharp the row and column profiles are (high when gaps line up with the axes)."""
-    lit = grey > 0.5 * float(np.percentile(grey, 90))
+    lit = grey > level
     if not lit.any():
         return 0.0
     cols = grey[lit.any(axis=1)].mean(axis=0)
     rows = grey[:, lit.any(axis=0)].mean(axis=1)
     return float(np.abs(np.diff(cols)).sum() + np.abs(np.diff(rows)).sum())
+
+
+def _tilt(grey: FloatArray, level: float, max_tilt_deg: float, step_deg: float) -> float:
+    """The rotation (degrees) that makes the gaps sharpest, searched on a copy at most SEARCH_SIDE wide."""
+    scale = min(1.0, SEARCH_SIDE / max(grey.shape))
+    small = grey if scale == 1.0 else cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    angles = np.arange(-max_tilt_deg, max_tilt_deg + 1e-9, step_deg)
+    scores = [_gap_score(_rotate(np.asarray(small, np.float32), float(a)), level) for a in angles]
+    return float(angles[int(np.argmax(scores))])
 
 
 def _extent(profile: FloatArray) -> tuple[int, int]:
@@ -110,19 +89,16 @@ def _fit_axis(profile: FloatArray, count: int) -> tuple[float, float]:
     origin = start - GAP_FRAC * pitch / 2
     if count == 1:
         return origin, pitch
-    best = (math.inf, origin, pitch)
-    index = np.arange(profile.size, dtype=np.float32)
-    for scale in np.linspace(0.97, 1.03, 13):
-        p = pitch * scale
-        for shift in np.linspace(-0.1 * p, 0.1 * p, 21):
-            gaps = origin + shift + p * np.arange(1, count)
-            inside = (gaps >= 0) & (gaps <= profile.size - 1)
-            if inside.sum() < count - 1:
-                continue
-            cost = float(np.interp(gaps, index, profile).mean())
-            if cost < best[0]:
-                best = (cost, origin + shift, p)
-    return best[1], best[2]
+    pitches = pitch * np.linspace(0.97, 1.03, 13)[:, None]
+    origins = origin + pitches * np.linspace(-0.1, 0.1, 21)[None, :]
+    gaps = origins[..., None] + pitches[..., None] * np.arange(1, count)
+    index = np.arange(profile.size, dtype=np.float64)
+    cost = np.interp(gaps, index, profile).mean(axis=-1)
+    cost[((gaps < 0) | (gaps > profile.size - 1)).any(axis=-1)] = math.inf
+    best = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    if not math.isfinite(float(cost[best])):
+        return origin, pitch
+    return float(origins[best]), float(pitches[best[0], 0])
 
 
 def find_pv_grid(
@@ -131,17 +107,18 @@ def find_pv_grid(
     """Find the ``rows`` x ``cols`` cell grid of an EL frame (tilt, position and pitch).
 
     Raises:
-        InvalidFieldError: no lit module area in the frame, or a bad ``rows`` / ``cols``.
+        InvalidFieldError: no lit module area (:data:`MIN_CONTRAST` above the background) in the
+            frame, or a bad ``rows`` / ``cols``.
 
     """
     if rows < 1 or cols < 1:
         raise InvalidFieldError("grid", f"{rows}x{cols}", "expected at least one row and one column")
     grey = np.asarray(cv2.GaussianBlur(_grey(image), (3, 3), 0), np.float32)
-    angles = np.arange(-max_tilt_deg, max_tilt_deg + 1e-9, step_deg)
-    scores = [_gap_score(_rotate(grey, float(a))) for a in angles]
-    angle = float(angles[int(np.argmax(scores))])
+    _contrast_or_raise(grey, "lit module area")
+    level = 0.5 * float(np.percentile(grey, 90))
+    angle = _tilt(grey, level, max_tilt_deg, step_deg)
     flat = _rotate(grey, angle)
-    lit = flat > 0.5 * float(np.percentile(flat, 90))
+    lit = flat > level
     if not lit.any():
         raise InvalidFieldError("image", "dark", "no lit module area found in the frame")
     # Median across the columns: a label or a fixture beside the module covers few columns and drops out.
@@ -165,9 +142,11 @@ def find_bearing_ring(
     method) searched within 8 % of that radius when they find a concentric edge.
 
     Raises:
-        InvalidFieldError: no lit face of at least ``min_radius_frac`` of the shorter side is found.
+        InvalidFieldError: no lit face (:data:`MIN_CONTRAST` above the background) of at least
+            ``min_radius_frac`` of the shorter side is found.
 
     """
+    _contrast_or_raise(_grey(image), "ring face")
     grey = np.clip(_grey(image), 0, 255).astype(np.uint8)
     side = min(grey.shape)
     smooth = cv2.GaussianBlur(grey, (5, 5), 0)

@@ -3,8 +3,10 @@
 The cell grid is line geometry, given in the line YAML (``pv:``): ``rows`` x ``cols`` cells inside
 ``grid_box`` (left, top, right, bottom of the cell area as fractions of the frame width and
 height, where the EL station's crop puts the module). The synthetic line renders modules with the
-same :class:`PVGrid`. A defect belongs to the cell holding its box centre; a centre outside the
-grid snaps to the nearest cell.
+same :class:`PVGrid`. With ``geometry_mode: auto`` the grid is found in every frame instead
+(:func:`linecheck.kinds.geometry_detect.find_pv_grid`: shifted, scaled or tilted modules), the
+YAML's grid being the fallback. A defect belongs to the cell holding its box centre; a centre
+outside the grid snaps to the nearest cell.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import Field, field_validator, model_validator
 
+from linecheck.errors import InvalidFieldError
 from linecheck.grading import CellDefect, PVRules, pv_grade
 from linecheck.kinds.base import (
     LOCATION_COLUMNS,
     Box,
+    CellBox,
     FrameView,
+    GeometryOptions,
     Grade,
     GradeTable,
     KindLocation,
-    KindOptions,
     KindSpec,
     LocatedDefect,
     Location,
@@ -86,8 +92,66 @@ class PVGrid:
         return x1, y1, x2, y2
 
 
-class PVOptions(KindOptions):
-    """PV specifics: the module's cell grid in the frame and the grade rules."""
+def _rotation(cx: float, cy: float, angle_deg: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The 2x3 matrix turning points by ``angle_deg`` about ``cx, cy`` (OpenCV's ``getRotationMatrix2D``)."""
+    a, b = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    return (a, b, (1 - a) * cx - b * cy), (-b, a, b * cx + (1 - a) * cy)
+
+
+@dataclass(frozen=True, slots=True)
+class PVGridFit:
+    """A module's cell grid in one frame: the grid as if the module were square to the frame, and its tilt.
+
+    Attributes:
+        grid: the cell grid in pixels of the frame turned by ``-angle_deg`` about its centre.
+        angle_deg: the module's tilt in the frame (counter-clockwise positive, OpenCV convention).
+        width: frame width.
+        height: frame height.
+
+    """
+
+    grid: PVGrid
+    angle_deg: float
+    width: int
+    height: int
+
+    def _turn(self, x: float, y: float, angle_deg: float) -> tuple[float, float]:
+        (a, b, c), (d, e, f) = _rotation(self.width / 2, self.height / 2, angle_deg)
+        return a * x + b * y + c, d * x + e * y + f
+
+    def deskew(self, x: float, y: float) -> tuple[float, float]:
+        """Frame pixel ``x, y`` in the deskewed frame the grid is expressed in."""
+        return self._turn(x, y, -self.angle_deg)
+
+    def cell_of(self, x: float, y: float) -> tuple[int, int]:
+        """``(row, col)`` of the cell holding frame pixel ``x, y`` (snapped to the grid when outside)."""
+        return self.grid.nearest_cell(*self.deskew(x, y))
+
+    def cell_box(self, row: int, col: int) -> CellBox:
+        """Frame pixels ``x1, y1, x2, y2`` around the lit part of cell ``(row, col)``, inside the frame."""
+        x1, y1, x2, y2 = self.grid.cell_box(row, col)
+        corners = [self._turn(x, y, self.angle_deg) for x, y in ((x1, y1), (x2, y1), (x1, y2), (x2, y2))]
+        xs, ys = [p[0] for p in corners], [p[1] for p in corners]
+        return (
+            min(max(math.floor(min(xs)), 0), self.width - 1),
+            min(max(math.floor(min(ys)), 0), self.height - 1),
+            max(min(math.ceil(max(xs)), self.width), 1),
+            max(min(math.ceil(max(ys)), self.height), 1),
+        )
+
+    def grid_box(self) -> tuple[float, float, float, float]:
+        """The grid as the line YAML's ``grid_box`` fractions (of the deskewed frame)."""
+        g = self.grid
+        return (
+            g.x0 / self.width,
+            g.y0 / self.height,
+            (g.x0 + g.cols * g.cell_w) / self.width,
+            (g.y0 + g.rows * g.cell_h) / self.height,
+        )
+
+
+class PVOptions(GeometryOptions):
+    """PV specifics: the module's cell grid in the frame (or ``geometry_mode: auto``) and the grade rules."""
 
     rows: int = Field(6, gt=0, le=200)
     cols: int = Field(10, gt=0, le=200)
@@ -128,6 +192,10 @@ class PVOptions(KindOptions):
             gap=gap,
         )
 
+    def fit(self, width: int, height: int) -> PVGridFit:
+        """The YAML's grid in a ``width`` x ``height`` frame, untilted."""
+        return PVGridFit(grid=self.grid(width, height), angle_deg=0.0, width=width, height=height)
+
     def rules(self) -> PVRules:
         """The grade rules of these options."""
         return PVRules(b_classes=frozenset(self.b_grade_classes), c_classes=frozenset(self.c_grade_classes))
@@ -151,12 +219,34 @@ class PVSpec(KindSpec[PVOptions]):
     options_model = PVOptions
     location_model = PVLocation
 
+    @staticmethod
+    def _fit(view: FrameView, options: PVOptions) -> PVGridFit:
+        found = view.geometry
+        return found if isinstance(found, PVGridFit) else options.fit(view.width, view.height)
+
     def locate(self, box: Box, view: FrameView, options: PVOptions) -> dict[str, Any]:
-        """``{"row": r, "col": c}`` (0-based) of the defect's cell."""
+        """``{"row": r, "col": c}`` (0-based) of the defect's cell (in the frame's found grid, if any)."""
         x = (float(box[0]) + float(box[2])) / 2
         y = (float(box[1]) + float(box[3])) / 2
-        row, col = options.grid(view.width, view.height).nearest_cell(x, y)
+        row, col = self._fit(view, options).cell_of(x, y)
         return {"row": row, "col": col}
+
+    def find_geometry(self, image: npt.NDArray[np.uint8], options: PVOptions) -> PVGridFit:
+        """The module's grid found in ``image``; refused when it reaches half a cell beyond the frame."""
+        from linecheck.kinds.geometry_detect import find_pv_grid  # OpenCV: only where it measures
+
+        fit = find_pv_grid(image, options.rows, options.cols)
+        left, top, right, bottom = fit.grid_box()
+        slack_x, slack_y = 0.5 / options.cols, 0.5 / options.rows
+        if left < -slack_x or top < -slack_y or right > 1 + slack_x or bottom > 1 + slack_y:
+            found = [round(v, 3) for v in (left, top, right, bottom)]
+            raise InvalidFieldError("image", f"grid_box={found}", "the module found runs off the frame")
+        return fit
+
+    def cell_boxes(self, view: FrameView, options: PVOptions) -> list[CellBox]:
+        """Every cell's box in the frame, row by row (in the grid found in the frame, if any)."""
+        fit = self._fit(view, options)
+        return [fit.cell_box(row, col) for row in range(options.rows) for col in range(options.cols)]
 
     def check_location(self, location: KindLocation, options: PVOptions) -> list[tuple[str, Any, str]]:
         """The cell must lie inside the line's grid."""

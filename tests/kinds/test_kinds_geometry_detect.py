@@ -50,7 +50,9 @@ def test_every_cell_centre_is_found_in_its_cell_on_a_moved_scaled_tilted_module(
     for row in range(rows):
         for col in range(cols):
             x1, y1, x2, y2 = truth.cell_box(row, col)
-            assert fit.cell_of(*_apply(matrix, (x1 + x2) / 2, (y1 + y2) / 2)) == (row, col)
+            for fx, fy in ((0.5, 0.5), (0.2, 0.2), (0.8, 0.2), (0.2, 0.8), (0.8, 0.8)):
+                point = _apply(matrix, x1 + fx * (x2 - x1), y1 + fy * (y2 - y1))
+                assert fit.cell_of(*point) == (row, col), (fx, fy)
     assert np.allclose(fit.grid_box(), grid_box, atol=0.02)
 
 
