@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from linecheck.errors import ConfigError, InvalidFieldError
-from linecheck.kinds import KindOptions, KindSpec, get_kind, kind_names
+from linecheck.kinds import FrameView, KindOptions, KindSpec, get_kind, kind_names
 from linecheck.line_outputs import LineOutputs
 from linecheck.settings_env import SHARED_PREFIX, ServiceSettings
 
@@ -92,6 +92,11 @@ class ModelRef(BaseModel):
         description="cut frames into native tiles of this many pixels (wide line-scan frames); 0: whole",
     )
     tile_overlap: int = Field(32, ge=0, description="pixels shared by neighbouring tiles")
+    per_cell: bool = Field(
+        False,
+        description="run on the crop of every cell of the product (a cell classifier: PV cells, in the "
+        "line's geometry); a cell it flags becomes a defect at that cell",
+    )
 
 
 class LineConfig(BaseModel):
@@ -185,7 +190,18 @@ class LineConfig(BaseModel):
         unknown = sorted(set(self.thresholds) - set(self.classes) - {"default"})
         if unknown:
             raise ValueError(f"thresholds names unknown classes {unknown}; line classes are {self.classes}")
+        self._per_cell_models_have_cells(spec)
         return self
+
+    def _per_cell_models_have_cells(self, spec: KindSpec[Any]) -> None:
+        for ref in [self.model, *self.extra_models]:
+            if ref is None or not ref.per_cell:
+                continue
+            if ref.tile:
+                raise ValueError(f"model {ref.name}: per_cell and tile exclude each other")
+            camera = self.cameras[0] if self.cameras else CameraConfig()
+            if not spec.cell_boxes(FrameView(width=camera.width, height=camera.height), self.options):
+                raise ValueError(f"model {ref.name}: per_cell, but {spec.name} products have no cells")
 
     @classmethod
     def from_stored(cls, config: dict[str, Any]) -> LineConfig:

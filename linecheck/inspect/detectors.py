@@ -8,6 +8,7 @@ restart, connects by itself when the server is back.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -48,18 +49,28 @@ def _tiled(detector: Detector, ref: ModelRef) -> Detector:
     return TiledDetector(detector, tile=ref.tile, overlap=min(ref.tile_overlap, ref.tile - 1))
 
 
+def _per_cell(detector: Detector, ref: ModelRef, line: LineConfig) -> Detector:
+    """``detector`` on every cell crop of the line's product when the model entry asks (``per_cell:``)."""
+    if not ref.per_cell:
+        return detector
+    from linecheck.inspect.geometry import cell_boxes
+    from linecheck.model.cells import CellClassifier
+
+    return CellClassifier(detector, partial(cell_boxes, line))
+
+
 def _with_extras(
     line: LineConfig, build_one: Callable[[str, str, Sequence[str] | None], Detector]
 ) -> Detector:
     """The line's main model, or the union of it and its ``extra_models`` (classes checked with the line)."""
     main = line.model or ModelRef(name=model_of(line))
     if not line.extra_models:
-        return _tiled(build_one(main.name, main.version, line.classes), main)
+        return _per_cell(_tiled(build_one(main.name, main.version, line.classes), main), main, line)
     refs = [main, *line.extra_models]
     built: list[Detector] = []
     try:
         for ref in refs:
-            built.append(_tiled(build_one(ref.name, ref.version, None), ref))
+            built.append(_per_cell(_tiled(build_one(ref.name, ref.version, None), ref), ref, line))
         union = UnionDetector(built)
     except BaseException:
         for detector in built:

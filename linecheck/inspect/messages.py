@@ -21,6 +21,7 @@ import numpy.typing as npt
 from linecheck.config import LineConfig
 from linecheck.contract import DefectPayload, InspectionPayload, bbox_problem, build
 from linecheck.errors import InvalidFieldError
+from linecheck.inspect.geometry import FrameGeometry
 from linecheck.messages import CodeStatus, Detections, Frame, Verdict
 
 #: A defect location: textile ``along_m/across_m/length_m/width_m``, PV ``row/col``, bearing ``zone``.
@@ -43,6 +44,8 @@ class CodedFrame:
         code_status: how the code was obtained.
         received_at: ``time.monotonic()`` when the frame entered the pipeline (for deadlines).
         code_note: why the code is unread, if it is.
+        geometry: where the product lies in the frame, on a ``geometry_mode: auto`` line (None:
+            the line YAML's geometry, not measured).
 
     """
 
@@ -52,6 +55,7 @@ class CodedFrame:
     code_status: CodeStatus
     received_at: float
     code_note: str | None = None
+    geometry: FrameGeometry | None = None
 
     def __post_init__(self) -> None:
         if (self.code is None) != (self.code_status is CodeStatus.UNREAD):

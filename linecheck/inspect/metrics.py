@@ -126,6 +126,13 @@ class InspectorMetrics:
         self.detector_reconnects = Counter(
             f"{p}detector_reconnects", "Detector (re)connections after a failure", ["model"], registry=r
         )
+        self.geometry_fallbacks = Counter(
+            f"{p}geometry_fallbacks",
+            "Frames of geometry_mode: auto lines in which the product was not found (placed with the "
+            "line YAML's geometry)",
+            ["line"],
+            registry=r,
+        )
         self.reject_signals = Counter(
             f"{p}reject_signals",
             "Reject-signal events sent, by reject true/false",
@@ -196,6 +203,11 @@ class InspectorMetrics:
         self._count("units", line)
         if verdict is not None:
             self._count("unit_verdicts", line, verdict)
+
+    def geometry_fallback(self, line: str) -> None:
+        """A frame of ``line`` (``geometry_mode: auto``) showed no product: the YAML's geometry was used."""
+        self.geometry_fallbacks.labels(line).inc()
+        self._count("geometry_fallbacks", line)
 
     def reject_signal(self, line: str, reject: bool) -> None:
         """A reject-signal event was emitted for a frame of ``line``."""

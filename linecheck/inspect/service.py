@@ -346,6 +346,7 @@ class InspectorService:
                 "codes": m.by_key("codes", lid),
                 "defects": m.by_key("defects", lid),
                 "not_inspected_causes": m.by_key("not_inspected", lid),
+                "geometry_fallbacks": m.total("geometry_fallbacks", lid),
                 **logic.status(),
             }
         outbox = self.outbox.counts() if self.outbox is not None else None

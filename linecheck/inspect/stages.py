@@ -14,10 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from linecheck.config import LineConfig
 from linecheck.errors import StoreError
 from linecheck.inspect.batcher import failed
 from linecheck.inspect.code_reader import CodeReader, CodeReading
 from linecheck.inspect.frame_source import FrameSource
+from linecheck.inspect.geometry import FrameGeometry, fallback, measure, remember
 from linecheck.inspect.kinds import KindLogic
 from linecheck.inspect.messages import CodedFrame, InferredFrame, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
@@ -149,13 +151,15 @@ class CodeWorker(Worker):
         ) as exc:  # per-frame loop boundary: a decoder crash makes the code unread, not the frame lost
             log.exception("line %s frame %d: code reader failed", frame.line_id, frame.seq)
             reading = CodeReading(code=None, status=CodeStatus.UNREAD, note=f"code reader failed: {exc}")
+        line = self.readers[frame.line_id].line
         coded = CodedFrame(
             frame=frame,
-            line=self.readers[frame.line_id].line,
+            line=line,
             code=reading.code,
             code_status=reading.status,
             received_at=time.monotonic() - age,
             code_note=reading.note,
+            geometry=self.measure(line, frame),
         )
         model_name, queue = self.routes[frame.line_id]
         started = time.monotonic()
@@ -167,6 +171,17 @@ class CodeWorker(Worker):
         self.metrics.frame_not_inspected(frame.line_id, "queue_full")
         self._warn.warning(queue.name, "line %s frame %d not_inspected: %s", frame.line_id, frame.seq, reason)
         self.results.put_until(failed(coded, model_name, reason), self.stop)
+
+    def measure(self, line: LineConfig, frame: Frame) -> FrameGeometry | None:
+        """The product's geometry in ``frame`` on a ``geometry_mode: auto`` line (fallbacks counted)."""
+        try:
+            found = measure(line, frame.image)
+        except Exception as exc:  # per-frame loop boundary: a finder crash keeps the YAML's geometry
+            log.exception("line %s frame %d: geometry finder failed", frame.line_id, frame.seq)
+            found = remember(line, frame.image, fallback(f"finder failed: {type(exc).__name__}: {exc}"))
+        if found is not None and found.source == "fixed":
+            self.metrics.geometry_fallback(frame.line_id)
+        return found
 
     def teardown(self) -> None:
         """Close this producer's side of every model queue and of the results channel."""

@@ -54,7 +54,8 @@ def _result(
 ) -> InspectionResult:
     coded = inferred.coded
     frame = coded.frame
-    notes = [r for r in (*reasons, coded.code_note) if r]
+    geometry_note = coded.geometry.note if coded.geometry else None
+    notes = [r for r in (*reasons, coded.code_note, geometry_note) if r]
     if coded.code_status is CodeStatus.UNREAD and not coded.code_note:
         notes.append("code unread")
     trigger = frame.meta.get("trigger")

@@ -69,11 +69,13 @@ class KindLogic:
             height=frame.height,
             camera_index=self._camera_index.get(frame.station, 0),
             along_m=self.roll_offset_m(coded),
+            geometry=coded.geometry.value if coded.geometry else None,
         )
 
     def locate(self, box: Box, coded: CodedFrame) -> Location:
-        """Where on the product the defect in ``box`` is (the kind's ``locate``)."""
-        return self.spec.locate(box, self.view(coded), self.options)
+        """Where on the product the defect in ``box`` is (auto-geometry lines: and with which geometry)."""
+        location = self.spec.locate(box, self.view(coded), self.options)
+        return location if coded.geometry is None else {**location, "geometry": coded.geometry.source}
 
     def roll_offset_m(self, coded: CodedFrame) -> float | None:
         """Web kinds: where along the web the frame starts; None for frame kinds."""

@@ -1,0 +1,121 @@
+"""Where the product lies in each frame: the line YAML's geometry, or one found in the frame itself.
+
+A line whose kind section says ``geometry_mode: auto`` has every frame measured by the code-reader
+stage, before the frame is queued for inference (:meth:`~linecheck.kinds.KindSpec.find_geometry`:
+a PV module's cell grid, a bearing ring). The judge places the frame's defects with that geometry
+and says so in each location (``"geometry": "found"``); a cell classifier cuts the frame's cells
+with it. A frame in which the product is not found keeps the line YAML's geometry: it is inspected
+all the same, its locations say ``"geometry": "fixed"``, its reason says why, and the fallback is
+counted (``linecheck_inspector_geometry_fallbacks``). Lines with ``geometry_mode: fixed`` (the
+default) are not measured and their locations carry no ``geometry``.
+
+A frame is measured once: measurements are remembered by the frame image's identity for the last
+:data:`REMEMBERED` frames (through a weak reference, so a frame that is gone is never taken for a
+new one at the same address), so the inference stage finds what the code reader measured.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from linecheck.config import LineConfig
+from linecheck.errors import InvalidFieldError
+from linecheck.kinds import CellBox, FrameView, GeometryOptions, GeometrySource, get_kind
+
+Image = npt.NDArray[np.uint8]
+
+#: Frames whose measurement is remembered (well above the frames a service holds in its queues).
+REMEMBERED = 512
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FrameGeometry:
+    """The geometry one frame's defects are placed with, on a ``geometry_mode: auto`` line.
+
+    Attributes:
+        source: ``found`` in the frame, or ``fixed``: the line YAML's (the frame showed none).
+        value: the kind's geometry object when found (it becomes ``FrameView.geometry``).
+        note: why the line YAML's geometry was used (a fallback only).
+
+    """
+
+    source: GeometrySource
+    value: object | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.source == "found") != (self.value is not None):
+            raise InvalidFieldError("value", self.value, "expected a geometry exactly when source is found")
+        if self.source == "found" and self.note is not None:
+            raise InvalidFieldError("note", self.note, "a found geometry needs no note")
+
+
+def is_auto(line: LineConfig) -> bool:
+    """True when ``line`` finds its product's geometry in every frame."""
+    return isinstance(line.options, GeometryOptions) and line.options.geometry_mode == "auto"
+
+
+_lock = threading.Lock()
+_measured: OrderedDict[tuple[str, int], tuple[weakref.ref[Image], FrameGeometry]] = OrderedDict()
+
+
+def _recall(line: LineConfig, image: Image) -> FrameGeometry | None:
+    with _lock:
+        entry = _measured.get((line.id, id(image)))
+        if entry is None or entry[0]() is not image:
+            return None
+        _measured.move_to_end((line.id, id(image)))
+        return entry[1]
+
+
+def remember(line: LineConfig, image: Image, geometry: FrameGeometry) -> FrameGeometry:
+    """Keep ``geometry`` as the measurement of ``image`` on ``line`` and return it."""
+    with _lock:
+        _measured[(line.id, id(image))] = (weakref.ref(image), geometry)
+        _measured.move_to_end((line.id, id(image)))
+        while len(_measured) > REMEMBERED:
+            _measured.popitem(last=False)
+    return geometry
+
+
+def measure(line: LineConfig, image: Image) -> FrameGeometry | None:
+    """The geometry of ``image`` on ``line``: None on a fixed line, else found or the YAML's with the reason.
+
+    Only the finder's refusal (:class:`InvalidFieldError`: no module, no ring) is a fallback here;
+    any other failure propagates to the caller's loop boundary.
+    """
+    if not is_auto(line):
+        return None
+    known = _recall(line, image)
+    if known is not None:
+        return known
+    try:
+        value = get_kind(line.kind).find_geometry(image, line.options)
+    except InvalidFieldError as exc:
+        return remember(line, image, fallback(exc.reason))
+    if value is None:
+        return remember(line, image, fallback(f"kind {line.kind} cannot find its geometry in a frame"))
+    return remember(line, image, FrameGeometry(source="found", value=value))
+
+
+def fallback(why: str) -> FrameGeometry:
+    """The line YAML's geometry, used because of ``why``."""
+    note = f"geometry not found in the frame ({why}): the line YAML's used"
+    return FrameGeometry(source="fixed", note=note)
+
+
+def cell_boxes(line: LineConfig, image: Image) -> list[CellBox]:
+    """The product's cells in ``image``, row by row (in the geometry found in it on an auto line)."""
+    found = measure(line, image)
+    view = FrameView(
+        width=int(image.shape[1]),
+        height=int(image.shape[0]),
+        geometry=None if found is None else found.value,
+    )
+    return get_kind(line.kind).cell_boxes(view, line.options)
