@@ -82,6 +82,12 @@ class Frame:
         return int(self.image.shape[1])
 
 
+def _is_heatmap(heat: object) -> bool:
+    return (
+        isinstance(heat, np.ndarray) and heat.dtype == np.float32 and heat.ndim == 2 and min(heat.shape) > 0
+    )
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Detections:
     """Detections for one image, boxes in that image's pixel coordinates.
@@ -91,6 +97,9 @@ class Detections:
         confidence: (N,) float32 scores in [0, 1].
         class_id: (N,) int64 indices into ``class_names``.
         class_names: the model's class list.
+        heatmaps: per detection, the anomaly map under its box (``(h, w)`` float32 in confidence
+            units, cells spread evenly over the box) or None; an anomaly model's regions carry
+            one, detector and classifier detections none. Left out: None for every detection.
 
     """
 
@@ -98,6 +107,7 @@ class Detections:
     confidence: npt.NDArray[np.float32]
     class_id: npt.NDArray[np.int64]
     class_names: tuple[str, ...]
+    heatmaps: tuple[npt.NDArray[np.float32] | None, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = self.xyxy.shape[0] if self.xyxy.ndim == 2 else -1
@@ -111,6 +121,19 @@ class Detections:
             raise InvalidFieldError(
                 "class_id", self.class_id.tolist(), f"expected ids in [0, {len(self.class_names)})"
             )
+        heatmaps = tuple(self.heatmaps) or (None,) * n
+        object.__setattr__(self, "heatmaps", heatmaps)
+        if len(heatmaps) != n:
+            raise InvalidFieldError("heatmaps", f"{len(heatmaps)} maps", f"expected {n} (None where none)")
+        for i, heat in enumerate(heatmaps):
+            if heat is not None and not _is_heatmap(heat):
+                shape = getattr(heat, "shape", None)
+                dtype = getattr(heat, "dtype", type(heat).__name__)
+                raise InvalidFieldError(
+                    f"heatmaps[{i}]",
+                    f"shape={shape} dtype={dtype}",
+                    "expected a non-empty (h, w) float32 map",
+                )
 
     @classmethod
     def empty(cls, class_names: Sequence[str]) -> Detections:
@@ -136,4 +159,5 @@ class Detections:
             confidence=self.confidence[mask],
             class_id=self.class_id[mask],
             class_names=self.class_names,
+            heatmaps=tuple(h for h, keep in zip(self.heatmaps, mask.tolist(), strict=True) if keep),
         )

@@ -7,7 +7,8 @@
 * ``anomaly`` ``(h, w)``: anomaly map over the ``imgsz`` input in confidence units (the graph
   divides the patch distance ``s`` by the calibrated threshold ``t`` as ``s / (s + t)``, so
   0.5 is the threshold). Connected regions of cells above :data:`ANOMALY_LEVEL` become
-  detections of class ``anomaly``: box around the region, confidence its highest cell.
+  detections of class ``anomaly``: box around the region, confidence its highest cell, and the
+  cells under the box kept with it (the region's heat map, shown to reviewers with its crop).
 """
 
 from __future__ import annotations
@@ -44,33 +45,45 @@ def decode_classify(
 
 def anomaly_regions(
     amap: FloatArray, *, imgsz: int, level: float = ANOMALY_LEVEL, max_det: int = 300
-) -> tuple[FloatArray, FloatArray]:
-    """Boxes (input pixels) and peak scores of the connected regions of ``amap`` above ``level``."""
+) -> tuple[FloatArray, FloatArray, tuple[FloatArray, ...]]:
+    """Connected regions of ``amap`` above ``level``, best first.
+
+    Returns each region's box (input pixels), its peak score and its part of the map: the cells
+    under its box (a copy, every cell of the box, another region's included), which span the
+    box evenly.
+    """
     if amap.ndim != 2 or min(amap.shape) < 1:
         raise ModelContractError(f"anomaly output for one image has shape {amap.shape}; expected (h, w)")
     mask = (amap > level).astype(np.uint8)
     if not mask.any():
-        return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+        return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), ()
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     sy, sx = imgsz / amap.shape[0], imgsz / amap.shape[1]
     boxes: list[list[float]] = []
     scores: list[float] = []
+    maps: list[FloatArray] = []
     for region in range(1, count):
         x, y, w, h = (int(v) for v in stats[region, :4])
         boxes.append([x * sx, y * sy, (x + w) * sx, (y + h) * sy])
         scores.append(float(amap[labels == region].max()))
+        maps.append(np.array(amap[y : y + h, x : x + w], np.float32))
     order = np.argsort(-np.asarray(scores), kind="stable")[:max_det]
-    return np.asarray(boxes, np.float32)[order], np.asarray(scores, np.float32)[order]
+    return (
+        np.asarray(boxes, np.float32)[order],
+        np.asarray(scores, np.float32)[order],
+        tuple(maps[i] for i in order.tolist()),
+    )
 
 
 def decode_anomaly(
     output: FloatArray, num_classes: int, *, imgsz: int, conf: float, max_det: int
-) -> tuple[FloatArray, FloatArray, IntArray]:
-    """Regions of one image's anomaly map as ``anomaly`` detections (class id 0)."""
+) -> tuple[FloatArray, FloatArray, IntArray, tuple[FloatArray, ...]]:
+    """Regions of one image's anomaly map as ``anomaly`` detections (class id 0) with their maps."""
     if num_classes != 1:
         raise ModelContractError(
             f"an anomaly model has one class ({ANOMALY_CLASS!r}); the card lists {num_classes}"
         )
-    boxes, scores = anomaly_regions(output, imgsz=imgsz, max_det=max_det)
+    boxes, scores, maps = anomaly_regions(output, imgsz=imgsz, max_det=max_det)
     keep = scores > conf
-    return boxes[keep], scores[keep], np.zeros(int(keep.sum()), np.int64)
+    kept = tuple(m for m, k in zip(maps, keep.tolist(), strict=True) if k)
+    return boxes[keep], scores[keep], np.zeros(int(keep.sum()), np.int64), kept

@@ -12,7 +12,8 @@ Post-processing, per image, for the two output layouts a registry card can decla
 * ``classify`` / ``anomaly``: image-level class probabilities and anomaly maps, decoded into
   whole-image and region detections by :mod:`linecheck.model.image_outputs`.
 
-Boxes are then mapped back to the original image (undo scale and padding) and clipped.
+Boxes are then mapped back to the original image (undo scale and padding) and clipped; an anomaly
+region's part of the map is cut with its box (:func:`clip_heatmap`).
 Both runtimes call exactly these functions, so they give identical detections for the same tensors.
 """
 
@@ -253,18 +254,49 @@ def scale_boxes(xyxy: FloatArray, placement: Letterbox) -> FloatArray:
     return out
 
 
+def clip_heatmap(heat: FloatArray, box: FloatArray, placement: Letterbox) -> FloatArray:
+    """The part of ``heat`` that lies on the image, ``heat`` spread evenly over ``box``.
+
+    ``box`` is in letterboxed input pixels; :func:`scale_boxes` clips it to the image, and this cuts
+    its map the same way (whole cells, rounded outwards, at least one), so the map keeps spanning
+    the clipped box.
+    """
+    rows, cols = heat.shape
+    x1, y1, x2, y2 = (float(v) for v in box)
+    right = placement.pad_x + placement.width * placement.scale
+    bottom = placement.pad_y + placement.height * placement.scale
+    c0, c1 = _cells(x1, x2, float(placement.pad_x), right, cols)
+    r0, r1 = _cells(y1, y2, float(placement.pad_y), bottom, rows)
+    return heat[r0:r1, c0:c1]
+
+
+def _cells(lo: float, hi: float, start: float, end: float, cells: int) -> tuple[int, int]:
+    """Cells (of ``cells`` spread over ``lo``..``hi``) covering ``lo``..``hi`` within ``start``..``end``."""
+    if hi <= lo:
+        return 0, cells
+    first = int(np.floor(max(0.0, (start - lo) / (hi - lo)) * cells + 1e-6))
+    last = int(np.ceil(min(1.0, (end - lo) / (hi - lo)) * cells - 1e-6))
+    first = min(max(first, 0), cells - 1)
+    return first, min(cells, max(last, first + 1))
+
+
+#: One image's decoded output: boxes (input pixels), scores, class ids, and per box its part of an
+#: anomaly map (empty for layouts without one).
+_Decoded = tuple[FloatArray, FloatArray, npt.NDArray[np.int64], tuple[FloatArray, ...]]
+
+
 def _decode(
     output: FloatArray, num_classes: int, layout: OutputLayout, options: DecodeOptions, placement: Letterbox
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
+) -> _Decoded:
     """Decode one image's output by its layout (boxes in letterboxed input pixels)."""
     if layout == "raw":
-        return decode_raw(output, num_classes, options)
+        return (*decode_raw(output, num_classes, options), ())
     if layout == "nms":
-        return decode_nms(output, num_classes, options)
+        return (*decode_nms(output, num_classes, options), ())
     # The square input side: the letterbox scaled the longer side of the image to it.
     imgsz = round(max(placement.width, placement.height) * placement.scale)
     if layout == "classify":
-        return decode_classify(output, num_classes, imgsz=imgsz, conf=options.conf)
+        return (*decode_classify(output, num_classes, imgsz=imgsz, conf=options.conf), ())
     return decode_anomaly(output, num_classes, imgsz=imgsz, conf=options.conf, max_det=options.max_det)
 
 
@@ -276,6 +308,8 @@ def postprocess(
     options: DecodeOptions,
 ) -> list[Detections]:
     """Turn a batch of model outputs into one :class:`Detections` per image (original pixels).
+
+    An ``anomaly`` layout's detections carry their part of the anomaly map (``heatmaps``).
 
     Raises:
         InferenceError: the batch holds a different number of results than images sent.
@@ -290,12 +324,17 @@ def postprocess(
     names = tuple(class_names)
     results: list[Detections] = []
     for output, placement in zip(outputs, placements, strict=True):
-        xyxy, scores, class_id = _decode(
+        xyxy, scores, class_id, maps = _decode(
             np.asarray(output, dtype=np.float32), len(names), layout, options, placement
         )
+        heat = [clip_heatmap(m, box, placement) for m, box in zip(maps, xyxy, strict=True)] if maps else []
         results.append(
             Detections(
-                xyxy=scale_boxes(xyxy, placement), confidence=scores, class_id=class_id, class_names=names
+                xyxy=scale_boxes(xyxy, placement),
+                confidence=scores,
+                class_id=class_id,
+                class_names=names,
+                heatmaps=tuple(heat),
             )
         )
     return results

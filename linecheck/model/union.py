@@ -101,6 +101,7 @@ class UnionDetector:
             confidence=np.concatenate([p.confidence for p in parts]).astype(np.float32),
             class_id=np.concatenate(ids).astype(np.int64),
             class_names=self._names,
+            heatmaps=tuple(heat for p in parts for heat in p.heatmaps),
         )
 
     def close(self) -> None:

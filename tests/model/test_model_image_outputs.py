@@ -31,7 +31,7 @@ def test_anomaly_regions_are_boxed_in_input_pixels_with_their_peak():
     amap = np.zeros((8, 8), np.float32)
     amap[1:3, 1:3] = [[0.6, 0.7], [0.55, 0.9]]
     amap[6, 5:8] = 0.8
-    boxes, scores = anomaly_regions(amap, imgsz=64)
+    boxes, scores, _ = anomaly_regions(amap, imgsz=64)
     assert scores.tolist() == pytest.approx([0.9, 0.8])
     assert boxes.tolist() == [[8, 8, 24, 24], [40, 48, 64, 56]]
 

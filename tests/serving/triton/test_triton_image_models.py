@@ -65,6 +65,10 @@ def test_triton_answers_like_onnx_runtime_after_checking_the_class_list(
         assert a.class_names == b.class_names == tuple(classes)
         np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
         np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)
+        for ours_map, theirs_map in zip(a.heatmaps, b.heatmaps, strict=True):  # anomaly regions carry one
+            assert (ours_map is None) == (theirs_map is None) == (name != "cells-anomaly")
+            if ours_map is not None:
+                np.testing.assert_allclose(ours_map, theirs_map, atol=1e-4)
 
 
 def test_a_classifier_served_with_another_class_list_is_refused_at_start(served, triton_server):
