@@ -32,11 +32,13 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     Tag,
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -260,6 +262,12 @@ class DefectPayload(_Payload):
         None, description="textile {along_m, across_m, length_m, width_m} | pv {row, col} | bearing {zone}"
     )
     crop_ref: str | None = Field(None, pattern=REF_PATTERN)
+    heatmap_ref: str | None = Field(
+        None,
+        pattern=REF_PATTERN,
+        description="anomaly defects: JPEG heat map of the region over the crop (the crop's box); "
+        "null for detector and classifier defects",
+    )
 
     @field_validator("location")
     @classmethod
@@ -273,6 +281,14 @@ class DefectPayload(_Payload):
         if self.location is not None:
             _refuse(type(self), json_problems(self.location, ("location",)))
         return self
+
+    @model_serializer(mode="wrap")
+    def _heatmap_ref_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave a null ``heatmap_ref`` out: a defect without one serialises (and hashes) as before."""
+        data: dict[str, Any] = handler(self)
+        if "heatmap_ref" in data and data["heatmap_ref"] is None:
+            del data["heatmap_ref"]
+        return data
 
 
 class InspectionPayload(_Payload):

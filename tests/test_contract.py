@@ -34,6 +34,7 @@ def defect(**changes: Any) -> DefectRecord:
         bbox=(10.04, 20.0, 50.0, 60.06),
         location={"along_m": 6.12, "across_m": 0.33, "length_m": 0.02, "width_m": 0.01},
         crop_ref="b" * 64,
+        heatmap_ref="d" * 64,
     )
     return DefectRecord(**{**fields, **changes})
 
@@ -118,6 +119,7 @@ def test_every_field_survives_inspector_to_api() -> None:
             "bbox": tuple(round(v, 1) for v in sent.bbox),
             "location": dict(sorted(sent.location.items())),
             "crop_ref": sent.crop_ref,
+            "heatmap_ref": sent.heatmap_ref,
         }
         for name in DefectPayload.model_fields:
             assert getattr(got, name) == wanted[name], name
@@ -188,6 +190,19 @@ def test_content_hash_is_unchanged(name: str) -> None:
     assert content_hash(item) == HASHES[name]
 
 
+def test_a_heatmap_ref_is_part_of_the_content_and_a_null_one_is_not_sent() -> None:
+    body = _stored_body("fail")
+    body["defects"][0]["heatmap_ref"] = None  # sent as null: the same inspection as left out
+    [item] = parse_ingest_body(json.dumps(body).encode(), max_batch=1).items
+    assert content_hash(item) == HASHES["fail"]
+    assert "heatmap_ref" not in item.model_dump(mode="json")["defects"][0]
+    body["defects"][0]["heatmap_ref"] = "d" * 64
+    [with_map] = parse_ingest_body(json.dumps(body).encode(), max_batch=1).items
+    assert content_hash(with_map) != HASHES["fail"]
+    assert with_map.model_dump(mode="json")["defects"][0]["heatmap_ref"] == "d" * 64
+    assert "heatmap_ref" not in defect(heatmap_ref=None).to_payload()
+
+
 #: One inspection-level rule broken per row, and the field both sides must name.
 INSPECTION_VIOLATIONS = [
     ({"id": "short"}, "id"),
@@ -239,6 +254,8 @@ DEFECT_VIOLATIONS = [
     ({"confidence": -0.1}, "confidence"),
     ({"crop_ref": "../x"}, "crop_ref"),
     ({"crop_ref": "A" * 64}, "crop_ref"),
+    ({"heatmap_ref": "../x"}, "heatmap_ref"),
+    ({"heatmap_ref": "e" * 63}, "heatmap_ref"),
     ({"class_name": "st\x00ain"}, "class_name"),
     ({"location": {"along_m": float("nan")}}, "location.along_m"),
     ({"location": {"along_m": 1.0, "note": {"deep": "\x07"}}}, "location.note.deep"),

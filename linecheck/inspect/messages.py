@@ -104,6 +104,10 @@ class DefectRecord:
         bbox: ``x1, y1, x2, y2`` in frame pixels.
         location: product location (see :data:`Location`).
         crop_ref: sha256 of the uploaded JPEG crop, filled by the outbox.
+        heatmap_ref: sha256 of the uploaded JPEG heat map over the crop, filled by the outbox for
+            a defect with a ``heatmap``.
+        heatmap: an anomaly region's map over ``bbox`` (see ``Detections.heatmaps``); not sent,
+            the outbox renders it.
 
     """
 
@@ -112,6 +116,8 @@ class DefectRecord:
     bbox: tuple[float, float, float, float]
     location: Location
     crop_ref: str | None = None
+    heatmap_ref: str | None = None
+    heatmap: npt.NDArray[np.float32] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         x1, y1, x2, y2 = self.bbox
@@ -129,6 +135,7 @@ class DefectRecord:
                 "bbox": [round(float(v), 1) for v in self.bbox],
                 "location": dict(self.location),
                 "crop_ref": self.crop_ref,
+                "heatmap_ref": self.heatmap_ref,
             },
         )
 

@@ -82,6 +82,9 @@ class DefectOut(_Out):
     bbox: tuple[float, float, float, float]
     location: dict[str, Any] | None
     crop_ref: str | None
+    heatmap_ref: str | None = Field(
+        None, description="anomaly defects: JPEG heat map of the region over the crop (the crop's box)"
+    )
     review_state: str
     final_bbox: tuple[float, float, float, float] | None = Field(
         None, description="the box after a reviewer moved or resized it (null: the model's box stands)"
@@ -114,6 +117,7 @@ class DefectOut(_Out):
             bbox=(row.x1, row.y1, row.x2, row.y2),
             location=row.location,
             crop_ref=row.crop_ref,
+            heatmap_ref=row.heatmap_ref,
             review_state=current.state,
             final_bbox=current.final_bbox,
             final_location=trusted_location(row.final_bbox, row.final_location, current),

@@ -182,6 +182,8 @@ class Defect(Base):
     cell_col: Mapped[int | None] = mapped_column(Integer)
     zone: Mapped[str | None] = mapped_column(String(16))
     crop_ref: Mapped[str | None] = mapped_column(String(64))
+    #: JPEG heat map of an anomaly region over the crop (same box); None for other defects.
+    heatmap_ref: Mapped[str | None] = mapped_column(String(64))
     review_state: Mapped[str] = mapped_column(String(16), default="pending")
     final_class: Mapped[str] = mapped_column(String(64), index=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -301,6 +301,7 @@ class IngestService:
             "y2": y2,
             "location": defect.location,
             "crop_ref": defect.crop_ref,
+            "heatmap_ref": defect.heatmap_ref,
             "review_state": "pending",
             "reviewed_at": None,
             **_defect_columns(defect, kind),
