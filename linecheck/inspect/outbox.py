@@ -2,13 +2,14 @@
 
 Rows hold the exact JSON payload of the ingest contract, so a resend is byte-for-byte the same
 request under the same idempotent id. Images (full frames of failed / not-inspected /
-code-unread units, JPEG crops of defects) are written to content-addressed files next to the
-database before the row is committed; the payload already carries their sha256 refs. A row is
-``pending`` until the API acknowledges it (``sent``) or refuses it for good (``rejected``, kept
-with the error for an operator: ``linecheck outbox list|requeue|drop``); nothing is deleted before
-it is acknowledged, and acknowledged rows are pruned after ``outbox_keep_sent_days``. A row that
-keeps failing on its own (the API answers 5xx for it while it takes others) is backed off and then
-parked as ``rejected`` too (:meth:`Outbox.mark_failed`), so it never holds up the rows behind it.
+code-unread units, JPEG crops of defects, JPEG heat maps of anomaly defects over their crops) are
+written to content-addressed files next to the database before the row is committed; the payload
+already carries their sha256 refs. A row is ``pending`` until the API acknowledges it (``sent``) or
+refuses it for good (``rejected``, kept with the error for an operator: ``linecheck outbox
+list|requeue|drop``); nothing is deleted before it is acknowledged, and acknowledged rows are
+pruned after ``outbox_keep_sent_days``. A row that keeps failing on its own (the API answers 5xx
+for it while it takes others) is backed off and then parked as ``rejected`` too
+(:meth:`Outbox.mark_failed`), so it never holds up the rows behind it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from linecheck.errors import StoreError
-from linecheck.inspect.messages import InspectionResult
+from linecheck.inspect.heatmap_image import render_heatmap
+from linecheck.inspect.messages import DefectRecord, InspectionResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inspections (
@@ -98,16 +100,16 @@ def encode_image(image: npt.NDArray[np.uint8], media_type: str) -> bytes:
     return buf.tobytes()
 
 
-def crop_box(
+def crop_rect(
     image: npt.NDArray[np.uint8], bbox: Sequence[float], margin: int = CROP_MARGIN_PX
-) -> npt.NDArray[np.uint8]:
-    """The defect box plus ``margin`` pixels, clipped to the image (at least 1x1)."""
+) -> tuple[int, int, int, int]:
+    """``x1, y1, x2, y2`` of the defect box plus ``margin`` pixels, clipped to the image (at least 1x1)."""
     h, w = image.shape[:2]
     x1 = int(np.clip(np.floor(bbox[0]) - margin, 0, w - 1))
     y1 = int(np.clip(np.floor(bbox[1]) - margin, 0, h - 1))
     x2 = int(np.clip(np.ceil(bbox[2]) + margin, x1 + 1, w))
     y2 = int(np.clip(np.ceil(bbox[3]) + margin, y1 + 1, h))
-    return image[y1:y2, x1:x2]
+    return x1, y1, x2, y2
 
 
 class OutboxExtension(Protocol):
@@ -168,6 +170,20 @@ class Outbox:
             tmp.replace(path)
         return StoredImage(ref=ref, media_type=media_type, path=path, uploaded=False)
 
+    def _defect_images(
+        self, frame: npt.NDArray[np.uint8], defect: DefectRecord
+    ) -> tuple[DefectRecord, list[StoredImage]]:
+        """Keep the defect's JPEG crop and, for an anomaly region, its heat map over the same box."""
+        x1, y1, x2, y2 = crop_rect(frame, defect.bbox)
+        pixels = frame[y1:y2, x1:x2]
+        crop = self._store_image(encode_image(pixels, "image/jpeg"), "image/jpeg")
+        if defect.heatmap is None:
+            return replace(defect, crop_ref=crop.ref), [crop]
+        bx1, by1, bx2, by2 = defect.bbox
+        over = render_heatmap(pixels, defect.heatmap, (bx1 - x1, by1 - y1, bx2 - x1, by2 - y1))
+        heat = self._store_image(encode_image(over, "image/jpeg"), "image/jpeg")
+        return replace(defect, crop_ref=crop.ref, heatmap_ref=heat.ref), [crop, heat]
+
     def add(self, result: InspectionResult) -> str:
         """Keep ``result``'s images and commit its payload; returns the inspection id.
 
@@ -179,11 +195,9 @@ class Outbox:
         if frame_image is not None:
             defects = []
             for defect in result.defects:
-                crop = self._store_image(
-                    encode_image(crop_box(frame_image, defect.bbox), "image/jpeg"), "image/jpeg"
-                )
-                images.append(crop)
-                defects.append(replace(defect, crop_ref=crop.ref))
+                stored, kept = self._defect_images(frame_image, defect)
+                images.extend(kept)
+                defects.append(stored)
             result = replace(result, defects=tuple(defects))
             if result.keep_image:
                 frame = self._store_image(encode_image(frame_image, "image/png"), "image/png")

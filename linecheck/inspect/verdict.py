@@ -96,9 +96,15 @@ def judge(inferred: InferredFrame, logic: KindLogic) -> InspectionResult:
             confidence=float(np.clip(score, 0.0, 1.0)),
             bbox=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
             location=logic.locate(box, inferred.coded),
+            heatmap=heat,
         )
-        for box, score, name, ok in zip(
-            boxes.tolist(), kept.confidence.tolist(), kept.names(), usable.tolist(), strict=True
+        for box, score, name, heat, ok in zip(
+            boxes.tolist(),
+            kept.confidence.tolist(),
+            kept.names(),
+            kept.heatmaps,
+            usable.tolist(),
+            strict=True,
         )
         if ok
     )
