@@ -73,10 +73,11 @@ export async function drawFrame(canvas, { ref, width, height, boxes, classes, ma
 }
 
 /**
- * Show the crop of a defect in `canvas`: the stored crop when there is one, else the box cut
- * from the full frame with a margin. Returns "stored", "frame" or "none".
+ * Show the crop of a defect in `canvas`: its heat map over the crop when `heatmapRef` is given (an
+ * anomaly defect, the crop's box), else the stored crop when there is one, else the box cut from the
+ * full frame with a margin. Returns "heatmap", "stored", "frame" or "none".
  */
-export async function drawCrop(canvas, { cropRef, frameRef, bbox, width, height, maxSize = 220 }) {
+export async function drawCrop(canvas, { cropRef, heatmapRef = null, frameRef, bbox, width, height, maxSize = 220 }) {
   const ctx = canvas.getContext("2d");
   let source = null;
   let sx = 0;
@@ -84,10 +85,11 @@ export async function drawCrop(canvas, { cropRef, frameRef, bbox, width, height,
   let sw = 0;
   let sh = 0;
   let origin = "none";
-  if (cropRef) {
-    source = await loadImage(await imageUrl(cropRef));
+  const storedRef = heatmapRef || cropRef;
+  if (storedRef) {
+    source = await loadImage(await imageUrl(storedRef));
     [sw, sh] = [source.naturalWidth, source.naturalHeight];
-    origin = "stored";
+    origin = heatmapRef ? "heatmap" : "stored";
   } else if (frameRef) {
     source = await loadImage(await imageUrl(frameRef));
     const kx = source.naturalWidth / width;

@@ -5,6 +5,7 @@
 import { ApiError, getJson, lines, postJson } from "./api.js";
 import { actorName, badge, classChip, el, fmtShort, fmtTime, formatLocation, replace, typingInField } from "./dom.js";
 import { drawCrop } from "./frame_view.js";
+import { cropCaption, heatmapView } from "./heatmap_view.js";
 import { describeError, initShell, showError, showMessage, whoAmI } from "./shell.js";
 import { FrameViewer } from "./viewer.js";
 
@@ -26,6 +27,7 @@ const view = {
   undo: [], // decisions made here, newest last: [defect ids]
   frame: null, // the inspection of the selected defect (all its defects)
   picker: null, // "reclassify" | "draw"
+  heatmap: false, // anomaly defects: show the heat map over the crop instead of the crop
 };
 
 const $ = (id) => document.getElementById(id);
@@ -243,6 +245,28 @@ function renderFacts(item) {
     el("dt", {}, "box"), el("dd", {}, `${box.map((v) => Math.round(v)).join(", ")}${defect.final_bbox ? " (corrected)" : ""}`));
 }
 
+/** The crop pane of `item`'s defect: its crop, or its heat map over the crop when toggled on. */
+function drawCropPane(item) {
+  const defect = item.defect;
+  const heat = heatmapView(defect, view.heatmap);
+  const toggle = $("heatmap-toggle");
+  toggle.hidden = !heat.available;
+  toggle.setAttribute("aria-pressed", String(heat.shown));
+  drawCrop($("crop-canvas"), {
+    cropRef: defect.crop_ref, heatmapRef: heat.heatmapRef, frameRef: item.image_ref,
+    bbox: defect.final_bbox || defect.bbox, width: item.image_width, height: item.image_height, maxSize: 200,
+  }).then((origin) => {
+    $("crop-caption").textContent = cropCaption(origin);
+  }).catch((exc) => showError(exc));
+}
+
+function toggleHeatmap() {
+  const item = view.items[view.selected];
+  if (!item || !heatmapView(item.defect, true).available) return;
+  view.heatmap = !view.heatmap;
+  drawCropPane(item);
+}
+
 async function renderDetail(item) {
   const token = ++view.token;
   const detail = $("detail");
@@ -257,12 +281,7 @@ async function renderDetail(item) {
   replace($("detail-history"), reviewHistory(defect));
   closePicker();
   setMode("view");
-  drawCrop($("crop-canvas"), {
-    cropRef: defect.crop_ref, frameRef: item.image_ref, bbox: defect.final_bbox || defect.bbox,
-    width: item.image_width, height: item.image_height, maxSize: 200,
-  }).then((origin) => {
-    $("crop-caption").textContent = origin === "stored" ? "stored crop" : origin === "frame" ? "cut from the frame" : "no image";
-  }).catch((exc) => showError(exc));
+  drawCropPane(item);
   let frame = { id: defect.inspection_id, defects: [defect] };
   try {
     frame = await inspection(defect.inspection_id);
@@ -682,6 +701,7 @@ function onKey(event) {
     f: () => toggleFilters(),
     "/": () => $("code-search").focus(),
     g: toggleGolden,
+    h: toggleHeatmap,
     m: () => setMode(viewer.mode === "move" ? "view" : "move"),
     d: () => setMode(viewer.mode === "draw" ? "view" : "draw"),
     Delete: () => decide("reject", undefined, { comment: $("comment").value.trim() || "duplicate" }),
@@ -768,6 +788,7 @@ function wire() {
     filter();
   });
   $("golden-toggle").addEventListener("click", toggleGolden);
+  $("heatmap-toggle").addEventListener("click", toggleHeatmap);
   $("golden-set").addEventListener("click", useAsGolden);
   $("mode-move").addEventListener("click", () => setMode(viewer.mode === "move" ? "view" : "move"));
   $("mode-draw").addEventListener("click", () => setMode(viewer.mode === "draw" ? "view" : "draw"));
