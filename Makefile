@@ -9,10 +9,10 @@ export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR := $(CURDIR)/var/ultralytics
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint typecheck unit clean help
+.PHONY: install models demo test lint typecheck unit clean help
 
 help:
-	@echo "make install   create .venv and install linecheck (editable) with test extras"
+	@echo "make install   create .venv, install linecheck (editable) with test extras, build the models' ONNX graphs"
 	@echo "make demo      end-to-end demo: embedded Triton + API on SQLite + simulated lines"
 	@echo "make test      lint, type-check and run every test"
 	@echo "make clean     remove .venv and generated files under var/"
@@ -23,9 +23,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# models/ commits one format per starter model (weights.pt, float16); the ONNX graphs the servers
+# run are exported here (a no-op once they exist).
+models: $(STAMP)
+	$(BIN)/linecheck models build
 
-demo: $(STAMP)
+install: $(STAMP) models
+
+demo: $(STAMP) models
 	$(BIN)/linecheck demo $(DEMO_ARGS)
 
 lint: $(STAMP)
@@ -35,7 +40,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck models
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU host's side of issue 17 (see bench/gpu_travel.md): install the carried pack, run
 # bench/gpu_check.py into $1, keep the log beside the JSON. One call of the device tool:
-#   bash bench/gpu_check.sh "$OUT"          (carry: [".gpu_pack"])
+#   bash bench/gpu_check.sh "$OUT"          (carry: [".gpu_pack", "models/bearing/1/model.onnx"])
 set -u -o pipefail
 results=${1:?usage: bench/gpu_check.sh RESULTS_DIR [gpu_check.py options]}
 shift

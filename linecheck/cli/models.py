@@ -10,7 +10,9 @@ from rich.table import Table
 from linecheck.cli.common import ModelsDir, console, errors_exit, open_registry
 from linecheck.errors import InvalidFieldError
 
-app = typer.Typer(help="Model registry: list, show and promote versions.", no_args_is_help=True)
+app = typer.Typer(
+    help="Model registry: list, show, promote versions and build their ONNX graphs.", no_args_is_help=True
+)
 
 
 def _fmt(value: object) -> str:
@@ -27,7 +29,7 @@ def list_models(models_dir: ModelsDir = None) -> None:
     with errors_exit():
         for name in registry.names():
             stages = registry.stages(name)
-            shown = registry.get(name, stages.get("production", "latest"))
+            shown = registry.get(name, stages.get("production", "latest"), built=False)
             card = shown.card
             table.add_row(
                 name,
@@ -51,7 +53,7 @@ def show(
 ) -> None:
     """Print a version's model card as JSON."""
     with errors_exit():
-        mv = open_registry(models_dir).get(name, version)
+        mv = open_registry(models_dir).get(name, version, built=False)
     typer.echo(mv.card.to_json(), nl=False)
 
 
@@ -73,3 +75,16 @@ def promote(
         number = registry.promote(name, version, stage)
     was = f" (was {previous})" if previous is not None else ""
     console.print(f"{name}: {stage} -> version {number}{was}")
+
+
+@app.command("build")
+def build(models_dir: ModelsDir = None) -> None:
+    """Export the ONNX graph of every version committed as weights only (make install runs this)."""
+    from linecheck.training.export import build_registry_onnx
+
+    registry = open_registry(models_dir)
+    with errors_exit():
+        built = build_registry_onnx(registry)
+    for exported in built:
+        console.print(f"built {exported.path} (input {exported.input_shape}, output {exported.output_shape})")
+    console.print(f"{len(built)} graph(s) built under {registry.root}; the others were already there")

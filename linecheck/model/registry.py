@@ -38,6 +38,11 @@ class ModelVersion:
         """ONNX graph file."""
         return self.path / (self.card.onnx.file if self.card.onnx else ONNX_FILE)
 
+    @property
+    def is_built(self) -> bool:
+        """False when the version has its weights and an ONNX card entry but no ONNX file yet."""
+        return self.card.onnx is None or self.onnx.is_file() or not self.weights.is_file()
+
 
 class Registry:
     """Model registry rooted at a directory (default ``models/`` in the project)."""
@@ -86,13 +91,24 @@ class Registry:
             )
         return stages[version]
 
-    def get(self, name: str, version: str | int = "production") -> ModelVersion:
-        """Return a registered version by number, ``latest`` or stage."""
+    def get(self, name: str, version: str | int = "production", *, built: bool = True) -> ModelVersion:
+        """Return a registered version by number, ``latest`` or stage.
+
+        A version committed as its weights only (the ONNX graph is exported at build time, so the
+        repository holds one format) is refused with the command that builds it, unless ``built``
+        is false (listing, showing and building the registry itself).
+        """
         number = self.resolve(name, version)
         path = self.root / name / str(number)
         card_path = path / CARD_FILE
         card = ModelCard.from_dict(json.loads(card_path.read_text(encoding="utf-8")), source=card_path)
-        return ModelVersion(card=card, path=path)
+        found = ModelVersion(card=card, path=path)
+        if built and not found.is_built:
+            raise RegistryError(
+                f"model {name!r} version {number}: {found.onnx} is not built from {found.weights.name} yet; "
+                f"run `linecheck models build` (`make install` does)"
+            )
+        return found
 
     def register(self, card: ModelCard, files: dict[str, Path]) -> ModelVersion:
         """Copy ``files`` (target name -> source path) into a new version directory and write the card.
@@ -113,7 +129,7 @@ class Registry:
 
     def update_metrics(self, name: str, version: int, metrics: dict[str, Any]) -> ModelCard:
         """Merge evaluation ``metrics`` into a version's card."""
-        mv = self.get(name, version)
+        mv = self.get(name, version, built=False)
         mv.card.metrics.update(metrics)
         (mv.path / CARD_FILE).write_text(mv.card.to_json(), encoding="utf-8")
         return mv.card

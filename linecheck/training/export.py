@@ -15,6 +15,7 @@ from pathlib import Path
 
 from linecheck.errors import ExportError, InvalidFieldError
 from linecheck.model.card import ONNX_FILE, OnnxInfo
+from linecheck.model.registry import Registry
 from linecheck.training.offline import prepare_ultralytics
 
 #: Lowest opset that holds in-graph NMS; Triton's ONNX Runtime backend reads up to 21 at least.
@@ -185,3 +186,46 @@ def export_engine(
         target = out_dir / ENGINE_FILE
         shutil.move(str(produced), target)
     return target
+
+
+def build_registry_onnx(registry: Registry) -> list[ExportedOnnx]:
+    """Export the ONNX graph of every registered version that holds only its weights.
+
+    The repository commits one format per model (``weights.pt``, float16); the graph a server
+    runs is exported here, at build time, with the options its card records, and checked against
+    the card (names, dynamic batch). Versions that already have their graph are left alone.
+    """
+    built: list[ExportedOnnx] = []
+    for name in registry.names():
+        for number in registry.versions(name):
+            version = registry.get(name, number, built=False)
+            spec = version.card.onnx
+            if spec is None or version.is_built:
+                continue
+            if spec.output_layout not in ("raw", "nms"):
+                raise ExportError(
+                    f"{name} v{number}: a {spec.output_layout!r} model is committed with its ONNX graph; "
+                    f"only detectors are rebuilt from {version.weights.name}"
+                )
+            exported = export_onnx(
+                version.weights,
+                version.path,
+                imgsz=spec.imgsz,
+                opset=spec.opset,
+                fp16=spec.fp16,
+                nms=spec.output_layout == "nms",
+                filename=spec.file,
+            )
+            got = exported.info
+            if (got.input_name, got.output_name) != (spec.input_name, spec.output_name) or (
+                got.dynamic_batch != spec.dynamic_batch
+            ):
+                exported.path.unlink()
+                raise ExportError(
+                    f"{name} v{number}: the graph built from {version.weights.name} does not match its card "
+                    f"(input {got.input_name!r}, output {got.output_name!r}, "
+                    f"dynamic batch {got.dynamic_batch}; card: {spec.input_name!r}, {spec.output_name!r}, "
+                    f"{spec.dynamic_batch})"
+                )
+            built.append(exported)
+    return built

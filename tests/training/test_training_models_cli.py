@@ -62,7 +62,7 @@ def test_show_prints_the_card(registry: Registry, version: str, expected: int) -
     )
     assert result.exit_code == 0, result.output
     card = ModelCard.from_dict(json.loads(result.output))
-    assert card == registry.get("pv", expected).card
+    assert card == registry.get("pv", expected, built=False).card
 
 
 def test_promote_moves_the_stage(registry: Registry) -> None:
