@@ -46,7 +46,7 @@ def tile_origins(width: int, height: int, tile: int, *, overlap: int) -> list[tu
 def merge_tiles(
     parts: Sequence[Detections], origins: Sequence[tuple[int, int]], *, iou: float, max_det: int = 300
 ) -> Detections:
-    """Shift each tile's detections by its origin and merge them with class-aware NMS."""
+    """Shift each tile's detections by its origin and merge them with class-aware NMS (maps kept)."""
     names = parts[0].class_names
     boxes = [d.xyxy + np.array([x, y, x, y], np.float32) for d, (x, y) in zip(parts, origins, strict=True)]
     xyxy = np.concatenate(boxes).astype(np.float32)
@@ -55,7 +55,14 @@ def merge_tiles(
     if not len(scores):
         return Detections.empty(names)
     keep = nms(xyxy + classes.astype(np.float32)[:, None] * _CLASS_OFFSET, scores, iou, max_det)
-    return Detections(xyxy=xyxy[keep], confidence=scores[keep], class_id=classes[keep], class_names=names)
+    heatmaps = [heat for d in parts for heat in d.heatmaps]
+    return Detections(
+        xyxy=xyxy[keep],
+        confidence=scores[keep],
+        class_id=classes[keep],
+        class_names=names,
+        heatmaps=tuple(heatmaps[i] for i in keep.tolist()),
+    )
 
 
 class TiledDetector:

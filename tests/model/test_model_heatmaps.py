@@ -14,6 +14,7 @@ from linecheck.messages import Detections
 from linecheck.model.heatmaps import join_heatmaps
 from linecheck.model.image_outputs import anomaly_regions, decode_anomaly
 from linecheck.model.processing import DecodeOptions, letterbox, postprocess
+from linecheck.model.tiling import TiledDetector
 from linecheck.model.union import UnionDetector
 from linecheck.serving.triton.onnx_detector import OnnxDetector
 
@@ -127,6 +128,14 @@ def test_a_union_keeps_the_anomaly_maps_and_none_for_the_detector() -> None:
     [found] = UnionDetector([detector, anomaly]).detect([np.zeros((32, 32, 3), np.uint8)])
     assert found.names() == ["stain", "anomaly"]
     assert found.heatmaps[0] is None and found.heatmaps[1] is heat
+
+
+def test_tiles_keep_each_region_map_with_its_box_in_frame_pixels() -> None:
+    heat = np.full((2, 2), 0.9, np.float32)
+    inner = _Fixed("fabric-anomaly", _det([[8, 8, 24, 24]], (heat,)))
+    [found] = TiledDetector(inner, tile=64, overlap=0).detect([np.zeros((64, 192, 3), np.uint8)])
+    assert sorted(found.xyxy[:, 0].tolist()) == [8, 72, 136]
+    assert all(h is heat for h in found.heatmaps)
 
 
 def test_joined_pieces_of_a_region_make_one_map_over_their_box() -> None:
