@@ -86,10 +86,11 @@ class ModelRef(BaseModel):
 
     name: str
     version: str = "production"
-    tile: int = Field(
-        0,
+    tile: int | None = Field(
+        None,
         ge=0,
-        description="cut frames into native tiles of this many pixels (wide line-scan frames); 0: whole",
+        description="cut frames into native tiles of this many pixels (wide line-scan frames); 0: whole "
+        "frames; unset: the tile the model was trained on (its card's, e.g. `train --tile 256`)",
     )
     tile_overlap: int = Field(32, ge=0, description="pixels shared by neighbouring tiles")
     per_cell: bool = Field(

@@ -41,12 +41,13 @@ def _by_model(lines: Sequence[LineConfig]) -> dict[str, LineConfig]:
 
 
 def _tiled(detector: Detector, ref: ModelRef) -> Detector:
-    """``detector`` on native tiles when the line's model entry asks for them (``tile:``)."""
-    if not ref.tile:
-        return detector
-    from linecheck.model.tiling import TiledDetector
+    """``detector`` on native tiles: the line's ``tile:``, else the tile its model was trained on."""
+    from linecheck.model.tiling import TiledDetector, native_tile
 
-    return TiledDetector(detector, tile=ref.tile, overlap=min(ref.tile_overlap, ref.tile - 1))
+    tile = native_tile(detector) if ref.tile is None else ref.tile
+    if not tile:
+        return detector
+    return TiledDetector(detector, tile=tile, overlap=min(ref.tile_overlap, tile - 1))
 
 
 def _per_cell(detector: Detector, ref: ModelRef, line: LineConfig) -> Detector:

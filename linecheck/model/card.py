@@ -50,6 +50,16 @@ class ModelCard:
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     git_commit: str = ""
 
+    @property
+    def native_tile(self) -> int:
+        """Tile side the model was trained on (``training.options.tile``, set by ``--tile``); 0: whole frames.
+
+        A line that runs the model without a ``tile:`` of its own cuts frames into tiles of this size.
+        """
+        options = self.training.get("options")
+        tile = options.get("tile", 0) if isinstance(options, dict) else 0
+        return tile if isinstance(tile, int) and tile > 0 else 0
+
     def to_json(self) -> str:
         """Serialise the card as pretty JSON."""
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"

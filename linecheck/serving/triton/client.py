@@ -158,6 +158,11 @@ class TritonDetector:
         return self._contract
 
     @property
+    def native_tile(self) -> int:
+        """Tile side the served model was trained on (its card's, as served; 0: whole frames)."""
+        return self._contract.tile
+
+    @property
     def url(self) -> str:
         """Server address."""
         return self._target.url

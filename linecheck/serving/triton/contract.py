@@ -21,6 +21,8 @@ PARAM_LAYOUT = "linecheck.output_layout"
 PARAM_IMGSZ = "linecheck.imgsz"
 PARAM_KIND = "linecheck.kind"
 PARAM_VERSION = "linecheck.registry_version"
+#: Tile side the model was trained on (0 or absent: whole frames); a line without ``tile:`` uses it.
+PARAM_TILE = "linecheck.tile"
 #: Largest batch one graph run answers correctly (0: any); read by the Python-backend model.
 PARAM_BATCH_LIMIT = "linecheck.batch_limit"
 #: ONNX Runtime intra-op threads per model instance (Python backend).
@@ -45,6 +47,7 @@ class ModelContract:
             ``(imgsz, imgsz, 3)`` (the embedded server normalises them), or ``TYPE_FP32`` /
             ``TYPE_FP16`` for the normalised RGB model input ``(3, imgsz, imgsz)``.
         max_batch_size: most images per request the server accepts.
+        tile: tile side the model was trained on, from its card (0: whole frames).
 
     """
 
@@ -57,6 +60,7 @@ class ModelContract:
     output_name: str = "output0"
     input_dtype: str = "TYPE_FP32"
     max_batch_size: int = 1
+    tile: int = 0
 
     @property
     def takes_frames(self) -> bool:
@@ -76,6 +80,7 @@ class ModelContract:
             PARAM_IMGSZ: str(self.imgsz),
             PARAM_KIND: self.kind,
             PARAM_VERSION: str(self.registry_version),
+            PARAM_TILE: str(self.tile),
         }
 
     def mismatches(
@@ -121,6 +126,7 @@ def contract_from_config(config: Mapping[str, Any], *, source: str) -> ModelCont
         classes = json.loads(params[PARAM_CLASSES])
         imgsz = int(params[PARAM_IMGSZ])
         version = int(params.get(PARAM_VERSION) or 0)
+        tile = max(0, int(params.get(PARAM_TILE) or 0))
     except ValueError as exc:
         raise ModelContractError(f"{source}: malformed linecheck parameter in model config: {exc}") from exc
     if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
@@ -154,4 +160,5 @@ def contract_from_config(config: Mapping[str, Any], *, source: str) -> ModelCont
         output_name=str(outputs[0].get("name", "")),
         input_dtype=dtype,
         max_batch_size=max(1, int(config.get("max_batch_size", 0) or 0)),
+        tile=tile,
     )

@@ -49,6 +49,7 @@ class OnnxDetector:
         intra_op_threads: int = 0,
         input_name: str = "images",
         output_name: str = "output0",
+        native_tile: int = 0,
     ) -> None:
         """Load ``onnx_path`` and check its tensors against the declared classes, size and layout.
 
@@ -62,6 +63,7 @@ class OnnxDetector:
         self._layout: OutputLayout = output_layout
         self._model_name = model_name or self._path.stem
         self._model_version = model_version
+        self._native_tile = native_tile
         self._options = options or DecodeOptions()
         self._signature: GraphSignature = read_signature(self._path)
         check_signature(
@@ -100,6 +102,7 @@ class OnnxDetector:
             intra_op_threads=intra_op_threads,
             input_name=card.onnx.input_name,
             output_name=card.onnx.output_name,
+            native_tile=card.native_tile,
         )
 
     def _open(self, intra_op_threads: int) -> onnxruntime.InferenceSession:
@@ -129,6 +132,11 @@ class OnnxDetector:
     def model_version(self) -> str:
         """Registry version of the loaded graph ('' when built from a bare file)."""
         return self._model_version
+
+    @property
+    def native_tile(self) -> int:
+        """Tile side the model was trained on (from its card; 0: whole frames)."""
+        return self._native_tile
 
     @property
     def imgsz(self) -> int:

@@ -170,6 +170,7 @@ def contract_of(
         output_name=probe.signature.output.name,
         input_dtype="TYPE_UINT8" if flavor == "embedded" else probe.signature.input.dtype,
         max_batch_size=max_batch_size,
+        tile=card.native_tile,
     )
 
 
