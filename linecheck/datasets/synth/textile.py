@@ -131,9 +131,18 @@ class TextileGenerator:
         rows = (oy + np.arange(s)) % fabric.size
         clean = fabric.tile[rows, ox : ox + s].astype(np.float32) * np.float32(gain)
         image = clean.copy()
-        builders = _builders(s, fabric.pitch, ox, oy)
-        boxes, ids = place_defects(rng, image, n_defects, builders, min_side=0.008 * s)
+        boxes, ids = self.draw_defects(rng, image, fabric, ox=ox, oy=oy, n_defects=n_defects)
         return Rendered(image=to_uint8(image), clean=to_uint8(clean), boxes=boxes, class_ids=ids)
+
+    def draw_defects(
+        self, rng: np.random.Generator, image: F32, fabric: Fabric, *, ox: int, oy: int, n_defects: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Draw ``n_defects`` into ``image`` (an ``imgsz`` square of ``fabric`` cropped at ``ox, oy``, float).
+
+        ``image`` may be a window of a larger frame (a line-scan frame); boxes are in its pixels.
+        """
+        s = self.imgsz
+        return place_defects(rng, image, n_defects, _builders(s, fabric.pitch, ox, oy), min_side=0.008 * s)
 
 
 def _local_mean(image: F32, x: float, y: float, r: float) -> F32:
