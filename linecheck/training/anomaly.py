@@ -150,11 +150,27 @@ def anomaly_graph(features: nn.Module, bank: torch.Tensor, threshold: float) -> 
 
 
 def greedy_coreset(patches: torch.Tensor, size: int, *, seed: int = 0) -> torch.Tensor:
-    """Indices of ``size`` patches chosen by greedy k-centre (on a 128-d random projection)."""
+    """Indices of ``size`` patches chosen by greedy k-centre (on a 128-d random projection).
+
+    Runs on one thread: each of the ``size`` steps is a short memory-bound pass over the patches that
+    gains little from a second thread, and on a busy 2-core machine a second thread waiting for a core
+    made every step about four times slower (``bench/anomaly_quickstart.py``, ``bench/RESULTS.md``).
+    """
     import torch
 
     if patches.shape[0] <= size:
         return torch.arange(patches.shape[0])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _greedy_k_centre(patches, size, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _greedy_k_centre(patches: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     dims = min(128, patches.shape[1])
     projected = patches @ torch.randn(patches.shape[1], dims, generator=gen) / dims**0.5
