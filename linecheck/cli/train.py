@@ -127,6 +127,9 @@ def train(
     freeze: Annotated[
         int, typer.Option(min=0, max=7, help="classify: early stages kept at their ImageNet weights.")
     ] = 2,
+    tta: Annotated[
+        int, typer.Option(help="classify: dihedral views the graph averages (1, 2, 4, 8; x the cost).")
+    ] = 1,
     good_class: Annotated[
         str | None, typer.Option(help="classify: the good class folder (default: functional/good/ok...).")
     ] = None,
@@ -160,7 +163,7 @@ def train(
             if task is TaskChoice.CLASSIFY:
                 run_classify(
                     **common, eval_split=eval_split or None, pretrained=pretrained, epochs=epochs,  # type: ignore[arg-type]
-                    imgsz=imgsz, batch=batch, lr=lr, good_class=good_class, freeze=freeze,
+                    imgsz=imgsz, batch=batch, lr=lr, good_class=good_class, freeze=freeze, tta=tta,
                 )  # fmt: skip
             else:
                 run_anomaly(

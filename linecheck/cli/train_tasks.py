@@ -55,6 +55,7 @@ def run_classify(
     seed: int,
     good_class: str | None,
     freeze: int = 2,
+    tta: int = 1,
 ) -> None:
     """Train, export, register and evaluate a classifier; print what was done."""
     from linecheck.training.classify import ClassifyOptions, train_classifier
@@ -73,6 +74,7 @@ def run_classify(
         seed=seed,
         good_class=good_class,
         freeze=freeze,
+        tta=tta,
     )
     command = _command(
         {
@@ -89,6 +91,7 @@ def run_classify(
             "seed": seed,
             "good_class": good_class,
             "freeze": freeze,
+            "tta": tta,
         }
     )
     runs = runs_dir or get_path_settings().data_dir / "runs" / "classify"
@@ -105,6 +108,11 @@ def run_classify(
     )
     _registered(version, f"{run.epochs_run} epochs (best {run.best_epoch}), {run.seconds} s", promote)
     print_metrics(metrics)
+    validated = (metrics or {}).get("validated_threshold")
+    if validated:
+        shown = "  ".join(f"{k}={v}" for k, v in validated[validated["split"]].items() if v is not None)
+        where = f"{validated['from_split']} ({validated['threshold']})"
+        console.print(f"at the threshold validated on {where}: {shown}")
 
 
 def run_anomaly(

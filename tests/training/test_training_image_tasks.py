@@ -16,7 +16,15 @@ from linecheck.model.registry import Registry
 from linecheck.model.tiling import TiledDetector
 from linecheck.serving.triton.onnx_detector import OnnxDetector
 from linecheck.training.anomaly import calibrate_threshold
-from linecheck.training.classify import load_classify_set
+from linecheck.training.classify import (
+    TTA_VIEWS,
+    ClassifyOptions,
+    _classifier_graph,
+    _views,
+    load_classify_set,
+    validated_threshold,
+)
+from linecheck.training.image_models import check_graph_parity, export_graph
 
 runner = CliRunner()
 
@@ -93,6 +101,10 @@ def test_classifier_is_registered_with_its_contract_parity_and_qa_metrics(classi
     metrics = card.metrics
     assert {"accuracy", "f1", "escape_rate", "false_reject_rate", "auroc"} <= set(metrics)
     assert metrics["defective_units"] + metrics["good_units"] == metrics["images"] > 0
+    validated = metrics["validated_threshold"]
+    assert validated["from_split"] == "val" and validated["split"] == "test"
+    assert 0.0 <= validated["threshold"] <= 1.0 and validated["test"]["accuracy"] is not None
+    assert len(card.training["history"]) == 2 and "val_auroc" in card.training["history"][0]
 
 
 def test_classifier_gives_whole_image_detections_to_the_inspector(classifier):
@@ -167,6 +179,51 @@ def test_threshold_lets_at_most_the_target_share_of_good_images_exceed_it(scores
 def test_calibration_without_scores_is_refused():
     with pytest.raises(InvalidFieldError, match="scores"):
         calibrate_threshold([], 0.01)
+
+
+@pytest.mark.parametrize(
+    ("scores", "labels", "expected"),
+    [
+        ([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1], 0.5),  # 0.5 already separates them
+        ([0.1, 0.3, 0.4, 0.9], [0, 0, 1, 1], 0.35),  # the midpoint below the lowest defective score
+        ([0.6, 0.7, 0.8, 0.9], [0, 0, 0, 1], 0.85),
+        ([0.2, 0.2, 0.2, 0.2], [0, 1, 0, 1], 0.5),  # nothing beats 0.5: keep it
+    ],
+)
+def test_validated_threshold_maximises_accuracy_nearest_to_one_half(scores, labels, expected):
+    assert validated_threshold(scores, labels) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("scores", "labels"), [([], []), ([0.1, 0.2], [1])])
+def test_validated_threshold_needs_one_label_per_score(scores, labels):
+    with pytest.raises(InvalidFieldError, match="labels"):
+        validated_threshold(scores, labels)
+
+
+@pytest.mark.parametrize("count", TTA_VIEWS)
+def test_test_time_views_are_distinct_dihedral_transforms(count):
+    import torch
+
+    image = torch.arange(9.0).reshape(1, 1, 3, 3)
+    views = _views(image, count)
+    assert views.shape == (count, 1, 3, 3)
+    assert len({tuple(v.flatten().tolist()) for v in views}) == count
+    assert all(sorted(v.flatten().tolist()) == list(range(9)) for v in views)
+
+
+def test_test_time_views_other_than_the_dihedral_counts_are_refused():
+    with pytest.raises(InvalidFieldError, match="tta"):
+        ClassifyOptions(tta=3)
+
+
+def test_a_graph_averaging_eight_views_exports_with_parity(tmp_path):
+    from linecheck.model.backbones import create_model
+
+    graph = _classifier_graph(create_model("efficientnet_lite0", num_classes=2, pretrained=False), [0], 8)
+    path = export_graph(graph, tmp_path / "model.onnx", imgsz=32)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    report = check_graph_parity(graph, path, frames, "classify")
+    assert report.passed and report.output_shape == (3, 1, 1)
 
 
 def test_split_class_folders_are_read_as_given(tmp_path):
