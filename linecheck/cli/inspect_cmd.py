@@ -153,6 +153,8 @@ def register(app: typer.Typer) -> None:
         if trigger is not None:
             trigger.start()
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        # every frame read is judged (or not_inspected past its deadline) within deadline + one call
+        drain_s = max(60.0, settings.deadline_s + settings.infer_timeout_s)
         started = time.monotonic()
         interrupted = False
         try:
@@ -167,7 +169,7 @@ def register(app: typer.Typer) -> None:
                         break
                     live.update(status_view(service.status()))
                 console.print("[dim]stopping: finishing the frames already read…[/dim]")
-                service.drain(60.0)
+                service.drain(drain_s)
                 service.wait_delivered(10.0)
                 live.update(status_view(service.status()))
         except KeyboardInterrupt:
@@ -177,7 +179,7 @@ def register(app: typer.Typer) -> None:
             if trigger is not None:
                 trigger.stop()
             final = service.status()
-            service.stop(drain_timeout_s=30.0, deliver_timeout_s=5.0)
+            service.stop(drain_timeout_s=30.0 if interrupted else drain_s, deliver_timeout_s=5.0)
             rejects.close()
         outbox = final.get("outbox") or {}
         console.print(
