@@ -20,11 +20,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from linecheck.config import LineConfig
+from linecheck.config import LineConfig, ModelRef
 from linecheck.errors import ConfigError, RegistryError, ServerUnavailableError
 from linecheck.inspect.service import model_of
 
 log = logging.getLogger(__name__)
+
+
+def line_models(line: LineConfig) -> list[ModelRef]:
+    """The line's main model and its extra models."""
+    return [line.model or ModelRef(name=model_of(line)), *line.extra_models]
 
 
 class BackgroundApi:
@@ -82,6 +87,8 @@ class DemoStack:
         lines: the lines the demo runs (their models must be in the registry).
         workdir: where the repository, database, images and logs go (wiped of old runs first).
         registry_root: the model registry (starter models).
+        extra_registries: more registries, for models ``registry_root`` does not hold (the demo's
+            anomaly model, trained into its own registry).
         host, port: where the API listens.
 
     """
@@ -90,6 +97,7 @@ class DemoStack:
     workdir: Path
     registry_root: Path
     lines_dir: Path
+    extra_registries: Sequence[Path] = ()
     host: str = "127.0.0.1"
     port: int = 8080
     triton_url: str = ""
@@ -98,6 +106,7 @@ class DemoStack:
     viewer_key: str = ""
     reviewer_key: str = ""
     models: dict[str, str] = field(default_factory=dict)
+    model_classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     triton: Any = None  # the running EmbeddedTriton (model load / unload)
     _stack: ExitStack = field(default_factory=ExitStack)
 
@@ -116,9 +125,12 @@ class DemoStack:
         from linecheck.serving.triton.repository import RepositoryOptions, build_repository
         from linecheck.serving.triton.settings import get_triton_settings
 
-        names = sorted({model_of(line) for line in self.lines})
-        registry = Registry(self.registry_root)
-        missing = [n for n in names if n not in registry.names()]
+        names = sorted({ref.name for line in self.lines for ref in line_models(line)})
+        registries = [Registry(root) for root in (self.registry_root, *self.extra_registries)]
+        holder = {}
+        for registry in reversed(registries):  # the first registry holding a model serves it
+            holder.update({name: registry for name in names if name in registry.names()})
+        missing = [n for n in names if n not in holder]
         if missing:
             raise RegistryError(
                 f"starter model(s) {missing} are not in the registry at {self.registry_root}; "
@@ -126,8 +138,14 @@ class DemoStack:
             )
         settings = get_triton_settings()
         repo = self.workdir / "triton-repo"
-        served = build_repository(registry, repo, RepositoryOptions.from_settings(settings), names=names)
-        self.models = {s.name: str(s.version) for s in served}
+        served = []
+        for registry in registries:
+            mine = [n for n in names if holder[n] is registry]
+            if mine:
+                options = RepositoryOptions.from_settings(settings)
+                served += build_repository(registry, repo, options, names=mine)
+        self.models = {s.name: str(s.version) for s in sorted(served, key=lambda s: s.name)}
+        self.model_classes = {s.name: tuple(s.contract.classes) for s in served}
         server = EmbeddedTriton.from_settings(
             settings,
             names,

@@ -20,6 +20,10 @@ Summary JSON (``linecheck demo --summary-json PATH``), schema ``linecheck.demo.s
                        A / B / C) and for textile ``rolls`` (code, metres, points per 100 yd², accepted)
 ``traces``             a few ``GET /v1/trace/{code}`` look-ups: ``code``, ``line_id``, ``kind``,
                        ``inspections``, ``verdicts``, ``defects`` (class and location), ``model_versions``
+``per_model``          lines running several models (a detector and an anomaly model): per line and
+                       model ``frames`` inspected, ``defects`` reported, ``frames_failed`` and of those
+                       ``good_frames_failed`` (frames drawn without defects: its false rejects) and
+                       ``defective_frames_failed``
 ``outputs``            what the line outputs' peers received: ``broker``, ``sparkplug`` (messages per
                        type) and per line ``opcua`` (``events``, ``rejects``, ``states``, ``last``
                        ResultReady), ``mqtt`` (``results``, ``rejects``, ``duplicates``), ``modbus``
@@ -37,6 +41,8 @@ import numpy as np
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
+
+from linecheck.inspect.demo_models import render_rows
 
 SCHEMA = "linecheck.demo.summary/1"
 
@@ -98,6 +104,7 @@ def build_summary(
     recall: dict[str, Any],
     traces: list[dict[str, Any]],
     outputs: dict[str, Any] | None = None,
+    per_model: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary document (see the module docstring for its keys)."""
     lines = {lid: _line_summary(line) for lid, line in sorted(status["lines"].items())}
@@ -128,6 +135,7 @@ def build_summary(
         "recall": recall,
         "lines": lines,
         "traces": traces,
+        "per_model": per_model or {},
         "outputs": outputs or {},
     }
 
@@ -152,10 +160,14 @@ def summarize_trace(trace: dict[str, Any]) -> dict[str, Any]:
         "inspections": len(inspections),
         "verdicts": dict(Counter(i["verdict"] for i in inspections)),
         "defects": defects,
-        "model_versions": [
-            f"{m['model_name']} v{m['model_version']}" for m in trace.get("model_versions", [])
-        ],
+        "model_versions": [_model_text(m) for m in trace.get("model_versions", [])],
     }
+
+
+def _model_text(model: Mapping[str, Any]) -> str:
+    """``textile v2``, or a union's own ``textile:2+textile-anomaly:1``."""
+    version = str(model["model_version"])
+    return version if ":" in version else f"{model['model_name']} v{version}"
 
 
 def _location_text(location: Mapping[str, Any] | None) -> str:
@@ -223,6 +235,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
                 "yes" if roll["accepted"] else "[red]no[/red]",
             )
         parts.append(roll_table)
+    if summary.get("per_model"):
+        parts.append(_per_model_table(summary["per_model"]))
     if summary.get("outputs", {}).get("lines"):
         parts.append(_outputs_table(summary["outputs"]))
     for trace in summary["traces"]:
@@ -241,6 +255,16 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
             )
         )
     console.print(Group(*parts))
+
+
+def _per_model_table(per_model: dict[str, Any]) -> RenderableType:
+    """Each model of a multi-model line: what it reported and which frames it failed."""
+    table = Table(title="Per model (the verdict is their union)", header_style="bold")
+    for column in ("line", "model", "frames", "defects", "failed", "of them good frames", "defective frames"):
+        table.add_column(column)
+    for row in render_rows(per_model):
+        table.add_row(*row)
+    return table
 
 
 def _outputs_table(outputs: dict[str, Any]) -> RenderableType:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from linecheck.inspect.demo_summary import SCHEMA, build_summary, merge_statuses
 from linecheck.inspect.kinds.base import NOTES_SHOWN, join_notes
 from linecheck.inspect.scoring import iou_matrix, match
 from linecheck.inspect.verdict import shorten
+from linecheck.messages import Verdict
 
 
 @pytest.mark.parametrize(
@@ -114,9 +117,11 @@ def test_summary_document_has_stable_keys() -> None:
         "recall",
         "lines",
         "traces",
+        "per_model",
         "outputs",
     }
     assert summary["outputs"] == {}  # the demo fills it with what the line outputs' peers received
+    assert summary["per_model"] == {}  # lines running several models only
     assert summary["totals"] == {
         "frames": 16,
         "units": 8,
@@ -146,3 +151,31 @@ def test_trace_gist() -> None:
     assert gist["verdicts"] == {"fail": 1, "pass": 1} and gist["inspections"] == 2
     assert gist["defects"] == [{"class_name": "crack", "confidence": 0.9, "location": {"row": 1, "col": 2}}]
     assert gist["model_versions"] == ["pv v2"] and gist["line_id"] == "pv-01"
+
+
+def test_model_tally_counts_each_models_defects_and_false_rejects() -> None:
+    from linecheck.inspect.demo_models import ModelTally
+
+    tally = ModelTally(
+        {
+            "textile-01": [("textile", ("hole", "stain")), ("textile-anomaly", ("anomaly",))],
+            "pv-01": [("pv", ("crack",))],
+        }
+    )
+    cases = [((), ()), (("stain", "anomaly"), (1,)), (("anomaly",), ()), (("anomaly", "anomaly"), (0,))]
+    for classes, truth in cases:
+        result = SimpleNamespace(
+            line_id="textile-01",
+            verdict=Verdict.FAIL if classes else Verdict.PASS,
+            defects=[SimpleNamespace(class_name=c) for c in classes],
+        )
+        inferred = SimpleNamespace(coded=SimpleNamespace(frame=SimpleNamespace(meta={"gt_class_ids": truth})))
+        tally.observe(result, inferred)  # type: ignore[arg-type]
+    summary = tally.summary()
+    assert set(summary) == {"textile-01"}  # one model: nothing to compare
+    assert summary["textile-01"]["textile"] == {
+        "frames": 4, "defects": 1, "frames_failed": 1, "good_frames_failed": 0, "defective_frames_failed": 1,
+    }  # fmt: skip
+    assert summary["textile-01"]["textile-anomaly"] == {
+        "frames": 4, "defects": 4, "frames_failed": 3, "good_frames_failed": 1, "defective_frames_failed": 2,
+    }  # fmt: skip
