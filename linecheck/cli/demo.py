@@ -1,4 +1,4 @@
-"""`linecheck demo`: embedded Triton + API on SQLite + simulated textile, bearing and PV lines."""
+"""`linecheck demo`: embedded Triton + API on SQLite + simulated lines (textile with an anomaly model too)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,13 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(1, help="Synthetic line seed."),
         rate_scale: float = typer.Option(1.0, help="Multiply every camera's frame rate from configs/lines."),
         workdir: Path | None = typer.Option(
-            None, help="Demo data folder [default: var/demo] (wiped at start)."
+            None, help="Demo data folder [default: var/demo] (wiped at start, but for its anomaly/ models)."
+        ),
+        anomaly: bool = typer.Option(
+            True,
+            help="Run an anomaly model next to the textile line's detector (union verdict, heat maps on the "
+            "review page); trained from the simulated line's good frames at the first start (about 15 s), "
+            "then reused from WORKDIR/anomaly/.",
         ),
     ) -> None:
         """Run the whole system for a minute on simulated lines, then print a summary and trace look-ups."""
@@ -45,6 +51,7 @@ def register(app: typer.Typer) -> None:
             host=host,
             seed=seed,
             rate_scale=rate_scale,
+            anomaly=anomaly,
         )
         if workdir is not None:
             options.workdir = workdir

@@ -5,6 +5,11 @@ textile, bearing and PV lines as simulated lines (one inspector per line, each w
 line key and outbox, as on a real shop floor) for ``duration_s``, drains everything to the API,
 prints a summary (and writes it as JSON) with a few trace look-ups, then either exits or keeps
 the API and Triton up until Ctrl-C.
+
+The textile line also runs an anomaly model next to its detector (``anomaly=False`` leaves it
+out): trained at the first start from the simulated line's own good frames and kept in the
+workdir (:mod:`linecheck.inspect.demo_anomaly`); both are served by Triton, the verdict is their
+union, and the summary counts each model's defects and failed frames.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from rich.live import Live
 from linecheck.config import LineConfig, get_path_settings, load_lines
 from linecheck.errors import ConfigError
 from linecheck.inspect.api_client import ApiClient
+from linecheck.inspect.demo_anomaly import GOOD_FRAMES, ensure_anomaly_model, with_anomaly_model, write_lines
+from linecheck.inspect.demo_models import ModelTally
 from linecheck.inspect.demo_outputs import DemoOutputs
-from linecheck.inspect.demo_stack import DemoStack
+from linecheck.inspect.demo_stack import DemoStack, line_models
 from linecheck.inspect.demo_summary import build_summary, merge_statuses, render_summary, summarize_trace
 from linecheck.inspect.detectors import triton_factories
 from linecheck.inspect.messages import InferredFrame, InspectionResult
@@ -62,6 +69,7 @@ class DemoOptions:
         registry_root: the model registry holding the starter models.
         lines_dir: line configs.
         line_ids: lines to simulate.
+        anomaly: run an anomaly model next to the detector of each textile line.
 
     """
 
@@ -77,6 +85,7 @@ class DemoOptions:
     registry_root: Path = field(default_factory=lambda: get_path_settings().models_dir)
     lines_dir: Path = field(default_factory=lambda: get_path_settings().lines_dir)
     line_ids: Sequence[str] = DEMO_LINES
+    anomaly: bool = True
 
 
 def synth_uri(line: LineConfig, *, seed: int, rate_scale: float, unreadable_every: int) -> str:
@@ -132,6 +141,7 @@ class Demo:
         self.lines = [all_lines[lid] for lid in options.line_ids]
         self.tracker = RecallTracker()
         self.picker = TracePicker()
+        self.tally = ModelTally({})
         self.services: dict[str, InspectorService] = {}
         self.summary: dict[str, Any] | None = None
         self.outputs: DemoOutputs | None = None
@@ -164,7 +174,7 @@ class Demo:
                 settings=settings,
                 client=ApiClient(stack.api_url, stack.line_keys[line.id], timeout_s=settings.api_timeout_s),
                 sources=[SourceSpec(line_id=line.id, station=line.cameras[0].station, uri=uri)],
-                observers=[self.tracker.observe, self.picker.observe],
+                observers=[self.tracker.observe, self.picker.observe, self.tally.observe],
             )
         return services
 
@@ -213,17 +223,40 @@ class Demo:
             out.append({**summarize_trace(response.json()), "url": f"{stack.api_url}/v1/trace/{code}"})
         return out
 
+    def _with_anomaly_model(self) -> tuple[Path, list[Path]]:
+        """Textile lines get the anomaly model; the lines folder the API syncs and the extra registries."""
+        textile = [line for line in self.lines if line.kind == "textile"]
+        if not self.options.anomaly or not textile:
+            return self.options.lines_dir, []
+        started = time.monotonic()
+        self.console.print("anomaly model for the textile line: ", end="")
+        registry, trained = ensure_anomaly_model(
+            textile[0], self.options.workdir, seed=self.options.seed, lines_dir=self.options.lines_dir
+        )
+        took = time.monotonic() - started
+        self.console.print(
+            f"trained on {GOOD_FRAMES} good frames of the simulated line in {took:.0f} s"
+            if trained
+            else f"reusing the one trained earlier ({registry.parent})"
+        )
+        self.lines = [with_anomaly_model(line) if line.kind == "textile" else line for line in self.lines]
+        lines_dir = self.options.workdir / "lines"
+        write_lines(self.lines, self.options.lines_dir, lines_dir)
+        return lines_dir, [registry]
+
     def run(self) -> dict[str, Any]:
         """Run the demo; returns the summary document."""
         opts = self.options
         c = self.console
         c.print(f"[bold]linecheck demo[/bold]: {', '.join(opts.line_ids)} for {opts.duration_s:g} s")
         t0 = time.monotonic()
+        lines_dir, extra_registries = self._with_anomaly_model()
         stack = DemoStack(
             lines=self.lines,
             workdir=opts.workdir,
             registry_root=opts.registry_root,
-            lines_dir=opts.lines_dir,
+            lines_dir=lines_dir,
+            extra_registries=extra_registries,
             host=opts.host,
             port=opts.port,
         )
@@ -234,6 +267,12 @@ class Demo:
             c.print(
                 f"Triton {stack.triton_url} serving {stack.models} ({time.monotonic() - t0:.0f} s); "
                 f"API {stack.api_url}"
+            )
+            self.tally = ModelTally(
+                {
+                    line.id: [(ref.name, stack.model_classes[ref.name]) for ref in line_models(line)]
+                    for line in self.lines
+                }
             )
             self.outputs = DemoOutputs(self.lines, opts.workdir, get_inspector_settings())
             self.outputs.start()
@@ -260,6 +299,7 @@ class Demo:
                 recall=self.tracker.summary(),
                 traces=self._traces(stack),
                 outputs=self.outputs.summary(statuses),
+                per_model=self.tally.summary(),
             )
             c.print()
             render_summary(self.summary, c)

@@ -51,3 +51,16 @@ def live_api(api_template: Path, tmp_path: Path) -> Iterator[LiveApi]:
         yield api
     finally:
         api.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_anomaly_cache(lines: dict[str, LineConfig], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's anomaly model for seed 1, trained once per session: a demo workdir's ``anomaly/``.
+
+    Copy it into a test's demo workdir (``shutil.copytree``) and the demo reuses it instead of training.
+    """
+    from linecheck.inspect.demo_anomaly import ensure_anomaly_model
+
+    workdir = tmp_path_factory.mktemp("demo-anomaly")
+    ensure_anomaly_model(lines["textile-01"], workdir, seed=1, lines_dir=ROOT / "configs" / "lines")
+    return workdir / "anomaly"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -59,10 +60,17 @@ def test_inspect_records_every_frame_even_without_a_server(tmp_path: Path, live_
     assert Outbox(tmp_path / "insp" / "outbox.sqlite").counts()["sent"] == 4
 
 
+def test_demo_help_offers_to_leave_the_anomaly_model_out() -> None:
+    result = runner.invoke(app, ["demo", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "--no-anomaly" in result.output and "WORKDIR/anomaly/" in result.output
+
+
 @pytest.mark.slow
 @pytest.mark.triton
-def test_demo_runs_unattended_and_writes_its_summary(tmp_path: Path) -> None:
+def test_demo_runs_unattended_and_writes_its_summary(tmp_path: Path, demo_anomaly_cache: Path) -> None:
     summary_path = tmp_path / "summary.json"
+    shutil.copytree(demo_anomaly_cache, tmp_path / "demo" / "anomaly")  # trained once per session
     result = runner.invoke(
         app,
         [
@@ -87,7 +95,15 @@ def test_demo_runs_unattended_and_writes_its_summary(tmp_path: Path) -> None:
     assert summary["outbox"]["pending"] == 0 and summary["outbox"]["rejected"] == 0
     assert summary["totals"]["frames"] > 0 and summary["totals"]["verdicts"]["not_inspected"] == 0
     assert summary["latency_ms"]["p50"] is not None
-    assert set(summary["models"]) == {"textile", "bearing", "pv"}
+    assert set(summary["models"]) == {"textile", "textile-anomaly", "bearing", "pv"}
+    assert "reusing the one trained earlier" in result.output
+    # the textile line runs its detector and the anomaly model side by side; good frames stay good
+    per_model = summary["per_model"]["textile-01"]
+    assert set(per_model) == {"textile", "textile-anomaly"} and "Per model" in result.output
+    assert per_model["textile-anomaly"]["frames"] == summary["lines"]["textile-01"]["frames"] - (
+        summary["lines"]["textile-01"]["verdicts"].get("not_inspected", 0)
+    )
+    assert per_model["textile-anomaly"]["good_frames_failed"] <= 1
     assert summary["traces"] and all(t["inspections"] >= 1 for t in summary["traces"])
     assert "GET /v1/trace/" in result.output
     # every line published over its outputs, and the demo's peers received it
