@@ -138,6 +138,32 @@ def test_tiles_keep_each_region_map_with_its_box_in_frame_pixels() -> None:
     assert all(h is heat for h in found.heatmaps)
 
 
+class _Halves:
+    """An anomaly model: the left piece of one region in a dark tile, its right piece in a bright one."""
+
+    class_names = ("anomaly",)
+    model_name, model_version = "fabric-anomaly", "1"
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        left = _det([[40, 8, 64, 24]], (np.full((2, 3), 0.6, np.float32),))  # reaches the tile's right edge
+        right = _det([[0, 8, 36, 24]], (np.full((2, 3), 0.9, np.float32),))  # from the next tile's left edge
+        return [right if image[0, 0, 0] else left for image in images]
+
+    def close(self) -> None:
+        pass
+
+
+def test_pieces_of_a_region_stitched_across_tiles_get_their_maps_joined() -> None:
+    frame = np.zeros((64, 112, 3), np.uint8)  # tiles at x 0 and 48 (16 px overlap)
+    frame[:, 48:] = 200
+    [found] = TiledDetector(_Halves(), tile=64, overlap=16).detect([frame])
+    assert found.xyxy.tolist() == [[40, 8, 84, 24]]
+    [joined] = found.heatmaps
+    assert joined is not None and joined.shape == (2, 6)  # 44 px at the finer 8 px cells
+    np.testing.assert_allclose(joined[:, 0], 0.6)  # only the left piece covers x 40..48
+    np.testing.assert_allclose(joined[:, 1:], 0.9)  # the right piece, higher where both lie
+
+
 def test_joined_pieces_of_a_region_make_one_map_over_their_box() -> None:
     left = np.array([[0.6, 0.7]], np.float32)  # spans x 0..16 (8 px cells)
     right = np.array([[0.8, 0.9, 1.0]], np.float32)  # spans x 16..40
