@@ -147,7 +147,8 @@ class ClassifyOptions:
     pretrained: bool = True
     epochs: int = 10
     imgsz: int = 224
-    batch: int = 32
+    #: Small sets want optimiser steps more than big batches (ELPV, 650 cells: 16 beat 32 on validation).
+    batch: int = 16
     lr: float = 5e-4
     seed: int = 0
     good_class: str | None = None
