@@ -235,6 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tiles_per_frame": len(tile_origins(width, height, args.tile, overlap=32)),
         "inspect_frames_per_s": n_frames / steps["inspect"],
         "inspector_env": inspector_env,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),  # torch's threads in training, when set
         "verdicts": dict(sorted(verdicts.items())),
         "results": len(events),
         "model": {
