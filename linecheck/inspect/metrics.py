@@ -126,6 +126,12 @@ class InspectorMetrics:
         self.detector_reconnects = Counter(
             f"{p}detector_reconnects", "Detector (re)connections after a failure", ["model"], registry=r
         )
+        self.frames_abandoned = Counter(
+            f"{p}frames_abandoned",
+            "Frames read but not recorded because the inspector was stopped before they drained",
+            ["line"],
+            registry=r,
+        )
         self.geometry_fallbacks = Counter(
             f"{p}geometry_fallbacks",
             "Frames of geometry_mode: auto lines in which the product was not found (placed with the "
@@ -181,6 +187,16 @@ class InspectorMetrics:
         """A frame could not be inferred (``cause``: queue_full, deadline, timeout, error, unavailable)."""
         self.not_inspected.labels(line, cause).inc()
         self._count("not_inspected", line, cause)
+
+    def frames_unrecorded(self) -> dict[str, int]:
+        """Per line: frames read from sources that have no recorded verdict (yet)."""
+        left = {line: n - self.total("verdicts", line) for line, n in self.by_key("frames_in").items()}
+        return {line: n for line, n in left.items() if n > 0}
+
+    def abandoned(self, line: str, frames: int) -> None:
+        """``frames`` of ``line`` were read but the stop came before they were recorded."""
+        self.frames_abandoned.labels(line).inc(frames)
+        self._count("frames_abandoned", line, n=frames)
 
     def waited(self, queue: str, seconds: float) -> None:
         """A producer waited ``seconds`` on the full queue ``queue``."""

@@ -298,6 +298,16 @@ class InspectorService:
         drained = self.drain(drain_timeout_s)
         if not drained:
             self._abort.set()
+            # Frames still in the stages are lost with the process: say how many, never silently.
+            for line, frames in self.metrics.frames_unrecorded().items():
+                self.metrics.abandoned(line, frames)
+                log.error(
+                    "inspector: stopped before %d frame(s) of line %s were recorded (drain timeout %.0fs): "
+                    "they have no inspection; linecheck_inspector_frames_abandoned_total counts them",
+                    frames,
+                    line,
+                    drain_timeout_s,
+                )
         if self.sender is not None and deliver_timeout_s > 0:
             self.wait_delivered(deliver_timeout_s)
         self._abort.set()
@@ -347,6 +357,7 @@ class InspectorService:
                 "defects": m.by_key("defects", lid),
                 "not_inspected_causes": m.by_key("not_inspected", lid),
                 "geometry_fallbacks": m.total("geometry_fallbacks", lid),
+                "frames_abandoned": m.total("frames_abandoned", lid),
                 **logic.status(),
             }
         outbox = self.outbox.counts() if self.outbox is not None else None

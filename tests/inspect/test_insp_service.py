@@ -196,6 +196,25 @@ def test_backpressure_turns_frames_not_inspected_and_counts_them(
     assert all("falling behind" in r.payload["reason"] for r in late)
 
 
+def test_a_stop_before_the_frames_drained_counts_and_names_what_it_abandoned(
+    lines: dict[str, LineConfig], settings: InspectorSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = settings.model_copy(update={"max_batch": 1})
+    specs = [SourceSpec(line_id="bearing-01", station="face", uri="synth://bearing?seed=9&units=6&rate=0")]
+    svc = _service(lines, s, specs, {"bearing": lambda: TableDetector(Kind.BEARING, delay_s=1.0)}, None)
+    svc.start()
+    assert svc.wait_sources(30)
+    with caplog.at_level("ERROR", logger="linecheck.inspect.service"):
+        svc.stop(drain_timeout_s=0.2, deliver_timeout_s=0)
+    status = svc.status()["lines"]["bearing-01"]
+    abandoned = status["frames_abandoned"]
+    assert abandoned > 0
+    assert status["frames_in"] == sum(status["verdicts"].values()) + abandoned  # every frame accounted for
+    assert f"stopped before {abandoned} frame(s) of line bearing-01" in caplog.text
+    scraped = svc.metrics.frames_abandoned.labels("bearing-01")._value.get()
+    assert scraped == abandoned
+
+
 def test_configuration_errors_are_named(lines: dict[str, LineConfig], settings: InspectorSettings) -> None:
     with pytest.raises(ConfigError, match=r"no detector for model\(s\) \['pv'\]"):
         InspectorService([lines["pv-01"]], detectors={}, settings=settings, client=None)
