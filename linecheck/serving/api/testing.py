@@ -92,6 +92,8 @@ def run_api(
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+        # A start-up that failed never reaches the lifespan's shutdown: release its pool here.
+        app.state.context.close()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -12,9 +12,23 @@ from linecheck.serving.store.models import Line, Station, utcnow
 from linecheck.serving.store.repositories.base import insert_for
 
 
+def fit_actor(actor: str) -> str:
+    """``actor`` cut to the ``updated_by`` column, keeping its end (a config file's name).
+
+    Line configs are synced with the file they came from as the actor; the path can be longer
+    than the column wherever the checkout lives (PostgreSQL refuses what SQLite would keep).
+    """
+    limit = getattr(Line.__table__.c.updated_by.type, "length", None) or len(actor)
+    if len(actor) <= limit:
+        return actor
+    head = actor.split(":", 1)[0] + ":…" if ":" in actor else "…"
+    return head + actor[len(head) - limit :]
+
+
 def upsert_line(session: Session, line: LineConfig, *, actor: str) -> None:
     """Insert or update a line and its full config, and register its cameras as stations."""
     now = utcnow()
+    actor = fit_actor(actor)
     config = line.model_dump(mode="json")
     stmt = insert_for(session, Line).values(
         id=line.id,
