@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from linecheck.errors import InferenceError, InvalidFieldError
 from linecheck.messages import Detections
-from linecheck.model.detector import Detector
+from linecheck.model.detector import Detector, DetectorWrapper
 
 Image = npt.NDArray[np.uint8]
 #: ``x1, y1, x2, y2`` of a cell in frame pixels.
@@ -52,28 +52,13 @@ def _checked(cells: Sequence[Cell], image: Image) -> list[Cell]:
     return out
 
 
-class CellClassifier:
+class CellClassifier(DetectorWrapper):
     """Run ``inner`` on the crop of every cell of each frame; its answers become boxes on the cells."""
 
     def __init__(self, inner: Detector, cells: CellsOf) -> None:
         """Wrap ``inner``; ``cells`` gives the cell boxes of a frame."""
-        self._inner = inner
+        super().__init__(inner)
         self._cells = cells
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        """The inner model's class list."""
-        return self._inner.class_names
-
-    @property
-    def model_name(self) -> str:
-        """The inner model's name."""
-        return self._inner.model_name
-
-    @property
-    def model_version(self) -> str:
-        """The inner model's version."""
-        return self._inner.model_version
 
     def detect(self, images: Sequence[Image]) -> list[Detections]:
         """Detections per frame, one box per cell and class the model answered, from one inner call.
@@ -100,10 +85,6 @@ class CellClassifier:
             parts = [in_cell(d, cell) for d, cell in zip(answers, cells, strict=True)]
             out.append(_joined(parts, self.class_names))
         return out
-
-    def close(self) -> None:
-        """Close the inner model."""
-        self._inner.close()
 
 
 def _joined(parts: Sequence[Detections], names: tuple[str, ...]) -> Detections:

@@ -47,3 +47,34 @@ class Detector(Protocol):
     def close(self) -> None:
         """Release connections / sessions."""
         ...
+
+
+class DetectorWrapper:
+    """Base of a detector that reshapes the input of one inner detector (tiles, cell crops).
+
+    It answers with the inner model's class list, name and version and closes it; a subclass
+    only says how frames become the inner model's inputs and how its answers come back.
+    """
+
+    def __init__(self, inner: Detector) -> None:
+        """Wrap ``inner``."""
+        self._inner = inner
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The inner model's class list."""
+        return self._inner.class_names
+
+    @property
+    def model_name(self) -> str:
+        """The inner model's name."""
+        return self._inner.model_name
+
+    @property
+    def model_version(self) -> str:
+        """The inner model's version."""
+        return self._inner.model_version
+
+    def close(self) -> None:
+        """Close the inner model."""
+        self._inner.close()

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from linecheck.errors import InvalidFieldError
 from linecheck.messages import Detections
-from linecheck.model.detector import Detector
+from linecheck.model.detector import Detector, DetectorWrapper
 from linecheck.model.heatmaps import join_heatmaps
 from linecheck.model.processing import nms
 
@@ -173,31 +173,16 @@ def merge_tiles(
     )
 
 
-class TiledDetector:
+class TiledDetector(DetectorWrapper):
     """Run ``inner`` on native-resolution tiles of each frame and merge the results per frame."""
 
     def __init__(self, inner: Detector, *, tile: int, overlap: int = 32, iou: float = 0.45) -> None:
         """Wrap ``inner``; frames no larger than ``tile`` go through it whole."""
         tile_origins(tile, tile, tile, overlap=overlap)  # validates tile and overlap
-        self._inner = inner
+        super().__init__(inner)
         self._tile = tile
         self._overlap = overlap
         self._iou = iou
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        """The inner model's class list."""
-        return self._inner.class_names
-
-    @property
-    def model_name(self) -> str:
-        """The inner model's name."""
-        return self._inner.model_name
-
-    @property
-    def model_version(self) -> str:
-        """The inner model's version."""
-        return self._inner.model_version
 
     @property
     def tile(self) -> int:
@@ -225,7 +210,3 @@ class TiledDetector:
             )
             for start, origins, size in spans
         ]
-
-    def close(self) -> None:
-        """Close the inner detector."""
-        self._inner.close()
