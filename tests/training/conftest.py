@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from lc_training_data import NAMES, ROOT, TrainedModel, write_tiny_dataset
-
-HERE = Path(__file__).resolve().parent
+from lc_training_data import NAMES, TrainedModel, run_offline_cli, write_tiny_dataset
 
 
 @pytest.fixture(scope="session")
@@ -26,32 +20,7 @@ def trained(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Tra
     """One-epoch `linecheck train` at imgsz 64 in a subprocess where any network use is refused,
     with a brand-new Ultralytics config dir (no font, no settings) and plots on."""
     work = tmp_path_factory.mktemp("trained")
-    attempts_file = work / "attempts.json"
-    env = dict(os.environ)
-    env.update(
-        YOLO_OFFLINE="1",
-        YOLO_CONFIG_DIR=str(work / "ultralytics"),
-        LINECHECK_DATA_DIR=str(work / "var"),
-        PYTHONPATH=str(ROOT),
-    )
     args = ["train", "--line", "bearing", "--data", str(tiny_dataset), "--epochs", "1", "--imgsz", "64"]
     args += ["--batch", "8", "--workers", "0", "--models-dir", str(work / "models")]
     args += ["--runs-dir", str(work / "runs"), "--promote"]
-    done = subprocess.run(
-        [sys.executable, str(HERE / "lc_offline_cli.py"), str(attempts_file), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    attempts = json.loads(attempts_file.read_text()) if attempts_file.is_file() else ["<no record>"]
-    return TrainedModel(
-        data=tiny_dataset,
-        models_dir=work / "models",
-        runs_dir=work / "runs",
-        config_dir=work / "ultralytics",
-        attempts=attempts,
-        returncode=done.returncode,
-        output=done.stdout + done.stderr,
-    )
+    return run_offline_cli(work, args, data=tiny_dataset, timeout=300)

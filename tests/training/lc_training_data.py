@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,3 +77,36 @@ def write_tiny_dataset(
         encoding="utf-8",
     )
     return root / "data.yaml"
+
+
+def run_offline_cli(
+    work: Path, args: Sequence[str], *, data: Path = Path(), timeout: float = 600
+) -> TrainedModel:
+    """``linecheck ARGS`` in a subprocess where every network call is refused and recorded, with a
+    brand-new Ultralytics config dir (``work/ultralytics``) and data dir (``work/var``)."""
+    attempts_file = work / "attempts.json"
+    env = dict(
+        os.environ,
+        YOLO_OFFLINE="1",
+        YOLO_CONFIG_DIR=str(work / "ultralytics"),
+        LINECHECK_DATA_DIR=str(work / "var"),
+        PYTHONPATH=str(ROOT),
+    )
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("lc_offline_cli.py")), str(attempts_file), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    attempts = json.loads(attempts_file.read_text()) if attempts_file.is_file() else ["<no record>"]
+    return TrainedModel(
+        data=data,
+        models_dir=work / "models",
+        runs_dir=work / "runs",
+        config_dir=work / "ultralytics",
+        attempts=attempts,
+        returncode=done.returncode,
+        output=done.stdout + done.stderr,
+    )

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from lc_training_data import ROOT
+from lc_training_data import run_offline_cli
 
 from linecheck.errors import InvalidFieldError
 from linecheck.model.backbones import get_backbone, weights_path
@@ -24,8 +20,6 @@ from linecheck.training.detector_backbones import (
 )
 from linecheck.training.offline import prepare_ultralytics, resolve_model_spec
 from linecheck.training.train import TrainOptions, run_training
-
-HERE = Path(__file__).resolve().parent
 
 
 @pytest.mark.parametrize(
@@ -91,27 +85,12 @@ def test_ddp_is_refused_naming_the_device(tmp_path: Path) -> None:
 def test_offline_cli_trains_exports_and_registers_it(tiny_dataset: Path, tmp_path: Path) -> None:
     """`linecheck train --model yolov8n-lite0` with every network call refused: trained, ONNX
     exported with parity, registered with its architecture name."""
-    attempts_file = tmp_path / "attempts.json"
-    env = dict(
-        os.environ,
-        YOLO_OFFLINE="1",
-        YOLO_CONFIG_DIR=str(tmp_path / "ultralytics"),
-        LINECHECK_DATA_DIR=str(tmp_path / "var"),
-        PYTHONPATH=str(ROOT),
-    )
     args = ["train", "--line", "bearing", "--model", "yolov8n-lite0", "--data", str(tiny_dataset)]
     args += ["--epochs", "1", "--imgsz", "64", "--batch", "8", "--workers", "0"]
     args += ["--models-dir", str(tmp_path / "models"), "--runs-dir", str(tmp_path / "runs")]
-    done = subprocess.run(
-        [sys.executable, str(HERE / "lc_offline_cli.py"), str(attempts_file), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(attempts_file.read_text()) == []
+    done = run_offline_cli(tmp_path, args)
+    assert done.returncode == 0, done.output
+    assert done.attempts == []
     version = Registry(tmp_path / "models").get("bearing", 1)
     assert version.card.architecture == "yolov8n-lite0"
     assert version.card.training["parity"]["passed"] is True
