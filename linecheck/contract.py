@@ -310,12 +310,35 @@ class InspectionPayload(_Payload):
     image_height: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
     image_ref: str | None = Field(None, pattern=REF_PATTERN)
     roll_offset_m: Metres | None = None
+    geometry: dict[str, Any] | None = Field(
+        None,
+        description="lines with geometry_mode auto: the product's geometry found in this frame, as "
+        "the line's kind writes it (pv {x0, y0, cell_w, cell_h, rows, cols, gap, angle_deg} | "
+        "bearing {cx, cy, r_outer, r_split, r_inner}, pixels); null when the line YAML's was used",
+    )
     defects: list[DefectPayload] = Field(default_factory=list, max_length=DEFECTS_MAX)
+
+    @field_validator("geometry")
+    @classmethod
+    def _canonical_geometry(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Sort keys so that the same geometry always serialises (and hashes) the same way."""
+        return _sorted(value) if value is not None else None
+
+    @model_serializer(mode="wrap")
+    def _geometry_only_when_found(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave a null ``geometry`` out: an inspection without one serialises (and hashes) as before."""
+        data: dict[str, Any] = handler(self)
+        if "geometry" in data and data["geometry"] is None:
+            del data["geometry"]
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        """Code null exactly when unread; a model answered unless not inspected, then no defects."""
-        problems: list[tuple[str, Any, str]] = []
+        """Code null exactly when unread; a model answered unless not inspected, then no defects.
+
+        A geometry is plain JSON (finite numbers, clean text); the line's kind checks its fields.
+        """
+        problems: list[tuple[str | Loc, Any, str]] = []
         if self.code_status is CodeStatus.UNREAD:
             if self.code is not None:
                 problems.append(("code", self.code, "must be null when code_status is code_unread"))
@@ -328,6 +351,8 @@ class InspectionPayload(_Payload):
             for name in ("model_name", "model_version"):
                 if getattr(self, name) is None:
                     problems.append((name, None, f"required when verdict is {self.verdict}"))
+        if self.geometry is not None:
+            problems.extend(json_problems(self.geometry, ("geometry",)))
         _refuse(type(self), problems)
         return self
 

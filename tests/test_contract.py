@@ -40,7 +40,10 @@ def defect(**changes: Any) -> DefectRecord:
 
 
 def result_fields(**changes: Any) -> dict[str, Any]:
-    """Every field of a textile inspection set (nothing left to its default)."""
+    """Every field of a textile inspection set (nothing left to its default).
+
+    The geometry is a ring's: plain JSON to the contract; the API's textile line refuses it.
+    """
     fields: dict[str, Any] = dict(
         id="0123456789abcdef",
         line_id="textile-01",
@@ -58,6 +61,7 @@ def result_fields(**changes: Any) -> dict[str, Any]:
         image_height=480,
         image_ref="a" * 64,
         roll_offset_m=6.00004,
+        geometry={"cy": 320.5, "cx": 240.0, "r_outer": 200.0, "r_split": 128.0, "r_inner": 56.0},
         defects=(defect(), defect(class_name="hole", location={"along_m": 7.0}, crop_ref="c" * 64)),
     )
     return {**fields, **changes}
@@ -106,6 +110,7 @@ def test_every_field_survives_inspector_to_api() -> None:
         "image_height": result.image_height,
         "image_ref": result.image_ref,
         "roll_offset_m": 6.0,
+        "geometry": dict(sorted(result.geometry.items())) if result.geometry else None,
     }
     for name in InspectionPayload.model_fields:
         if name != "defects":
@@ -203,6 +208,22 @@ def test_a_heatmap_ref_is_part_of_the_content_and_a_null_one_is_not_sent() -> No
     assert "heatmap_ref" not in defect(heatmap_ref=None).to_payload()
 
 
+def test_a_found_geometry_is_part_of_the_content_and_a_null_one_is_not_sent() -> None:
+    body = _stored_body("fail")
+    body["geometry"] = None  # sent as null: the same inspection as left out
+    [item] = parse_ingest_body(json.dumps(body).encode(), max_batch=1).items
+    assert content_hash(item) == HASHES["fail"]
+    assert "geometry" not in item.model_dump(mode="json")
+    body["geometry"] = {"r_outer": 200.0, "cx": 320.0, "cy": 320.0, "r_split": 128.0, "r_inner": 56.0}
+    [found] = parse_ingest_body(json.dumps(body).encode(), max_batch=1).items
+    assert content_hash(found) != HASHES["fail"]
+    assert list(found.model_dump(mode="json")["geometry"]) == ["cx", "cy", "r_inner", "r_outer", "r_split"]
+    body["geometry"] = dict(reversed(list(body["geometry"].items())))  # key order does not matter
+    [again] = parse_ingest_body(json.dumps(body).encode(), max_batch=1).items
+    assert content_hash(again) == content_hash(found)
+    assert "geometry" not in InspectionResult(**result_fields(geometry=None)).to_payload()
+
+
 #: One inspection-level rule broken per row, and the field both sides must name.
 INSPECTION_VIOLATIONS = [
     ({"id": "short"}, "id"),
@@ -227,6 +248,8 @@ INSPECTION_VIOLATIONS = [
     ({"latency_ms": 3_600_000.5}, "latency_ms"),
     ({"reason": "camera\x00said"}, "reason"),
     ({"model_name": "m\x1b[31m"}, "model_name"),
+    ({"geometry": {"cx": 2**70}}, "geometry.cx"),
+    ({"geometry": {"cx": 1.0, "note": "\x07"}}, "geometry.note"),
     (
         {"captured_at": datetime(2026, 11, 23, 10, tzinfo=timezone(timedelta(hours=14, minutes=30)))},
         "captured_at",
@@ -279,7 +302,7 @@ def test_defect_rule_is_the_same_on_both_sides(changes: dict[str, Any], field: s
 def test_box_outside_the_image_is_refused_on_both_sides(bbox: tuple[float, float, float, float]) -> None:
     with pytest.raises(InvalidFieldError) as inspector:
         InspectionResult(**result_fields(defects=(defect(bbox=bbox),)))
-    body = InspectionResult(**result_fields()).to_payload()
+    body = InspectionResult(**result_fields(geometry=None)).to_payload()
     body["defects"][0]["bbox"] = list(bbox)
     [item] = parse_ingest_body(json.dumps(body).encode(), max_batch=1).items
     errors: list[InvalidFieldError] = []

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from linecheck.config import LineConfig
 from linecheck.errors import InvalidFieldError
-from linecheck.kinds import CellBox, FrameView, GeometryOptions, GeometrySource, get_kind
+from linecheck.kinds import CellBox, FrameView, GeometrySource, finds_geometry, get_kind
 
 Image = npt.NDArray[np.uint8]
 
@@ -58,7 +58,7 @@ class FrameGeometry:
 
 def is_auto(line: LineConfig) -> bool:
     """True when ``line`` finds its product's geometry in every frame."""
-    return isinstance(line.options, GeometryOptions) and line.options.geometry_mode == "auto"
+    return finds_geometry(line.options)
 
 
 _lock = threading.Lock()

@@ -168,6 +168,9 @@ class InspectionResult:
     image_height: int
     image_ref: str | None = None
     roll_offset_m: float | None = None
+    #: The product's geometry found in the frame (``geometry_mode: auto``), as its kind writes it
+    #: (:meth:`~linecheck.kinds.KindSpec.geometry_to_json`); None when the line YAML's was used.
+    geometry: Mapping[str, Any] | None = None
     defects: tuple[DefectRecord, ...] = ()
     image: npt.NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
     #: The trigger the unit came with (PLC job id / measurement id, or ``<station>:<seq>`` when the
@@ -211,6 +214,7 @@ class InspectionResult:
                 "image_height": self.image_height,
                 "image_ref": self.image_ref,
                 "roll_offset_m": None if self.roll_offset_m is None else round(float(self.roll_offset_m), 4),
+                "geometry": None if self.geometry is None else dict(self.geometry),
                 "defects": [d.to_contract() for d in self.defects],
             },
         )

@@ -77,6 +77,7 @@ def _result(
         image_width=frame.width,
         image_height=frame.height,
         roll_offset_m=logic.roll_offset_m(coded),
+        geometry=logic.geometry_json(coded),
         defects=defects,
         image=frame.image,
     )

@@ -25,6 +25,7 @@ from linecheck.kinds.base import (
     LocatedDefect,
     StoredDefect,
     StoredInspection,
+    finds_geometry,
 )
 from linecheck.kinds.registry import (
     ENTRY_POINT_GROUP,
@@ -83,6 +84,7 @@ __all__ = [
     "StoredInspection",
     "all_kinds",
     "check_code",
+    "finds_geometry",
     "get_kind",
     "kind_names",
     "make_code",

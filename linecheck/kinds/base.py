@@ -3,8 +3,10 @@
 A kind owns every rule that depends on what is being inspected: its default defect classes and
 unit-code format, its section of the line YAML (``options``, geometry included), the location
 model of a defect on the product, how a box in a frame becomes a location (``locate``), how a
-location is stored, and how a unit is graded (``grade``). The inspector, the API and the synthetic
-generators ask the spec; nothing else branches on a kind's name.
+location is stored, how a geometry found in a frame travels and is stored as JSON
+(``geometry_to_json`` / ``geometry_from_json``), and how a unit is graded (``grade``). The
+inspector, the API and the synthetic generators ask the spec; nothing else branches on a kind's
+name.
 
 Two unit shapes exist: ``frame`` (every frame is one unit: a bearing ring, a PV module, a glass
 pane) and ``web`` (consecutive frames with the same code make one unit along a running web: a
@@ -20,8 +22,9 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from linecheck.contract import field_errors
 from linecheck.errors import InvalidFieldError
 
 #: ``x1, y1, x2, y2`` in frame pixels.
@@ -36,6 +39,8 @@ GeometrySource = Literal["found", "fixed"]
 #: ``x1, y1, x2, y2`` of a cell in frame pixels (integers: a crop of the frame).
 CellBox = tuple[int, int, int, int]
 
+#: The wire and store name of a frame's found geometry (``InspectionPayload.geometry``).
+GEOMETRY_FIELD = "geometry"
 #: Database columns a location fills (all nullable); ``location_key`` groups defects in statistics.
 LOCATION_COLUMNS = ("location_key", "along_m", "size_m", "cell_row", "cell_col", "zone")
 
@@ -54,6 +59,11 @@ class GeometryOptions(KindOptions):
         description="fixed: the product is where this section says; auto: found in every frame, "
         "this section's geometry used when a frame shows none",
     )
+
+
+def finds_geometry(options: KindOptions) -> bool:
+    """True when a line with these options finds its product's geometry in every frame (``auto``)."""
+    return isinstance(options, GeometryOptions) and options.geometry_mode == "auto"
 
 
 class KindLocation(BaseModel):
@@ -169,6 +179,25 @@ class Grade:
 
 
 OptionsT = TypeVar("OptionsT", bound=KindOptions)
+JsonT = TypeVar("JsonT", bound=BaseModel)
+
+
+class GeometryJson(BaseModel):
+    """Base of a kind's found geometry as plain JSON (strict: numbers are numbers, no other keys)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def decode_geometry(model: type[JsonT], data: Any) -> JsonT:
+    """``data`` as ``model``; raises :class:`InvalidFieldError` naming ``geometry.<field>`` and its value."""
+    if not isinstance(data, Mapping):
+        raise InvalidFieldError(GEOMETRY_FIELD, data, "expected a JSON object")
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        errors = field_errors(exc, prefix=GEOMETRY_FIELD)
+        more = f" (and {len(errors) - 1} more invalid fields)" if len(errors) > 1 else ""
+        raise InvalidFieldError(errors[0].field, errors[0].value, errors[0].reason + more) from None
 
 
 class KindSpec(Generic[OptionsT]):
@@ -219,6 +248,23 @@ class KindSpec(Generic[OptionsT]):
         does not show the product well enough (the caller then uses the YAML's geometry).
         """
         return None
+
+    def geometry_to_json(self, geometry: object) -> dict[str, Any]:
+        """``geometry`` (from :meth:`find_geometry`) as plain JSON: an inspection's ``geometry``.
+
+        The inspector sends it with the frame's inspection and the API stores it, so that a box a
+        reviewer corrects later is placed with the frame's own geometry. Kinds without a geometry
+        have nothing to write.
+        """
+        raise NotImplementedError(f"kind {self.name} has no geometry")
+
+    def geometry_from_json(self, data: Any, options: OptionsT, *, width: int, height: int) -> object:
+        """The geometry :meth:`geometry_to_json` wrote, in a ``width`` x ``height`` frame of this line.
+
+        Raises :class:`InvalidFieldError` naming ``geometry`` (or ``geometry.<field>``) and the
+        value when ``data`` is not a geometry of this kind that fits the line.
+        """
+        raise InvalidFieldError(GEOMETRY_FIELD, data, f"kind {self.name} has no geometry")
 
     def cell_boxes(self, view: FrameView, options: OptionsT) -> list[CellBox]:
         """Boxes of the product's cells in the frame, row by row (none: the kind has no cells)."""

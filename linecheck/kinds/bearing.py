@@ -20,12 +20,15 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from linecheck.contract import Metres
+from linecheck.contract import IMAGE_SIDE_MAX_PX, Metres
+from linecheck.errors import InvalidFieldError
 from linecheck.grading import BearingDefect, BearingZone, bearing_verdict
 from linecheck.kinds.base import (
+    GEOMETRY_FIELD,
     LOCATION_COLUMNS,
     Box,
     FrameView,
+    GeometryJson,
     GeometryOptions,
     Grade,
     GradeTable,
@@ -33,9 +36,14 @@ from linecheck.kinds.base import (
     KindSpec,
     LocatedDefect,
     Location,
+    decode_geometry,
 )
 
 Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+#: A position in frame pixels (a found ring's centre may lie a little outside the frame).
+Pixels = Annotated[float, Field(ge=-IMAGE_SIDE_MAX_PX, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
+#: A radius in frame pixels.
+Radius = Annotated[float, Field(gt=0, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,16 @@ class BearingGeometry:
         if r <= self.r_outer:
             return "outer_race"
         return "outside"
+
+
+class BearingGeometryJson(GeometryJson):
+    """A found :class:`BearingGeometry` as plain JSON (pixels)."""
+
+    cx: Pixels
+    cy: Pixels
+    r_outer: Radius
+    r_split: Radius
+    r_inner: Radius
 
 
 class BearingOptions(GeometryOptions):
@@ -138,6 +156,27 @@ class BearingSpec(KindSpec[BearingOptions]):
         return find_bearing_ring(
             image, split_frac=options.race_split_frac, inner_frac=options.inner_radius_frac
         )
+
+    def geometry_to_json(self, geometry: object) -> dict[str, Any]:
+        """A found ring as ``{cx, cy, r_outer, r_split, r_inner}`` (pixels)."""
+        if not isinstance(geometry, BearingGeometry):
+            raise InvalidFieldError(GEOMETRY_FIELD, type(geometry).__name__, "expected a BearingGeometry")
+        return {name: float(value) for name, value in asdict(geometry).items()}
+
+    def geometry_from_json(
+        self, data: Any, options: BearingOptions, *, width: int, height: int
+    ) -> BearingGeometry:
+        """The found ring; its bore lies inside its race split, which lies inside its outer edge."""
+        ring = decode_geometry(BearingGeometryJson, data)
+        if not ring.r_split < ring.r_outer:
+            raise InvalidFieldError(
+                f"{GEOMETRY_FIELD}.r_split", ring.r_split, f"expected < r_outer={ring.r_outer}"
+            )
+        if not ring.r_inner < ring.r_split:
+            raise InvalidFieldError(
+                f"{GEOMETRY_FIELD}.r_inner", ring.r_inner, f"expected < r_split={ring.r_split}"
+            )
+        return BearingGeometry(**ring.model_dump())
 
     def location_columns(self, location: Location) -> dict[str, Any]:
         """``zone``, ``size_m`` (measured length) and ``zone:<zone>`` as the key."""

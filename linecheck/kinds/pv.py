@@ -20,13 +20,16 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, field_validator, model_validator
 
+from linecheck.contract import IMAGE_SIDE_MAX_PX
 from linecheck.errors import InvalidFieldError
 from linecheck.grading import CellDefect, PVRules, pv_grade
 from linecheck.kinds.base import (
+    GEOMETRY_FIELD,
     LOCATION_COLUMNS,
     Box,
     CellBox,
     FrameView,
+    GeometryJson,
     GeometryOptions,
     Grade,
     GradeTable,
@@ -34,6 +37,7 @@ from linecheck.kinds.base import (
     KindSpec,
     LocatedDefect,
     Location,
+    decode_geometry,
 )
 
 _DEFAULT_RULES = PVRules()
@@ -43,6 +47,10 @@ DEFAULT_GRID_BOX = (0.02, 0.02, 0.98, 0.79)
 GAP_FRAC = 0.06
 
 UnitFraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+#: A position in frame pixels (a found grid may start a little outside the frame).
+Pixels = Annotated[float, Field(ge=-IMAGE_SIDE_MAX_PX, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
+#: A length in frame pixels.
+Pitch = Annotated[float, Field(gt=0, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +158,19 @@ class PVGridFit:
         )
 
 
+class PVGridJson(GeometryJson):
+    """A found :class:`PVGridFit` as plain JSON (the frame's size is the inspection's)."""
+
+    x0: Pixels
+    y0: Pixels
+    cell_w: Pitch
+    cell_h: Pitch
+    rows: int = Field(gt=0)
+    cols: int = Field(gt=0)
+    gap: float = Field(ge=0, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)
+    angle_deg: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+
 class PVOptions(GeometryOptions):
     """PV specifics: the module's cell grid in the frame (or ``geometry_mode: auto``) and the grade rules."""
 
@@ -242,6 +263,29 @@ class PVSpec(KindSpec[PVOptions]):
             found = [round(v, 3) for v in (left, top, right, bottom)]
             raise InvalidFieldError("image", f"grid_box={found}", "the module found runs off the frame")
         return fit
+
+    def geometry_to_json(self, geometry: object) -> dict[str, Any]:
+        """A found grid as ``{x0, y0, cell_w, cell_h, rows, cols, gap, angle_deg}`` (pixels, degrees)."""
+        if not isinstance(geometry, PVGridFit):
+            raise InvalidFieldError(GEOMETRY_FIELD, type(geometry).__name__, "expected a PVGridFit")
+        g = geometry.grid
+        fields = {"x0": g.x0, "y0": g.y0, "cell_w": g.cell_w, "cell_h": g.cell_h, "gap": g.gap}
+        return {
+            **{name: float(value) for name, value in fields.items()},
+            "rows": int(g.rows),
+            "cols": int(g.cols),
+            "angle_deg": float(geometry.angle_deg),
+        }
+
+    def geometry_from_json(self, data: Any, options: PVOptions, *, width: int, height: int) -> PVGridFit:
+        """The found grid in a ``width`` x ``height`` frame; it must have the line's rows and columns."""
+        found = decode_geometry(PVGridJson, data)
+        for name, line_has in (("rows", options.rows), ("cols", options.cols)):
+            if getattr(found, name) != line_has:
+                value = getattr(found, name)
+                raise InvalidFieldError(f"{GEOMETRY_FIELD}.{name}", value, f"the line's grid has {line_has}")
+        grid = PVGrid(**found.model_dump(exclude={"angle_deg"}))
+        return PVGridFit(grid=grid, angle_deg=found.angle_deg, width=width, height=height)
 
     def cell_boxes(self, view: FrameView, options: PVOptions) -> list[CellBox]:
         """Every cell's box in the frame, row by row (in the grid found in the frame, if any)."""

@@ -4,6 +4,7 @@ classifier runs on every cell crop and flags cells."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,20 +20,23 @@ from pydantic import ValidationError
 from linecheck.config import LineConfig, ModelRef
 from linecheck.datasets.synth.bearing import BearingGenerator
 from linecheck.datasets.synth.pv import PVGenerator
+from linecheck.errors import InvalidFieldError
 from linecheck.inspect.detectors import _with_extras
 from linecheck.inspect.geometry import measure
 from linecheck.inspect.kinds import logic_for
 from linecheck.inspect.messages import CodedFrame, InferredFrame, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
+from linecheck.inspect.outbox import Outbox
 from linecheck.inspect.service import InspectorService, SourceSpec
 from linecheck.inspect.settings import InspectorSettings
 from linecheck.inspect.verdict import judge
-from linecheck.kinds import Kind, get_kind
+from linecheck.kinds import FrameView, Kind, get_kind
 from linecheck.kinds.bearing import BearingOptions
 from linecheck.kinds.pv import PVOptions
 from linecheck.messages import CodeStatus, Detections, Frame
 from linecheck.model.cells import CellClassifier
 from linecheck.model.union import UnionDetector
+from linecheck.serving.api.services.ingest import _check_item, parse_ingest_body
 
 S = 320
 Image = npt.NDArray[np.uint8]
@@ -174,6 +178,52 @@ def test_a_frame_without_the_product_falls_back_to_the_yaml_geometry_and_says_so
         k: v for k, v in defect.location.items() if k != "geometry"
     }
     assert result.reason is not None and "geometry not found in the frame" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "section", "make"),
+    [
+        (
+            "pv",
+            {"rows": 6, "cols": 10},
+            lambda: _module(PVOptions(grid_box=(0.10, 0.08, 0.90, 0.70)), 2.0, 4),
+        ),
+        ("bearing", {}, lambda: _ring(BearingOptions(centre=(0.42, 0.56), outer_radius_frac=0.36), 0.0)),
+    ],
+)
+def test_the_inspection_event_carries_the_geometry_found_in_its_frame(tmp_path: Path, kind, section, make):
+    image, probes, _ = make()
+    auto = {kind: {**section, "geometry_mode": "auto"}}
+    line = LineConfig(id=f"{kind}-auto", kind=kind, code_pattern="^X[0-9]$", **auto)  # _judged's code
+    result = _judged(line, _frame(line, image), probes)
+    outbox = Outbox(tmp_path / "outbox.db")
+    try:
+        sent = outbox.get(outbox.add(result))
+    finally:
+        outbox.close()
+    assert sent is not None
+    geometry = sent.payload["geometry"]
+    spec = get_kind(kind)
+    found = measure(line, image)
+    assert found is not None and found.source == "found"
+    assert geometry == spec.geometry_to_json(found.value)
+    back = spec.geometry_from_json(geometry, line.options, width=S, height=S)
+    assert back == found.value  # the API places a corrected box with the frame's own geometry
+    view = FrameView(width=S, height=S, geometry=back)
+    assert [{**spec.locate(p, view, line.options), "geometry": "found"} for p in probes] == [
+        d.location for d in result.defects
+    ]
+    [item] = parse_ingest_body(json.dumps(sent.payload).encode(), max_batch=1).items
+    errors: list[InvalidFieldError] = []
+    _check_item(item, line, "", errors)
+    assert errors == [] and item.geometry == geometry
+
+
+@pytest.mark.parametrize("mode", ["auto", "fixed"])
+def test_no_geometry_is_sent_when_the_line_yamls_placed_the_defects(mode):
+    line = _pv_line(mode)
+    result = _judged(line, _frame(line, _empty_station()), [_probe(S / 2, S / 2)])
+    assert result.geometry is None and "geometry" not in result.to_payload()
 
 
 def test_a_frame_is_measured_once_and_fixed_lines_are_not_measured():

@@ -77,6 +77,20 @@ class KindLogic:
         location = self.spec.locate(box, self.view(coded), self.options)
         return location if coded.geometry is None else {**location, "geometry": coded.geometry.source}
 
+    def geometry_json(self, coded: CodedFrame) -> dict[str, Any] | None:
+        """The geometry found in the frame as sent with its inspection.
+
+        None when the line YAML's was used, or when the kind (a plug-in) finds a geometry but
+        cannot write it as JSON: the API then places corrected boxes with the YAML's.
+        """
+        found = coded.geometry
+        if found is None or found.source != "found":
+            return None
+        try:
+            return self.spec.geometry_to_json(found.value)
+        except NotImplementedError:
+            return None
+
     def roll_offset_m(self, coded: CodedFrame) -> float | None:
         """Web kinds: where along the web the frame starts; None for frame kinds."""
         return None

@@ -147,6 +147,11 @@ class InspectionOut(_Out):
     image_height: int
     image_ref: str | None
     roll_offset_m: float | None
+    geometry: dict[str, Any] | None = Field(
+        None,
+        description="lines with geometry_mode auto: the product's geometry found in the frame (null: the "
+        "line YAML's was used); corrected and added boxes are placed with it",
+    )
     defect_count: int
     created_at: datetime
     created_by: str

@@ -145,6 +145,9 @@ class Inspection(Base):
     image_height: Mapped[int] = mapped_column(Integer)
     image_ref: Mapped[str | None] = mapped_column(String(64))
     roll_offset_m: Mapped[float | None] = mapped_column(Float)
+    #: The product's geometry found in the frame (``geometry_mode: auto``), as the line's kind
+    #: writes it; None when the line YAML's was used (and for inspections stored before 0009).
+    geometry: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     defect_count: Mapped[int] = mapped_column(Integer, default=0)
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

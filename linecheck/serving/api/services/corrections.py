@@ -4,11 +4,13 @@ Every change is a new review row (the history is append-only); the defect row on
 current state, which is the history replayed by
 :func:`linecheck.serving.store.review_state.replay` (the rules are listed there). A corrected
 box's location on the product is worked out again by the line's kind (so the grade and the
-training labels follow the corrected box).
+training labels follow the corrected box), with the product's geometry found in the frame when
+the inspection brought one (``geometry_mode: auto``), else with the line YAML's.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 from linecheck.config import LineConfig
 from linecheck.contract import bbox_problem
 from linecheck.errors import ConflictError, InvalidFieldError, NotFoundError
-from linecheck.kinds import FrameView, get_kind
+from linecheck.kinds import FrameView, finds_geometry, get_kind
 from linecheck.serving.api.auth import require_line
 from linecheck.serving.api.responses import DefectOut
 from linecheck.serving.api.schemas import AddDefectIn, BulkReviewIn, MergeIn, UndoIn
@@ -32,6 +34,8 @@ from linecheck.serving.store.repositories import reviews as review_repo
 from linecheck.serving.store.repositories.actors import actor_names
 from linecheck.serving.store.review_state import replay
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Step:
@@ -42,24 +46,51 @@ class Step:
     bbox: Sequence[float] | None = None
 
 
+def found_geometry(line: LineConfig, inspection: Inspection) -> object | None:
+    """The product's geometry found in the inspection's frame, read by the line's kind (None: none stored).
+
+    A stored geometry the line no longer reads (its YAML changed the PV grid since) is logged and
+    left out: the line YAML's geometry places the box then, as for a frame that showed none.
+    """
+    if inspection.geometry is None:
+        return None
+    try:
+        return get_kind(line.kind).geometry_from_json(
+            inspection.geometry, line.options, width=inspection.image_width, height=inspection.image_height
+        )
+    except InvalidFieldError as exc:
+        log.warning("inspection %s: stored %s; the line YAML's geometry is used", inspection.id, exc)
+        return None
+
+
 def frame_view(line: LineConfig, inspection: Inspection) -> FrameView:
-    """The frame as the line's kind sees it (camera position across the web, roll offset)."""
+    """The frame as the line's kind sees it (camera position across the web, roll offset, found geometry)."""
     cameras = {camera.station: i for i, camera in enumerate(line.cameras)}
     return FrameView(
         width=inspection.image_width,
         height=inspection.image_height,
         camera_index=cameras.get(inspection.station, 0),
         along_m=inspection.roll_offset_m,
+        geometry=found_geometry(line, inspection),
     )
 
 
 def locate(line: LineConfig, inspection: Inspection, box: Sequence[float]) -> dict[str, Any] | None:
-    """Where ``box`` is on the product, by the line's kind (None when the kind does not locate)."""
+    """Where ``box`` is on the product, by the line's kind (None when the kind does not locate).
+
+    As the inspector's locations do, it says ``"geometry": "found"`` when placed with the frame's
+    found geometry, and ``"fixed"`` on a ``geometry_mode: auto`` line when the YAML's placed it.
+    """
     spec = get_kind(line.kind)
+    view = frame_view(line, inspection)
     try:
-        location = spec.locate(box, frame_view(line, inspection), line.options)
+        location = spec.locate(box, view, line.options)
     except NotImplementedError:
         return None
+    if view.geometry is not None:
+        location = {**location, "geometry": "found"}
+    elif finds_geometry(line.options):
+        location = {**location, "geometry": "fixed"}
     return spec.location_model.model_validate(location).model_dump(mode="json", exclude_none=True)
 
 

@@ -106,6 +106,20 @@ def _check_location(
     return location
 
 
+def _check_geometry(
+    item: InspectionIn, line: LineConfig, prefix: str, errors: list[InvalidFieldError]
+) -> None:
+    """A found geometry must be one the line's kind reads back (for the frame's size, the line's grid)."""
+    if item.geometry is None:
+        return
+    try:
+        get_kind(line.kind).geometry_from_json(
+            item.geometry, line.options, width=item.image_width, height=item.image_height
+        )
+    except InvalidFieldError as exc:
+        errors.append(InvalidFieldError(f"{prefix}{exc.field}", exc.value, exc.reason))
+
+
 def _check_item(item: InspectionIn, line: LineConfig, prefix: str, errors: list[InvalidFieldError]) -> None:
     """The rules that need the line (the contract's own were checked when the body was parsed)."""
     if item.code is not None:
@@ -113,6 +127,7 @@ def _check_item(item: InspectionIn, line: LineConfig, prefix: str, errors: list[
             check_code(item.code, line.code_pattern, field=f"{prefix}code")
         except InvalidFieldError as exc:
             errors.append(exc)
+    _check_geometry(item, line, prefix, errors)
     classes = set(line.classes)
     for j, defect in enumerate(item.defects):
         field = f"{prefix}defects[{j}]"
@@ -277,6 +292,7 @@ class IngestService:
             "image_height": item.image_height,
             "image_ref": item.image_ref,
             "roll_offset_m": item.roll_offset_m,
+            "geometry": item.geometry,
             "defect_count": len(item.defects),
             "content_hash": digest,
             "created_at": now,
