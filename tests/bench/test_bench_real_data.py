@@ -1,4 +1,4 @@
-"""bench/real_data.py on a generated root in the published layouts (ELPV CSV, AITEX folders)."""
+"""bench/real_data.py on a generated root in the published layouts (ELPV CSV, AITEX folders, NEU-DET VOC)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,26 @@ def _fake_root(root: Path) -> Path:
     return root
 
 
+def _fake_voc(root: Path, images: int = 14) -> Path:
+    """Steel-like grey images with boxes of two classes, in NEU-DET's VOC layout."""
+    rng = np.random.default_rng(1)
+    (root / "Annotations").mkdir(parents=True)
+    (root / "JPEGImages").mkdir()
+    for i in range(images):
+        image = texture(rng, 96, 96)
+        name = ("scratches", "patches")[i % 2]
+        x1, y1 = (int(v) for v in rng.integers(5, 45, 2))
+        x2, y2 = x1 + 30, y1 + 30
+        cv2.rectangle(image, (x1, y1), (x2, y2), 30 if i % 2 else 220, -1)
+        cv2.imwrite(str(root / "JPEGImages" / f"{name}_{i}.jpg"), image)
+        (root / "Annotations" / f"{name}_{i}.xml").write_text(
+            f"<annotation><filename>{name}_{i}.jpg</filename><size><width>96</width><height>96</height>"
+            f"<depth>1</depth></size><object><name>{name}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+            f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object></annotation>"
+        )
+    return root
+
+
 def test_real_data_bench_prints_one_json_line_with_elpv_and_aitex_figures(tmp_path):
     env = dict(os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(ROOT / "var" / "ultralytics"))
     done = subprocess.run(
@@ -68,3 +88,27 @@ def test_real_data_bench_prints_one_json_line_with_elpv_and_aitex_figures(tmp_pa
     assert {"accuracy", "f1", "escape_rate"} <= set(result["elpv"])
     assert result["aitex"]["per_fabric"]["01"]["defect_test"] == 2
     assert "neu_det" not in result
+
+
+def test_real_data_bench_trains_the_three_neu_det_starts_at_equal_epochs(tmp_path):
+    """The NEU-DET part on a generated VOC set: scratch, our checkpoint and the ImageNet start each
+    train (one epoch at 64 px through NEU_SIZE) and report mAP50, escape rate and training time."""
+    root = tmp_path / "root"
+    _fake_voc(root / "neu-det-voc")
+    env = dict(
+        os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(ROOT / "var" / "ultralytics"), NEU_SIZE="1,1,64"
+    )
+    args = [sys.executable, str(ROOT / "bench" / "real_data.py"), "--root", str(root), "--quick"]
+    args += ["--skip", "elpv", "--skip", "aitex", "--work", str(tmp_path / "work")]
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr + (tmp_path / "work" / "cli.log").read_text()
+    neu = json.loads(done.stdout.strip().splitlines()[-1])["neu_det"]
+    assert (neu["images"], neu["epochs"], neu["imgsz"]) == (14, 1, 64)
+    for start in ("scratch", "bearing_checkpoint", "imagenet_lite0"):
+        assert 0.0 <= neu[start]["mAP50"] <= 1.0 and neu[start]["train_s"] > 0, neu
+    cards = sorted(p.name for p in (tmp_path / "work" / "models").iterdir())
+    assert cards == ["neu-bearing-checkpoint", "neu-imagenet-lite0", "neu-scratch"]
+    arch = json.loads(
+        (tmp_path / "work" / "models" / "neu-imagenet-lite0" / "1" / "model_card.json").read_text()
+    )
+    assert arch["architecture"] == "yolov8n-lite0"
