@@ -87,6 +87,7 @@ def test_real_data_bench_prints_one_json_line_with_elpv_and_aitex_figures(tmp_pa
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"accuracy", "f1", "escape_rate"} <= set(result["elpv"])
     assert result["aitex"]["per_fabric"]["01"]["defect_test"] == 2
+    assert result["aitex"]["codes_with_10_good"] == []  # 6 good images: below the target's 10
     assert "neu_det" not in result
 
 
