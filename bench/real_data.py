@@ -195,7 +195,7 @@ def aitex(root: Path, work: Path, quick: bool, log: Path) -> dict:
 
 
 #: NEU-DET sizes: every k-th published image, epochs, image size (equal for the three starts).
-NEU_SIZES = {"quick": (3, 12, 224), "full": (1, 30, 224)}
+NEU_SIZES = {"quick": (4, 10, 224), "full": (1, 30, 224)}
 
 
 def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
