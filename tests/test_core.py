@@ -135,3 +135,19 @@ def test_registry_round_trip_and_promotion(tmp_path: Path) -> None:
         reg.get("pv", 9)
     with pytest.raises(RegistryError, match="not in the registry"):
         reg.get("bearing")
+
+
+def test_the_cli_prints_every_threads_stack_on_sigusr1_and_runs_on() -> None:
+    """`kill -USR1 <pid>` of a linecheck command shows where it waits (faulthandler) and does not stop it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, linecheck.cli.main; os.kill(os.getpid(), signal.SIGUSR1); print('still running')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "still running" in done.stdout
+    assert "most recent call first" in done.stderr and "<module>" in done.stderr

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import faulthandler
+import signal
+
 import typer
 
 from linecheck.cli import config_cmd, data, db, demo, inspect_cmd, keys, lines, models, outbox, serve, train
+
+if hasattr(signal, "SIGUSR1"):
+    # `kill -USR1 <pid>` prints every thread's Python stack to stderr and the command runs on:
+    # where a service that does not stop (or answer) is waiting.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 app = typer.Typer(
     name="linecheck",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from insp_helpers import LiveApi
+from lc_processes import stacks_then_kill
 from typer.testing import CliRunner
 
 from linecheck.cli.main import app
@@ -195,7 +196,13 @@ def test_demo_keeps_the_api_up_until_interrupted(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{port}/docs" in text and "/review" in text
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        try:
+            code = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                "demo still running 120 s after Ctrl-C; its threads:\n" + stacks_then_kill(proc)[-8000:]
+            )
+        assert code == 0
     finally:
         if proc.poll() is None:
             proc.kill()

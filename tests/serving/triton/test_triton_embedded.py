@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lc_processes import stacks_then_kill
 from lc_tiny_model import register_tiny
 from typer.testing import CliRunner
 
@@ -196,7 +197,11 @@ def test_cli_serves_until_ctrl_c_or_sigterm_then_stops_cleanly(tmp_path, cli_reg
         servers = _processes_mentioning(str(repo))
         assert any("tritonserver" in Path(f"/proc/{p}/cmdline").read_text() for p in servers)
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            stacks = stacks_then_kill(proc)[-8000:]
+            pytest.fail(f"serve triton still running 60 s after {sig!r}; its threads:\n{stacks}")
     finally:
         if proc.poll() is None:
             proc.kill()
