@@ -151,3 +151,35 @@ def test_the_cli_prints_every_threads_stack_on_sigusr1_and_runs_on() -> None:
     assert done.returncode == 0, done.stderr
     assert "still running" in done.stdout
     assert "most recent call first" in done.stderr and "<module>" in done.stderr
+
+
+def test_stop_signals_interrupt_even_a_process_started_with_sigint_ignored() -> None:
+    """A service started as a script's background job inherits SIGINT ignored; Ctrl-C must still stop it."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal\n"
+        "from linecheck.stop_signals import interrupt_on_stop_signals\n"
+        "assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN\n"
+        "for sig in (signal.SIGINT, signal.SIGTERM):\n"
+        "    restore = interrupt_on_stop_signals()\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), sig)\n"
+        "        print('not interrupted', sig)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', int(sig))\n"
+        "    restore()\n"
+        "print('restored', signal.getsignal(signal.SIGINT) is signal.SIG_IGN)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == ["interrupted 2", "interrupted 15", "restored True"], done.stdout

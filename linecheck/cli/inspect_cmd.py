@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import typer
@@ -15,10 +13,7 @@ from rich.live import Live
 
 from linecheck.cli.common import console, err_console, errors_exit
 from linecheck.errors import ConfigError
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+from linecheck.stop_signals import interrupt_on_stop_signals
 
 
 def register(app: typer.Typer) -> None:
@@ -152,7 +147,7 @@ def register(app: typer.Typer) -> None:
             service.start()
         if trigger is not None:
             trigger.start()
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        restore_signals = interrupt_on_stop_signals()  # Ctrl-C or `kill`: a clean stop
         # every frame read is judged (or not_inspected past its deadline) within deadline + one call
         drain_s = max(60.0, settings.deadline_s + settings.infer_timeout_s)
         started = time.monotonic()
@@ -175,7 +170,7 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            restore_signals()
             if trigger is not None:
                 trigger.stop()
             final = service.status()

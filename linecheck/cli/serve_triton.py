@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from types import FrameType
 
 import typer
 
 from linecheck.cli.common import errors_exit, open_registry
 from linecheck.serving.triton.settings import get_triton_settings
+from linecheck.stop_signals import interrupt_on_stop_signals
 
 #: NVIDIA's Triton image matching the server bundled with nvidia-pytriton (Triton 2.51 = 24.10).
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
@@ -36,10 +35,6 @@ def docker_command(
         f"-v {repository.resolve()}:/models:ro {TRITON_IMAGE} "
         f"tritonserver --model-repository=/models --model-control-mode=explicit {loads}"
     )
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:
@@ -103,7 +98,7 @@ def register(app: typer.Typer) -> None:
             metrics_port=metrics,
             log_sink=lambda line: typer.echo(f"[triton] {line}", err=True),
         )
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C
+        restore_signals = interrupt_on_stop_signals()  # Ctrl-C or `kill`: a clean stop
         try:
             with errors_exit(), server:
                 typer.echo(
@@ -118,4 +113,4 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             typer.echo("stopped")
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            restore_signals()

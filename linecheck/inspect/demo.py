@@ -15,13 +15,11 @@ union, and the summary counts each model's defects and failed frames.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -43,6 +41,7 @@ from linecheck.inspect.service import InspectorService, SourceSpec
 from linecheck.inspect.settings import get_inspector_settings
 from linecheck.inspect.status_view import status_view
 from linecheck.messages import Verdict
+from linecheck.stop_signals import interrupt_on_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +117,6 @@ class TracePicker:
         """One code per line, failed units first."""
         with self._lock:
             return [c for lid in line_ids if (c := self.failed.get(lid) or self.any.get(lid))]
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 class Demo:
@@ -260,7 +255,7 @@ class Demo:
             host=opts.host,
             port=opts.port,
         )
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        restore_signals = interrupt_on_stop_signals()  # Ctrl-C or `kill`: a clean stop
         try:
             c.print("starting embedded Triton with the starter models and the API on SQLite…")
             stack.start()
@@ -313,7 +308,7 @@ class Demo:
         except KeyboardInterrupt:
             c.print("interrupted")
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            restore_signals()
             if self.outputs is not None:
                 self.outputs.stop()
             stack.close()
