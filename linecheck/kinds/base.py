@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from linecheck.contract import field_errors
+from linecheck.contract import IMAGE_SIDE_MAX_PX, field_errors
 from linecheck.errors import InvalidFieldError
 
 #: ``x1, y1, x2, y2`` in frame pixels.
@@ -180,6 +180,10 @@ class Grade:
 
 OptionsT = TypeVar("OptionsT", bound=KindOptions)
 JsonT = TypeVar("JsonT", bound=BaseModel)
+#: A position in frame pixels in a found geometry (a found grid or ring may start a little outside the frame).
+Pixels = Annotated[float, Field(ge=-IMAGE_SIDE_MAX_PX, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
+#: A length in frame pixels in a found geometry (a cell pitch, a radius).
+PixelLength = Annotated[float, Field(gt=0, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
 
 
 class GeometryJson(BaseModel):

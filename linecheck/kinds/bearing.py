@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from linecheck.contract import IMAGE_SIDE_MAX_PX, Metres
+from linecheck.contract import Metres
 from linecheck.errors import InvalidFieldError
 from linecheck.grading import BearingDefect, BearingZone, bearing_verdict
 from linecheck.kinds.base import (
@@ -36,14 +36,12 @@ from linecheck.kinds.base import (
     KindSpec,
     LocatedDefect,
     Location,
+    PixelLength,
+    Pixels,
     decode_geometry,
 )
 
 Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
-#: A position in frame pixels (a found ring's centre may lie a little outside the frame).
-Pixels = Annotated[float, Field(ge=-IMAGE_SIDE_MAX_PX, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
-#: A radius in frame pixels.
-Radius = Annotated[float, Field(gt=0, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +80,9 @@ class BearingGeometryJson(GeometryJson):
 
     cx: Pixels
     cy: Pixels
-    r_outer: Radius
-    r_split: Radius
-    r_inner: Radius
+    r_outer: PixelLength
+    r_split: PixelLength
+    r_inner: PixelLength
 
 
 class BearingOptions(GeometryOptions):

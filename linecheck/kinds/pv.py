@@ -37,6 +37,8 @@ from linecheck.kinds.base import (
     KindSpec,
     LocatedDefect,
     Location,
+    PixelLength,
+    Pixels,
     decode_geometry,
 )
 
@@ -47,10 +49,6 @@ DEFAULT_GRID_BOX = (0.02, 0.02, 0.98, 0.79)
 GAP_FRAC = 0.06
 
 UnitFraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-#: A position in frame pixels (a found grid may start a little outside the frame).
-Pixels = Annotated[float, Field(ge=-IMAGE_SIDE_MAX_PX, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
-#: A length in frame pixels.
-Pitch = Annotated[float, Field(gt=0, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +161,8 @@ class PVGridJson(GeometryJson):
 
     x0: Pixels
     y0: Pixels
-    cell_w: Pitch
-    cell_h: Pitch
+    cell_w: PixelLength
+    cell_h: PixelLength
     rows: int = Field(gt=0)
     cols: int = Field(gt=0)
     gap: float = Field(ge=0, le=IMAGE_SIDE_MAX_PX, allow_inf_nan=False)
