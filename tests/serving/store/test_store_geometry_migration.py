@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import command
+from lc_plain_rows import insert_rows, inspection_rows
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.db import alembic_config, current_revision, head_revision, make_engine
 from linecheck.serving.store.models import Inspection
 
-T = "2026-12-06 10:00:00.000000"
 RING = {"cx": 301.5, "cy": 288.25, "r_inner": 50.0, "r_outer": 180.0, "r_split": 115.2}
 
 
@@ -20,20 +20,12 @@ def _columns(engine: sa.Engine) -> dict[str, dict]:
 
 def _seed_inspection(engine: sa.Engine) -> None:
     """One line, unit and inspection written as plain rows of revision 0008."""
-    rows = {
-        "lines": dict(
-            id="bearing-01", kind="bearing", name="", config="{}", created_at=T, updated_at=T, updated_by=""
-        ),
-        "units": dict(code="BR0000000001", kind="bearing", line_id="bearing-01", created_at=T),
-        "inspections": dict(
-            id="i-0009", code="BR0000000001", code_status="read", line_id="bearing-01", station="face",
-            captured_at=T, captured_tz="+00:00", verdict="fail", image_width=640, image_height=640,
-            defect_count=0, content_hash="0" * 64, created_at=T, created_by="key:seed",
-        ),
-    }  # fmt: skip
+    rows = inspection_rows(
+        line_id="bearing-01", kind="bearing", code="BR0000000001", inspection_id="i-0009", station="face",
+        code_status="read", size=640, defect_count=0,
+    )  # fmt: skip
     with engine.begin() as conn:
-        for table, values in rows.items():
-            conn.execute(sa.table(table, *(sa.column(k) for k in values)).insert().values(**values))
+        insert_rows(conn, rows)
 
 
 def _geometry(engine: sa.Engine) -> object:
@@ -46,7 +38,10 @@ def _geometry(engine: sa.Engine) -> object:
 def _unread_index_where(engine: sa.Engine) -> str:
     """The partial index's condition as the database holds it (it must survive the downgrade)."""
     if engine.dialect.name == "postgresql":
-        query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_inspections_unread'"
+        query = (
+            "SELECT indexdef FROM pg_indexes"
+            " WHERE indexname = 'ix_inspections_unread' AND schemaname = current_schema()"
+        )
     else:
         query = "SELECT sql FROM sqlite_master WHERE name = 'ix_inspections_unread'"
     with engine.connect() as conn:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import command
+from lc_plain_rows import T, insert_rows, inspection_rows
 from sqlalchemy import inspect
 
 from linecheck.serving.store.db import alembic_config, current_revision, make_engine
-
-T = "2026-12-05 10:00:00.000000"
 
 
 def _columns(engine: sa.Engine) -> dict[str, dict]:
@@ -17,24 +16,16 @@ def _columns(engine: sa.Engine) -> dict[str, dict]:
 
 def _seed_defect(engine: sa.Engine) -> int:
     """One line, unit, inspection and defect written as plain rows of revision 0007."""
-    rows = {
-        "lines": dict(
-            id="textile-01", kind="textile", name="", config="{}", created_at=T, updated_at=T, updated_by=""
-        ),
-        "units": dict(code="RL0000000001", kind="textile", line_id="textile-01", created_at=T),
-        "inspections": dict(
-            id="i-0008", code="RL0000000001", code_status="trigger", line_id="textile-01", station="cam1",
-            captured_at=T, captured_tz="+00:00", verdict="fail", image_width=64, image_height=64,
-            defect_count=1, content_hash="0" * 64, created_at=T, created_by="key:seed",
-        ),
-    }  # fmt: skip
+    rows = inspection_rows(
+        line_id="textile-01", kind="textile", code="RL0000000001", inspection_id="i-0008", station="cam1",
+        code_status="trigger", size=64, defect_count=1,
+    )  # fmt: skip
     defect = dict(
         inspection_id="i-0008", line_id="textile-01", captured_at=T, class_name="anomaly", confidence=0.9,
         x1=1.0, y1=1.0, x2=9.0, y2=9.0, crop_ref="c" * 64, review_state="pending", final_class="anomaly",
     )  # fmt: skip
     with engine.begin() as conn:
-        for table, values in rows.items():
-            conn.execute(sa.table(table, *(sa.column(k) for k in values)).insert().values(**values))
+        insert_rows(conn, rows)
         stmt = sa.table("defects", *(sa.column(k) for k in [*defect, "id"])).insert().values(**defect)
         return int(conn.execute(stmt.returning(sa.column("id"))).scalar_one())
 
