@@ -103,11 +103,9 @@ def resolve_model_spec(spec: str) -> str:
         return str(path.resolve()) if path.is_file() else value
     if path.suffix:
         raise InvalidFieldError("model", spec, "expected a .yaml architecture or a .pt checkpoint")
-    from linecheck.training.detector_backbones import is_lite_architecture
+    from linecheck.training.detector_backbones import is_lite_architecture, write_architecture
 
     if is_lite_architecture(value):  # an ImageNet-pretrained backbone: linecheck writes its YAML
-        from linecheck.training.detector_backbones import write_architecture
-
         return str(write_architecture(value, prepare_ultralytics() / "architectures"))
     return f"{value}.yaml"
 
