@@ -58,8 +58,12 @@ def split_sizes(n: int, val: float, test: float) -> dict[str, int]:
     return {"train": n - n_val - n_test, "val": n_val, "test": n_test}
 
 
-def _deal(order: Sequence[str], sizes: Mapping[str, int]) -> dict[str, str]:
-    """Deal ``order`` out systematically so each stretch of it is shared in proportion."""
+def deal_in_proportion(order: Sequence[str], sizes: Mapping[str, int]) -> dict[str, str]:
+    """Deal ``order`` out systematically so each stretch of it is shared in proportion.
+
+    ``sizes`` (from :func:`split_sizes`) gives the images of each split; laid out group after group,
+    ``order`` is then stratified by group: each group gives val and test its share, give or take one.
+    """
     n = len(order)
     got = Counter[str]()
     plan: dict[str, str] = {}
@@ -113,7 +117,7 @@ def plan_split(
         return (images_of[rarest], rarest)
 
     order = sorted(stems, key=rarity)  # stable: random order inside each group
-    plan = _deal(order, sizes)
+    plan = deal_in_proportion(order, sizes)
     _cover_val(plan, classes, order)
     return plan
 

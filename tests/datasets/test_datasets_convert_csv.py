@@ -129,3 +129,27 @@ def test_bad_options(elpv: Path, tmp_path: Path, kwargs: dict, field: str) -> No
     with pytest.raises(InvalidFieldError) as info:
         convert_csv(elpv, tmp_path / "out", **kwargs)
     assert info.value.field == field
+
+
+def test_split_is_stratified_by_type_and_probability(tmp_path: Path, image_writer) -> None:
+    """Inside a class, every (type, probability) group gives val and test its share, give or take one."""
+    src = tmp_path / "cells"
+    groups = {
+        ("poly", 1.0): 36, ("mono", 1.0): 24, ("poly", 2 / 3): 9, ("mono", 0.0): 60, ("poly", 1 / 3): 21
+    }  # fmt: skip
+    lines, group_of = [], {}
+    for g, ((kind, probability), count) in enumerate(groups.items()):
+        for i in range(count):
+            name = f"c{g}_{i:03d}.png"
+            image_writer(src / "images" / name, (8, 8), value=i)
+            lines.append(f"images/{name} {probability:.16f} {kind}")
+            group_of[name] = (kind, probability)
+    (src / "labels.csv").write_text("\n".join(lines) + "\n")
+    for seed in range(4):
+        dst = tmp_path / f"out{seed}"
+        convert_csv(src, dst, split=SplitOptions(val=0.15, test=0.2, seed=seed))
+        for split, fraction in (("val", 0.15), ("test", 0.2)):
+            found = [group_of[p.name] for p in (dst / split).glob("*/*.png")]
+            for group, count in groups.items():
+                share = found.count(group)
+                assert abs(share - count * fraction) <= 1.0, (seed, split, group, share)

@@ -6,7 +6,9 @@ comma/tab-separated files with a header naming a path column (``path``/``image``
 ``filename``) and either a ``probability`` or a ``label``/``class`` column, plus optional ``type``.
 With a probability, ``probability >= threshold`` is ``defective``, else ``functional``; with
 ``group_by_type`` the class is prefixed by the type (``mono_defective``). Paths are relative to
-the CSV's folder. The split is stratified by class and deterministic by seed.
+the CSV's folder. The split is stratified by class and, inside a class, by the rows' type and
+probability when the CSV gives them (an ELPV test split then holds mono and poly cells, sure and
+doubtful ones, in the set's proportions); it is deterministic by seed.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import math
 import random
 import shutil
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from linecheck.datasets.convert.detection import SplitOptions
 from linecheck.datasets.convert.report import ConversionReport
 from linecheck.datasets.images import image_size, is_image_file
-from linecheck.datasets.split import split_sizes
+from linecheck.datasets.split import deal_in_proportion, split_sizes
 from linecheck.datasets.writer import check_destination, new_staging_folder, publish
 from linecheck.errors import ConversionError, DatasetError, InvalidFieldError
 
@@ -146,15 +149,32 @@ def class_of(row: CsvRow, *, threshold: float, group_by_type: bool, csv_path: Pa
     return name
 
 
-def plan_class_split(files: list[str], split: SplitOptions, cls: str) -> dict[str, str]:
-    """Deterministic split of one class's files (all in train when too few to split)."""
+def stratum_of(row: CsvRow) -> str:
+    """The group a row is split with inside its class: its type and probability, as given."""
+    return f"{row.type or ''}|{'' if row.probability is None else round(row.probability, 4)}"
+
+
+def plan_class_split(
+    files: list[str], split: SplitOptions, cls: str, strata: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Deterministic split of one class's files (all in train when too few to split).
+
+    Files are shuffled by seed inside each stratum (``strata``: file -> group, default one group)
+    and dealt out group after group, so val and test take each group's share, give or take one.
+    """
     if len(files) < 2 + (split.test > 0):
         return dict.fromkeys(files, "train")
     sizes = split_sizes(len(files), split.val, split.test)
-    order = sorted(files)
-    random.Random(f"{split.seed}:{cls}").shuffle(order)
-    n_val, n_test = sizes["val"], sizes["test"]
-    return {f: "val" if i < n_val else "test" if i < n_val + n_test else "train" for i, f in enumerate(order)}
+    groups: dict[str, list[str]] = {}
+    for name in sorted(files):
+        groups.setdefault((strata or {}).get(name, ""), []).append(name)
+    rng = random.Random(f"{split.seed}:{cls}")
+    order: list[str] = []
+    for group in sorted(groups):
+        members = groups[group]
+        rng.shuffle(members)
+        order += members
+    return deal_in_proportion(order, sizes)
 
 
 def convert_csv(
@@ -212,7 +232,8 @@ def convert_csv(
     splits: Counter[str] = Counter()
     try:
         for cls, images in sorted(by_class.items()):
-            plan = plan_class_split([out_name[p] for p in images], split, cls)
+            strata = {out_name[p]: stratum_of(chosen[p][1]) for p in images}
+            plan = plan_class_split([out_name[p] for p in images], split, cls, strata)
             if len(images) < 2 + (split.test > 0):
                 report.note(csv_path, f"class {cls!r} has {len(images)} image(s): all put in train")
             for image in images:
