@@ -9,9 +9,19 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from linecheck.errors import ConfigError
 from linecheck.serving.api.app import create_app
 from linecheck.serving.api.errors import install_error_handlers
-from linecheck.serving.api.pages.router import PAGES, STATIC_DIR, assets, router
+from linecheck.serving.api.pages.router import (
+    PAGE_FIELDS,
+    PAGES,
+    SHELL,
+    STATIC_DIR,
+    assets,
+    compose_page,
+    pages,
+    router,
+)
 from linecheck.serving.api.settings import ApiSettings
 from linecheck.serving.store.db import sqlite_url
 
@@ -37,6 +47,82 @@ def test_pages_are_html_with_a_strict_policy(client: TestClient, path: str) -> N
     for src in scripts + re.findall(r'<link rel="stylesheet" href="([^"]+)"', response.text):
         asset = client.get(src)
         assert asset.status_code == 200, src
+
+
+@pytest.mark.parametrize(("path", "file_name"), sorted(PAGES.items()))
+def test_every_page_is_its_own_part_inside_the_one_shell(
+    client: TestClient, path: str, file_name: str
+) -> None:
+    html = client.get(path).text
+    assert html.startswith("<!doctype html>") and html.rstrip().endswith("</body>\n</html>")
+    for shared in [
+        "<nav>",
+        '<header class="top">',
+        'id="key-form"',
+        'id="help-button"',
+        'id="banner"',
+        "<title>",
+    ]:
+        assert html.count(shared) == 1, f"{path}: {shared} {html.count(shared)} times"
+    script = file_name.removesuffix(".html") + ".js"
+    assert re.findall(r'<script type="module" src="([^"]+)"', html) == [f"/review/static/{script}"]
+    assert "{{" not in html and "router.py" not in html  # every placeholder filled, no file's comment served
+    nav = html[html.index("<nav>") : html.index("</nav>")]
+    current = re.findall(r'<a href="([^"]+)" aria-current="page">', html)
+    assert current == ([path] if f'href="{path}"' in nav else []), "only the page's own nav link is current"
+    page_file = (STATIC_DIR / file_name).read_text(encoding="utf-8")
+    assert '<header class="top">' not in page_file and "<head>" not in page_file  # the shell holds them
+    assert client.get(path).content == pages()[path]
+
+
+_PAGE_FILE = (
+    "<!-- a QA page\ntitle: linecheck · test\nscript: review.js\ndata-page: test\n-->\n  <main>own</main>\n"
+)
+
+
+def test_a_page_file_is_composed_into_the_shell(tmp_path: Path) -> None:
+    page = tmp_path / "test.html"
+    page.write_text(_PAGE_FILE, encoding="utf-8")
+    html = compose_page(page, "/review/trace")
+    assert "<title>linecheck · test</title>" in html and '<body data-page="test">' in html
+    assert '<a href="/review/trace" aria-current="page">Trace</a>' in html
+    assert "\n  <main>own</main>\n</body>" in html
+
+
+@pytest.mark.parametrize(
+    ("page_text", "expected"),
+    [
+        (_PAGE_FILE.replace("title: linecheck · test\n", ""), "no value for ['title']"),
+        (_PAGE_FILE.replace("data-page: test", "data-page:"), "no value for ['data-page']"),
+        (
+            _PAGE_FILE.replace("script: review.js\n", "").replace("title: linecheck · test\n", ""),
+            "['title', 'script']",
+        ),
+        (_PAGE_FILE.replace("script: review.js", "script: missing.js"), "script='missing.js'"),
+        (_PAGE_FILE.replace("script: review.js", "script: style.css"), "script='style.css'"),
+        (_PAGE_FILE.replace("data-page: test", "data-page: test\nicon: x"), "unknown field 'icon'"),
+        (_PAGE_FILE.replace("data-page: test", "data-page: test\ntitle: again"), "'title' is given twice"),
+        (_PAGE_FILE.replace("data-page: test", "data-page = test"), "is not 'name: value'"),
+        (_PAGE_FILE.split("-->\n")[0] + "-->\n\n", "nothing follows"),
+        ("  <main>own</main>\n", "must open with a comment of its fields"),
+    ],
+)
+def test_a_page_file_without_its_fields_fails_loudly(tmp_path: Path, page_text: str, expected: str) -> None:
+    page = tmp_path / "broken.html"
+    page.write_text(page_text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broken\.html") as caught:
+        compose_page(page, "/review")
+    assert expected in str(caught.value)
+
+
+def test_a_shell_without_a_placeholder_fails_loudly(tmp_path: Path) -> None:
+    page = tmp_path / "test.html"
+    page.write_text(_PAGE_FILE, encoding="utf-8")
+    shell = tmp_path / "shell.html"
+    shell.write_text(SHELL.read_text(encoding="utf-8").replace("{{script}}", "review.js"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"shell\.html: its placeholders"):
+        compose_page(page, "/review", shell)
+    assert all(f"{{{{{field}}}}}" in SHELL.read_text(encoding="utf-8") for field in PAGE_FIELDS)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +152,15 @@ def test_nothing_is_loaded_from_another_origin() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["review.html", "missing.js", "..%2Frouter.py", "%2e%2e%2f%2e%2e%2ferrors.py", "style.css.map", "Api.js"],
+    [
+        "review.html",
+        "shell.html",
+        "missing.js",
+        "..%2Frouter.py",
+        "%2e%2e%2f%2e%2e%2ferrors.py",
+        "style.css.map",
+        "Api.js",
+    ],
 )
 def test_only_shipped_scripts_and_styles_are_served(client: TestClient, name: str) -> None:
     response = client.get(f"/review/static/{name}")
