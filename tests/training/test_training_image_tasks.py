@@ -22,7 +22,6 @@ from linecheck.training.classify import (
     _classifier_graph,
     _views,
     load_classify_set,
-    new_classifier,
     validated_threshold,
 )
 from linecheck.training.image_models import check_graph_parity, export_graph
@@ -215,18 +214,6 @@ def test_test_time_views_are_distinct_dihedral_transforms(count):
 def test_test_time_views_other_than_the_dihedral_counts_are_refused():
     with pytest.raises(InvalidFieldError, match="tta"):
         ClassifyOptions(tta=3)
-
-
-@pytest.mark.parametrize("classes", [2, 5])
-def test_a_new_classifier_starts_every_class_at_even_odds(classes):
-    """timm's own new head puts two-class logits tens apart; a zero head gives a first loss of ln(classes)."""
-    import torch
-
-    net = new_classifier("efficientnet_lite0", classes, pretrained=False).eval()
-    images = torch.rand(3, 3, 64, 64) * 4 - 2
-    with torch.no_grad():
-        probs = torch.softmax(net(images), dim=1)
-    assert torch.allclose(probs, torch.full_like(probs, 1 / classes))
 
 
 def test_a_graph_averaging_eight_views_exports_with_parity(tmp_path):
