@@ -240,12 +240,18 @@ class ClassifyRun:
     seconds: float = 0.0
     best_epoch: int = 0
     history: list[dict[str, float | None]] = field(default_factory=list)
+    #: Why training stopped before its last epoch (None: it ran them all).
+    stopped: str | None = None
+
+
+#: Epochs in a row with every validation score equal after which training stops: the network died.
+DEAD_EPOCHS = 2
 
 
 def _evaluate_loss(
     model: nn.Module, frames: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64], batch: int, good: int
-) -> tuple[float, float, float | None]:
-    """Validation loss, class accuracy and defect-score AUROC."""
+) -> tuple[float, float, float | None, float]:
+    """Validation loss, class accuracy, defect-score AUROC and the scores' spread (max - min)."""
     import torch
 
     model.eval()
@@ -259,7 +265,8 @@ def _evaluate_loss(
             correct += int((logits.argmax(1) == target).sum())
             scores.append(model.defect_score(logits).numpy())  # type: ignore[operator]
     defective = labels != good
-    return losses / len(frames), correct / len(frames), auroc(np.concatenate(scores), defective)
+    found = np.concatenate(scores)
+    return losses / len(frames), correct / len(frames), auroc(found, defective), float(np.ptp(found))
 
 
 def fit_classifier(
@@ -300,6 +307,7 @@ def fit_classifier(
     run = ClassifyRun()
     best: tuple[float, float] = (-1.0, 0.0)
     best_state: dict[str, Any] = {}
+    dead = 0
     for epoch in range(1, options.epochs + 1):
         model.train()
         # Every BatchNorm keeps its ImageNet running statistics: statistics of a small batch of near-identical
@@ -324,7 +332,7 @@ def fit_classifier(
             optimizer.step()
             scheduler.step()
             total += float(loss.detach()) * len(index)
-        val_loss, val_acc, val_auroc = _evaluate_loss(model, val_x, val_y, options.batch, good)
+        val_loss, val_acc, val_auroc, spread = _evaluate_loss(model, val_x, val_y, options.batch, good)
         run.history.append(
             {"epoch": epoch, "train_loss": round(total / len(train_x), 4), "val_loss": round(val_loss, 4),
              "val_accuracy": round(val_acc, 4), "seconds": round(time.monotonic() - started, 1),
@@ -337,6 +345,18 @@ def fit_classifier(
             best_state = copy.deepcopy(model.state_dict())
             run.best_epoch = epoch
         run.epochs_run = epoch
+        # A dead network (saturated or zero activations) scores every image alike and never comes back
+        # (ELPV with --freeze 0 at batch 8: validation AUROC 0.50 from epoch 5 of 20).
+        dead = dead + 1 if spread <= 1e-6 else 0
+        if dead >= DEAD_EPOCHS and epoch < options.epochs:
+            run.stopped = (
+                f"every validation score was equal for {dead} epochs (to epoch {epoch}): the network died; "
+                f"kept epoch {run.best_epoch}. Lower --lr ({options.lr}), or raise --freeze "
+                f"({options.freeze}) or --batch ({options.batch})"
+            )
+            if log is not None:
+                log({"stopped": run.stopped})
+            break
     model.load_state_dict(best_state)
     model = model.to(memory_format=torch.contiguous_format)
     run.seconds = round(time.monotonic() - started, 1)
@@ -460,8 +480,8 @@ def train_classifier(
         training={
             "task": "classify", "command": command, "options": asdict(options), "good_class": data.good_class,
             "all_classes": list(data.classes), "epochs_run": run.epochs_run, "best_epoch": run.best_epoch,
-            "seconds": run.seconds, "history": run.history, "parity": parity.to_dict(),
-            "run_dir": str(run_dir),
+            "seconds": run.seconds, "history": run.history, "stopped": run.stopped,
+            "parity": parity.to_dict(), "run_dir": str(run_dir),
         },
     )  # fmt: skip
     version = register_graph(registry, spec, module=model, onnx_path=onnx_path, promote=promote)

@@ -17,10 +17,12 @@ from linecheck.model.tiling import TiledDetector
 from linecheck.serving.triton.onnx_detector import OnnxDetector
 from linecheck.training.anomaly import calibrate_threshold
 from linecheck.training.classify import (
+    DEAD_EPOCHS,
     TTA_VIEWS,
     ClassifyOptions,
     _classifier_graph,
     _views,
+    fit_classifier,
     load_classify_set,
     validated_threshold,
 )
@@ -214,6 +216,24 @@ def test_test_time_views_are_distinct_dihedral_transforms(count):
 def test_test_time_views_other_than_the_dihedral_counts_are_refused():
     with pytest.raises(InvalidFieldError, match="tta"):
         ClassifyOptions(tta=3)
+
+
+def test_training_stops_when_the_network_dies_and_says_what_to_change(tmp_path):
+    """At a learning rate of 1.0 every score saturates alike: two such epochs stop the run, naming options."""
+    data = load_classify_set(write_class_folders(tmp_path, 8, size=64, seed=1))
+    rows: list[dict] = []
+    options = ClassifyOptions(epochs=6, imgsz=64, batch=4, lr=1.0, freeze=0)
+    _, run = fit_classifier(data, options, log=rows.append)
+    assert run.epochs_run == DEAD_EPOCHS < options.epochs
+    assert run.stopped and "died" in run.stopped
+    assert "--lr (1.0)" in run.stopped and "--freeze (0)" in run.stopped
+    assert rows[-1] == {"stopped": run.stopped} and run.best_epoch == 1
+
+
+def test_a_healthy_run_is_not_stopped(tmp_path):
+    data = load_classify_set(write_class_folders(tmp_path, 8, size=64, seed=1))
+    _, run = fit_classifier(data, ClassifyOptions(epochs=3, imgsz=64, batch=4))
+    assert run.epochs_run == 3 and run.stopped is None
 
 
 def test_a_graph_averaging_eight_views_exports_with_parity(tmp_path):
