@@ -15,7 +15,9 @@
   (``models/bearing``) and ``yolov8n-lite0`` (the ImageNet EfficientNet-Lite0 backbone from its
   wheel): test mAP50 and unit escape rate, and each run's training time.
 
-Every set is split here with a fixed seed. ``--root`` takes any folder with the same layout.
+Every set is split here with a fixed seed. ``--root`` takes any folder with the same layout. Sizes
+(``ELPV_SIZES``, ``NEU_SIZES``) can be overridden for experiments: ``ELPV_SIZE=epochs,imgsz,batch``,
+``NEU_SIZE=every,epochs,imgsz``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,14 @@ def card(models: Path, name: str) -> dict:
     return json.loads((versions[-1] / "model_card.json").read_text())
 
 
+#: ELPV sizes: epochs, image size, batch (a small set wants optimiser steps more than big batches).
+ELPV_SIZES = {"quick": (4, 192, 16), "full": (12, 224, 16)}
+
+
 def elpv(root: Path, work: Path, quick: bool, log: Path) -> dict:
+    epochs, imgsz, batch = ELPV_SIZES["quick" if quick else "full"]
+    if override := os.environ.get("ELPV_SIZE"):  # experiments: "epochs,imgsz,batch"
+        epochs, imgsz, batch = (int(v) for v in override.split(","))
     data = work / "elpv"
     cli(
         "data",
@@ -72,7 +81,6 @@ def elpv(root: Path, work: Path, quick: bool, log: Path) -> dict:
         "0",
         log=log,
     )
-    epochs, imgsz, batch = (4, 192, 16) if quick else (12, 224, 16)
     cli(
         "train",
         "--task",

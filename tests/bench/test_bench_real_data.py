@@ -63,7 +63,9 @@ def _fake_voc(root: Path, images: int = 14) -> Path:
 
 
 def test_real_data_bench_prints_one_json_line_with_elpv_and_aitex_figures(tmp_path):
-    env = dict(os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(ROOT / "var" / "ultralytics"))
+    env = dict(
+        os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(ROOT / "var" / "ultralytics"), ELPV_SIZE="2,64,8"
+    )
     done = subprocess.run(
         [
             sys.executable,
@@ -86,6 +88,7 @@ def test_real_data_bench_prints_one_json_line_with_elpv_and_aitex_figures(tmp_pa
     assert done.returncode == 0, done.stdout + done.stderr + (tmp_path / "work" / "cli.log").read_text()
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"accuracy", "f1", "escape_rate"} <= set(result["elpv"])
+    assert (result["elpv"]["epochs"], result["elpv"]["imgsz"], result["elpv"]["batch"]) == (2, 64, 8)
     assert result["aitex"]["per_fabric"]["01"]["defect_test"] == 2
     assert result["aitex"]["codes_with_10_good"] == []  # 6 good images: below the target's 10
     assert "neu_det" not in result
