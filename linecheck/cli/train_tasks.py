@@ -107,8 +107,6 @@ def run_classify(
         log=lambda row: console.print(row),
     )
     _registered(version, f"{run.epochs_run} epochs (best {run.best_epoch}), {run.seconds} s", promote)
-    if run.stopped:
-        console.print(f"[yellow]stopped early[/]: {run.stopped}")
     print_metrics(metrics)
     validated = (metrics or {}).get("validated_threshold")
     if validated:
