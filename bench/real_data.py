@@ -59,10 +59,16 @@ def card(models: Path, name: str) -> dict:
 ELPV_SIZES = {"quick": (4, 192, 16), "full": (12, 224, 16)}
 
 
+def run_size(sizes: dict[str, tuple[int, int, int]], env: str, quick: bool) -> tuple[int, int, int]:
+    """The quick or full size of a set, or the three numbers of ``$env`` (``a,b,c``) for experiments."""
+    if override := os.environ.get(env):
+        a, b, c = (int(v) for v in override.split(","))
+        return a, b, c
+    return sizes["quick" if quick else "full"]
+
+
 def elpv(root: Path, work: Path, quick: bool, log: Path) -> dict:
-    epochs, imgsz, batch = ELPV_SIZES["quick" if quick else "full"]
-    if override := os.environ.get("ELPV_SIZE"):  # experiments: "epochs,imgsz,batch"
-        epochs, imgsz, batch = (int(v) for v in override.split(","))
+    epochs, imgsz, batch = run_size(ELPV_SIZES, "ELPV_SIZE", quick)
     data = work / "elpv"
     cli(
         "data",
@@ -208,9 +214,7 @@ NEU_SIZES = {"quick": (4, 10, 224), "full": (1, 30, 224)}
 
 def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
     src = root / "neu-det-voc"
-    every, epochs, imgsz = NEU_SIZES["quick" if quick else "full"]
-    if override := os.environ.get("NEU_SIZE"):  # experiments: "every,epochs,imgsz"
-        every, epochs, imgsz = (int(v) for v in override.split(","))
+    every, epochs, imgsz = run_size(NEU_SIZES, "NEU_SIZE", quick)
     if every > 1:  # a fixed subset of the published VOC files, still VOC
         subset = work / "neu-subset"
         xmls = sorted((src / "Annotations").glob("*.xml"))[::every]
