@@ -246,11 +246,15 @@ class MqttOutput(LineOutput):
 
     def _on_publish(self, client: Any, userdata: Any, mid: int) -> None:
         with self._inflight_lock:
-            row = self._inflight.pop(mid, None)
+            row = self._inflight.get(mid)
             if row is None:
                 self._early.add(mid)
                 return
+        # Marked published before it leaves the in-flight set: in between, the publish loop would see a row
+        # neither in flight nor published and send it again (counted twice: 7 published for 6 results).
         self._acknowledged(*row)
+        with self._inflight_lock:
+            self._inflight.pop(mid, None)
 
     def _acknowledged(self, seq: int, line_id: str, inspection_id: str) -> None:
         if self.queue is None:
