@@ -18,6 +18,7 @@ from linecheck.serving.api.errors import install_error_handlers
 from linecheck.serving.api.headers import outermost
 from linecheck.serving.api.json_body import StrictJSONResponse
 from linecheck.serving.api.metrics import ApiMetrics, MetricsMiddleware
+from linecheck.serving.api.pages.router import pages
 from linecheck.serving.api.pages.router import router as pages_router
 from linecheck.serving.api.routes import (
     events,
@@ -74,6 +75,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(context.prestart)
+        # a broken page file of a release stops the start, not one page's first request later
+        await run_in_threadpool(pages)
         try:
             yield
         finally:

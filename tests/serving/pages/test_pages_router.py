@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,27 @@ def test_the_api_app_serves_the_pages(tmp_path: Path) -> None:
     for path in [*PAGES, "/review/static/style.css"]:
         assert client.get(path).status_code == 200, path
     assert not any(path.startswith("/review") for path in app.openapi()["paths"])  # not part of the API
+
+
+@pytest.fixture
+def fresh_pages() -> Iterator[None]:
+    pages.cache_clear()
+    yield
+    pages.cache_clear()
+
+
+def test_the_api_composes_every_page_at_start_up(tmp_path: Path, fresh_pages: None) -> None:
+    app = create_app(ApiSettings(database_url=sqlite_url(tmp_path / "l.db"), data_dir=tmp_path))
+    with TestClient(app):
+        assert pages.cache_info().currsize == 1  # composed before the first request
+
+
+def test_a_broken_page_file_stops_the_api_at_start_up(
+    tmp_path: Path, fresh_pages: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "broken.html"
+    broken.write_text("<!--\ntitle: Broken\n-->\n<main></main>\n", encoding="utf-8")
+    monkeypatch.setitem(PAGES, "/review/broken", str(broken))  # an absolute name replaces STATIC_DIR
+    app = create_app(ApiSettings(database_url=sqlite_url(tmp_path / "l.db"), data_dir=tmp_path))
+    with pytest.raises(ConfigError, match=r"broken\.html"), TestClient(app):
+        pass
