@@ -154,6 +154,11 @@ def stratum_of(row: CsvRow) -> str:
     return f"{row.type or ''}|{'' if row.probability is None else round(row.probability, 4)}"
 
 
+def too_few_to_split(count: int, split: SplitOptions) -> bool:
+    """A class this small goes to train whole (one image each for train and val, and test if any)."""
+    return count < 2 + (split.test > 0)
+
+
 def plan_class_split(
     files: list[str], split: SplitOptions, cls: str, strata: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -162,7 +167,7 @@ def plan_class_split(
     Files are shuffled by seed inside each stratum (``strata``: file -> group, default one group)
     and dealt out group after group, so val and test take each group's share, give or take one.
     """
-    if len(files) < 2 + (split.test > 0):
+    if too_few_to_split(len(files), split):
         return dict.fromkeys(files, "train")
     sizes = split_sizes(len(files), split.val, split.test)
     groups: dict[str, list[str]] = {}
@@ -234,7 +239,7 @@ def convert_csv(
         for cls, images in sorted(by_class.items()):
             strata = {out_name[p]: stratum_of(chosen[p][1]) for p in images}
             plan = plan_class_split([out_name[p] for p in images], split, cls, strata)
-            if len(images) < 2 + (split.test > 0):
+            if too_few_to_split(len(images), split):
                 report.note(csv_path, f"class {cls!r} has {len(images)} image(s): all put in train")
             for image in images:
                 target = staging / plan[out_name[image]] / cls / out_name[image]
