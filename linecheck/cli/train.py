@@ -155,21 +155,25 @@ def train(
     """
     if task is not TaskChoice.DETECT:
         from linecheck.cli.train_tasks import run_anomaly, run_classify
+        from linecheck.training.anomaly import AnomalyOptions
+        from linecheck.training.classify import ClassifyOptions
 
         with errors_exit():
             registry = open_registry(models_dir)
             common = dict(line=line, name=name, data=data, registry=registry, runs_dir=runs_dir,
-                          promote=stage if promote else None, backbone=backbone, seed=seed)  # fmt: skip
+                          promote=stage if promote else None)  # fmt: skip
             if task is TaskChoice.CLASSIFY:
-                run_classify(
-                    **common, eval_split=eval_split or None, pretrained=pretrained, epochs=epochs,  # type: ignore[arg-type]
-                    imgsz=imgsz, batch=batch, lr=lr, good_class=good_class, freeze=freeze, tta=tta,
+                classify = ClassifyOptions(
+                    backbone=backbone, pretrained=pretrained, epochs=epochs, imgsz=imgsz, batch=batch, lr=lr,
+                    seed=seed, good_class=good_class, freeze=freeze, tta=tta,
                 )  # fmt: skip
+                run_classify(**common, eval_split=eval_split or None, options=classify)  # type: ignore[arg-type]
             else:
-                run_anomaly(
-                    **common, eval_data=eval_data, imgsz=imgsz, tile=tile, target_frr=target_frr,  # type: ignore[arg-type]
-                    coreset=coreset, calib_fraction=calib_fraction,
+                anomaly = AnomalyOptions(
+                    backbone=backbone, imgsz=imgsz, tile=tile, target_frr=target_frr, coreset=coreset,
+                    calib_fraction=calib_fraction, seed=seed,
                 )  # fmt: skip
+                run_anomaly(**common, eval_data=eval_data, options=anomaly)  # type: ignore[arg-type]
         return
     from linecheck.training.pipeline import canonical_command, train_and_register
     from linecheck.training.targets import resolve_target

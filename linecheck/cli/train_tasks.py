@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linecheck.cli.common import console
 from linecheck.config import get_path_settings
 from linecheck.model.registry import ModelVersion, Registry
+
+if TYPE_CHECKING:
+    from linecheck.training.anomaly import AnomalyOptions
+    from linecheck.training.classify import ClassifyOptions
 
 
 def task_model_name(name: str | None, default: str, task: str) -> str:
@@ -16,10 +21,19 @@ def task_model_name(name: str | None, default: str, task: str) -> str:
     return name or f"{default}-{'cls' if task == 'classify' else task}"
 
 
-def _command(args: dict[str, Any]) -> str:
+def task_command(
+    task: str, line: str, data: Path, name: str, options: ClassifyOptions | AnomalyOptions
+) -> str:
+    """The ``linecheck train`` command line that reproduces a classify or anomaly run with ``options``."""
+    from linecheck.training.pipeline import display_path
+
+    args: dict[str, Any] = {"task": task, "line": line, "data": display_path(data), "name": name}
+    args |= dataclasses.asdict(options)
+    if "pretrained" in args:  # a typer --pretrained/--no-pretrained flag, on by default
+        args["no_pretrained"] = not args.pop("pretrained")
     parts = ["linecheck", "train"]
     for key, value in args.items():
-        if value is None or value is False:
+        if value is None or value is False or (key == "tile" and value == 0):
             continue
         flag = "--" + key.replace("_", "-")
         parts += [flag] if value is True else [flag, str(value)]
@@ -46,54 +60,15 @@ def run_classify(
     runs_dir: Path | None,
     promote: str | None,
     eval_split: str | None,
-    backbone: str,
-    pretrained: bool,
-    epochs: int,
-    imgsz: int,
-    batch: int,
-    lr: float,
-    seed: int,
-    good_class: str | None,
-    freeze: int = 2,
-    tta: int = 1,
+    options: ClassifyOptions,
 ) -> None:
     """Train, export, register and evaluate a classifier; print what was done."""
-    from linecheck.training.classify import ClassifyOptions, train_classifier
-    from linecheck.training.pipeline import display_path
+    from linecheck.training.classify import train_classifier
     from linecheck.training.targets import resolve_target
 
     base = resolve_target(line)
     target = resolve_target(line, name=task_model_name(name, base.name, "classify"))
-    options = ClassifyOptions(
-        backbone=backbone,
-        pretrained=pretrained,
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        lr=lr,
-        seed=seed,
-        good_class=good_class,
-        freeze=freeze,
-        tta=tta,
-    )
-    command = _command(
-        {
-            "task": "classify",
-            "line": line,
-            "data": display_path(data),
-            "name": target.name,
-            "backbone": backbone,
-            "no_pretrained": not pretrained,
-            "epochs": epochs,
-            "imgsz": imgsz,
-            "batch": batch,
-            "lr": lr,
-            "seed": seed,
-            "good_class": good_class,
-            "freeze": freeze,
-            "tta": tta,
-        }
-    )
+    command = task_command("classify", line, data, target.name, options)
     runs = runs_dir or get_path_settings().data_dir / "runs" / "classify"
     version, run, metrics = train_classifier(
         target,
@@ -124,45 +99,15 @@ def run_anomaly(
     runs_dir: Path | None,
     promote: str | None,
     eval_data: Path | None,
-    backbone: str,
-    imgsz: int,
-    tile: int,
-    target_frr: float,
-    coreset: int,
-    calib_fraction: float,
-    seed: int,
+    options: AnomalyOptions,
 ) -> None:
     """Fit, calibrate, export, register (and evaluate) an anomaly model; print what was done."""
-    from linecheck.training.anomaly import AnomalyOptions, train_anomaly
-    from linecheck.training.pipeline import display_path
+    from linecheck.training.anomaly import train_anomaly
     from linecheck.training.targets import resolve_target
 
     base = resolve_target(line)
     target = resolve_target(line, name=task_model_name(name, base.name, "anomaly"))
-    options = AnomalyOptions(
-        backbone=backbone,
-        imgsz=imgsz,
-        tile=tile,
-        target_frr=target_frr,
-        coreset=coreset,
-        calib_fraction=calib_fraction,
-        seed=seed,
-    )
-    command = _command(
-        {
-            "task": "anomaly",
-            "line": line,
-            "data": display_path(data),
-            "name": target.name,
-            "backbone": backbone,
-            "imgsz": imgsz,
-            "tile": tile or None,
-            "target_frr": target_frr,
-            "coreset": coreset,
-            "calib_fraction": calib_fraction,
-            "seed": seed,
-        }
-    )
+    command = task_command("anomaly", line, data, target.name, options)
     runs = runs_dir or get_path_settings().data_dir / "runs" / "anomaly"
     version, fit, metrics = train_anomaly(
         target,
@@ -178,7 +123,7 @@ def run_anomaly(
         version,
         f"{len(fit.train_images)} good images in the bank ({fit.bank_size} patches), "
         f"threshold {fit.threshold:.4g} calibrated on {len(fit.calib_images)} held-back good images "
-        f"for a false-reject rate <= {target_frr:g}, "
+        f"for a false-reject rate <= {options.target_frr:g}, "
         f"{fit.seconds} s",
         promote,
     )
