@@ -14,6 +14,7 @@ from linecheck.model.registry import ModelVersion, Registry
 if TYPE_CHECKING:
     from linecheck.training.anomaly import AnomalyOptions
     from linecheck.training.classify import ClassifyOptions
+    from linecheck.training.targets import Target
 
 
 def task_model_name(name: str | None, default: str, task: str) -> str:
@@ -40,6 +41,22 @@ def task_command(
     return shlex.join(parts)
 
 
+def _prepare(
+    task: str,
+    line: str,
+    name: str | None,
+    data: Path,
+    runs_dir: Path | None,
+    options: ClassifyOptions | AnomalyOptions,
+) -> tuple[Target, str, Path]:
+    """The registry target of a ``task`` model, its reproducing command line and its runs folder."""
+    from linecheck.training.targets import resolve_target
+
+    target = resolve_target(line, name=task_model_name(name, resolve_target(line).name, task))
+    command = task_command(task, line, data, target.name, options)
+    return target, command, runs_dir or get_path_settings().data_dir / "runs" / task
+
+
 def print_metrics(metrics: dict[str, Any] | None) -> None:
     """One summary line of image-level QA metrics."""
     if not metrics:
@@ -64,12 +81,8 @@ def run_classify(
 ) -> None:
     """Train, export, register and evaluate a classifier; print what was done."""
     from linecheck.training.classify import train_classifier
-    from linecheck.training.targets import resolve_target
 
-    base = resolve_target(line)
-    target = resolve_target(line, name=task_model_name(name, base.name, "classify"))
-    command = task_command("classify", line, data, target.name, options)
-    runs = runs_dir or get_path_settings().data_dir / "runs" / "classify"
+    target, command, runs = _prepare("classify", line, name, data, runs_dir, options)
     version, run, metrics = train_classifier(
         target,
         data,
@@ -103,12 +116,8 @@ def run_anomaly(
 ) -> None:
     """Fit, calibrate, export, register (and evaluate) an anomaly model; print what was done."""
     from linecheck.training.anomaly import train_anomaly
-    from linecheck.training.targets import resolve_target
 
-    base = resolve_target(line)
-    target = resolve_target(line, name=task_model_name(name, base.name, "anomaly"))
-    command = task_command("anomaly", line, data, target.name, options)
-    runs = runs_dir or get_path_settings().data_dir / "runs" / "anomaly"
+    target, command, runs = _prepare("anomaly", line, name, data, runs_dir, options)
     version, fit, metrics = train_anomaly(
         target,
         data,
