@@ -130,10 +130,6 @@ def train(
     tta: Annotated[
         int, typer.Option(help="classify: dihedral views the graph averages (1, 2, 4, 8; x the cost).")
     ] = 1,
-    refit: Annotated[
-        bool,
-        typer.Option(help="classify: train again on train + val for the epochs chosen on val (~1.7x time)."),
-    ] = False,
     good_class: Annotated[
         str | None, typer.Option(help="classify: the good class folder (default: functional/good/ok...).")
     ] = None,
@@ -169,7 +165,7 @@ def train(
             if task is TaskChoice.CLASSIFY:
                 classify = ClassifyOptions(
                     backbone=backbone, pretrained=pretrained, epochs=epochs, imgsz=imgsz, batch=batch, lr=lr,
-                    seed=seed, good_class=good_class, freeze=freeze, tta=tta, refit=refit,
+                    seed=seed, good_class=good_class, freeze=freeze, tta=tta,
                 )  # fmt: skip
                 run_classify(**common, eval_split=eval_split or None, options=classify)  # type: ignore[arg-type]
             else:

@@ -94,12 +94,7 @@ def run_classify(
         promote=promote,
         log=lambda row: console.print(row),
     )
-    what = f"{run.epochs_run} epochs (best {run.best_epoch}), {run.seconds} s"
-    if run.refit:
-        what += (
-            f"; the model: refit on {run.refit['images']} train + val images for {run.refit['epochs']} epochs"
-        )
-    _registered(version, what, promote)
+    _registered(version, f"{run.epochs_run} epochs (best {run.best_epoch}), {run.seconds} s", promote)
     print_metrics(metrics)
     validated = (metrics or {}).get("validated_threshold")
     if validated:

@@ -158,9 +158,6 @@ class ClassifyOptions:
     #: Views of each image the exported graph averages (1; 2: + mirror; 4: + flips; 8: + transposes, the
     #: dihedral group the training augmentation draws from). Costs that many forward passes per image.
     tta: int = 1
-    #: After the epoch is chosen on the validation images, train again from the same start on train + val
-    #: for that many epochs and export that model (the validation images teach too; about 1.7x the time).
-    refit: bool = False
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)
@@ -245,8 +242,6 @@ class ClassifyRun:
     history: list[dict[str, float | None]] = field(default_factory=list)
     #: Why training stopped before its last epoch (None: it ran them all).
     stopped: str | None = None
-    #: With ``refit``: the second run, on train + val for ``best_epoch`` epochs, that made the model.
-    refit: dict[str, Any] | None = None
 
 
 #: Epochs in a row with every validation score equal after which training stops: the network died.
@@ -277,33 +272,7 @@ def _evaluate_loss(
 def fit_classifier(
     data: ClassifySet, options: ClassifyOptions, *, log: Any = None
 ) -> tuple[nn.Module, ClassifyRun]:
-    """Fine-tune the backbone with a new head; keep the epoch with the best validation accuracy.
-
-    With ``options.refit`` the model returned is a second run from the same start on train + val for
-    the epoch count the first run chose (its own epochs unvalidated: the validation images are in it).
-    """
-    started = time.monotonic()
-    model, run = _fit(data, data.splits["train"], data.splits["val"], options, options.epochs, log)
-    if options.refit and run.stopped is None:
-        images = data.splits["train"] + data.splits["val"]
-        if log is not None:
-            log({"refit": f"train + val ({len(images)} images) for {run.best_epoch} epochs"})
-        model, second = _fit(data, images, None, options, run.best_epoch, log)
-        run.refit = {"images": len(images), "epochs": run.best_epoch, "seconds": second.seconds,
-                     "history": second.history}  # fmt: skip
-    run.seconds = round(time.monotonic() - started, 1)
-    return model, run
-
-
-def _fit(
-    data: ClassifySet,
-    train: list[tuple[Path, int]],
-    val: list[tuple[Path, int]] | None,
-    options: ClassifyOptions,
-    epochs: int,
-    log: Any,
-) -> tuple[nn.Module, ClassifyRun]:
-    """One training run for ``epochs``: the best epoch on ``val`` kept, or the last one without ``val``."""
+    """Fine-tune the backbone with a new head; keep the epoch with the best validation accuracy."""
     import torch
 
     seed_everything(options.seed)
@@ -313,11 +282,10 @@ def _fit(
     # channels-last runs the depthwise convolutions of a CPU training step faster (about 1.3-2x measured).
     model = _classifier_graph(net, defect_index, options.tta).to(memory_format=torch.channels_last)
     good = data.classes.index(data.good_class)
-    train_x = load_letterboxed([p for p, _ in train], options.imgsz)
-    train_y = np.asarray([c for _, c in train], np.int64)
-    if val is not None:
-        val_x = load_letterboxed([p for p, _ in val], options.imgsz)
-        val_y = np.asarray([c for _, c in val], np.int64)
+    train_x = load_letterboxed([p for p, _ in data.splits["train"]], options.imgsz)
+    train_y = np.asarray([c for _, c in data.splits["train"]], np.int64)
+    val_x = load_letterboxed([p for p, _ in data.splits["val"]], options.imgsz)
+    val_y = np.asarray([c for _, c in data.splits["val"]], np.int64)
     counts = np.bincount(train_y, minlength=len(data.classes)).astype(np.float64)
     weights = torch.tensor(np.sqrt(counts.sum() / np.maximum(counts, 1.0)), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights / weights.mean(), label_smoothing=0.05)
@@ -330,7 +298,7 @@ def _fit(
     # The new head learns ten times faster than the pretrained body.
     groups = [{"params": body, "lr": options.lr}, {"params": head, "lr": options.lr * 10}]
     optimizer = torch.optim.AdamW(groups, lr=options.lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(train_x) / options.batch)
+    steps = options.epochs * math.ceil(len(train_x) / options.batch)
     warmup = max(1, steps // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
@@ -340,7 +308,7 @@ def _fit(
     best: tuple[float, float] = (-1.0, 0.0)
     best_state: dict[str, Any] = {}
     dead = 0
-    for epoch in range(1, epochs + 1):
+    for epoch in range(1, options.epochs + 1):
         model.train()
         # Every BatchNorm keeps its ImageNet running statistics: statistics of a small batch of near-identical
         # inspection images (grey EL cells, one fabric) are far from the population's and the eval-mode
@@ -364,18 +332,10 @@ def _fit(
             optimizer.step()
             scheduler.step()
             total += float(loss.detach()) * len(index)
-        run.epochs_run = epoch
-        row: dict[str, float | None] = {"epoch": epoch, "train_loss": round(total / len(train_x), 4)}
-        if val is None:  # nothing to choose on: the last epoch is the model
-            run.best_epoch = epoch
-            run.history.append({**row, "seconds": round(time.monotonic() - started, 1)})
-            if log is not None:
-                log(run.history[-1])
-            continue
         val_loss, val_acc, val_auroc, spread = _evaluate_loss(model, val_x, val_y, options.batch, good)
         run.history.append(
-            {**row, "val_loss": round(val_loss, 4), "val_accuracy": round(val_acc, 4),
-             "seconds": round(time.monotonic() - started, 1),
+            {"epoch": epoch, "train_loss": round(total / len(train_x), 4), "val_loss": round(val_loss, 4),
+             "val_accuracy": round(val_acc, 4), "seconds": round(time.monotonic() - started, 1),
              "val_auroc": None if val_auroc is None else round(val_auroc, 4)}
         )  # fmt: skip
         if log is not None:
@@ -384,10 +344,11 @@ def _fit(
             best = (val_acc, -val_loss)
             best_state = copy.deepcopy(model.state_dict())
             run.best_epoch = epoch
+        run.epochs_run = epoch
         # A dead network (saturated or zero activations) scores every image alike and never comes back
         # (ELPV with --freeze 0 at batch 8: validation AUROC 0.50 from epoch 5 of 20).
         dead = dead + 1 if spread <= 1e-6 else 0
-        if dead >= DEAD_EPOCHS and epoch < epochs:
+        if dead >= DEAD_EPOCHS and epoch < options.epochs:
             run.stopped = (
                 f"every validation score was equal for {dead} epochs (to epoch {epoch}): the network died; "
                 f"kept epoch {run.best_epoch}. Lower --lr ({options.lr}), or raise --freeze "
@@ -396,8 +357,7 @@ def _fit(
             if log is not None:
                 log({"stopped": run.stopped})
             break
-    if best_state:
-        model.load_state_dict(best_state)
+    model.load_state_dict(best_state)
     model = model.to(memory_format=torch.contiguous_format)
     run.seconds = round(time.monotonic() - started, 1)
     return model.eval(), run
@@ -520,7 +480,7 @@ def train_classifier(
         training={
             "task": "classify", "command": command, "options": asdict(options), "good_class": data.good_class,
             "all_classes": list(data.classes), "epochs_run": run.epochs_run, "best_epoch": run.best_epoch,
-            "seconds": run.seconds, "history": run.history, "stopped": run.stopped, "refit": run.refit,
+            "seconds": run.seconds, "history": run.history, "stopped": run.stopped,
             "parity": parity.to_dict(), "run_dir": str(run_dir),
         },
     )  # fmt: skip
@@ -529,8 +489,7 @@ def train_classifier(
     if eval_split and eval_split in data.splits:
         thresholds = {c: target.thresholds.get(c, 0.5) for c in data.defect_classes}
         metrics = evaluate_classifier(version, data, eval_split, thresholds)
-        # after a refit the validation images are training images: a threshold chosen on them means nothing
-        if eval_split != "val" and "val" in data.splits and run.refit is None:
+        if eval_split != "val" and "val" in data.splits:
             metrics["validated_threshold"] = threshold_check(version, data, calibrate="val", split=eval_split)
         registry.update_metrics(target.name, version.card.version, metrics)
     return version, run, metrics

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
 import pytest
-import torch
 from lc_image_data import write_class_folders, write_good_and_eval
 from typer.testing import CliRunner
 
@@ -28,7 +26,7 @@ from linecheck.training.classify import (
     load_classify_set,
     validated_threshold,
 )
-from linecheck.training.image_models import check_graph_parity, export_graph, load_letterboxed, to_input
+from linecheck.training.image_models import check_graph_parity, export_graph
 
 runner = CliRunner()
 
@@ -236,34 +234,6 @@ def test_a_healthy_run_is_not_stopped(tmp_path):
     data = load_classify_set(write_class_folders(tmp_path, 8, size=64, seed=1))
     _, run = fit_classifier(data, ClassifyOptions(epochs=3, imgsz=64, batch=4))
     assert run.epochs_run == 3 and run.stopped is None
-
-
-def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(tmp_path):
-    data = write_class_folders(tmp_path / "data", 10, size=64, seed=1)
-    args = ["train", "--task", "classify", "--line", "pv", "--name", "cells", "--data", str(data), "--refit",
-            "--epochs", "2", "--imgsz", "64", "--batch", "8", "--models-dir", str(tmp_path / "models"),
-            "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    card = Registry(tmp_path / "models").get("cells", "latest").card
-    refit, splits = card.training["refit"], load_classify_set(data).splits
-    assert refit["images"] == len(splits["train"]) + len(splits["val"])
-    assert refit["epochs"] == card.training["best_epoch"] == len(refit["history"]) >= 1
-    assert all("val_accuracy" not in row for row in refit["history"])
-    assert "--refit" in card.training["command"] and card.training["parity"]["passed"]
-    # the validation images were trained on: no threshold is chosen on them
-    assert "validated_threshold" not in card.metrics and card.metrics["images"] == len(splits["test"])
-
-
-def test_the_refit_model_is_a_new_one_trained_with_the_validation_images(tmp_path):
-    data = load_classify_set(write_class_folders(tmp_path, 8, size=64, seed=1))
-    frames = load_letterboxed([p for p, _ in data.splits["val"]], 64)
-    options = ClassifyOptions(epochs=2, imgsz=64, batch=4)
-    first, plain = fit_classifier(data, options)
-    second, run = fit_classifier(data, dataclasses.replace(options, refit=True))
-    assert plain.refit is None and run.refit is not None and run.best_epoch == plain.best_epoch
-    with torch.no_grad():
-        assert not torch.allclose(first(to_input(frames)), second(to_input(frames)))
 
 
 def test_a_graph_averaging_eight_views_exports_with_parity(tmp_path):
