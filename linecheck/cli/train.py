@@ -130,6 +130,9 @@ def train(
     tta: Annotated[
         int, typer.Option(help="classify: dihedral views the graph averages (1, 2, 4, 8; x the cost).")
     ] = 1,
+    soft_labels: Annotated[
+        bool, typer.Option(help="classify: learn the annotated defect probabilities (probabilities.csv).")
+    ] = False,
     good_class: Annotated[
         str | None, typer.Option(help="classify: the good class folder (default: functional/good/ok...).")
     ] = None,
@@ -165,7 +168,7 @@ def train(
             if task is TaskChoice.CLASSIFY:
                 classify = ClassifyOptions(
                     backbone=backbone, pretrained=pretrained, epochs=epochs, imgsz=imgsz, batch=batch, lr=lr,
-                    seed=seed, good_class=good_class, freeze=freeze, tta=tta,
+                    seed=seed, good_class=good_class, freeze=freeze, tta=tta, soft_labels=soft_labels,
                 )  # fmt: skip
                 run_classify(**common, eval_split=eval_split or None, options=classify)  # type: ignore[arg-type]
             else:

@@ -28,16 +28,24 @@ def task_command(
     """The ``linecheck train`` command line that reproduces a classify or anomaly run with ``options``."""
     from linecheck.training.pipeline import display_path
 
-    args: dict[str, Any] = {"task": task, "line": line, "data": display_path(data), "name": name}
-    args |= dataclasses.asdict(options)
-    if "pretrained" in args:  # a typer --pretrained/--no-pretrained flag, on by default
-        args["no_pretrained"] = not args.pop("pretrained")
-    parts = ["linecheck", "train"]
-    for key, value in args.items():
-        if value is None or value is False or (key == "tile" and value == 0):
-            continue
-        flag = "--" + key.replace("_", "-")
-        parts += [flag] if value is True else [flag, str(value)]
+    parts = [
+        "linecheck",
+        "train",
+        "--task",
+        task,
+        "--line",
+        line,
+        "--data",
+        display_path(data),
+        "--name",
+        name,
+    ]
+    for option in dataclasses.fields(options):
+        value, flag = getattr(options, option.name), option.name.replace("_", "-")
+        if isinstance(value, bool):  # typer's --x/--no-x flags: written when not the default
+            parts += [] if value == option.default else [f"--{flag}" if value else f"--no-{flag}"]
+        elif value is not None and not (option.name == "tile" and value == 0):
+            parts += [f"--{flag}", str(value)]
     return shlex.join(parts)
 
 

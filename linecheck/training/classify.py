@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from linecheck.datasets.images import list_images
+from linecheck.datasets.probabilities import read_probabilities
 from linecheck.datasets.split import split_sizes
 from linecheck.errors import DatasetError, InvalidFieldError
 from linecheck.model.backbones import DEFAULT_BACKBONE, create_model, get_backbone, normalise_imagenet
@@ -61,6 +62,8 @@ class ClassifySet:
     classes: tuple[str, ...]
     good_class: str
     splits: dict[str, list[tuple[Path, int]]]
+    #: Annotated defect probability per image (resolved path), from ``probabilities.csv`` when given.
+    probabilities: dict[Path, float] = field(default_factory=dict)
 
     @property
     def defect_classes(self) -> tuple[str, ...]:
@@ -136,7 +139,10 @@ def load_classify_set(
         random.Random(seed).shuffle(rows)
         cut = max(1, round(len(rows) * val))
         splits["val"], splits["train"] = rows[:cut], rows[cut:]
-    return ClassifySet(root=root, classes=classes, good_class=good, splits=splits)
+    probabilities = read_probabilities(root)
+    return ClassifySet(
+        root=root, classes=classes, good_class=good, splits=splits, probabilities=probabilities
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +164,10 @@ class ClassifyOptions:
     #: Views of each image the exported graph averages (1; 2: + mirror; 4: + flips; 8: + transposes, the
     #: dihedral group the training augmentation draws from). Costs that many forward passes per image.
     tta: int = 1
+    #: Train on the annotated defect probabilities (``probabilities.csv``) as soft targets where given: an
+    #: image a third of the experts called defective teaches 1/3, not 0 (one defect class only). Off by
+    #: default: on ELPV it tied on validation and did not move test accuracy (bench/RESULTS.md).
+    soft_labels: bool = False
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)
@@ -242,6 +252,30 @@ class ClassifyRun:
     history: list[dict[str, float | None]] = field(default_factory=list)
     #: Why training stopped before its last epoch (None: it ran them all).
     stopped: str | None = None
+    #: Training images with an annotated probability strictly between 0 and 1, trained on it as their
+    #: target rather than on their class folder (0: none, or ``soft_labels`` off).
+    soft_targets: int = 0
+
+
+def soft_targets(data: ClassifySet, rows: list[tuple[Path, int]]) -> npt.NDArray[np.float32] | None:
+    """Each row's target over the classes (None: no row has a probability, or several defect classes).
+
+    A row with an annotated defect probability ``p`` gets ``p`` on the defect class and ``1 - p`` on the
+    good one; a row without gets its class. With several defect classes a probability names none of them.
+    """
+    if not data.probabilities or len(data.defect_classes) != 1:
+        return None
+    good, defect = data.classes.index(data.good_class), data.classes.index(data.defect_classes[0])
+    targets = np.zeros((len(rows), len(data.classes)), np.float32)
+    given = 0
+    for i, (path, cls) in enumerate(rows):
+        probability = data.probabilities.get(path.resolve())
+        if probability is None:
+            targets[i, cls] = 1.0
+        else:
+            targets[i, defect], targets[i, good] = probability, 1.0 - probability
+            given += 1
+    return targets if given else None
 
 
 #: Epochs in a row with every validation score equal after which training stops: the network died.
@@ -284,6 +318,7 @@ def fit_classifier(
     good = data.classes.index(data.good_class)
     train_x = load_letterboxed([p for p, _ in data.splits["train"]], options.imgsz)
     train_y = np.asarray([c for _, c in data.splits["train"]], np.int64)
+    soft = soft_targets(data, data.splits["train"]) if options.soft_labels else None
     val_x = load_letterboxed([p for p, _ in data.splits["val"]], options.imgsz)
     val_y = np.asarray([c for _, c in data.splits["val"]], np.int64)
     counts = np.bincount(train_y, minlength=len(data.classes)).astype(np.float64)
@@ -304,7 +339,7 @@ def fit_classifier(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
     )
     rng = np.random.default_rng(options.seed)
-    run = ClassifyRun()
+    run = ClassifyRun(soft_targets=0 if soft is None else int((soft.max(axis=1) < 1.0).sum()))
     best: tuple[float, float] = (-1.0, 0.0)
     best_state: dict[str, Any] = {}
     dead = 0
@@ -326,7 +361,8 @@ def fit_classifier(
             inputs = torch.from_numpy(normalise(frames)).contiguous(memory_format=torch.channels_last)
             gain = torch.empty(len(index), 1, 1, 1).uniform_(0.8, 1.2)
             inputs = (inputs * gain).clamp_(0.0, 1.0)
-            loss = loss_fn(model.logits(inputs), torch.from_numpy(train_y[index]))  # type: ignore[operator]
+            target = torch.from_numpy(train_y[index] if soft is None else soft[index])
+            loss = loss_fn(model.logits(inputs), target)  # type: ignore[operator]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -481,7 +517,7 @@ def train_classifier(
             "task": "classify", "command": command, "options": asdict(options), "good_class": data.good_class,
             "all_classes": list(data.classes), "epochs_run": run.epochs_run, "best_epoch": run.best_epoch,
             "seconds": run.seconds, "history": run.history, "stopped": run.stopped,
-            "parity": parity.to_dict(), "run_dir": str(run_dir),
+            "soft_targets": run.soft_targets, "parity": parity.to_dict(), "run_dir": str(run_dir),
         },
     )  # fmt: skip
     version = register_graph(registry, spec, module=model, onnx_path=onnx_path, promote=promote)

@@ -174,7 +174,7 @@ def test_convert_csv(tmp_path: Path) -> None:
     code, out = invoke("convert", "--from", "csv", src, tmp_path / "dst", "--test", "0")
     assert code == 0, out
     assert "10 images, 2 classes" in out and "splits: train 8, val 2" in out
-    assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["train", "val"]
+    assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["probabilities.csv", "train", "val"]
 
 
 @pytest.mark.parametrize(

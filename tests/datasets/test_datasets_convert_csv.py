@@ -7,7 +7,8 @@ import pytest
 
 from linecheck.datasets.convert import SplitOptions
 from linecheck.datasets.convert.csv import convert_csv, parse_label_csv
-from linecheck.errors import ConversionError, InvalidFieldError
+from linecheck.datasets.probabilities import PROBABILITIES_FILE, read_probabilities, write_probabilities
+from linecheck.errors import ConversionError, DatasetError, InvalidFieldError
 
 PROBABILITIES = [0.0, 1 / 3, 2 / 3, 1.0]
 
@@ -92,6 +93,7 @@ def test_header_csv_with_label_column_and_problems(tmp_path: Path, image_writer)
     files = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
     assert "train/crack/d.png" in files
     assert {f.split("/")[-1] for f in files} == {"a__x.png", "b__x.png", "c.png", "d.png"}
+    assert not (tmp_path / "out" / PROBABILITIES_FILE).exists()  # labels, no probabilities
 
 
 @pytest.mark.parametrize(
@@ -153,3 +155,45 @@ def test_split_is_stratified_by_type_and_probability(tmp_path: Path, image_write
             for group, count in groups.items():
                 share = found.count(group)
                 assert abs(share - count * fraction) <= 1.0, (seed, split, group, share)
+
+
+def test_the_probabilities_are_kept_beside_the_layout(elpv: Path, tmp_path: Path) -> None:
+    report = convert_csv(elpv, tmp_path / "out")
+    found = read_probabilities(tmp_path / "out")
+    assert len(found) == 24 and all(path.is_file() for path in found)
+    assert {path.name: p for path, p in found.items()} == {
+        f"cell{i:04d}.png": pytest.approx(PROBABILITIES[i % 4]) for i in range(24)
+    }
+    # each file sits in its class folder: probability >= 0.5 is defective
+    assert all((p >= 0.5) == (path.parent.name == "defective") for path, p in found.items())
+    assert f"{PROBABILITIES_FILE}: the defect probability of 24 image(s)" in [n.reason for n in report.notes]
+
+
+def test_probabilities_round_trip(tmp_path: Path, image_writer: Callable[..., Path]) -> None:
+    image_writer(tmp_path / "train" / "good" / "a.png", (8, 8))
+    write_probabilities(tmp_path, {"train/good/a.png": 1 / 3})
+    assert read_probabilities(tmp_path) == {(tmp_path / "train/good/a.png").resolve(): 1 / 3}
+    assert read_probabilities(tmp_path / "train") == {}  # no file: no probabilities
+
+
+@pytest.mark.parametrize(
+    ("text", "match", "line"),
+    [
+        ("path,probability\n", "header", 1),
+        ("image,probability\ntrain/good/a.png,1.5\n", r"probability='1\.5'", 2),
+        ("image,probability\ntrain/good/a.png,maybe\n", "probability='maybe'", 2),
+        ("image,probability\ntrain/good/gone.png,0.5\n", "image='train/good/gone.png'", 2),
+        ("image,probability\n../outside.png,0.5\n", "image='../outside.png'", 2),
+        ("image,probability\ntrain/good/a.png,0\ntrain/good/a.png,1\n", "listed twice", 3),
+        ("image,probability\ntrain/good/a.png\n", "expected 2 cells", 2),
+    ],
+)
+def test_bad_probabilities_name_the_line_and_the_value(
+    tmp_path: Path, image_writer: Callable[..., Path], text: str, match: str, line: int
+) -> None:
+    image_writer(tmp_path / "train" / "good" / "a.png", (8, 8))
+    image_writer(tmp_path.parent / "outside.png", (8, 8))
+    (tmp_path / PROBABILITIES_FILE).write_text(text)
+    with pytest.raises(DatasetError, match=match) as caught:
+        read_probabilities(tmp_path)
+    assert caught.value.line == line

@@ -29,7 +29,7 @@ def _parsed(command: str) -> dict[str, Any]:
     [
         ClassifyOptions(),
         ClassifyOptions(pretrained=False, epochs=3, imgsz=256, batch=8, lr=0.002, seed=4, freeze=3, tta=4),
-        ClassifyOptions(good_class="ok"),
+        ClassifyOptions(good_class="ok", soft_labels=True),
         AnomalyOptions(),
         AnomalyOptions(imgsz=320, tile=128, target_frr=0.02, calib_fraction=0.3, coreset=512, seed=2),
     ],

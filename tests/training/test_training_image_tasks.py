@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+import torch
 from lc_image_data import write_class_folders, write_good_and_eval
 from typer.testing import CliRunner
 
 from linecheck.cli.main import app
 from linecheck.datasets.images import list_images, read_image
+from linecheck.datasets.probabilities import write_probabilities
 from linecheck.errors import DatasetError, InvalidFieldError
 from linecheck.model.registry import Registry
 from linecheck.model.tiling import TiledDetector
@@ -24,9 +27,10 @@ from linecheck.training.classify import (
     _views,
     fit_classifier,
     load_classify_set,
+    soft_targets,
     validated_threshold,
 )
-from linecheck.training.image_models import check_graph_parity, export_graph
+from linecheck.training.image_models import check_graph_parity, export_graph, load_letterboxed, to_input
 
 runner = CliRunner()
 
@@ -107,6 +111,7 @@ def test_classifier_is_registered_with_its_contract_parity_and_qa_metrics(classi
     assert validated["from_split"] == "val" and validated["split"] == "test"
     assert 0.0 <= validated["threshold"] <= 1.0 and validated["test"]["accuracy"] is not None
     assert len(card.training["history"]) == 2 and "val_auroc" in card.training["history"][0]
+    assert card.training["soft_targets"] == 0  # class folders without probabilities.csv
 
 
 def test_classifier_gives_whole_image_detections_to_the_inspector(classifier):
@@ -234,6 +239,38 @@ def test_a_healthy_run_is_not_stopped(tmp_path):
     data = load_classify_set(write_class_folders(tmp_path, 8, size=64, seed=1))
     _, run = fit_classifier(data, ClassifyOptions(epochs=3, imgsz=64, batch=4))
     assert run.epochs_run == 3 and run.stopped is None
+
+
+def test_soft_targets_carry_the_annotated_probability(tmp_path):
+    root = write_class_folders(tmp_path, 4, size=32, seed=1)
+    write_probabilities(root, {"defective/000.png": 2 / 3, "functional/001.png": 1 / 3})
+    data = load_classify_set(root)
+    rows = [row for split in data.splits.values() for row in split]
+    targets = soft_targets(data, rows)
+    good, defect = data.classes.index("functional"), data.classes.index("defective")
+    for (path, cls), target in zip(rows, targets, strict=True):
+        given = data.probabilities.get(path.resolve())
+        if given is None:
+            assert target[cls] == 1.0 and target.sum() == 1.0  # no probability: its class folder
+        else:
+            assert target[defect] == pytest.approx(given) and target[good] == pytest.approx(1 - given)
+    assert sorted(targets[:, defect][(targets > 0).all(axis=1)]) == pytest.approx([1 / 3, 2 / 3])
+    assert soft_targets(dataclasses.replace(data, probabilities={}), rows) is None
+
+
+def test_training_learns_from_the_probabilities_when_told_to(tmp_path):
+    root = write_class_folders(tmp_path, 8, size=64, seed=1)
+    write_probabilities(
+        root, {f"{cls}/{i:03d}.png": 0.5 for cls in ("defective", "functional") for i in range(8)}
+    )
+    data = load_classify_set(root)
+    frames = load_letterboxed([p for p, _ in data.splits["val"]], 64)
+    options = ClassifyOptions(epochs=2, imgsz=64, batch=4)
+    hard, hard_run = fit_classifier(data, options)  # off by default
+    soft, soft_run = fit_classifier(data, dataclasses.replace(options, soft_labels=True))
+    assert soft_run.soft_targets == len(data.splits["train"]) and hard_run.soft_targets == 0
+    with torch.no_grad():
+        assert not torch.allclose(soft(to_input(frames)), hard(to_input(frames)))
 
 
 def test_a_graph_averaging_eight_views_exports_with_parity(tmp_path):

@@ -8,7 +8,9 @@ With a probability, ``probability >= threshold`` is ``defective``, else ``functi
 ``group_by_type`` the class is prefixed by the type (``mono_defective``). Paths are relative to
 the CSV's folder. The split is stratified by class and, inside a class, by the rows' type and
 probability when the CSV gives them (an ELPV test split then holds mono and poly cells, sure and
-doubtful ones, in the set's proportions); it is deterministic by seed.
+doubtful ones, in the set's proportions); it is deterministic by seed. The probabilities themselves
+go to ``DST/probabilities.csv`` (:mod:`linecheck.datasets.probabilities`), the soft targets of
+``train --task classify``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from linecheck.datasets.convert.detection import SplitOptions
 from linecheck.datasets.convert.report import ConversionReport
 from linecheck.datasets.images import image_size, is_image_file
+from linecheck.datasets.probabilities import PROBABILITIES_FILE, write_probabilities
 from linecheck.datasets.split import deal_in_proportion, split_sizes
 from linecheck.datasets.writer import check_destination, new_staging_folder, publish
 from linecheck.errors import ConversionError, DatasetError, InvalidFieldError
@@ -235,6 +238,7 @@ def convert_csv(
         by_class.setdefault(cls, []).append(image)
     staging = new_staging_folder(dst)
     splits: Counter[str] = Counter()
+    probabilities: dict[str, float] = {}
     try:
         for cls, images in sorted(by_class.items()):
             strata = {out_name[p]: stratum_of(chosen[p][1]) for p in images}
@@ -246,9 +250,17 @@ def convert_csv(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(image, target)
                 splits[plan[out_name[image]]] += 1
+                probability = chosen[image][1].probability
+                if probability is not None:
+                    probabilities[target.relative_to(staging).as_posix()] = probability
         for name in ("train", "val") + (("test",) if split.test > 0 else ()):
             for cls in by_class:
                 (staging / name / cls).mkdir(parents=True, exist_ok=True)
+        if probabilities:
+            write_probabilities(staging, probabilities)
+            report.note(
+                csv_path, f"{PROBABILITIES_FILE}: the defect probability of {len(probabilities)} image(s)"
+            )
         publish(staging, dst)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
