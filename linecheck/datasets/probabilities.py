@@ -2,7 +2,8 @@
 
 ``data convert --from csv`` writes it beside ``{train,val,test}/<class>/`` when the source CSV gives a
 probability (ELPV: 0, 1/3, 2/3 or 1, the share of experts who saw a defect); ``train --task classify``
-reads it and trains on those probabilities as soft targets. Columns ``image,probability``; ``image`` is
+reads it with the layout (a malformed file is an error) and with ``--soft-labels`` trains on those
+probabilities as soft targets. Columns ``image,probability``; ``image`` is
 the file's path inside the layout (``train/defective/cell0001.png``).
 """
 

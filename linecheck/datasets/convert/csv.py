@@ -10,7 +10,7 @@ the CSV's folder. The split is stratified by class and, inside a class, by the r
 probability when the CSV gives them (an ELPV test split then holds mono and poly cells, sure and
 doubtful ones, in the set's proportions); it is deterministic by seed. The probabilities themselves
 go to ``DST/probabilities.csv`` (:mod:`linecheck.datasets.probabilities`), the soft targets of
-``train --task classify``.
+``train --task classify --soft-labels``.
 """
 
 from __future__ import annotations
