@@ -30,13 +30,19 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(1, help="Synthetic line seed."),
         rate_scale: float = typer.Option(1.0, help="Multiply every camera's frame rate from configs/lines."),
         workdir: Path | None = typer.Option(
-            None, help="Demo data folder [default: var/demo] (wiped at start, but for its anomaly/ models)."
+            None, help="Demo data folder [default: var/demo] (wiped at start, but for anomaly/ and cells/)."
         ),
         anomaly: bool = typer.Option(
             True,
             help="Run an anomaly model next to the textile line's detector (union verdict, heat maps on the "
             "review page); trained from the simulated line's good frames at the first start (about 15 s), "
             "then reused from WORKDIR/anomaly/.",
+        ),
+        cells: bool = typer.Option(
+            True,
+            help="Run a cell classifier on every cell of the PV line's modules (union verdict, row/col of "
+            "each flagged cell); trained from the simulated line's cells at the first start (about 15 s), "
+            "then reused from WORKDIR/cells/.",
         ),
     ) -> None:
         """Run the whole system for a minute on simulated lines, then print a summary and trace look-ups."""
@@ -52,6 +58,7 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             rate_scale=rate_scale,
             anomaly=anomaly,
+            cells=cells,
         )
         if workdir is not None:
             options.workdir = workdir

@@ -7,9 +7,11 @@ prints a summary (and writes it as JSON) with a few trace look-ups, then either 
 the API and Triton up until Ctrl-C.
 
 The textile line also runs an anomaly model next to its detector (``anomaly=False`` leaves it
-out): trained at the first start from the simulated line's own good frames and kept in the
-workdir (:mod:`linecheck.inspect.demo_anomaly`); both are served by Triton, the verdict is their
-union, and the summary counts each model's defects and failed frames.
+out), and the PV line a cell classifier on every cell of a module (``cells=False`` leaves it out):
+each trained at the first start from the simulated line's own frames and kept in the workdir
+(:mod:`linecheck.inspect.demo_anomaly`, :mod:`linecheck.inspect.demo_cells`); all are served by
+Triton, a line's verdict is the union of its models, and the summary counts each model's defects
+and failed frames.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from linecheck.config import LineConfig, get_path_settings, load_lines
 from linecheck.errors import ConfigError
 from linecheck.inspect.api_client import ApiClient
 from linecheck.inspect.demo_anomaly import GOOD_FRAMES, ensure_anomaly_model, with_anomaly_model, write_lines
+from linecheck.inspect.demo_cells import FRAMES, ensure_cell_classifier, with_cell_classifier
 from linecheck.inspect.demo_models import ModelTally
 from linecheck.inspect.demo_outputs import DemoOutputs
 from linecheck.inspect.demo_stack import DemoStack, line_models
@@ -69,6 +72,7 @@ class DemoOptions:
         lines_dir: line configs.
         line_ids: lines to simulate.
         anomaly: run an anomaly model next to the detector of each textile line.
+        cells: run a cell classifier on every cell of each PV line's modules.
 
     """
 
@@ -85,6 +89,7 @@ class DemoOptions:
     lines_dir: Path = field(default_factory=lambda: get_path_settings().lines_dir)
     line_ids: Sequence[str] = DEMO_LINES
     anomaly: bool = True
+    cells: bool = True
 
 
 def synth_uri(line: LineConfig, *, seed: int, rate_scale: float, unreadable_every: int) -> str:
@@ -218,26 +223,38 @@ class Demo:
             out.append({**summarize_trace(response.json()), "url": f"{stack.api_url}/v1/trace/{code}"})
         return out
 
-    def _with_anomaly_model(self) -> tuple[Path, list[Path]]:
-        """Textile lines get the anomaly model; the lines folder the API syncs and the extra registries."""
-        textile = [line for line in self.lines if line.kind == "textile"]
-        if not self.options.anomaly or not textile:
-            return self.options.lines_dir, []
-        started = time.monotonic()
-        self.console.print("anomaly model for the textile line: ", end="")
-        registry, trained = ensure_anomaly_model(
-            textile[0], self.options.workdir, seed=self.options.seed, lines_dir=self.options.lines_dir
-        )
-        took = time.monotonic() - started
-        self.console.print(
-            f"trained on {GOOD_FRAMES} good frames of the simulated line in {took:.0f} s"
-            if trained
-            else f"reusing the one trained earlier ({registry.parent})"
-        )
-        self.lines = [with_anomaly_model(line) if line.kind == "textile" else line for line in self.lines]
-        lines_dir = self.options.workdir / "lines"
-        write_lines(self.lines, self.options.lines_dir, lines_dir)
-        return lines_dir, [registry]
+    def _with_trained_models(self) -> tuple[Path, list[Path]]:
+        """Textile lines get the anomaly model, PV lines the cell classifier (trained at the first start).
+
+        Returns the lines folder the API syncs and the extra registries.
+        """
+        opts = self.options
+        registries: list[Path] = []
+        plans = (
+            ("textile", opts.anomaly, "anomaly model for the textile line", f"{GOOD_FRAMES} good frames",
+             ensure_anomaly_model, with_anomaly_model),
+            ("pv", opts.cells, "cell classifier for the PV line", f"the cells of {FRAMES} module frames",
+             ensure_cell_classifier, with_cell_classifier),
+        )  # fmt: skip
+        for kind, wanted, what, source, ensure, extend in plans:
+            lines = [line for line in self.lines if line.kind == kind]
+            if not wanted or not lines:
+                continue
+            started = time.monotonic()
+            self.console.print(f"{what}: ", end="")
+            registry, trained = ensure(lines[0], opts.workdir, seed=opts.seed, lines_dir=opts.lines_dir)
+            self.console.print(
+                f"trained on {source} of the simulated line in {time.monotonic() - started:.0f} s"
+                if trained
+                else f"reusing the one trained earlier ({registry.parent})"
+            )
+            self.lines = [extend(line) if line.kind == kind else line for line in self.lines]
+            registries.append(registry)
+        if not registries:
+            return opts.lines_dir, []
+        lines_dir = opts.workdir / "lines"
+        write_lines(self.lines, opts.lines_dir, lines_dir)
+        return lines_dir, registries
 
     def run(self) -> dict[str, Any]:
         """Run the demo; returns the summary document."""
@@ -245,7 +262,7 @@ class Demo:
         c = self.console
         c.print(f"[bold]linecheck demo[/bold]: {', '.join(opts.line_ids)} for {opts.duration_s:g} s")
         t0 = time.monotonic()
-        lines_dir, extra_registries = self._with_anomaly_model()
+        lines_dir, extra_registries = self._with_trained_models()
         stack = DemoStack(
             lines=self.lines,
             workdir=opts.workdir,

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import yaml
@@ -34,6 +35,9 @@ from linecheck.kinds import parse_kind
 from linecheck.model.image_outputs import ANOMALY_CLASS
 from linecheck.model.registry import ModelVersion, Registry
 from linecheck.training.anomaly import AnomalyOptions
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +57,16 @@ def cache_dir(workdir: Path, seed: int) -> Path:
     return workdir / "anomaly" / f"seed-{seed}"
 
 
-def cached_model(root: Path) -> ModelVersion | None:
-    """The production version under ``root`` if it was trained with the demo's current options."""
+def cached_model(
+    root: Path, name: str = ANOMALY_MODEL, options: DataclassInstance = OPTIONS
+) -> ModelVersion | None:
+    """The production version of ``name`` under ``root`` if it was trained with ``options`` (a dataclass)."""
     try:
-        version = Registry(root / "models").get(ANOMALY_MODEL, "production")
+        version = Registry(root / "models").get(name, "production")
     except RegistryError:
         return None
-    options = version.card.training.get("options")
-    return version if options == json.loads(json.dumps(asdict(OPTIONS))) else None
+    trained = version.card.training.get("options")
+    return version if trained == json.loads(json.dumps(asdict(options))) else None
 
 
 def write_good_frames(line: LineConfig, folder: Path, *, seed: int, count: int = GOOD_FRAMES) -> list[Path]:
@@ -79,7 +85,8 @@ def write_good_frames(line: LineConfig, folder: Path, *, seed: int, count: int =
 
 
 @contextmanager
-def _one_torch_thread() -> Iterator[None]:
+def one_torch_thread() -> Iterator[None]:
+    """Train on one torch thread (see the module docstring), the caller's count restored after."""
     import torch
 
     threads = torch.get_num_threads()
@@ -106,7 +113,7 @@ def ensure_anomaly_model(line: LineConfig, workdir: Path, *, seed: int, lines_di
         f"--imgsz {OPTIONS.imgsz} --coreset {OPTIONS.coreset} --target-frr {OPTIONS.target_frr} "
         f"--promote  # by linecheck demo, synthetic seed {seed}"
     )
-    with _one_torch_thread():
+    with one_torch_thread():
         train_anomaly(
             resolve_target(line.id, name=ANOMALY_MODEL, lines_dir=lines_dir),
             good,

@@ -64,3 +64,16 @@ def demo_anomaly_cache(lines: dict[str, LineConfig], tmp_path_factory: pytest.Te
     workdir = tmp_path_factory.mktemp("demo-anomaly")
     ensure_anomaly_model(lines["textile-01"], workdir, seed=1, lines_dir=ROOT / "configs" / "lines")
     return workdir / "anomaly"
+
+
+@pytest.fixture(scope="session")
+def demo_cells_cache(lines: dict[str, LineConfig], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's PV cell classifier for seed 1, trained once per session: a demo workdir's ``cells/``.
+
+    Copy it into a test's demo workdir (``shutil.copytree``) and the demo reuses it instead of training.
+    """
+    from linecheck.inspect.demo_cells import ensure_cell_classifier
+
+    workdir = tmp_path_factory.mktemp("demo-cells")
+    ensure_cell_classifier(lines["pv-01"], workdir, seed=1, lines_dir=ROOT / "configs" / "lines")
+    return workdir / "cells"

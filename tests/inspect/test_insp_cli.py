@@ -61,17 +61,21 @@ def test_inspect_records_every_frame_even_without_a_server(tmp_path: Path, live_
     assert Outbox(tmp_path / "insp" / "outbox.sqlite").counts()["sent"] == 4
 
 
-def test_demo_help_offers_to_leave_the_anomaly_model_out() -> None:
+def test_demo_help_offers_to_leave_the_trained_models_out() -> None:
     result = runner.invoke(app, ["demo", "--help"], terminal_width=200)
     assert result.exit_code == 0
     assert "--no-anomaly" in result.output and "WORKDIR/anomaly/" in result.output
+    assert "--no-cells" in result.output and "WORKDIR/cells/" in result.output
 
 
 @pytest.mark.slow
 @pytest.mark.triton
-def test_demo_runs_unattended_and_writes_its_summary(tmp_path: Path, demo_anomaly_cache: Path) -> None:
+def test_demo_runs_unattended_and_writes_its_summary(
+    tmp_path: Path, demo_anomaly_cache: Path, demo_cells_cache: Path
+) -> None:
     summary_path = tmp_path / "summary.json"
     shutil.copytree(demo_anomaly_cache, tmp_path / "demo" / "anomaly")  # trained once per session
+    shutil.copytree(demo_cells_cache, tmp_path / "demo" / "cells")
     result = runner.invoke(
         app,
         [
@@ -96,8 +100,8 @@ def test_demo_runs_unattended_and_writes_its_summary(tmp_path: Path, demo_anomal
     assert summary["outbox"]["pending"] == 0 and summary["outbox"]["rejected"] == 0
     assert summary["totals"]["frames"] > 0 and summary["totals"]["verdicts"]["not_inspected"] == 0
     assert summary["latency_ms"]["p50"] is not None
-    assert set(summary["models"]) == {"textile", "textile-anomaly", "bearing", "pv"}
-    assert "reusing the one trained earlier" in result.output
+    assert set(summary["models"]) == {"textile", "textile-anomaly", "bearing", "pv", "pv-cls"}
+    assert result.output.count("reusing the one trained earlier") == 2
     # the textile line runs its detector and the anomaly model side by side; good frames stay good
     per_model = summary["per_model"]["textile-01"]
     assert set(per_model) == {"textile", "textile-anomaly"} and "Per model" in result.output
@@ -105,6 +109,12 @@ def test_demo_runs_unattended_and_writes_its_summary(tmp_path: Path, demo_anomal
         summary["lines"]["textile-01"]["verdicts"].get("not_inspected", 0)
     )
     assert per_model["textile-anomaly"]["good_frames_failed"] <= 1
+    # the PV line runs the cell classifier on every cell of each module next to its detector
+    cells = summary["per_model"]["pv-01"]
+    assert set(cells) == {"pv", "pv-cls"}
+    assert cells["pv-cls"]["frames"] == summary["lines"]["pv-01"]["frames"] - (
+        summary["lines"]["pv-01"]["verdicts"].get("not_inspected", 0)
+    )
     assert summary["traces"] and all(t["inspections"] >= 1 for t in summary["traces"])
     assert "GET /v1/trace/" in result.output
     # every line published over its outputs, and the demo's peers received it

@@ -1,0 +1,123 @@
+"""The demo's PV cell classifier: trained at the first start from the simulated PV line's own cells.
+
+A PV line with cell-level labels runs ``linecheck train --task classify`` on cell crops next to its
+detector, on every cell of a module (``per_cell: true``). :func:`ensure_cell_classifier` renders
+:data:`FRAMES` module frames of the line (same seed, its layout and frame size), cuts each into its
+cells exactly as the inspector does (:func:`linecheck.inspect.geometry.cell_boxes`), labels a cell
+``defective_cell`` when the centre of a drawn defect lies in it (else ``functional``, of which it keeps
+:data:`GOOD_PER_DEFECTIVE` per defective cell), and trains ``pv-cls`` on them as the CLI does (fit,
+export ONNX, parity check, register, promote) into a registry of its own under
+``WORKDIR/cells/seed-N/``, reused on later runs while its card's options are the same.
+:func:`with_cell_classifier` gives the line with the model as an extra per-cell model (class
+``defective_cell``, threshold 0.5, a B-grade class).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from linecheck.config import LineConfig, ModelRef
+from linecheck.datasets.synth.generators import make_generator
+from linecheck.datasets.synth.seeding import Purpose, rng_for
+from linecheck.inspect.demo_anomaly import cached_model, one_torch_thread
+from linecheck.inspect.geometry import cell_boxes
+from linecheck.kinds import parse_kind
+from linecheck.model.registry import Registry
+from linecheck.training.classify import ClassifyOptions
+
+#: Registry name of the demo's cell classifier (``linecheck train --task classify``'s default for pv).
+CELL_MODEL = "pv-cls"
+#: The classifier's defect class (its class folder), added to the line's classes.
+CELL_CLASS = "defective_cell"
+GOOD_CLASS = "functional"
+#: Module frames rendered to cut cells from, and defects drawn on each.
+FRAMES = 24
+DEFECTS_PER_FRAME = 4
+#: Defect-free cells kept per defective one (a module has ~15x more of them).
+GOOD_PER_DEFECTIVE = 3
+#: Cells letterboxed to 64 px (a demo cell is about 60 x 48), a few CPU epochs.
+OPTIONS = ClassifyOptions(epochs=6, imgsz=64, batch=16)
+#: First ``Purpose.SAMPLE`` stream index of the frames (apart from the anomaly model's and the dataset's).
+CELL_STREAM = 2_000_000
+
+
+def cache_dir(workdir: Path, seed: int) -> Path:
+    """Where the classifier for synthetic seed ``seed`` is kept (not wiped by a new demo run)."""
+    return workdir / "cells" / f"seed-{seed}"
+
+
+def write_cell_crops(line: LineConfig, folder: Path, *, seed: int, frames: int = FRAMES) -> dict[str, int]:
+    """Cell crops of ``frames`` simulated modules in ``folder/<class>/``; the count per class."""
+    kind = parse_kind(line.kind)
+    camera = line.cameras[0]
+    generator = make_generator(line.kind, seed=seed, imgsz=max(camera.width, camera.height), line=line)
+    defective: list[tuple[str, np.ndarray]] = []
+    good: list[tuple[str, np.ndarray]] = []
+    for index in range(frames):
+        rendered = generator.sample(
+            rng_for(seed, kind, Purpose.SAMPLE, CELL_STREAM + index), n_defects=DEFECTS_PER_FRAME
+        )
+        centres = (rendered.boxes[:, :2] + rendered.boxes[:, 2:]) / 2
+        for number, (x1, y1, x2, y2) in enumerate(cell_boxes(line, rendered.image)):
+            inside = (
+                (centres[:, 0] >= x1) & (centres[:, 0] < x2) & (centres[:, 1] >= y1) & (centres[:, 1] < y2)
+            )
+            crop = (f"frame{index:03d}-cell{number:02d}.png", rendered.image[y1:y2, x1:x2])
+            (defective if inside.any() else good).append(crop)
+    order = rng_for(seed, kind, Purpose.SPLIT, CELL_STREAM).permutation(len(good))
+    kept = [good[i] for i in sorted(order[: GOOD_PER_DEFECTIVE * max(1, len(defective))])]
+    for cls, crops in ((CELL_CLASS, defective), (GOOD_CLASS, kept)):
+        (folder / cls).mkdir(parents=True, exist_ok=True)
+        for name, image in crops:
+            cv2.imwrite(str(folder / cls / name), image)
+    return {CELL_CLASS: len(defective), GOOD_CLASS: len(kept)}
+
+
+def ensure_cell_classifier(
+    line: LineConfig, workdir: Path, *, seed: int, lines_dir: Path
+) -> tuple[Path, bool]:
+    """The registry root holding the demo's cell classifier for ``seed``, and whether it was trained now."""
+    from linecheck.training.classify import train_classifier
+    from linecheck.training.targets import resolve_target
+
+    root = cache_dir(workdir, seed)
+    if cached_model(root, CELL_MODEL, OPTIONS) is not None:
+        return root / "models", False
+    shutil.rmtree(root, ignore_errors=True)
+    cells = root / "cells"
+    write_cell_crops(line, cells, seed=seed)
+    command = (
+        f"linecheck train --task classify --line {line.id} --name {CELL_MODEL} --data {cells} "
+        f"--epochs {OPTIONS.epochs} --imgsz {OPTIONS.imgsz} --batch {OPTIONS.batch} "
+        f"--promote  # by linecheck demo, synthetic seed {seed}"
+    )
+    with one_torch_thread():
+        train_classifier(
+            resolve_target(line.id, name=CELL_MODEL, lines_dir=lines_dir),
+            cells,
+            OPTIONS,
+            registry=Registry(root / "models"),
+            command=command,
+            runs_dir=root / "runs",
+            promote="production",
+        )
+    for folder in ("runs", "cells"):  # the registry keeps the graph and the card
+        shutil.rmtree(root / folder, ignore_errors=True)
+    return root / "models", True
+
+
+def with_cell_classifier(line: LineConfig) -> LineConfig:
+    """``line`` with the demo's cell classifier on every cell (its class last, threshold 0.5, grade B)."""
+    data = line.model_dump(mode="json")
+    data["classes"] = [*line.classes, CELL_CLASS]
+    data["thresholds"] = {**line.thresholds, CELL_CLASS: 0.5}
+    data["extra_models"] = [
+        *data.get("extra_models", []),
+        ModelRef(name=CELL_MODEL, per_cell=True).model_dump(mode="json"),
+    ]
+    data["pv"]["b_grade_classes"] = [*data["pv"]["b_grade_classes"], CELL_CLASS]
+    return LineConfig.model_validate(data)
