@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -97,34 +97,47 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def ensure_anomaly_model(line: LineConfig, workdir: Path, *, seed: int, lines_dir: Path) -> tuple[Path, bool]:
-    """The registry root holding the demo's anomaly model for ``seed``, and whether it was trained now."""
-    from linecheck.training.anomaly import train_anomaly
-    from linecheck.training.targets import resolve_target
+def ensure_trained(
+    root: Path, name: str, options: DataclassInstance, train: Callable[[Path], None]
+) -> tuple[Path, bool]:
+    """``root/models`` holding ``name`` trained with ``options``, and whether it was trained now.
 
-    root = cache_dir(workdir, seed)
-    if cached_model(root) is not None:
+    A model cached there with the same options is reused; otherwise ``root`` is emptied and
+    ``train(root)`` writes its data under ``root`` and registers the model in ``root/models`` (on one
+    torch thread), after which everything but the registry is removed.
+    """
+    if cached_model(root, name, options) is not None:
         return root / "models", False
     shutil.rmtree(root, ignore_errors=True)
-    good = root / "good"
-    write_good_frames(line, good, seed=seed)
-    command = (
-        f"linecheck train --task anomaly --line {line.id} --name {ANOMALY_MODEL} --data {good} "
-        f"--imgsz {OPTIONS.imgsz} --coreset {OPTIONS.coreset} --target-frr {OPTIONS.target_frr} "
-        f"--promote  # by linecheck demo, synthetic seed {seed}"
-    )
+    root.mkdir(parents=True)
     with one_torch_thread():
-        train_anomaly(
-            resolve_target(line.id, name=ANOMALY_MODEL, lines_dir=lines_dir),
-            good,
-            OPTIONS,
-            registry=Registry(root / "models"),
-            command=command,
-            runs_dir=root / "runs",
-            promote="production",
-        )
-    shutil.rmtree(root / "runs", ignore_errors=True)  # the registry keeps the graph and the card
+        train(root)
+    for path in root.iterdir():
+        if path.name != "models":  # the registry keeps the graph and the card
+            shutil.rmtree(path, ignore_errors=True)
     return root / "models", True
+
+
+def ensure_anomaly_model(line: LineConfig, workdir: Path, *, seed: int, lines_dir: Path) -> tuple[Path, bool]:
+    """The registry root holding the demo's anomaly model for ``seed``, and whether it was trained now."""
+
+    def train(root: Path) -> None:
+        from linecheck.training.anomaly import train_anomaly
+        from linecheck.training.targets import resolve_target
+
+        good = root / "good"
+        write_good_frames(line, good, seed=seed)
+        command = (
+            f"linecheck train --task anomaly --line {line.id} --name {ANOMALY_MODEL} --data {good} "
+            f"--imgsz {OPTIONS.imgsz} --coreset {OPTIONS.coreset} --target-frr {OPTIONS.target_frr} "
+            f"--promote  # by linecheck demo, synthetic seed {seed}"
+        )
+        train_anomaly(
+            resolve_target(line.id, name=ANOMALY_MODEL, lines_dir=lines_dir), good, OPTIONS,
+            registry=Registry(root / "models"), command=command, runs_dir=root / "runs", promote="production",
+        )  # fmt: skip
+
+    return ensure_trained(cache_dir(workdir, seed), ANOMALY_MODEL, OPTIONS, train)
 
 
 def with_anomaly_model(line: LineConfig) -> LineConfig:

@@ -14,7 +14,6 @@ export ONNX, parity check, register, promote) into a registry of its own under
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
@@ -23,7 +22,7 @@ import numpy as np
 from linecheck.config import LineConfig, ModelRef
 from linecheck.datasets.synth.generators import make_generator
 from linecheck.datasets.synth.seeding import Purpose, rng_for
-from linecheck.inspect.demo_anomaly import cached_model, one_torch_thread
+from linecheck.inspect.demo_anomaly import ensure_trained
 from linecheck.inspect.geometry import cell_boxes
 from linecheck.kinds import parse_kind
 from linecheck.model.registry import Registry
@@ -81,33 +80,24 @@ def ensure_cell_classifier(
     line: LineConfig, workdir: Path, *, seed: int, lines_dir: Path
 ) -> tuple[Path, bool]:
     """The registry root holding the demo's cell classifier for ``seed``, and whether it was trained now."""
-    from linecheck.training.classify import train_classifier
-    from linecheck.training.targets import resolve_target
 
-    root = cache_dir(workdir, seed)
-    if cached_model(root, CELL_MODEL, OPTIONS) is not None:
-        return root / "models", False
-    shutil.rmtree(root, ignore_errors=True)
-    cells = root / "cells"
-    write_cell_crops(line, cells, seed=seed)
-    command = (
-        f"linecheck train --task classify --line {line.id} --name {CELL_MODEL} --data {cells} "
-        f"--epochs {OPTIONS.epochs} --imgsz {OPTIONS.imgsz} --batch {OPTIONS.batch} "
-        f"--promote  # by linecheck demo, synthetic seed {seed}"
-    )
-    with one_torch_thread():
-        train_classifier(
-            resolve_target(line.id, name=CELL_MODEL, lines_dir=lines_dir),
-            cells,
-            OPTIONS,
-            registry=Registry(root / "models"),
-            command=command,
-            runs_dir=root / "runs",
-            promote="production",
+    def train(root: Path) -> None:
+        from linecheck.training.classify import train_classifier
+        from linecheck.training.targets import resolve_target
+
+        cells = root / "cells"
+        write_cell_crops(line, cells, seed=seed)
+        command = (
+            f"linecheck train --task classify --line {line.id} --name {CELL_MODEL} --data {cells} "
+            f"--epochs {OPTIONS.epochs} --imgsz {OPTIONS.imgsz} --batch {OPTIONS.batch} "
+            f"--promote  # by linecheck demo, synthetic seed {seed}"
         )
-    for folder in ("runs", "cells"):  # the registry keeps the graph and the card
-        shutil.rmtree(root / folder, ignore_errors=True)
-    return root / "models", True
+        train_classifier(
+            resolve_target(line.id, name=CELL_MODEL, lines_dir=lines_dir), cells, OPTIONS,
+            registry=Registry(root / "models"), command=command, runs_dir=root / "runs", promote="production",
+        )  # fmt: skip
+
+    return ensure_trained(cache_dir(workdir, seed), CELL_MODEL, OPTIONS, train)
 
 
 def with_cell_classifier(line: LineConfig) -> LineConfig:

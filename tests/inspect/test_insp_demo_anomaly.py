@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from demo_helpers import api_get, demo_line_stack, inspect_all
 
-from linecheck.config import LineConfig, get_path_settings, load_lines
-from linecheck.inspect.api_client import ApiClient
+from linecheck.config import LineConfig, load_lines
 from linecheck.inspect.demo_anomaly import ANOMALY_MODEL, with_anomaly_model, write_lines
 from linecheck.inspect.demo_models import ModelTally
 from linecheck.inspect.demo_stack import DemoStack
-from linecheck.inspect.detectors import triton_factories
-from linecheck.inspect.service import InspectorService, SourceSpec
-from linecheck.inspect.settings import InspectorSettings
+from linecheck.inspect.service import SourceSpec
 
 pytestmark = [pytest.mark.slow, pytest.mark.triton]
 
@@ -41,27 +38,8 @@ def stack(
     textile_line: LineConfig, demo_anomaly_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoStack]:
     workdir = tmp_path_factory.mktemp("demo-anomaly-stack")
-    write_lines([textile_line], ROOT / "configs" / "lines", workdir / "lines")
-    with DemoStack(
-        lines=[textile_line],
-        workdir=workdir,
-        registry_root=get_path_settings().models_dir,
-        extra_registries=[demo_anomaly_cache / "seed-1" / "models"],
-        lines_dir=workdir / "lines",
-        port=0,
-    ) as running:
+    with demo_line_stack(textile_line, demo_anomaly_cache / "seed-1" / "models", workdir) as running:
         yield running
-
-
-def _inspection(stack: DemoStack, inspection_id: str) -> dict[str, Any]:
-    """``GET /v1/inspections/{id}``: one inspection with its defects."""
-    got = httpx.get(
-        f"{stack.api_url}/v1/inspections/{inspection_id}",
-        headers={"Authorization": f"Bearer {stack.viewer_key}"},
-        timeout=10,
-    )
-    got.raise_for_status()
-    return dict(got.json())
 
 
 def test_written_demo_line_loads_with_the_anomaly_model_as_an_extra_model(
@@ -80,46 +58,19 @@ def test_demo_textile_line_stores_anomaly_defects_with_heat_maps(
 ) -> None:
     assert stack.models[ANOMALY_MODEL] == "1" and stack.model_classes[ANOMALY_MODEL] == ("anomaly",)
     tally = ModelTally({textile_line.id: [(m, stack.model_classes[m]) for m in ("textile", ANOMALY_MODEL)]})
-    settings = InspectorSettings(
-        inspector_dir=tmp_path / "inspector",
-        api_url=stack.api_url,
-        api_key=stack.line_keys[textile_line.id],
-        retry_min_s=0.2,
-        send_interval_s=0.05,
-        deadline_s=60,
-        infer_timeout_s=30,
+    source = SourceSpec(
+        line_id=textile_line.id, station="cam1", uri=f"synth://textile?seed=1&units={ROLLS}&rate=0"
     )
-    service = InspectorService(
-        [textile_line],
-        detectors=triton_factories([textile_line], url=stack.triton_url, timeout_s=25),
-        settings=settings,
-        client=ApiClient(stack.api_url, stack.line_keys[textile_line.id]),
-        sources=[
-            SourceSpec(
-                line_id=textile_line.id, station="cam1", uri=f"synth://textile?seed=1&units={ROLLS}&rate=0"
-            )
-        ],
-        observers=[tally.observe],
-    )
-    service.start()
-    try:
-        assert service.wait_sources(240) and service.drain(120) and service.wait_delivered(60)
-    finally:
-        service.stop()
+    inspect_all(stack, textile_line, source, tmp_path / "inspector", [tally.observe])
 
     headers = {"Authorization": f"Bearer {stack.viewer_key}"}
-    page = httpx.get(
-        f"{stack.api_url}/v1/inspections",
-        params={"line_id": textile_line.id, "limit": 500},
-        headers=headers,
-        timeout=30,
-    )
-    page.raise_for_status()
-    stored = page.json()["items"]
+    stored = api_get(stack, "/v1/inspections", line_id=textile_line.id, limit=500)["items"]
     assert len(stored) == ROLLS * 4 and {s["verdict"] for s in stored} <= {"pass", "fail"}
     assert all(s["model_version"] == f"textile:2+{ANOMALY_MODEL}:1" for s in stored)
     failed = [s["id"] for s in stored if s["verdict"] == "fail"]
-    defects = [d for inspection_id in failed for d in _inspection(stack, inspection_id)["defects"]]
+    defects = [
+        d for inspection_id in failed for d in api_get(stack, f"/v1/inspections/{inspection_id}")["defects"]
+    ]
     anomalies = [d for d in defects if d["class_name"] == "anomaly"]
     assert anomalies, "the anomaly model found nothing on the demo's defective frames"
     assert all(d["heatmap_ref"] and d["heatmap_ref"] != d["crop_ref"] for d in anomalies)

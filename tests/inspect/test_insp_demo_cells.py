@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
-import httpx
 import numpy as np
 import pytest
+from demo_helpers import api_get, demo_line_stack, inspect_all
 
-from linecheck.config import LineConfig, get_path_settings, load_lines
-from linecheck.inspect.api_client import ApiClient
+from linecheck.config import LineConfig, load_lines
 from linecheck.inspect.demo_anomaly import write_lines
 from linecheck.inspect.demo_cells import (
     CELL_CLASS,
@@ -29,10 +28,8 @@ from linecheck.inspect.demo_cells import (
 )
 from linecheck.inspect.demo_models import ModelTally
 from linecheck.inspect.demo_stack import DemoStack
-from linecheck.inspect.detectors import triton_factories
 from linecheck.inspect.geometry import cell_boxes
-from linecheck.inspect.service import InspectorService, SourceSpec
-from linecheck.inspect.settings import InspectorSettings
+from linecheck.inspect.service import SourceSpec
 from linecheck.model.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,15 +76,7 @@ def stack(
     pv_line: LineConfig, demo_cells_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoStack]:
     workdir = tmp_path_factory.mktemp("demo-cells-stack")
-    write_lines([pv_line], ROOT / "configs" / "lines", workdir / "lines")
-    with DemoStack(
-        lines=[pv_line],
-        workdir=workdir,
-        registry_root=get_path_settings().models_dir,
-        extra_registries=[demo_cells_cache / "seed-1" / "models"],
-        lines_dir=workdir / "lines",
-        port=0,
-    ) as running:
+    with demo_line_stack(pv_line, demo_cells_cache / "seed-1" / "models", workdir) as running:
         yield running
 
 
@@ -98,48 +87,15 @@ def test_demo_pv_line_stores_defective_cells_with_their_row_and_column(
 ) -> None:
     assert stack.models[CELL_MODEL] == "1" and stack.model_classes[CELL_MODEL] == (CELL_CLASS,)
     tally = ModelTally({pv_line.id: [(m, stack.model_classes[m]) for m in ("pv", CELL_MODEL)]})
-    settings = InspectorSettings(
-        inspector_dir=tmp_path / "inspector",
-        api_url=stack.api_url,
-        api_key=stack.line_keys[pv_line.id],
-        retry_min_s=0.2,
-        send_interval_s=0.05,
-        deadline_s=60,
-        infer_timeout_s=30,
-    )
-    service = InspectorService(
-        [pv_line],
-        detectors=triton_factories([pv_line], url=stack.triton_url, timeout_s=25),
-        settings=settings,
-        client=ApiClient(stack.api_url, stack.line_keys[pv_line.id]),
-        sources=[
-            SourceSpec(line_id=pv_line.id, station="el", uri=f"synth://pv?seed=1&units={MODULES}&rate=0")
-        ],
-        observers=[tally.observe],
-    )
-    service.start()
-    try:
-        assert service.wait_sources(240) and service.drain(120) and service.wait_delivered(60)
-    finally:
-        service.stop()
+    source = SourceSpec(line_id=pv_line.id, station="el", uri=f"synth://pv?seed=1&units={MODULES}&rate=0")
+    inspect_all(stack, pv_line, source, tmp_path / "inspector", [tally.observe])
 
-    headers = {"Authorization": f"Bearer {stack.viewer_key}"}
-    page = httpx.get(
-        f"{stack.api_url}/v1/inspections",
-        params={"line_id": pv_line.id, "limit": 100},
-        headers=headers,
-        timeout=30,
-    )
-    page.raise_for_status()
-    stored = [s for s in page.json()["items"] if s["verdict"] != "not_inspected"]
+    inspected = api_get(stack, "/v1/inspections", line_id=pv_line.id, limit=100)["items"]
+    stored = [s for s in inspected if s["verdict"] != "not_inspected"]
     assert stored and all(s["model_version"].endswith(f"+{CELL_MODEL}:1") for s in stored)
+    failed = [s["id"] for s in stored if s["verdict"] == "fail"]
     defects = [
-        d
-        for s in stored
-        if s["verdict"] == "fail"
-        for d in httpx.get(f"{stack.api_url}/v1/inspections/{s['id']}", headers=headers, timeout=10).json()[
-            "defects"
-        ]
+        d for inspection_id in failed for d in api_get(stack, f"/v1/inspections/{inspection_id}")["defects"]
     ]
     cells = [d for d in defects if d["class_name"] == CELL_CLASS]
     assert cells, "the cell classifier flagged no cell of the demo's defective modules"
