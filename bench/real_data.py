@@ -33,6 +33,9 @@ from pathlib import Path
 
 import yaml
 
+from linecheck.datasets.convert.sources import ImageIndex
+from linecheck.datasets.convert.voc import parse_voc_xml, voc_image, voc_layout
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "realdata"
 LINECHECK = str(Path(sys.executable).with_name("linecheck"))
@@ -212,16 +215,31 @@ def aitex(root: Path, work: Path, quick: bool, log: Path) -> dict:
 NEU_SIZES = {"quick": (4, 10, 224), "full": (1, 30, 224)}
 
 
+def voc_subset(src: Path, subset: Path, every: int) -> tuple[Path, int]:
+    """Every ``every``-th annotation of the VOC set at ``src`` (and its image), linked into ``subset`` as VOC.
+
+    ``src`` may be laid out as VOC (``Annotations/`` + ``JPEGImages/``) or as NEU-DET is published
+    (``ANNOTATIONS/`` + ``IMAGES/``, images possibly in class folders). Returns the folder to convert
+    (``src`` itself when ``every`` is 1) and how many annotations it holds.
+    """
+    annotations, images = voc_layout(src)
+    xmls = sorted(annotations.rglob("*.xml"))
+    if every == 1:
+        return src, len(xmls)
+    index = ImageIndex(images)
+    xmls = xmls[::every]
+    for xml in xmls:
+        image, _ = voc_image(parse_voc_xml(xml), index)
+        _link(xml, subset / "Annotations" / xml.name)
+        if image is not None:  # else the converter reports the XML as skipped
+            _link(image, subset / "JPEGImages" / image.name)
+    return subset, len(xmls)
+
+
 def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
     src = root / "neu-det-voc"
     every, epochs, imgsz = run_size(NEU_SIZES, "NEU_SIZE", quick)
-    if every > 1:  # a fixed subset of the published VOC files, still VOC
-        subset = work / "neu-subset"
-        xmls = sorted((src / "Annotations").glob("*.xml"))[::every]
-        for xml in xmls:
-            _link(xml, subset / "Annotations" / xml.name)
-            _link(src / "JPEGImages" / f"{xml.stem}.jpg", subset / "JPEGImages" / f"{xml.stem}.jpg")
-        src = subset
+    src, images = voc_subset(src, work / "neu-subset", every)
     data = work / "neu"
     cli("data", "convert", "--from", "voc", str(src), str(data), log=log)
     cli("data", "split", str(data), "--val", "0.15", "--test", "0.15", "--seed", "0", log=log)
@@ -274,7 +292,7 @@ def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
             "escape_rate": m.get("escape_rate"),
             "train_s": c["training"].get("seconds"),
         }
-    return {"images": len(list((src / "Annotations").glob("*.xml"))), "epochs": epochs, "imgsz": imgsz, **out}
+    return {"images": images, "epochs": epochs, "imgsz": imgsz, **out}
 
 
 def main() -> None:

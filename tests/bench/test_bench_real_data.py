@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -116,3 +118,29 @@ def test_real_data_bench_trains_the_three_neu_det_starts_at_equal_epochs(tmp_pat
         (tmp_path / "work" / "models" / "neu-imagenet-lite0" / "1" / "model_card.json").read_text()
     )
     assert arch["architecture"] == "yolov8n-lite0"
+
+
+def _bench_module() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_real_data", ROOT / "bench" / "real_data.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("layout", ["voc", "neu-det"])
+def test_the_neu_det_subset_keeps_every_kth_annotation_with_its_image(tmp_path, layout):
+    """VOC (Annotations/ + JPEGImages/) or NEU-DET as published (ANNOTATIONS/ + IMAGES/<class>/)."""
+    src = _fake_voc(tmp_path / "src", images=10)
+    if layout == "neu-det":
+        (src / "Annotations").rename(src / "ANNOTATIONS")
+        for image in sorted((src / "JPEGImages").glob("*.jpg")):
+            (src / "IMAGES" / image.stem.split("_")[0]).mkdir(parents=True, exist_ok=True)
+            image.rename(src / "IMAGES" / image.stem.split("_")[0] / image.name)
+        (src / "JPEGImages").rmdir()
+    bench = _bench_module()
+    subset, count = bench.voc_subset(src, tmp_path / "subset", 3)
+    assert (subset, count) == (tmp_path / "subset", 4)  # annotations 0, 3, 6, 9 of 10 (sorted by name)
+    xmls = sorted(p.stem for p in (subset / "Annotations").glob("*.xml"))
+    assert xmls == sorted(p.stem for p in (subset / "JPEGImages").glob("*.jpg")) and len(xmls) == 4
+    assert bench.voc_subset(src, tmp_path / "unused", 1) == (src, 10)

@@ -114,8 +114,8 @@ def parse_voc_xml(path: Path) -> VocAnnotation:
     )
 
 
-def _layout(src: Path) -> tuple[Path, Path]:
-    """(annotation folder, image folder) of a VOC-style source."""
+def voc_layout(src: Path) -> tuple[Path, Path]:
+    """(annotation folder, image folder) of a VOC-style source (see the module docstring)."""
     if not src.is_dir():
         raise ConversionError("VOC source must be a folder", path=src)
     annotations = find_folder(src, ANNOTATION_FOLDERS)
@@ -129,6 +129,15 @@ def _layout(src: Path) -> tuple[Path, Path]:
             )
         annotations = src
     return annotations, images or annotations
+
+
+def voc_image(annotation: VocAnnotation, index: ImageIndex) -> tuple[Path | None, str]:
+    """The image of ``annotation``: by its ``<filename>``, else by the XML's own name; or why not found."""
+    image, why = index.find(annotation.filename) if annotation.filename else (None, "")
+    if image is None:
+        image, why_stem = index.find(annotation.path.stem)
+        why = why or why_stem
+    return image, why
 
 
 def convert_voc(
@@ -148,17 +157,14 @@ def convert_voc(
         split: split the result into train/val/test; None keeps one unsplit set.
 
     """
-    annotations_dir, images_dir = _layout(src)
+    annotations_dir, images_dir = voc_layout(src)
     report = ConversionReport(source=src, dst=dst, source_format="voc", task="detect")
     index = ImageIndex(images_dir)
     parsed: list[tuple[VocAnnotation, Path]] = []
     used: set[Path] = set()
     for xml_path in sorted(annotations_dir.rglob("*.xml")):
         annotation = parse_voc_xml(xml_path)
-        image, why = index.find(annotation.filename) if annotation.filename else (None, "")
-        if image is None:
-            image, why_stem = index.find(xml_path.stem)
-            why = why or why_stem
+        image, why = voc_image(annotation, index)
         if image is None:
             report.skip(xml_path, f"image not found ({why})")
             continue
