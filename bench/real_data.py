@@ -15,7 +15,9 @@
   (``models/bearing``) and ``yolov8n-lite0`` (the ImageNet EfficientNet-Lite0 backbone from its
   wheel): test mAP50 and unit escape rate, and each run's training time.
 
-Every set is split here with a fixed seed. ``--root`` takes any folder with the same layout. Sizes
+Every set is split here with a fixed seed. ``--root`` takes any folder with the same layout (NEU-DET
+also as published: ``ANNOTATIONS/`` + ``IMAGES/``); a set absent from it is reported as skipped, and
+a set whose CLI step fails is reported with what the CLI said while the others still run (exit 1). Sizes
 (``ELPV_SIZES``, ``NEU_SIZES``) can be overridden for experiments: ``ELPV_SIZE=epochs,imgsz,batch``,
 ``NEU_SIZE=every,epochs,imgsz``.
 """
@@ -50,7 +52,10 @@ def cli(*args: str, log: Path, lines_dir: Path | None = None) -> None:
         out.flush()
         done = subprocess.run([LINECHECK, *args], stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
     if done.returncode:
-        raise SystemExit(f"linecheck {' '.join(args[:3])} failed ({done.returncode}); see {log}")
+        said = [line for line in log.read_text().splitlines() if line.strip()]
+        raise SystemExit(
+            f"linecheck {' '.join(args[:4])} failed ({done.returncode}): {said[-1]} (log: {log})"
+        )
 
 
 def card(models: Path, name: str) -> dict:
@@ -309,15 +314,29 @@ def main() -> None:
     log = args.work / "cli.log"
     result: dict = {"quick": args.quick, "root": str(args.root)}
     started = time.monotonic()
-    for name, run in (("elpv", elpv), ("aitex", aitex), ("neu_det", neu)):
+    failed = []
+    for name, folder, run in (
+        ("elpv", "elpv-cells", elpv),
+        ("aitex", "aitex-fabric", aitex),
+        ("neu_det", "neu-det-voc", neu),
+    ):
         if name.split("_")[0] in args.skip:
             continue
+        if not (args.root / folder).is_dir():  # a root may hold only some of the sets
+            result[name] = {"skipped": f"no {folder}/ under {args.root}"}
+            continue
         t0 = time.monotonic()
-        result[name] = run(args.root, args.work, args.quick, log)
+        try:
+            result[name] = run(args.root, args.work, args.quick, log)
+        except SystemExit as exc:  # one set's failure is reported; the others still run
+            result[name] = {"error": str(exc)}
+            failed.append(name)
         result[name]["seconds"] = round(time.monotonic() - t0, 1)
         print(f"{name}: {result[name]}", file=sys.stderr, flush=True)
     result["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(result))
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)} (the JSON line says why; the log is {log})")
 
 
 if __name__ == "__main__":

@@ -144,3 +144,17 @@ def test_the_neu_det_subset_keeps_every_kth_annotation_with_its_image(tmp_path, 
     xmls = sorted(p.stem for p in (subset / "Annotations").glob("*.xml"))
     assert xmls == sorted(p.stem for p in (subset / "JPEGImages").glob("*.jpg")) and len(xmls) == 4
     assert bench.voc_subset(src, tmp_path / "unused", 1) == (src, 10)
+
+
+def test_sets_absent_from_the_root_are_skipped_and_a_failing_set_is_reported(tmp_path):
+    root = tmp_path / "root"
+    (root / "elpv-cells").mkdir(parents=True)  # present but without labels.csv: its conversion fails
+    args = [sys.executable, str(ROOT / "bench" / "real_data.py"), "--root", str(root), "--quick"]
+    args += ["--work", str(tmp_path / "work")]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0 and "failed: elpv" in done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["elpv"]["error"].startswith("linecheck data convert --from csv failed (")
+    assert "labels.csv" in result["elpv"]["error"]  # what the CLI said, not only where its log is
+    assert result["aitex"] == {"skipped": f"no aitex-fabric/ under {root}"}
+    assert result["neu_det"] == {"skipped": f"no neu-det-voc/ under {root}"}
