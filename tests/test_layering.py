@@ -106,8 +106,9 @@ def test_package_does_not_import_forbidden_package(packages, forbidden) -> None:
 
 
 #: Demo-only modules allowed to draw synthetic frames: the demo trains its anomaly model on the
-#: simulated line's own good frames (nothing on a real line's path imports them).
-DEMO_ONLY = ("linecheck.inspect.demo_anomaly",)
+#: simulated line's own good frames and its PV cell classifier on the simulated modules' cells
+#: (nothing on a real line's path imports them).
+DEMO_ONLY = ("linecheck.inspect.demo_anomaly", "linecheck.inspect.demo_cells")
 
 
 def test_inspection_and_serving_do_not_import_synthetic_data() -> None:
