@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -281,9 +282,13 @@ class Mosquitto:
             raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
+        # Started as root, mosquitto drops to its own user, which cannot write the persistent sessions into
+        # our workdir ("Error saving in-memory database: Permission denied"): sessions were then lost at a
+        # restart. Stay the user who owns the workdir.
+        stay = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {self.workdir}/\nautosave_interval 1\n",
+            f"persistence_location {self.workdir}/\nautosave_interval 1\n{stay}",
             encoding="utf-8",
         )
         log_file = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - owned by the process
