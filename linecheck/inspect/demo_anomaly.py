@@ -9,20 +9,15 @@ reuses it on later runs while its card's options are the same. :func:`with_anoma
 line with the model as an extra model (class ``anomaly``, threshold 0.5: the calibrated one), and
 :func:`write_lines` writes the line configs the demo's API syncs.
 
-Training runs on one torch thread: on a busy 2-core machine a second thread waiting for a core made
-each backbone call tens of times slower (the same effect ``greedy_coreset`` documents).
+Caching and training go through :func:`linecheck.inspect.demo_training.ensure_trained`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import yaml
@@ -30,14 +25,11 @@ import yaml
 from linecheck.config import LineConfig, ModelRef, load_line
 from linecheck.datasets.synth.generators import make_generator
 from linecheck.datasets.synth.seeding import Purpose, rng_for
-from linecheck.errors import RegistryError
+from linecheck.inspect.demo_training import ensure_trained
 from linecheck.kinds import parse_kind
 from linecheck.model.image_outputs import ANOMALY_CLASS
-from linecheck.model.registry import ModelVersion, Registry
+from linecheck.model.registry import Registry
 from linecheck.training.anomaly import AnomalyOptions
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +49,6 @@ def cache_dir(workdir: Path, seed: int) -> Path:
     return workdir / "anomaly" / f"seed-{seed}"
 
 
-def cached_model(
-    root: Path, name: str = ANOMALY_MODEL, options: DataclassInstance = OPTIONS
-) -> ModelVersion | None:
-    """The production version of ``name`` under ``root`` if it was trained with ``options`` (a dataclass)."""
-    try:
-        version = Registry(root / "models").get(name, "production")
-    except RegistryError:
-        return None
-    trained = version.card.training.get("options")
-    return version if trained == json.loads(json.dumps(asdict(options))) else None
-
-
 def write_good_frames(line: LineConfig, folder: Path, *, seed: int, count: int = GOOD_FRAMES) -> list[Path]:
     """``count`` defect-free frames of ``line``'s synthetic product (its fabrics at its frame size)."""
     kind = parse_kind(line.kind)
@@ -82,40 +62,6 @@ def write_good_frames(line: LineConfig, folder: Path, *, seed: int, count: int =
         cv2.imwrite(str(path), rendered.image)
         paths.append(path)
     return paths
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Train on one torch thread (see the module docstring), the caller's count restored after."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def ensure_trained(
-    root: Path, name: str, options: DataclassInstance, train: Callable[[Path], None]
-) -> tuple[Path, bool]:
-    """``root/models`` holding ``name`` trained with ``options``, and whether it was trained now.
-
-    A model cached there with the same options is reused; otherwise ``root`` is emptied and
-    ``train(root)`` writes its data under ``root`` and registers the model in ``root/models`` (on one
-    torch thread), after which everything but the registry is removed.
-    """
-    if cached_model(root, name, options) is not None:
-        return root / "models", False
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    with one_torch_thread():
-        train(root)
-    for path in root.iterdir():
-        if path.name != "models":  # the registry keeps the graph and the card
-            shutil.rmtree(path, ignore_errors=True)
-    return root / "models", True
 
 
 def ensure_anomaly_model(line: LineConfig, workdir: Path, *, seed: int, lines_dir: Path) -> tuple[Path, bool]:

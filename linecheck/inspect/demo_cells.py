@@ -3,8 +3,8 @@
 A PV line with cell-level labels runs ``linecheck train --task classify`` on cell crops next to its
 detector, on every cell of a module (``per_cell: true``). :func:`ensure_cell_classifier` renders
 :data:`FRAMES` module frames of the line (same seed, its layout and frame size), cuts each into its
-cells exactly as the inspector does (:func:`linecheck.inspect.geometry.cell_boxes`), labels a cell
-``defective_cell`` when the centre of a drawn defect lies in it (else ``functional``, of which it keeps
+cells exactly as the inspector does, labels a cell ``defective_cell`` when the inspector would
+place a drawn defect in it (the cell holding its box centre; else ``functional``, of which it keeps
 :data:`GOOD_PER_DEFECTIVE` per defective cell), and trains ``pv-cls`` on them as the CLI does (fit,
 export ONNX, parity check, register, promote) into a registry of its own under
 ``WORKDIR/cells/seed-N/``, reused on later runs while its card's options are the same.
@@ -15,6 +15,7 @@ export ONNX, parity check, register, promote) into a registry of its own under
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -22,9 +23,10 @@ import numpy as np
 from linecheck.config import LineConfig, ModelRef
 from linecheck.datasets.synth.generators import make_generator
 from linecheck.datasets.synth.seeding import Purpose, rng_for
-from linecheck.inspect.demo_anomaly import ensure_trained
-from linecheck.inspect.geometry import cell_boxes
-from linecheck.kinds import parse_kind
+from linecheck.inspect.demo_training import ensure_trained
+from linecheck.inspect.geometry import frame_view
+from linecheck.kinds import get_kind, parse_kind
+from linecheck.kinds.base import Box, FrameView, KindSpec
 from linecheck.model.registry import Registry
 from linecheck.training.classify import ClassifyOptions
 
@@ -51,24 +53,30 @@ def cache_dir(workdir: Path, seed: int) -> Path:
     return workdir / "cells" / f"seed-{seed}"
 
 
+def _cell(spec: KindSpec[Any], box: Box, view: FrameView, line: LineConfig) -> tuple[int, int]:
+    """Where the inspector places ``box``: the cell holding its centre."""
+    where = spec.locate(box, view, line.options)
+    return where["row"], where["col"]
+
+
 def write_cell_crops(line: LineConfig, folder: Path, *, seed: int, frames: int = FRAMES) -> dict[str, int]:
     """Cell crops of ``frames`` simulated modules in ``folder/<class>/``; the count per class."""
     kind = parse_kind(line.kind)
     camera = line.cameras[0]
     generator = make_generator(line.kind, seed=seed, imgsz=max(camera.width, camera.height), line=line)
+    spec = get_kind(line.kind)
     defective: list[tuple[str, np.ndarray]] = []
     good: list[tuple[str, np.ndarray]] = []
     for index in range(frames):
         rendered = generator.sample(
             rng_for(seed, kind, Purpose.SAMPLE, CELL_STREAM + index), n_defects=DEFECTS_PER_FRAME
         )
-        centres = (rendered.boxes[:, :2] + rendered.boxes[:, 2:]) / 2
-        for number, (x1, y1, x2, y2) in enumerate(cell_boxes(line, rendered.image)):
-            inside = (
-                (centres[:, 0] >= x1) & (centres[:, 0] < x2) & (centres[:, 1] >= y1) & (centres[:, 1] < y2)
-            )
+        view = frame_view(line, rendered.image)
+        flagged = {_cell(spec, box, view, line) for box in rendered.boxes}
+        for number, box in enumerate(spec.cell_boxes(view, line.options)):
+            x1, y1, x2, y2 = box
             crop = (f"frame{index:03d}-cell{number:02d}.png", rendered.image[y1:y2, x1:x2])
-            (defective if inside.any() else good).append(crop)
+            (defective if _cell(spec, box, view, line) in flagged else good).append(crop)
     order = rng_for(seed, kind, Purpose.SPLIT, CELL_STREAM).permutation(len(good))
     kept = [good[i] for i in sorted(order[: GOOD_PER_DEFECTIVE * max(1, len(defective))])]
     for cls, crops in ((CELL_CLASS, defective), (GOOD_CLASS, kept)):

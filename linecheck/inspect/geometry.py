@@ -110,12 +110,16 @@ def fallback(why: str) -> FrameGeometry:
     return FrameGeometry(source="fixed", note=note)
 
 
-def cell_boxes(line: LineConfig, image: Image) -> list[CellBox]:
-    """The product's cells in ``image``, row by row (in the geometry found in it on an auto line)."""
+def frame_view(line: LineConfig, image: Image) -> FrameView:
+    """``image`` as the kind's rules see it: its size and the geometry found in it on an auto line."""
     found = measure(line, image)
-    view = FrameView(
+    return FrameView(
         width=int(image.shape[1]),
         height=int(image.shape[0]),
         geometry=None if found is None else found.value,
     )
-    return get_kind(line.kind).cell_boxes(view, line.options)
+
+
+def cell_boxes(line: LineConfig, image: Image) -> list[CellBox]:
+    """The product's cells in ``image``, row by row (in the geometry found in it on an auto line)."""
+    return get_kind(line.kind).cell_boxes(frame_view(line, image), line.options)
