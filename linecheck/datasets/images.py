@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -27,12 +28,34 @@ def is_image_file(path: Path) -> bool:
 
 
 def list_files(folder: Path) -> list[Path]:
-    """Every non-hidden regular file under ``folder`` (recursive), sorted."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    """Every non-hidden regular file under ``folder`` (recursive), sorted.
+
+    Linked folders are followed (a data set is often assembled from links into a shared copy);
+    a link back to a folder already being walked is not, so a cycle ends. Hidden files and
+    folders (``.DS_Store``, macOS ``._*`` copies, ``.git``) are left out.
+    """
+    found: list[Path] = []
+    walking: set[str] = set()
+
+    def walk(here: Path) -> None:
+        real = os.path.realpath(here)
+        if real in walking:
+            return
+        walking.add(real)
+        with os.scandir(here) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                path = here / entry.name
+                if entry.is_dir():  # follows links
+                    walk(path)
+                elif entry.is_file():
+                    found.append(path)
+        walking.discard(real)
+
+    if folder.is_dir():
+        walk(folder)
+    return sorted(found)
 
 
 def list_images(folder: Path) -> list[Path]:

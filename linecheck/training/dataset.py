@@ -14,10 +14,9 @@ from typing import Any
 
 import yaml
 
+from linecheck.datasets.images import list_images
 from linecheck.errors import DatasetError
 
-#: Image suffixes Ultralytics reads, lower case.
-IMAGE_SUFFIXES = frozenset({".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
 SPLITS = ("train", "val", "test")
 
 
@@ -62,7 +61,7 @@ class YoloDataset:
                 f"dataset has no {split!r} split; it has {sorted(self.splits)}", path=self.yaml_path
             )
         folder = self.splits[split]
-        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        return list_images(folder)
 
     @staticmethod
     def label_for(image: Path) -> Path:

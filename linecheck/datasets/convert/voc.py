@@ -20,7 +20,7 @@ from linecheck.datasets.boxes import xyxy_to_yolo
 from linecheck.datasets.convert.detection import DetectionRecord, SplitOptions, write_detection_dataset
 from linecheck.datasets.convert.report import ConversionReport
 from linecheck.datasets.convert.sources import ImageIndex, find_folder, output_stem, relative_key
-from linecheck.datasets.images import image_size
+from linecheck.datasets.images import image_size, list_files
 from linecheck.errors import ConversionError, DatasetError
 
 ANNOTATION_FOLDERS = ("Annotations", "ANNOTATIONS", "annotation", "xml", "xmls")
@@ -162,7 +162,7 @@ def convert_voc(
     index = ImageIndex(images_dir)
     parsed: list[tuple[VocAnnotation, Path]] = []
     used: set[Path] = set()
-    for xml_path in sorted(annotations_dir.rglob("*.xml")):
+    for xml_path in (p for p in list_files(annotations_dir) if p.suffix.lower() == ".xml"):
         annotation = parse_voc_xml(xml_path)
         image, why = voc_image(annotation, index)
         if image is None:
