@@ -56,8 +56,9 @@ import machine
 from cputime import tree_cpu_seconds
 from timing import print_result
 
-from linecheck.datasets.images import list_images, read_image
+from linecheck.datasets.images import read_image
 from linecheck.datasets.synth.line_scan import line_scan_frames
+from linecheck.image_files import list_images
 from linecheck.model.tiling import tile_origins
 from linecheck.serving.triton.embedded import free_port
 

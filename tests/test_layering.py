@@ -68,7 +68,8 @@ def violations(packages: tuple[str, ...], forbidden: tuple[str, ...], root: Path
     return found
 
 
-#: Modules every package may import: kinds, the wire contract, the model contract, messages, errors, grading.
+#: Modules every package may import: kinds, the wire contract, the model contract, messages, errors, grading,
+#: which files are images.
 FLOOR = (
     "linecheck.kinds",
     "linecheck.contract",
@@ -78,6 +79,7 @@ FLOOR = (
     "linecheck.errors",
     "linecheck.messages",
     "linecheck.grading",
+    "linecheck.image_files",
 )
 
 #: (importing packages, packages they must not import)

@@ -1,8 +1,7 @@
-"""Image files in datasets: which suffixes count as images, listing them, reading and checking them."""
+"""Image files in data sets: reading and checking them (which files are images: linecheck.image_files)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -12,55 +11,11 @@ import numpy.typing as npt
 from linecheck.datasets.issues import DatasetIssue, Severity
 from linecheck.errors import DatasetError
 
-#: Suffixes (lower case) read as images; the same set OpenCV decodes and Ultralytics trains on.
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
-
 #: Ultralytics refuses images with a side shorter than this.
 MIN_IMAGE_SIDE = 10
 
 _JPEG_SUFFIXES = frozenset({".jpg", ".jpeg"})
 _JPEG_END = b"\xff\xd9"
-
-
-def is_image_file(path: Path) -> bool:
-    """True when ``path`` has an image suffix (case-insensitive) and is not hidden."""
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def list_files(folder: Path) -> list[Path]:
-    """Every non-hidden regular file under ``folder`` (recursive), sorted.
-
-    Linked folders are followed (a data set is often assembled from links into a shared copy);
-    a link back to a folder already being walked is not, so a cycle ends. Hidden files and
-    folders (``.DS_Store``, macOS ``._*`` copies, ``.git``) are left out.
-    """
-    found: list[Path] = []
-    walking: set[str] = set()
-
-    def walk(here: Path) -> None:
-        real = os.path.realpath(here)
-        if real in walking:
-            return
-        walking.add(real)
-        with os.scandir(here) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                path = here / entry.name
-                if entry.is_dir():  # follows links
-                    walk(path)
-                elif entry.is_file():
-                    found.append(path)
-        walking.discard(real)
-
-    if folder.is_dir():
-        walk(folder)
-    return sorted(found)
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursive), sorted."""
-    return [p for p in list_files(folder) if is_image_file(p)]
 
 
 def read_image(path: Path, flags: int = cv2.IMREAD_COLOR) -> npt.NDArray[np.uint8]:

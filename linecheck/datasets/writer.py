@@ -21,9 +21,9 @@ import numpy.typing as npt
 
 from linecheck.datasets.boxes import check_yolo_boxes
 from linecheck.datasets.datayaml import parse_names, write_data_yaml
-from linecheck.datasets.images import IMAGE_SUFFIXES
 from linecheck.datasets.labels import check_row, write_label_file
 from linecheck.errors import DatasetError, InvalidFieldError
+from linecheck.image_files import IMAGE_SUFFIXES
 
 
 def check_destination(dst: Path) -> None:

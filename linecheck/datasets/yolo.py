@@ -17,10 +17,11 @@ import numpy.typing as npt
 
 from linecheck.datasets.boxes import YoloBoxes, check_yolo_boxes, empty_boxes
 from linecheck.datasets.datayaml import SPLITS, DataYaml, read_data_yaml
-from linecheck.datasets.images import check_image, is_image_file, list_files
+from linecheck.datasets.images import check_image
 from linecheck.datasets.issues import DatasetIssue, IssueList, IssueSink, Severity, raise_on_error
 from linecheck.datasets.labels import read_label_file
 from linecheck.errors import DatasetError
+from linecheck.image_files import is_image_file, list_files
 
 _IGNORED_SUFFIXES = frozenset({".txt", ".cache", ".yaml", ".yml", ".json"})
 

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from linecheck.datasets.images import list_images, read_image
+from linecheck.datasets.images import read_image
 from linecheck.errors import DatasetError, InvalidFieldError
+from linecheck.image_files import list_images
 from linecheck.model.backbones import DEFAULT_BACKBONE, create_model, get_backbone, normalise_imagenet
 from linecheck.model.image_outputs import ANOMALY_CLASS
 from linecheck.model.processing import letterbox_batch, normalise

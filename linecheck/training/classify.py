@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from linecheck.datasets.images import list_images
 from linecheck.datasets.probabilities import read_probabilities
 from linecheck.datasets.split import split_sizes
 from linecheck.errors import DatasetError, InvalidFieldError
+from linecheck.image_files import list_images
 from linecheck.model.backbones import DEFAULT_BACKBONE, create_model, get_backbone, normalise_imagenet
 from linecheck.model.processing import normalise
 from linecheck.model.registry import ModelVersion, Registry

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from linecheck.datasets.images import list_images
 from linecheck.errors import DatasetError
+from linecheck.image_files import list_images
 
 SPLITS = ("train", "val", "test")
 

@@ -79,6 +79,8 @@ def test_folder_source_reads_images_in_order_and_reports_bad_files(
         cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((24, 32, 3), i * 40, np.uint8))
     (tmp_path / "f3.png").write_bytes(b"not an image")
     (tmp_path / "notes.txt").write_text("ignored")
+    (tmp_path / "._f0.png").write_bytes(b"macOS resource fork")  # hidden: not a frame, not "unreadable"
+    (tmp_path / "sub.png").mkdir()  # a folder named like an image
     with open_source(str(tmp_path), ctx(lines["pv-01"])) as source:
         frames = list(source)
     assert [int(f.image[0, 0, 0]) for f in frames] == [0, 40, 80]

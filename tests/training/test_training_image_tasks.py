@@ -12,9 +12,10 @@ from lc_image_data import write_class_folders, write_good_and_eval
 from typer.testing import CliRunner
 
 from linecheck.cli.main import app
-from linecheck.datasets.images import list_images, read_image
+from linecheck.datasets.images import read_image
 from linecheck.datasets.probabilities import write_probabilities
 from linecheck.errors import DatasetError, InvalidFieldError
+from linecheck.image_files import list_images
 from linecheck.model.registry import Registry
 from linecheck.model.tiling import TiledDetector
 from linecheck.serving.triton.onnx_detector import OnnxDetector

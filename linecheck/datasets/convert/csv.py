@@ -26,11 +26,12 @@ from pathlib import Path
 
 from linecheck.datasets.convert.detection import SplitOptions
 from linecheck.datasets.convert.report import ConversionReport
-from linecheck.datasets.images import image_size, is_image_file
+from linecheck.datasets.images import image_size
 from linecheck.datasets.probabilities import PROBABILITIES_FILE, write_probabilities
 from linecheck.datasets.split import deal_in_proportion, split_sizes
 from linecheck.datasets.writer import check_destination, new_staging_folder, publish
 from linecheck.errors import ConversionError, DatasetError, InvalidFieldError
+from linecheck.image_files import is_image_file
 
 PATH_COLUMNS = ("path", "image", "file", "filename", "image_path")
 PROBABILITY_COLUMNS = ("probability", "prob", "defect_probability")

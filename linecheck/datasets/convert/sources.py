@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from linecheck.datasets.images import list_images
+from linecheck.image_files import list_images
 
 
 def find_folder(parent: Path, names: Iterable[str]) -> Path | None:

@@ -20,8 +20,9 @@ from linecheck.datasets.boxes import xyxy_to_yolo
 from linecheck.datasets.convert.detection import DetectionRecord, SplitOptions, write_detection_dataset
 from linecheck.datasets.convert.report import ConversionReport
 from linecheck.datasets.convert.sources import ImageIndex, find_folder, output_stem, relative_key
-from linecheck.datasets.images import image_size, list_files
+from linecheck.datasets.images import image_size
 from linecheck.errors import ConversionError, DatasetError
+from linecheck.image_files import list_files
 
 ANNOTATION_FOLDERS = ("Annotations", "ANNOTATIONS", "annotation", "xml", "xmls")
 IMAGE_FOLDERS = ("JPEGImages", "IMAGES", "images", "imgs")

@@ -10,12 +10,11 @@ import cv2
 import numpy as np
 
 from linecheck.errors import FrameSourceError
+from linecheck.image_files import IMAGE_SUFFIXES, is_image_file
 from linecheck.inspect.frame_source import FrameSource, SourceContext
 from linecheck.messages import Frame
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
 
 class ImageFolderSource(FrameSource):
@@ -36,7 +35,7 @@ class ImageFolderSource(FrameSource):
         """List the folder's images."""
         if not self.path.is_dir():
             raise FrameSourceError(f"source uri={self.uri!r}: folder does not exist")
-        self._files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self._files = sorted(p for p in self.path.iterdir() if is_image_file(p) and p.is_file())
         self._next = 0
         if not self._files:
             raise FrameSourceError(

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from linecheck.datasets.images import list_files, list_images
+from linecheck.image_files import list_files, list_images
 
 
 def test_images_under_a_linked_folder_are_listed(tmp_path):
