@@ -11,6 +11,9 @@ named in ``carry``; all of it must stay under 64 MiB. This script:
 * with ``--server``, packs the bundled Triton server of this venv's ``nvidia-pytriton``
   (``tritonserver``, the Python backend, the cp312 stub, ``nvidia_pytriton.libs`` without the
   unused libpython 3.13) as ``.gpu_pack/server.tar.xz`` (about 26 MB; several minutes of xz);
+* packs the registry graph ``gpu_check.py`` compares against (``models/bearing/1/model.onnx``,
+  ignored by git since ``make install`` exports it; the host has no Ultralytics to build it) as
+  ``.gpu_pack/graphs/bearing-1.onnx.xz`` (12.1 MB -> 10.0 MB; ``gpu_check.sh`` unpacks it);
 * prints the working tree's size, the pack's, and whether both fit, and writes ``.gpu_pack/SIZES.json``.
 
     .venv/bin/python bench/gpu_pack.py                # wheels only
@@ -128,6 +131,21 @@ def pack_server(target: Path) -> None:
         raise SystemExit("tar of the bundled server failed")
 
 
+#: Registry graphs gpu_check.py reads on the host, packed as ``graphs/<name>-<version>.onnx.xz``.
+GRAPHS = (("bearing", 1),)
+
+
+def pack_graphs(target: Path) -> None:
+    """Each graph of :data:`GRAPHS`, xz-compressed (``gpu_check.sh`` unpacks it into ``models/``)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name, version in GRAPHS:
+        graph = ROOT / "models" / name / str(version) / "model.onnx"
+        if not graph.is_file():
+            raise SystemExit(f"{graph.relative_to(ROOT)} is missing: run `make install` (it exports it)")
+        with graph.open("rb") as src, (target / f"{name}-{version}.onnx.xz").open("wb") as out:
+            subprocess.run(["xz", "-9", "-T1"], stdin=src, stdout=out, check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--wheels", type=Path, help="take the wheels from this folder instead of downloading")
@@ -135,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     ensure_excluded()
     fetch_wheels(PACK / "wheels", args.wheels)
+    pack_graphs(PACK / "graphs")
     if args.server:
         pack_server(PACK / "server.tar.xz")
     pack = {f.relative_to(PACK).as_posix(): f.stat().st_size for f in sorted(PACK.rglob("*")) if f.is_file()}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +69,35 @@ def test_cpu_rehearsal_serves_through_triton(tmp_path: Path) -> None:
     assert triton["agreement_vs_in_process_fp32"]["f1"] >= 0.9
     # The gpu flavour needs the onnxruntime backend, which the bundled server lacks: the gap is recorded.
     assert "loaded" in triton["gpu_flavour"]
+
+
+@pytest.mark.slow
+def test_host_script_unpacks_the_packed_graph_and_runs_on_a_tree_without_it(tmp_path: Path) -> None:
+    """gpu_check.sh as the GPU host runs it: the tracked tree (no model.onnx: git ignores it) plus the
+    carried ``.gpu_pack``; the registry graph the agreement part reads comes from the pack."""
+    spec = importlib.util.spec_from_file_location("gpu_pack", ROOT / "bench" / "gpu_pack.py")
+    assert spec is not None and spec.loader is not None
+    gpu_pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_pack)
+    host = tmp_path / "host"
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, names.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (host / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, host / name)
+    assert not (host / "models" / "bearing" / "1" / "model.onnx").exists()
+    gpu_pack.pack_graphs(host / ".gpu_pack" / "graphs")
+    bin_dir = tmp_path / "bin"  # the host's python3 is the one with torch; here, this venv's
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python3").chmod(0o755)
+    out = tmp_path / "out"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    args = ["bash", "bench/gpu_check.sh", str(out), "--device", "cpu", "--quick", "--parts", "agreement"]
+    args += ["--work", str(tmp_path / "work")]
+    proc = subprocess.run(args, cwd=host, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    graph = host / "models" / "bearing" / "1" / "model.onnx"
+    assert graph.read_bytes() == (ROOT / "models" / "bearing" / "1" / "model.onnx").read_bytes()
+    agreement = json.loads((out / "gpu_check.json").read_text())["parts"]["agreement"]
+    assert agreement["torch_port_vs_onnx_max_abs"] < 0.05
