@@ -19,7 +19,7 @@ Every set is split here with a fixed seed. ``--root`` takes any folder with the 
 also as published: ``ANNOTATIONS/`` + ``IMAGES/``); a set absent from it is reported as skipped, and
 a set whose CLI step fails is reported with what the CLI said while the others still run (exit 1). Sizes
 (``ELPV_SIZES``, ``NEU_SIZES``) can be overridden for experiments: ``ELPV_SIZE=epochs,imgsz,batch``,
-``NEU_SIZE=every,epochs,imgsz``.
+``NEU_SIZE=images,epochs,imgsz`` (images 0: all).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import yaml
 
 from linecheck.datasets.convert.sources import ImageIndex
 from linecheck.datasets.convert.voc import parse_voc_xml, voc_image, voc_layout
+from linecheck.image_files import list_files, list_images
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "realdata"
@@ -147,14 +148,19 @@ def _link(src: Path, dst: Path) -> None:
 def aitex(root: Path, work: Path, quick: bool, log: Path) -> dict:
     base = root / "aitex-fabric"
     good: dict[str, list[Path]] = {}
-    for path in sorted((base / "no_defect").rglob("*.png")):
+    for path in list_images(base / "no_defect"):
         good.setdefault(path.stem.split("_")[-1], []).append(path)
     bad: dict[str, list[Path]] = {}
-    for path in sorted((base / "defect").glob("*.png")):
+    for path in list_images(base / "defect"):
         bad.setdefault(path.stem.split("_")[-1], []).append(path)
     out: dict[str, dict] = {}
-    for code in sorted(set(good) & set(bad)):
-        if len(good[code]) < 4:
+    skipped: dict[str, str] = {}  # fabric codes that cannot be measured, and why
+    for code in sorted(set(good) | set(bad)):
+        if code not in bad:
+            skipped[code] = f"{len(good[code])} defect-free images, no defect image to test on"
+            continue
+        if len(good.get(code, [])) < 4:
+            skipped[code] = f"{len(good.get(code, []))} defect-free images (4 needed: 2 to fit, 2 to test)"
             continue
         train, held = good[code][::2], good[code][1::2]
         folder = work / "aitex" / code
@@ -210,29 +216,33 @@ def aitex(root: Path, work: Path, quick: bool, log: Path) -> dict:
     target = {c: v["auroc"] for c, v in out.items() if len(good[c]) >= 10 and v["auroc"] is not None}
     return {
         "per_fabric": out,
+        "skipped_fabrics": skipped,
         "mean_auroc": round(sum(aurocs) / len(aurocs), 4) if aurocs else None,
         "codes_with_10_good": sorted(target),
         "min_auroc_codes_with_10_good": min(target.values()) if target else None,
     }
 
 
-#: NEU-DET sizes: every k-th published image, epochs, image size (equal for the three starts).
-NEU_SIZES = {"quick": (4, 10, 224), "full": (1, 30, 224)}
+#: NEU-DET sizes: at most this many published images (0: all of them, evenly spaced over the sorted
+#: names, so every class keeps its share), epochs, image size (equal for the three starts). A cap,
+#: not a stride, so that a smaller copy of the set is used whole and a larger one stays in budget.
+NEU_SIZES = {"quick": (405, 10, 224), "full": (0, 30, 224)}
 
 
-def voc_subset(src: Path, subset: Path, every: int) -> tuple[Path, int]:
-    """Every ``every``-th annotation of the VOC set at ``src`` (and its image), linked into ``subset`` as VOC.
+def voc_subset(src: Path, subset: Path, most: int) -> tuple[Path, int]:
+    """At most ``most`` annotations of the VOC set at ``src`` (and their images), linked into ``subset``.
 
     ``src`` may be laid out as VOC (``Annotations/`` + ``JPEGImages/``) or as NEU-DET is published
-    (``ANNOTATIONS/`` + ``IMAGES/``, images possibly in class folders). Returns the folder to convert
-    (``src`` itself when ``every`` is 1) and how many annotations it holds.
+    (``ANNOTATIONS/`` + ``IMAGES/``, images possibly in class folders). The annotations kept are
+    evenly spaced over the sorted names. Returns the folder to convert (``src`` itself when every
+    annotation is kept) and how many annotations it holds.
     """
     annotations, images = voc_layout(src)
-    xmls = sorted(annotations.rglob("*.xml"))
-    if every == 1:
+    xmls = [p for p in list_files(annotations) if p.suffix.lower() == ".xml"]
+    if most <= 0 or len(xmls) <= most:
         return src, len(xmls)
     index = ImageIndex(images)
-    xmls = xmls[::every]
+    xmls = [xmls[i * len(xmls) // most] for i in range(most)]
     for xml in xmls:
         image, _ = voc_image(parse_voc_xml(xml), index)
         _link(xml, subset / "Annotations" / xml.name)
@@ -243,8 +253,8 @@ def voc_subset(src: Path, subset: Path, every: int) -> tuple[Path, int]:
 
 def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
     src = root / "neu-det-voc"
-    every, epochs, imgsz = run_size(NEU_SIZES, "NEU_SIZE", quick)
-    src, images = voc_subset(src, work / "neu-subset", every)
+    most, epochs, imgsz = run_size(NEU_SIZES, "NEU_SIZE", quick)
+    src, images = voc_subset(src, work / "neu-subset", most)
     data = work / "neu"
     cli("data", "convert", "--from", "voc", str(src), str(data), log=log)
     cli("data", "split", str(data), "--val", "0.15", "--test", "0.15", "--seed", "0", log=log)

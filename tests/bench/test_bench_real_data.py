@@ -41,6 +41,13 @@ def _fake_root(root: Path) -> Path:
         cv2.imwrite(str(fabric / "no_defect" / "roll-a" / f"{i:04d}_000_01.png"), texture(rng, 256, 512))
     for i in range(2):
         cv2.imwrite(str(fabric / "defect" / f"{i:04d}_002_01.png"), with_defect(rng, texture(rng, 256, 512)))
+    # A roll linked in from elsewhere (a set assembled from links) and a fabric with no defect image.
+    (root.parent / "nas" / "roll-b").mkdir(parents=True)
+    for i in range(2):
+        cv2.imwrite(str(root.parent / "nas" / "roll-b" / f"{i + 6:04d}_000_01.png"), texture(rng, 256, 512))
+    (fabric / "no_defect" / "roll-b").symlink_to(root.parent / "nas" / "roll-b")
+    (fabric / "no_defect" / "roll-c").mkdir()
+    cv2.imwrite(str(fabric / "no_defect" / "roll-c" / "0000_000_05.png"), texture(rng, 256, 512))
     return root
 
 
@@ -92,7 +99,9 @@ def test_real_data_bench_prints_one_json_line_with_elpv_and_aitex_figures(tmp_pa
     assert {"accuracy", "f1", "escape_rate"} <= set(result["elpv"])
     assert (result["elpv"]["epochs"], result["elpv"]["imgsz"], result["elpv"]["batch"]) == (2, 64, 8)
     assert result["aitex"]["per_fabric"]["01"]["defect_test"] == 2
-    assert result["aitex"]["codes_with_10_good"] == []  # 6 good images: below the target's 10
+    assert result["aitex"]["per_fabric"]["01"]["good_test"] == 4  # 8 good images, 2 of them linked in
+    assert result["aitex"]["codes_with_10_good"] == []  # 8 good images: below the target's 10
+    assert result["aitex"]["skipped_fabrics"] == {"05": "1 defect-free images, no defect image to test on"}
     assert "neu_det" not in result
 
 
@@ -102,7 +111,7 @@ def test_real_data_bench_trains_the_three_neu_det_starts_at_equal_epochs(tmp_pat
     root = tmp_path / "root"
     _fake_voc(root / "neu-det-voc")
     env = dict(
-        os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(ROOT / "var" / "ultralytics"), NEU_SIZE="1,1,64"
+        os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(ROOT / "var" / "ultralytics"), NEU_SIZE="0,1,64"
     )
     args = [sys.executable, str(ROOT / "bench" / "real_data.py"), "--root", str(root), "--quick"]
     args += ["--skip", "elpv", "--skip", "aitex", "--work", str(tmp_path / "work")]
@@ -129,7 +138,7 @@ def _bench_module() -> Any:
 
 
 @pytest.mark.parametrize("layout", ["voc", "neu-det"])
-def test_the_neu_det_subset_keeps_every_kth_annotation_with_its_image(tmp_path, layout):
+def test_the_neu_det_subset_keeps_evenly_spaced_annotations_with_their_images(tmp_path, layout):
     """VOC (Annotations/ + JPEGImages/) or NEU-DET as published (ANNOTATIONS/ + IMAGES/<class>/)."""
     src = _fake_voc(tmp_path / "src", images=10)
     if layout == "neu-det":
@@ -139,11 +148,15 @@ def test_the_neu_det_subset_keeps_every_kth_annotation_with_its_image(tmp_path, 
             image.rename(src / "IMAGES" / image.stem.split("_")[0] / image.name)
         (src / "JPEGImages").rmdir()
     bench = _bench_module()
-    subset, count = bench.voc_subset(src, tmp_path / "subset", 3)
-    assert (subset, count) == (tmp_path / "subset", 4)  # annotations 0, 3, 6, 9 of 10 (sorted by name)
+    subset, count = bench.voc_subset(src, tmp_path / "subset", 4)
+    assert (subset, count) == (tmp_path / "subset", 4)
     xmls = sorted(p.stem for p in (subset / "Annotations").glob("*.xml"))
     assert xmls == sorted(p.stem for p in (subset / "JPEGImages").glob("*.jpg")) and len(xmls) == 4
-    assert bench.voc_subset(src, tmp_path / "unused", 1) == (src, 10)
+    # Spread over the sorted names (5 patches_*, then 5 scratches_*), not the first four: both classes stay.
+    assert sorted(name.split("_")[0] for name in xmls) == ["patches", "patches", "scratches", "scratches"]
+    # A cap at or above the set's size (or 0) keeps the whole set: a smaller copy is used whole.
+    assert bench.voc_subset(src, tmp_path / "unused", 0) == (src, 10)
+    assert bench.voc_subset(src, tmp_path / "unused", 10) == (src, 10)
 
 
 def test_sets_absent_from_the_root_are_skipped_and_a_failing_set_is_reported(tmp_path):
