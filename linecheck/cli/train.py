@@ -107,6 +107,13 @@ def train(
         AmpChoice.AUTO
     ),
     cache: Annotated[bool, typer.Option(help="Cache decoded images in RAM.")] = False,
+    hours: Annotated[
+        float | None,
+        typer.Option(
+            help="detect: stop training after this many hours; the epoch count then follows the "
+            "measured epoch time so the schedule still ends (overrides --epochs)."
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Registry model name (default: the line's model).")] = None,
     promote: Annotated[bool, typer.Option(help="Point --stage at the new version.")] = False,
     stage: Annotated[str, typer.Option(help="Stage set by --promote.")] = "production",
@@ -185,7 +192,7 @@ def train(
     with errors_exit():
         options = TrainOptions(
             model=model, epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers, seed=seed,
-            patience=patience, amp=amp.value, cache=cache,
+            patience=patience, amp=amp.value, cache=cache, hours=hours,
         )  # fmt: skip
         target = resolve_target(line, name=name)
         command = canonical_command(line, data, options, name=name)

@@ -68,6 +68,8 @@ def canonical_command(line_or_kind: str, data: Path, options: TrainOptions, *, n
         parts += ["--amp", options.amp]
     if options.cache:
         parts.append("--cache")
+    if options.hours is not None:
+        parts += ["--hours", f"{options.hours:g}"]
     return shlex.join(parts)
 
 

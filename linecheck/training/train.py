@@ -39,6 +39,9 @@ class TrainOptions:
         amp: ``auto`` (bf16 on CUDA when supported, off on CPU), ``off`` or ``bf16``. FP16 AMP
             is not offered: its check downloads a reference model.
         cache: cache decoded images in RAM (fast for small datasets).
+        hours: wall-clock limit of the training itself; Ultralytics then sets the epoch count from
+            the measured epoch time so that the schedule ends in time (more than ``epochs`` when
+            they are fast, fewer when slow). ``None``: exactly ``epochs``.
         plots: write Ultralytics' training plots into the run folder.
 
     """
@@ -53,6 +56,7 @@ class TrainOptions:
     patience: int = 50
     amp: AmpMode = "auto"
     cache: bool = False
+    hours: float | None = None
     plots: bool = True
 
     def __post_init__(self) -> None:
@@ -68,6 +72,8 @@ class TrainOptions:
             )
         if self.amp not in ("auto", "off", "bf16"):
             raise InvalidFieldError("amp", self.amp, "expected auto, off or bf16")
+        if self.hours is not None and not 0 < self.hours <= 1000:
+            raise InvalidFieldError("hours", self.hours, "expected a limit above 0 and at most 1000")
 
     @property
     def gpus(self) -> list[int]:
@@ -146,6 +152,7 @@ def ultralytics_args(
         "patience": options.patience,
         "amp": _amp_setting(options),
         "cache": "ram" if options.cache else False,
+        "time": options.hours,
         "plots": options.plots,
         "pretrained": from_checkpoint,  # False makes Ultralytics drop a checkpoint's weights
         "project": str(run_dir.parent),

@@ -227,3 +227,14 @@ def test_engine_export_needs_cuda(trained: TrainedModel, tmp_path: Path) -> None
         pytest.skip("this host has CUDA; the refusal is for CPU-only hosts")
     with pytest.raises(ExportError, match="CUDA"):
         export_engine(_registry(trained).get("bearing").weights, tmp_path, imgsz=64)
+
+
+def test_an_hours_limit_ends_training_before_its_epochs(tiny_dataset: Path, tmp_path: Path) -> None:
+    """--hours: Ultralytics sets the epoch count from the measured epoch time (here: a limit shorter
+    than one epoch, so it stops after the first of four)."""
+    from linecheck.training.train import TrainOptions, run_training
+
+    options = TrainOptions(epochs=4, imgsz=64, batch=8, workers=0, hours=1e-6, plots=False)
+    run = run_training(options, load_dataset(tiny_dataset), tmp_path / "runs", name="timed")
+    assert run.args["time"] == 1e-6
+    assert run.epochs_run == 1 < options.epochs

@@ -94,6 +94,8 @@ def test_threshold_vector_orders_by_class_id() -> None:
         ({"device": "0,"}, "device"),
         ({"amp": "fp16"}, "amp"),
         ({"workers": -1}, "workers"),
+        ({"hours": 0}, "hours"),
+        ({"hours": -1.5}, "hours"),
     ],
 )
 def test_train_options_name_the_bad_field(overrides, field) -> None:
@@ -223,19 +225,30 @@ def test_parity_batch_keeps_aspect_and_pads(h, w) -> None:
 
 
 def test_canonical_command_records_every_option() -> None:
-    options = TrainOptions(epochs=7, imgsz=320, batch=4, device="0,1", seed=5, amp="bf16", cache=True)
+    options = TrainOptions(
+        epochs=7, imgsz=320, batch=4, device="0,1", seed=5, amp="bf16", cache=True, hours=0.125
+    )
     command = canonical_command("pv", Path("/data/pv"), options, name="pv-x")
     for part in ("--line pv", "--data /data/pv", "--name pv-x", "--epochs 7", "--imgsz 320", "--batch 4"):
         assert part in command
-    for part in ("--device 0,1", "--seed 5", "--amp bf16", "--cache", "--model yolov8n"):
+    for part in ("--device 0,1", "--seed 5", "--amp bf16", "--cache", "--model yolov8n", "--hours 0.125"):
         assert part in command
+    assert "--hours" not in canonical_command("pv", Path("/data/pv"), TrainOptions(), name=None)
 
 
 @pytest.mark.parametrize(
     ("options", "from_checkpoint", "expected"),
     [
-        (TrainOptions(), False, {"pretrained": False, "amp": False, "cache": False, "device": "cpu"}),
-        (TrainOptions(cache=True, amp="bf16"), True, {"pretrained": True, "amp": False, "cache": "ram"}),
+        (
+            TrainOptions(),
+            False,
+            {"pretrained": False, "amp": False, "cache": False, "device": "cpu", "time": None},
+        ),
+        (
+            TrainOptions(cache=True, amp="bf16", hours=0.5),
+            True,
+            {"pretrained": True, "amp": False, "cache": "ram", "time": 0.5},
+        ),
     ],
 )
 def test_ultralytics_args(tmp_path: Path, options, from_checkpoint, expected) -> None:
