@@ -146,6 +146,10 @@ def load_dataset(path: Path) -> YoloDataset:
     base = yaml_path.parent.resolve()
     root = Path(str(raw.get("path") or base))
     root = root if root.is_absolute() else (base / root).resolve()
+    if not root.is_dir():
+        # A data set copied or moved (to a GPU server, another disk) keeps the absolute ``path`` of
+        # where it was written; its own folder is where it is now.
+        root = base
     names = _names(raw.get("names"), yaml_path)
     splits: dict[str, Path] = {}
     for split in SPLITS:

@@ -183,6 +183,21 @@ def test_dataset_fingerprint_follows_labels(tmp_path: Path) -> None:
     assert dataset.root == tmp_path.resolve() and dataset.names == NAMES
 
 
+def test_a_moved_dataset_is_read_from_its_own_folder(tmp_path: Path) -> None:
+    """data.yaml keeps the absolute path it was written at; copied to a GPU server, it still loads."""
+    write_tiny_dataset(tmp_path / "written", NAMES, train=2, val=1, test=1, imgsz=64)
+    yaml_text = (tmp_path / "written" / "data.yaml").read_text()
+    (tmp_path / "written").rename(tmp_path / "moved")
+    yaml_path = tmp_path / "moved" / "data.yaml"
+    yaml_path.write_text(f"path: {tmp_path / 'written'}\n" + "\n".join(
+        line for line in yaml_text.splitlines() if not line.startswith("path:")
+    ) + "\n")  # fmt: skip
+    dataset = load_dataset(tmp_path / "moved")
+    assert dataset.root == (tmp_path / "moved").resolve()
+    assert dataset.splits["train"] == (tmp_path / "moved").resolve() / "images" / "train"
+    assert len(dataset.images("train")) == 2
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
