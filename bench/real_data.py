@@ -251,10 +251,13 @@ def voc_subset(src: Path, subset: Path, most: int) -> tuple[Path, int]:
     return subset, len(xmls)
 
 
-def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
-    src = root / "neu-det-voc"
-    most, epochs, imgsz = run_size(NEU_SIZES, "NEU_SIZE", quick)
-    src, images = voc_subset(src, work / "neu-subset", most)
+def prepare_neu(root: Path, work: Path, most: int, log: Path) -> tuple[Path, Path, int]:
+    """NEU-DET converted and split as every NEU-DET figure here is (seed 0, 70 / 15 / 15) into
+    ``work/neu``, and a line ``neu-det`` with its six classes in ``work/lines``.
+
+    Returns the dataset folder, the lines folder and how many published images it holds.
+    """
+    src, images = voc_subset(root / "neu-det-voc", work / "neu-subset", most)
     data = work / "neu"
     cli("data", "convert", "--from", "voc", str(src), str(data), log=log)
     cli("data", "split", str(data), "--val", "0.15", "--test", "0.15", "--seed", "0", log=log)
@@ -266,6 +269,12 @@ def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
     (lines / "neu-det.yaml").write_text(
         "id: neu-det\nkind: bearing\nclasses: [" + ", ".join(names) + "]\nmodel: {name: neu-det}\n"
     )
+    return data, lines, images
+
+
+def neu(root: Path, work: Path, quick: bool, log: Path) -> dict:
+    most, epochs, imgsz = run_size(NEU_SIZES, "NEU_SIZE", quick)
+    data, lines, images = prepare_neu(root, work, most, log)
     starts = {
         "scratch": "yolov8n",
         "bearing_checkpoint": str(REPO / "models" / "bearing" / "1" / "weights.pt"),

@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "training"))
+from fake_sets import fake_voc  # noqa: E402
 from lc_image_data import texture, with_defect  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -48,26 +49,6 @@ def _fake_root(root: Path) -> Path:
     (fabric / "no_defect" / "roll-b").symlink_to(root.parent / "nas" / "roll-b")
     (fabric / "no_defect" / "roll-c").mkdir()
     cv2.imwrite(str(fabric / "no_defect" / "roll-c" / "0000_000_05.png"), texture(rng, 256, 512))
-    return root
-
-
-def _fake_voc(root: Path, images: int = 14) -> Path:
-    """Steel-like grey images with boxes of two classes, in NEU-DET's VOC layout."""
-    rng = np.random.default_rng(1)
-    (root / "Annotations").mkdir(parents=True)
-    (root / "JPEGImages").mkdir()
-    for i in range(images):
-        image = texture(rng, 96, 96)
-        name = ("scratches", "patches")[i % 2]
-        x1, y1 = (int(v) for v in rng.integers(5, 45, 2))
-        x2, y2 = x1 + 30, y1 + 30
-        cv2.rectangle(image, (x1, y1), (x2, y2), 30 if i % 2 else 220, -1)
-        cv2.imwrite(str(root / "JPEGImages" / f"{name}_{i}.jpg"), image)
-        (root / "Annotations" / f"{name}_{i}.xml").write_text(
-            f"<annotation><filename>{name}_{i}.jpg</filename><size><width>96</width><height>96</height>"
-            f"<depth>1</depth></size><object><name>{name}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
-            f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object></annotation>"
-        )
     return root
 
 
@@ -109,7 +90,7 @@ def test_real_data_bench_trains_the_three_neu_det_starts_at_equal_epochs(tmp_pat
     """The NEU-DET part on a generated VOC set: scratch, our checkpoint and the ImageNet start each
     train (one epoch at 64 px through NEU_SIZE) and report mAP50, escape rate and training time."""
     root = tmp_path / "root"
-    _fake_voc(root / "neu-det-voc")
+    fake_voc(root / "neu-det-voc")
     env = dict(
         os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(ROOT / "var" / "ultralytics"), NEU_SIZE="0,1,64"
     )
@@ -140,7 +121,7 @@ def _bench_module() -> Any:
 @pytest.mark.parametrize("layout", ["voc", "neu-det"])
 def test_the_neu_det_subset_keeps_evenly_spaced_annotations_with_their_images(tmp_path, layout):
     """VOC (Annotations/ + JPEGImages/) or NEU-DET as published (ANNOTATIONS/ + IMAGES/<class>/)."""
-    src = _fake_voc(tmp_path / "src", images=10)
+    src = fake_voc(tmp_path / "src", images=10)
     if layout == "neu-det":
         (src / "Annotations").rename(src / "ANNOTATIONS")
         for image in sorted((src / "JPEGImages").glob("*.jpg")):

@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from device_host import copy_device_tree, host_python3
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "gpu_check.py"
@@ -79,18 +79,10 @@ def test_host_script_unpacks_the_packed_graph_and_runs_on_a_tree_without_it(tmp_
     assert spec is not None and spec.loader is not None
     gpu_pack = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_pack)
-    host = tmp_path / "host"
-    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-    for name in filter(None, names.decode().split("\0")):
-        if (ROOT / name).is_file():
-            (host / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, host / name)
+    host = copy_device_tree(tmp_path / "host")
     assert not (host / "models" / "bearing" / "1" / "model.onnx").exists()
     gpu_pack.pack_graphs(host / ".gpu_pack" / "graphs")
-    bin_dir = tmp_path / "bin"  # the host's python3 is the one with torch; here, this venv's
-    bin_dir.mkdir()
-    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    (bin_dir / "python3").chmod(0o755)
+    bin_dir = host_python3(tmp_path / "bin").parent  # the host's python3 holds torch; here, this venv's
     out = tmp_path / "out"
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     args = ["bash", "bench/gpu_check.sh", str(out), "--device", "cpu", "--quick", "--parts", "agreement"]
