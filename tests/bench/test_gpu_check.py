@@ -82,9 +82,15 @@ def test_host_script_unpacks_the_packed_graph_and_runs_on_a_tree_without_it(tmp_
     host = copy_device_tree(tmp_path / "host")
     assert not (host / "models" / "bearing" / "1" / "model.onnx").exists()
     gpu_pack.pack_graphs(host / ".gpu_pack" / "graphs")
-    bin_dir = host_python3(tmp_path / "bin").parent  # the host's python3 holds torch; here, this venv's
+    # Only the host's distributions and the wheels gpu_pack.py carries are importable (python -S).
+    carried = [spec.split("==")[0] for spec in gpu_pack.WHEELS]
+    sys.path.insert(0, str(ROOT / "bench"))
+    from gpu_host_env import host_site
+
+    site = host_site(tmp_path / "host_site", carried)
+    bin_dir = host_python3(tmp_path / "bin", isolated=True).parent
     out = tmp_path / "out"
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(site)}
     args = ["bash", "bench/gpu_check.sh", str(out), "--device", "cpu", "--quick", "--parts", "agreement"]
     args += ["--work", str(tmp_path / "work")]
     proc = subprocess.run(args, cwd=host, env=env, capture_output=True, text=True, timeout=240)
