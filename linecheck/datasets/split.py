@@ -134,9 +134,17 @@ def split_dataset(location: Path | str, *, val: float = 0.2, test: float = 0.1, 
     if dataset.yaml_file.parent.resolve() != root.resolve():
         raise DatasetError(f"split needs data.yaml in the dataset root {root}", path=dataset.yaml_file)
     by_stem: dict[str, Sample] = {}
+    real_images = (root / "images").resolve()
     for sample in dataset.samples():
         if not sample.image.is_relative_to(root / "images"):
             raise DatasetError(f"split needs every image under {root / 'images'}", path=sample.image)
+        if not sample.image.parent.resolve().is_relative_to(real_images):
+            # Moving it would take it out of a folder shared through a link (a NAS copy, another set).
+            raise DatasetError(
+                f"split moves images, and this one is in a linked folder outside the dataset "
+                f"({sample.image.parent.resolve()}); copy that folder into {root / 'images'} first",
+                path=sample.image,
+            )
         other = by_stem.setdefault(sample.image.stem, sample)
         if other is not sample:
             raise DatasetError(

@@ -138,6 +138,25 @@ def test_split_refuses_a_broken_dataset_and_moves_nothing(make_yolo: Callable[..
     assert len(list((root / "images").iterdir())) == 20
 
 
+def test_split_leaves_a_linked_shared_folder_alone(make_yolo: Callable[..., Path], tmp_path: Path) -> None:
+    """Images listed through a linked folder are read (training sees them), but split would move them out
+    of the shared copy: it refuses, naming the image and the real folder, and moves nothing."""
+    root = _dataset(make_yolo, root=tmp_path / "set")
+    shared = tmp_path / "nas" / "batch"
+    shared.mkdir(parents=True)
+    (root / "labels" / "ext").mkdir()
+    for name in ("s10", "s11"):
+        (root / "images" / f"{name}.png").rename(shared / f"{name}.png")
+        (root / "labels" / f"{name}.txt").rename(root / "labels" / "ext" / f"{name}.txt")
+    (root / "images" / "ext").symlink_to(shared)
+    assert len(load_yolo(root).splits["train"]) == 20  # the linked images are part of the set
+    with pytest.raises(DatasetError, match="linked folder outside the dataset") as info:
+        split_dataset(root, val=0.2, test=0.1, seed=0)
+    assert info.value.path is not None and info.value.path.parent == root / "images" / "ext"
+    assert sorted(p.name for p in shared.iterdir()) == ["s10.png", "s11.png"]
+    assert not (root / "images" / "train").exists()
+
+
 def test_split_refuses_duplicate_stems(
     make_yolo: Callable[..., Path], image_writer: Callable[..., Path]
 ) -> None:
