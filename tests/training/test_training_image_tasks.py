@@ -224,16 +224,43 @@ def test_test_time_views_other_than_the_dihedral_counts_are_refused():
         ClassifyOptions(tta=3)
 
 
-def test_training_stops_when_the_network_dies_and_says_what_to_change(tmp_path):
-    """At a learning rate of 1.0 every score saturates alike: two such epochs stop the run, naming options."""
+def test_a_network_dead_from_the_start_stops_and_says_what_to_change(tmp_path):
+    """At a learning rate of 1.0 every score saturates alike from the first epoch: with no live epoch to go
+    back to, two such epochs stop the run, naming the options to change."""
     data = load_classify_set(write_class_folders(tmp_path, 8, size=64, seed=1))
     rows: list[dict] = []
     options = ClassifyOptions(epochs=6, imgsz=64, batch=4, lr=1.0, freeze=0)
     _, run = fit_classifier(data, options, log=rows.append)
-    assert run.epochs_run == DEAD_EPOCHS < options.epochs
+    assert run.epochs_run == DEAD_EPOCHS < options.epochs and run.recoveries == []
     assert run.stopped and "died" in run.stopped
     assert "--lr (1.0)" in run.stopped and "--freeze (0)" in run.stopped
-    assert rows[-1] == {"stopped": run.stopped} and run.best_epoch == 1
+    assert rows[-1] == {"stopped": run.stopped}
+
+
+def test_a_network_that_dies_is_rolled_back_to_its_best_epoch_at_half_the_rate(tmp_path, monkeypatch):
+    """Epochs 2 and 3 score every image alike (the validation pass reports it so): the weights of epoch 1
+    come back with a fresh optimiser at half the learning rate and training goes on to its last epoch."""
+    import linecheck.training.classify as classify
+
+    data = load_classify_set(write_class_folders(tmp_path, 8, size=64, seed=1))
+    real = classify._evaluate_loss
+    epochs: list[int] = []
+    kept: dict[int, dict] = {}
+
+    def evaluate(model, frames, labels, batch, good):
+        epochs.append(len(epochs) + 1)
+        kept[epochs[-1]] = {k: v.clone() for k, v in model.state_dict().items()}
+        loss, accuracy, found, spread = real(model, frames, labels, batch, good)
+        return (loss, 0.0, 0.5, 0.0) if epochs[-1] in (2, 3) else (loss, accuracy, found, spread)
+
+    monkeypatch.setattr(classify, "_evaluate_loss", evaluate)
+    rows: list[dict] = []
+    model, run = fit_classifier(data, ClassifyOptions(epochs=5, imgsz=64, batch=4, lr=1e-3), log=rows.append)
+    assert run.recoveries == [{"died_at": 3, "restored": 1, "lr": 5e-4}]
+    assert {"recovered": run.recoveries[0]} in rows and run.stopped is None and run.epochs_run == 5
+    assert run.best_epoch != 2 and run.best_epoch != 3  # a dead epoch is never kept over a live one
+    final = model.state_dict()
+    assert all(torch.equal(final[k], kept[run.best_epoch][k]) for k in final)
 
 
 def test_a_healthy_run_is_not_stopped(tmp_path):
