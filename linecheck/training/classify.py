@@ -389,8 +389,8 @@ def fit_classifier(
             best_state = copy.deepcopy(model.state_dict())
             run.best_epoch = epoch
         run.epochs_run = epoch
-        # A dead network (saturated or zero activations) scores every image alike and never comes back
-        # (ELPV with --freeze 0 at batch 8: validation AUROC 0.50 from epoch 5 of 20).
+        # A dead network (saturated or zero activations) scores every image alike and does not come back
+        # by itself (ELPV with --freeze 0 at batch 8: validation AUROC 0.50 from epoch 5 of 20).
         dead = 0 if alive else dead + 1
         if dead >= DEAD_EPOCHS and epoch < options.epochs and best[0] and len(run.recoveries) < RECOVERIES:
             model.load_state_dict(best_state)
@@ -403,10 +403,11 @@ def fit_classifier(
             dead = 0
             continue
         if dead >= DEAD_EPOCHS and epoch < options.epochs:
+            times = f" {len(run.recoveries) + 1} times" if run.recoveries else ""
             run.stopped = (
                 f"every validation score was equal for {dead} epochs (to epoch {epoch}): the network "
-                f"died {len(run.recoveries) + 1} times; kept epoch {run.best_epoch}. Lower --lr "
-                f"({options.lr}), or raise --freeze ({options.freeze}) or --batch ({options.batch})"
+                f"died{times}; kept epoch {run.best_epoch}. Lower --lr ({options.lr}), or raise --freeze "
+                f"({options.freeze}) or --batch ({options.batch})"
             )
             if log is not None:
                 log({"stopped": run.stopped})

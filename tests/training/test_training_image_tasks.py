@@ -232,7 +232,7 @@ def test_a_network_dead_from_the_start_stops_and_says_what_to_change(tmp_path):
     options = ClassifyOptions(epochs=6, imgsz=64, batch=4, lr=1.0, freeze=0)
     _, run = fit_classifier(data, options, log=rows.append)
     assert run.epochs_run == DEAD_EPOCHS < options.epochs and run.recoveries == []
-    assert run.stopped and "died" in run.stopped
+    assert run.stopped and "the network died; kept epoch" in run.stopped
     assert "--lr (1.0)" in run.stopped and "--freeze (0)" in run.stopped
     assert rows[-1] == {"stopped": run.stopped}
 
