@@ -392,17 +392,17 @@ def fit_classifier(
         # A dead network (saturated or zero activations) scores every image alike and does not come back
         # by itself (ELPV with --freeze 0 at batch 8: validation AUROC 0.50 from epoch 5 of 20).
         dead = 0 if alive else dead + 1
-        if dead >= DEAD_EPOCHS and epoch < options.epochs and best[0] and len(run.recoveries) < RECOVERIES:
-            model.load_state_dict(best_state)
-            optimizer.state.clear()  # Adam's moments carried the step that killed it
-            halved = [float(lr) / 2 for lr in scheduler.base_lrs]
-            scheduler.base_lrs = list(halved)
-            run.recoveries.append({"died_at": epoch, "restored": run.best_epoch, "lr": halved[0]})
-            if log is not None:
-                log({"recovered": run.recoveries[-1]})
-            dead = 0
-            continue
         if dead >= DEAD_EPOCHS and epoch < options.epochs:
+            if best[0] and len(run.recoveries) < RECOVERIES:  # a live epoch to go back to
+                model.load_state_dict(best_state)
+                optimizer.state.clear()  # Adam's moments carried the step that killed it
+                halved = [float(lr) / 2 for lr in scheduler.base_lrs]
+                scheduler.base_lrs = list(halved)
+                run.recoveries.append({"died_at": epoch, "restored": run.best_epoch, "lr": halved[0]})
+                if log is not None:
+                    log({"recovered": run.recoveries[-1]})
+                dead = 0
+                continue
             times = f" {len(run.recoveries) + 1} times" if run.recoveries else ""
             run.stopped = (
                 f"every validation score was equal for {dead} epochs (to epoch {epoch}): the network "
