@@ -36,8 +36,8 @@ from pathlib import Path
 import yaml
 
 from linecheck.datasets.convert.sources import ImageIndex
-from linecheck.datasets.convert.voc import parse_voc_xml, voc_image, voc_layout
-from linecheck.image_files import list_files, list_images
+from linecheck.datasets.convert.voc import annotation_files, parse_voc_xml, voc_image, voc_layout
+from linecheck.image_files import list_images
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "realdata"
@@ -238,7 +238,7 @@ def voc_subset(src: Path, subset: Path, most: int) -> tuple[Path, int]:
     annotation is kept) and how many annotations it holds.
     """
     annotations, images = voc_layout(src)
-    xmls = [p for p in list_files(annotations) if p.suffix.lower() == ".xml"]
+    xmls = annotation_files(annotations)
     if most <= 0 or len(xmls) <= most:
         return src, len(xmls)
     index = ImageIndex(images)

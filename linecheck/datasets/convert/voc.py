@@ -85,6 +85,11 @@ def _size(root: ET.Element, path: Path) -> tuple[int | None, int | None]:
     return values[0], values[1]
 
 
+def annotation_files(annotations_dir: Path) -> list[Path]:
+    """The ``.xml`` files under ``annotations_dir`` (recursive, linked folders followed), sorted."""
+    return [p for p in list_files(annotations_dir) if p.suffix.lower() == ".xml"]
+
+
 def parse_voc_xml(path: Path) -> VocAnnotation:
     """Parse one VOC annotation; raises :class:`ConversionError` naming the file (and line) on bad XML."""
     data = path.read_bytes()
@@ -163,7 +168,7 @@ def convert_voc(
     index = ImageIndex(images_dir)
     parsed: list[tuple[VocAnnotation, Path]] = []
     used: set[Path] = set()
-    for xml_path in (p for p in list_files(annotations_dir) if p.suffix.lower() == ".xml"):
+    for xml_path in annotation_files(annotations_dir):
         annotation = parse_voc_xml(xml_path)
         image, why = voc_image(annotation, index)
         if image is None:
