@@ -148,10 +148,8 @@ def pack(root: Path, out: Path, wheels: Path | None) -> dict[str, Any]:
     from gpu_pack import ensure_excluded
 
     shutil.rmtree(out, ignore_errors=True)
-    ensure_excluded()
-    exclude = ROOT / ".git" / "info" / "exclude"
-    if out.parent == ROOT and f"/{out.name}/" not in exclude.read_text().splitlines():
-        exclude.write_text(exclude.read_text() + f"/{out.name}/\n")  # travels only when carried
+    if out.parent == ROOT:
+        ensure_excluded(out.name)
     images = pack_data(root, out)
     pack_lite(out)
     pack_wheels(out, wheels)

@@ -54,27 +54,30 @@ PLATFORMS = (
 )
 
 
+def tree_files(*git_args: str) -> list[Path]:
+    """Files of the working tree git lists with ``git_args`` (none: tracked; ``--others --exclude-standard``:
+    untracked and not ignored), the two kinds the device tool copies without ``carry``."""
+    names = subprocess.run(
+        ["git", "ls-files", "-z", *git_args], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    return [ROOT / os.fsdecode(n) for n in names if n and (ROOT / os.fsdecode(n)).is_file()]
+
+
 def tree_bytes() -> dict[str, int]:
     """Bytes of what travels without ``carry``: tracked files and untracked files git does not ignore."""
-
-    def total(*git_args: str) -> int:
-        names = subprocess.run(
-            ["git", "ls-files", "-z", *git_args], cwd=ROOT, capture_output=True, check=True
-        ).stdout.split(b"\0")
-        return sum(
-            (ROOT / os.fsdecode(n)).stat().st_size for n in names if n and (ROOT / os.fsdecode(n)).is_file()
-        )
-
-    return {"tracked": total(), "untracked_not_ignored": total("--others", "--exclude-standard")}
+    return {
+        "tracked": sum(f.stat().st_size for f in tree_files()),
+        "untracked_not_ignored": sum(f.stat().st_size for f in tree_files("--others", "--exclude-standard")),
+    }
 
 
-def ensure_excluded() -> None:
-    """``/.gpu_pack/`` in ``.git/info/exclude``, so the pack travels only when carried."""
+def ensure_excluded(name: str = PACK.name) -> None:
+    """``/<name>/`` (a folder in the repository root) in ``.git/info/exclude``: it travels when carried."""
     exclude = ROOT / ".git" / "info" / "exclude"
     text = exclude.read_text() if exclude.is_file() else ""
-    if "/.gpu_pack/" not in text.splitlines():
+    if f"/{name}/" not in text.splitlines():
         exclude.parent.mkdir(parents=True, exist_ok=True)
-        exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + "/.gpu_pack/\n")
+        exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + f"/{name}/\n")
 
 
 def fetch_wheels(target: Path, source: Path | None) -> None:

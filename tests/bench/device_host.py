@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,15 +11,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def copy_device_tree(dst: Path) -> Path:
     """What the device tool copies without ``carry``: tracked files and untracked ones git does not ignore."""
-    listed = b""
-    for extra in ([], ["--others", "--exclude-standard"]):
-        listed += subprocess.run(
-            ["git", "ls-files", "-z", *extra], cwd=ROOT, capture_output=True, check=True
-        ).stdout
-    for name in filter(None, listed.decode().split("\0")):
-        if (ROOT / name).is_file():
-            (dst / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dst / name)
+    sys.path.insert(0, str(ROOT / "bench"))
+    from gpu_pack import tree_files
+
+    for path in [*tree_files(), *tree_files("--others", "--exclude-standard")]:
+        (dst / path.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dst / path.relative_to(ROOT))
     return dst
 
 
