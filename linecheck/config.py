@@ -69,6 +69,15 @@ class CameraConfig(BaseModel):
     width: int = Field(640, gt=0)
     height: int = Field(640, gt=0)
     fps: float = Field(5.0, gt=0)
+    bit_depth: int | None = Field(
+        None,
+        ge=8,
+        le=16,
+        description=(
+            "bits per pixel of the camera's 16-bit frames (10, 12, 14 for Mono10/12/14 stored in 16 "
+            "bits): their top 8 bits are kept; unset reads them from 16 bits (linecheck.pixel_depth)"
+        ),
+    )
 
 
 def _spec_or_value_error(name: str) -> KindSpec[Any]:

@@ -80,6 +80,7 @@ FLOOR = (
     "linecheck.messages",
     "linecheck.grading",
     "linecheck.image_files",
+    "linecheck.pixel_depth",
 )
 
 #: (importing packages, packages they must not import)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from linecheck.cli import data_reviews, data_synth
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from linecheck.datasets.convert.report import ConversionReport
     from linecheck.datasets.issues import DatasetIssue
 
-app = typer.Typer(help="Datasets: synthesize, check, stats, convert, split.", no_args_is_help=True)
+app = typer.Typer(help="Datasets: synthesize, check, stats, convert, split, depth.", no_args_is_help=True)
 data_synth.register(app)  # data synth
 data_reviews.register(app)  # data from-reviews
 
@@ -261,3 +262,35 @@ def convert(
     with errors_exit():
         report = _run_conversion(source_format, src, dst, options)
     _print_report(report, limit)
+
+
+@app.command("depth")
+def depth(
+    src: Path = typer.Argument(..., help="Folder of 16-bit images (a set in any layout, labels and all)."),
+    dst: Path = typer.Argument(..., help="New folder for the 8-bit copy (must be absent or empty)."),
+    bit_depth: int = typer.Option(
+        ..., "--bit-depth", min=8, max=16, help="Bits the camera took them with: 10, 12, 14 or 16."
+    ),
+    limit: int = typer.Option(20, "--limit", min=1, help="Print at most this many clipped or skipped files."),
+) -> None:
+    """Copy SRC to DST with every 16-bit image made 8-bit from --bit-depth bits (names and labels kept).
+
+    Give the line's camera the same ``bit_depth`` so the inspector reads its frames the same way.
+    """
+    from linecheck.datasets.depth import eight_bit_copy
+
+    with errors_exit():
+        report = eight_bit_copy(src, dst, bit_depth=bit_depth)
+    console.print(
+        f"wrote {dst}: {report.converted} 16-bit image(s) made 8-bit from {report.bit_depth} bits, "
+        f"{report.copied} other file(s) copied"
+        + (f"; the 16-bit values use up to {report.max_bits} bits" if report.converted else "")
+        + ("; data.yaml now points at the copy" if report.rerooted else "")
+    )
+    for title, items in (("clipped", report.clipped), ("copied as they are", report.skipped)):
+        if items:
+            err_console.print(f"[yellow]{len(items)} image(s) {title}:[/yellow]")
+            for path, why in items[:limit]:
+                err_console.print(f"  {path}: {escape(why)}")
+            if len(items) > limit:
+                err_console.print(f"  ... and {len(items) - limit} more")

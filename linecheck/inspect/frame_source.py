@@ -64,6 +64,15 @@ class SourceContext:
         """Id of the line."""
         return self.line.id
 
+    @property
+    def bit_depth(self) -> int | None:
+        """The bit depth of this station's camera in the line YAML (None: not given, or no such camera).
+
+        Sources that deliver 16-bit pixels turn them into frames with
+        ``linecheck.pixel_depth.to_bgr8(pixels, bit_depth=context.bit_depth)``.
+        """
+        return next((cam.bit_depth for cam in self.line.cameras if cam.station == self.station), None)
+
 
 class FrameSource(ABC):
     """A camera, file or simulator that yields :class:`~linecheck.messages.Frame` objects.

@@ -89,6 +89,34 @@ def test_folder_source_reads_images_in_order_and_reports_bad_files(
     assert isinstance(source, ImageFolderSource) and [p.name for p in source.unreadable] == ["f3.png"]
 
 
+def test_folder_source_reads_16_bit_frames_with_the_cameras_bit_depth(
+    lines: dict[str, LineConfig], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = np.linspace(0, 4095, 64).round().astype(np.uint16)  # a 12-bit camera's frame, stored in 16 bits
+    cv2.imwrite(str(tmp_path / "a.png"), np.broadcast_to(row, (8, 64)).copy())
+    cv2.imwrite(str(tmp_path / "b.tif"), np.zeros((8, 64, 3), np.float32))  # float pixels: not a frame
+    line = lines["pv-01"]
+    with open_source(str(tmp_path), ctx(line)) as plain:
+        (dim,) = list(plain)
+    assert isinstance(plain, ImageFolderSource) and dim.image.max() == 15  # read from 16 bits: nearly black
+    assert plain.depth_warning is not None and "e.g. 12" in plain.depth_warning
+    assert "a.png" in plain.depth_warning and "a.png" in caplog.text
+    assert [p.name for p in plain.unreadable] == ["b.tif"] and "float32" in caplog.text
+    cameras = [line.cameras[0].model_copy(update={"bit_depth": 12})]
+    twelve = line.model_copy(update={"cameras": cameras})
+    with open_source(str(tmp_path), ctx(twelve)) as source:
+        (frame,) = list(source)
+    assert frame.image.shape == (8, 64, 3) and frame.image.max() == 255 and frame.image.min() == 0
+    assert isinstance(source, ImageFolderSource) and source.depth_warning is None
+
+
+def test_camera_bit_depth_is_validated_naming_the_field(lines: dict[str, LineConfig]) -> None:
+    data = lines["pv-01"].model_dump()
+    data["cameras"][0]["bit_depth"] = 20
+    with pytest.raises(ValueError, match=r"cameras\.0\.bit_depth"):
+        LineConfig.model_validate(data)
+
+
 def test_empty_folder_is_an_error(lines: dict[str, LineConfig], tmp_path: Path) -> None:
     with pytest.raises(FrameSourceError, match="no images"):
         open_source(str(tmp_path), ctx(lines["pv-01"])).open()

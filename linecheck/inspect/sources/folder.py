@@ -6,13 +6,14 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
 import numpy as np
+import numpy.typing as npt
 
-from linecheck.errors import FrameSourceError
+from linecheck.errors import FrameSourceError, InvalidFieldError
 from linecheck.image_files import IMAGE_SUFFIXES, is_image_file
 from linecheck.inspect.frame_source import FrameSource, SourceContext
 from linecheck.messages import Frame
+from linecheck.pixel_depth import depth_problem, read_deep, to_bgr8
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,9 @@ class ImageFolderSource(FrameSource):
 
     A skipped file is not a frame (there is no image to inspect); it is logged, listed in
     :attr:`unreadable` and counted in ``linecheck_inspector_source_unreadable_files_total``.
+    16-bit images are read with the camera's ``bit_depth`` (:mod:`linecheck.pixel_depth`); the
+    first one that does not fit it (nearly black, or clipped) is logged and kept in
+    :attr:`depth_warning`.
     """
 
     def __init__(self, uri: str, context: SourceContext) -> None:
@@ -30,6 +34,7 @@ class ImageFolderSource(FrameSource):
         self._files: list[Path] = []
         self._next = 0
         self.unreadable: list[Path] = []
+        self.depth_warning: str | None = None
 
     def open(self) -> None:
         """List the folder's images."""
@@ -47,9 +52,8 @@ class ImageFolderSource(FrameSource):
         while self._next < len(self._files) and not self.interrupted:
             path = self._files[self._next]
             self._next += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = self._decode(path)
             if image is None:
-                log.warning("source %s: cannot decode %s, skipped", self.uri, path)
                 self.unreadable.append(path)
                 self.skipped += 1
                 continue
@@ -62,6 +66,23 @@ class ImageFolderSource(FrameSource):
                 meta={"file": str(path)},
             )
         return None
+
+    def _decode(self, path: Path) -> npt.NDArray[np.uint8] | None:
+        pixels = read_deep(path)
+        if pixels is None:
+            log.warning("source %s: cannot decode %s, skipped", self.uri, path)
+            return None
+        bit_depth = self.context.bit_depth
+        try:
+            image = to_bgr8(pixels, bit_depth=bit_depth, field=str(path))
+        except InvalidFieldError as exc:
+            log.warning("source %s: %s: %s (%s), skipped", self.uri, path, exc.reason, exc.value)
+            return None
+        problem = depth_problem(pixels, bit_depth) if self.depth_warning is None else None
+        if problem is not None:
+            self.depth_warning = f"{path.name}: {problem} (the camera's bit_depth in the line YAML)"
+            log.warning("source %s: %s", self.uri, self.depth_warning)
+        return image
 
     def close(self) -> None:
         """Nothing to release."""
