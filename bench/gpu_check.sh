@@ -7,15 +7,12 @@ results=${1:?usage: bench/gpu_check.sh RESULTS_DIR [gpu_check.py options]}
 shift
 mkdir -p "$results"
 site=/tmp/gpu_site
-mkdir -p "$site"
+# shellcheck source=bench/gpu_host.sh
+. bench/gpu_host.sh
 {
-  echo "== host: $(uname -m), $(python3 -V 2>&1), $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
-  if ls .gpu_pack/wheels/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .gpu_pack/wheels/*.whl \
-      || echo "== pip install of .gpu_pack/wheels failed: linecheck / Triton client parts will be skipped"
-  else
-    echo "== no .gpu_pack/wheels (carry .gpu_pack): linecheck / Triton client parts will be skipped"
-  fi
+  host_line
+  # shellcheck disable=SC2046
+  install_wheels "$site" $(ls .gpu_pack/wheels/*.whl 2>/dev/null)  # carry .gpu_pack
   for graph in .gpu_pack/graphs/*.onnx.xz; do  # registry graphs, packed by gpu_pack.py: <name>-<version>
     [ -f "$graph" ] || continue
     base=$(basename "$graph" .onnx.xz)

@@ -7,14 +7,12 @@ results=${1:?usage: bench/gpu_neu.sh RESULTS_DIR [gpu_neu.py train options]}
 shift
 mkdir -p "$results"
 site=/tmp/gpu_neu_site
-mkdir -p "$site"
+# shellcheck source=bench/gpu_host.sh
+. bench/gpu_host.sh
 {
-  echo "== host: $(uname -m), $(python3 -V 2>&1), $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1), $(nproc) cores"
-  wheels=$(ls .gpu_pack/wheels/*.whl .gpu_neu/wheels/*.whl 2>/dev/null)
-  [ -n "$wheels" ] || echo "== no wheels carried (carry .gpu_pack/wheels and .gpu_neu)"
-  # shellcheck disable=SC2086
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" $wheels \
-    || echo "== pip install of the carried wheels failed"
+  host_line
+  # shellcheck disable=SC2046
+  install_wheels "$site" $(ls .gpu_pack/wheels/*.whl .gpu_neu/wheels/*.whl 2>/dev/null)  # carry .gpu_pack/wheels, .gpu_neu
 } 2>&1 | tee "$results/setup.log"
 export PYTHONPATH="$site:$PWD/.gpu_neu/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 python3 bench/gpu_neu.py train "$results" "$@" 2>&1 | tail -c 2000000 > "$results/gpu_neu.log"
