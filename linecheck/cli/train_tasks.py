@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,33 +20,6 @@ def task_model_name(name: str | None, default: str, task: str) -> str:
     return name or f"{default}-{'cls' if task == 'classify' else task}"
 
 
-def task_command(
-    task: str, line: str, data: Path, name: str, options: ClassifyOptions | AnomalyOptions
-) -> str:
-    """The ``linecheck train`` command line that reproduces a classify or anomaly run with ``options``."""
-    from linecheck.training.pipeline import display_path
-
-    parts = [
-        "linecheck",
-        "train",
-        "--task",
-        task,
-        "--line",
-        line,
-        "--data",
-        display_path(data),
-        "--name",
-        name,
-    ]
-    for option in dataclasses.fields(options):
-        value, flag = getattr(options, option.name), option.name.replace("_", "-")
-        if isinstance(value, bool):  # typer's --x/--no-x flags: written when not the default
-            parts += [] if value == option.default else [f"--{flag}" if value else f"--no-{flag}"]
-        elif value is not None and not (option.name == "tile" and value == 0):
-            parts += [f"--{flag}", str(value)]
-    return shlex.join(parts)
-
-
 def _prepare(
     task: str,
     line: str,
@@ -61,6 +32,8 @@ def _prepare(
     from linecheck.training.targets import resolve_target
 
     target = resolve_target(line, name=task_model_name(name, resolve_target(line).name, task))
+    from linecheck.training.image_models import task_command
+
     command = task_command(task, line, data, target.name, options)
     return target, command, runs_dir or get_path_settings().data_dir / "runs" / task
 

@@ -69,15 +69,13 @@ def ensure_anomaly_model(line: LineConfig, workdir: Path, *, seed: int, lines_di
 
     def train(root: Path) -> None:
         from linecheck.training.anomaly import train_anomaly
+        from linecheck.training.image_models import task_command
         from linecheck.training.targets import resolve_target
 
         good = root / "good"
         write_good_frames(line, good, seed=seed)
-        command = (
-            f"linecheck train --task anomaly --line {line.id} --name {ANOMALY_MODEL} --data {good} "
-            f"--imgsz {OPTIONS.imgsz} --coreset {OPTIONS.coreset} --target-frr {OPTIONS.target_frr} "
-            f"--promote  # by linecheck demo, synthetic seed {seed}"
-        )
+        command = task_command("anomaly", line.id, good, ANOMALY_MODEL, OPTIONS)
+        command += f" --promote  # by linecheck demo, synthetic seed {seed}"
         train_anomaly(
             resolve_target(line.id, name=ANOMALY_MODEL, lines_dir=lines_dir), good, OPTIONS,
             registry=Registry(root / "models"), command=command, runs_dir=root / "runs", promote="production",

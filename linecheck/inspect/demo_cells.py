@@ -93,15 +93,13 @@ def ensure_cell_classifier(
 
     def train(root: Path) -> None:
         from linecheck.training.classify import train_classifier
+        from linecheck.training.image_models import task_command
         from linecheck.training.targets import resolve_target
 
         cells = root / "cells"
         write_cell_crops(line, cells, seed=seed)
-        command = (
-            f"linecheck train --task classify --line {line.id} --name {CELL_MODEL} --data {cells} "
-            f"--epochs {OPTIONS.epochs} --imgsz {OPTIONS.imgsz} --batch {OPTIONS.batch} "
-            f"--promote  # by linecheck demo, synthetic seed {seed}"
-        )
+        command = task_command("classify", line.id, cells, CELL_MODEL, OPTIONS)
+        command += f" --promote  # by linecheck demo, synthetic seed {seed}"
         train_classifier(
             resolve_target(line.id, name=CELL_MODEL, lines_dir=lines_dir), cells, OPTIONS,
             registry=Registry(root / "models"), command=command, runs_dir=root / "runs", promote="production",

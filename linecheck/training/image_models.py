@@ -7,7 +7,9 @@ declared output layout, so ONNX Runtime, Triton and the PyTorch module answer th
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import shlex
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,15 +26,43 @@ from linecheck.model.layout import OutputLayout
 from linecheck.model.processing import letterbox_batch, normalise
 from linecheck.model.registry import WEIGHTS_FILE, ModelVersion, Registry
 from linecheck.training.parity import ParityReport
-from linecheck.training.pipeline import git_commit
+from linecheck.training.pipeline import display_path, git_commit
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from linecheck.training.anomaly import AnomalyOptions
+    from linecheck.training.classify import ClassifyOptions
 
 #: Parity tolerance between PyTorch and ONNX Runtime per layout (float32 graphs). The anomaly map's
 #: nearest-patch distances come from ``|q|^2 - 2 q.b + |b|^2`` and a square root, whose rounding
 #: differs by kernel; 0.01 in confidence units is far below any decision (the threshold is 0.5).
 PARITY_TOLERANCE: dict[str, float] = {"classify": 1e-3, "anomaly": 1e-2}
+
+
+def task_command(
+    task: str, line: str, data: Path, name: str, options: ClassifyOptions | AnomalyOptions
+) -> str:
+    """The ``linecheck train`` command line that reproduces a classify or anomaly run with ``options``."""
+    parts = [
+        "linecheck",
+        "train",
+        "--task",
+        task,
+        "--line",
+        line,
+        "--data",
+        display_path(data),
+        "--name",
+        name,
+    ]
+    for option in dataclasses.fields(options):
+        value, flag = getattr(options, option.name), option.name.replace("_", "-")
+        if isinstance(value, bool):  # typer's --x/--no-x flags: written when not the default
+            parts += [] if value == option.default else [f"--{flag}" if value else f"--no-{flag}"]
+        elif value is not None and not (option.name == "tile" and value == 0):
+            parts += [f"--{flag}", str(value)]
+    return shlex.join(parts)
 
 
 def tiles_of(image: npt.NDArray[np.uint8], tile: int) -> list[npt.NDArray[np.uint8]]:

@@ -11,9 +11,9 @@ import pytest
 import typer
 
 from linecheck.cli.main import app
-from linecheck.cli.train_tasks import task_command
 from linecheck.training.anomaly import AnomalyOptions
 from linecheck.training.classify import ClassifyOptions
+from linecheck.training.image_models import task_command
 
 
 def _parsed(command: str) -> dict[str, Any]:
