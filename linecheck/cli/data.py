@@ -147,6 +147,7 @@ class _ConvertOptions:
     val: float | None
     test: float | None
     seed: int
+    encoding: str | None = None
 
 
 def _run_conversion(fmt: SourceFormat, src: Path, dst: Path, options: _ConvertOptions) -> ConversionReport:
@@ -163,11 +164,13 @@ def _run_conversion(fmt: SourceFormat, src: Path, dst: Path, options: _ConvertOp
     if fmt is SourceFormat.VOC:
         from linecheck.datasets.convert.voc import convert_voc
 
-        return convert_voc(src, dst, classes=options.classes, split=split_options)
+        return convert_voc(src, dst, classes=options.classes, split=split_options, encoding=options.encoding)
     if fmt is SourceFormat.COCO:
         from linecheck.datasets.convert.coco import convert_coco
 
-        return convert_coco(src, dst, images_dir=options.images_dir, split=split_options)
+        return convert_coco(
+            src, dst, images_dir=options.images_dir, split=split_options, encoding=options.encoding
+        )
     if fmt is SourceFormat.MASK:
         from linecheck.datasets.convert.mask import convert_mask, parse_value_map
 
@@ -183,7 +186,12 @@ def _run_conversion(fmt: SourceFormat, src: Path, dst: Path, options: _ConvertOp
     from linecheck.datasets.convert.csv import convert_csv
 
     return convert_csv(
-        src, dst, threshold=options.threshold, group_by_type=options.group_by_type, split=split_options
+        src,
+        dst,
+        threshold=options.threshold,
+        group_by_type=options.group_by_type,
+        split=split_options,
+        encoding=options.encoding,
     )
 
 
@@ -240,11 +248,18 @@ def convert(
     val: float | None = typer.Option(None, "--val", help="Split: validation fraction (csv default 0.2)."),
     test: float | None = typer.Option(None, "--test", help="Split: test fraction (csv default 0.1)."),
     seed: int = typer.Option(0, "--seed", help="Split seed."),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="voc/coco/csv: the label files' text encoding (default: as declared, else UTF-8, else GB18030).",
+    ),
     limit: int = typer.Option(20, "--limit", min=1, help="Print at most this many skipped items."),
 ) -> None:
     """Convert a VOC / COCO / mask / CSV dataset into YOLO format (detection; csv: classification).
 
-    Detection datasets are written unsplit unless --val or --test is given.
+    Detection datasets are written unsplit unless --val or --test is given. Label files that are
+    not UTF-8 are read as GB18030 (GBK, GB2312: Excel and annotation tools on Chinese Windows), and
+    the report says so; --encoding names another encoding.
     """
     options = _ConvertOptions(
         classes=_parse_classes(classes),
@@ -258,6 +273,7 @@ def convert(
         val=val,
         test=test,
         seed=seed,
+        encoding=encoding,
     )
     with errors_exit():
         report = _run_conversion(source_format, src, dst, options)

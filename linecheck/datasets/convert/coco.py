@@ -20,6 +20,7 @@ from linecheck.datasets.boxes import xyxy_to_yolo
 from linecheck.datasets.convert.detection import DetectionRecord, SplitOptions, write_detection_dataset
 from linecheck.datasets.convert.report import ConversionReport
 from linecheck.datasets.convert.sources import ImageIndex, output_stem
+from linecheck.datasets.convert.text import SourceText, guessed_note, read_source_text
 from linecheck.datasets.images import image_size
 from linecheck.errors import ConversionError, DatasetError
 
@@ -57,19 +58,21 @@ def _items(data: Mapping[str, Any], key: str, path: Path) -> list[Mapping[str, A
     return value
 
 
-def load_coco(path: Path) -> dict[str, Any]:
-    """Read and structurally check a COCO JSON file (raises :class:`ConversionError` naming the field)."""
+def load_coco(path: Path, *, encoding: str | None = None) -> tuple[dict[str, Any], SourceText]:
+    """Read and structurally check a COCO JSON file (raises :class:`ConversionError` naming the field).
+
+    Returns the mapping and how the file was decoded (:mod:`linecheck.datasets.convert.text`).
+    """
+    source = read_source_text(path, encoding=encoding)
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(source.text)
     except json.JSONDecodeError as exc:
         raise ConversionError(f"malformed JSON: {exc.msg}", path=path, line=exc.lineno) from None
-    except UnicodeDecodeError as exc:
-        raise ConversionError(f"not UTF-8 text ({exc.reason})", path=path) from None
     if not isinstance(data, dict):
         raise ConversionError(f"expected a JSON object at the top, got {type(data).__name__}", path=path)
     for key in ("images", "annotations", "categories"):
         _items(data, key, path)
-    return data
+    return data, source
 
 
 def _categories(data: Mapping[str, Any], path: Path) -> tuple[tuple[str, ...], dict[int, int]]:
@@ -95,6 +98,7 @@ def convert_coco(
     *,
     images_dir: Path | None = None,
     split: SplitOptions | None = None,
+    encoding: str | None = None,
 ) -> ConversionReport:
     """Convert the COCO detection annotations at ``src`` into a YOLO dataset at ``dst``.
 
@@ -104,12 +108,15 @@ def convert_coco(
         images_dir: folder ``file_name`` is relative to; default: the JSON's folder, or an
             ``images/`` folder beside it or beside ``annotations/``.
         split: split the result into train/val/test; None keeps one unsplit set.
+        encoding: the JSON file's encoding, overriding the UTF-8 / GB18030 reading.
 
     """
     json_path = find_coco_json(src)
-    data = load_coco(json_path)
+    data, source = load_coco(json_path, encoding=encoding)
     names, class_of = _categories(data, json_path)
     report = ConversionReport(source=json_path, dst=dst, source_format="coco", task="detect")
+    if source.guessed:
+        report.note(json_path, guessed_note(1, json_path))
     candidates = [images_dir] if images_dir else _image_folders(json_path)
     indexes = [ImageIndex(folder) for folder in candidates]
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from linecheck.datasets.convert.detection import SplitOptions
 from linecheck.datasets.convert.report import ConversionReport
+from linecheck.datasets.convert.text import guessed_note, read_source_text
 from linecheck.datasets.images import image_size
 from linecheck.datasets.probabilities import PROBABILITIES_FILE, write_probabilities
 from linecheck.datasets.split import deal_in_proportion, split_sizes
@@ -81,13 +82,13 @@ def _column(header: list[str], options: tuple[str, ...]) -> int | None:
     return next((lowered.index(o) for o in options if o in lowered), None)
 
 
-def parse_label_csv(path: Path) -> list[CsvRow]:
-    """Rows of a label CSV; raises :class:`ConversionError` naming the file and line on bad input."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConversionError(f"not UTF-8 text ({exc.reason})", path=path) from None
-    lines = _split_lines(text)
+def parse_label_csv(path: Path, *, encoding: str | None = None) -> list[CsvRow]:
+    """Rows of a label CSV; raises :class:`ConversionError` naming the file and line on bad input.
+
+    Read as UTF-8, else GB18030 (Excel's CSV on Chinese Windows), or in ``encoding`` when given
+    (:mod:`linecheck.datasets.convert.text`; :func:`read_source_text` says which).
+    """
+    lines = _split_lines(read_source_text(path, encoding=encoding).text)
     if not lines:
         raise ConversionError("the CSV file is empty", path=path)
     header = lines[0][1]
@@ -193,6 +194,7 @@ def convert_csv(
     threshold: float = 0.5,
     group_by_type: bool = False,
     split: SplitOptions | None = None,
+    encoding: str | None = None,
 ) -> ConversionReport:
     """Convert image-level CSV labels at ``src`` into a classification dataset at ``dst``.
 
@@ -202,6 +204,7 @@ def convert_csv(
         threshold: probability at or above which an image is ``defective``.
         group_by_type: prefix the class with the row's type (``mono_defective``).
         split: split fractions and seed (default: val 0.2, test 0.1, seed 0).
+        encoding: the CSV file's encoding, overriding the UTF-8 / GB18030 reading.
 
     """
     if not 0.0 < threshold <= 1.0:
@@ -211,8 +214,10 @@ def convert_csv(
     csv_path = find_csv(src)
     check_destination(dst)
     report = ConversionReport(source=csv_path, dst=dst, source_format="csv", task="classify")
+    if read_source_text(csv_path, encoding=encoding).guessed:
+        report.note(csv_path, guessed_note(1, csv_path))
     chosen: dict[Path, tuple[str, CsvRow]] = {}
-    for row in parse_label_csv(csv_path):
+    for row in parse_label_csv(csv_path, encoding=encoding):
         image = (csv_path.parent / row.path).resolve()
         cls = class_of(row, threshold=threshold, group_by_type=group_by_type, csv_path=csv_path)
         if not is_image_file(image) or not image.is_file():

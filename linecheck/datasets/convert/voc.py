@@ -20,13 +20,14 @@ from linecheck.datasets.boxes import xyxy_to_yolo
 from linecheck.datasets.convert.detection import DetectionRecord, SplitOptions, write_detection_dataset
 from linecheck.datasets.convert.report import ConversionReport
 from linecheck.datasets.convert.sources import ImageIndex, find_folder, output_stem, relative_key
+from linecheck.datasets.convert.text import guessed_note, read_source_text
 from linecheck.datasets.images import image_size
 from linecheck.errors import ConversionError, DatasetError
 from linecheck.image_files import list_files
 
 ANNOTATION_FOLDERS = ("Annotations", "ANNOTATIONS", "annotation", "xml", "xmls")
 IMAGE_FOLDERS = ("JPEGImages", "IMAGES", "images", "imgs")
-_FORBIDDEN = (b"<!doctype", b"<!entity")
+_FORBIDDEN = ("<!doctype", "<!entity")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,6 +50,7 @@ class VocAnnotation:
     width: int | None
     height: int | None
     objects: tuple[VocObject, ...]
+    guessed_encoding: bool = False
 
 
 def _text(element: ET.Element, tag: str) -> str | None:
@@ -90,14 +92,18 @@ def annotation_files(annotations_dir: Path) -> list[Path]:
     return [p for p in list_files(annotations_dir) if p.suffix.lower() == ".xml"]
 
 
-def parse_voc_xml(path: Path) -> VocAnnotation:
-    """Parse one VOC annotation; raises :class:`ConversionError` naming the file (and line) on bad XML."""
-    data = path.read_bytes()
-    lowered = data.lower()
+def parse_voc_xml(path: Path, *, encoding: str | None = None) -> VocAnnotation:
+    """Parse one VOC annotation; raises :class:`ConversionError` naming the file (and line) on bad XML.
+
+    The file is read in its declared encoding (GBK and GB2312 included), else UTF-8, else GB18030,
+    or in ``encoding`` when given (:mod:`linecheck.datasets.convert.text`).
+    """
+    source = read_source_text(path, encoding=encoding, xml=True)
+    lowered = source.text.lower()
     if any(marker in lowered for marker in _FORBIDDEN):
         raise ConversionError("XML with a DOCTYPE or entity declaration is refused (unsafe)", path=path)
     try:
-        root = ET.fromstring(data)
+        root = ET.fromstring(source.text)
     except ET.ParseError as exc:
         line, _column = exc.position
         raise ConversionError(f"malformed XML: {exc}", path=path, line=line) from None
@@ -116,7 +122,12 @@ def parse_voc_xml(path: Path) -> VocAnnotation:
         objects.append(VocObject(name=name, **coords))
     width, height = _size(root, path)
     return VocAnnotation(
-        path=path, filename=_text(root, "filename"), width=width, height=height, objects=tuple(objects)
+        path=path,
+        filename=_text(root, "filename"),
+        width=width,
+        height=height,
+        objects=tuple(objects),
+        guessed_encoding=source.guessed,
     )
 
 
@@ -152,6 +163,7 @@ def convert_voc(
     *,
     classes: Sequence[str] | None = None,
     split: SplitOptions | None = None,
+    encoding: str | None = None,
 ) -> ConversionReport:
     """Convert the VOC dataset at ``src`` into a YOLO dataset at ``dst``.
 
@@ -161,6 +173,7 @@ def convert_voc(
         classes: class names in id order; objects of other classes are left out. Default: every
             class name found, sorted.
         split: split the result into train/val/test; None keeps one unsplit set.
+        encoding: the annotation files' encoding, overriding their declaration and the guess.
 
     """
     annotations_dir, images_dir = voc_layout(src)
@@ -168,8 +181,11 @@ def convert_voc(
     index = ImageIndex(images_dir)
     parsed: list[tuple[VocAnnotation, Path]] = []
     used: set[Path] = set()
+    guessed: list[Path] = []
     for xml_path in annotation_files(annotations_dir):
-        annotation = parse_voc_xml(xml_path)
+        annotation = parse_voc_xml(xml_path, encoding=encoding)
+        if annotation.guessed_encoding:
+            guessed.append(xml_path)
         image, why = voc_image(annotation, index)
         if image is None:
             report.skip(xml_path, f"image not found ({why})")
@@ -179,6 +195,8 @@ def convert_voc(
     for image in index.paths:
         if image not in used:
             report.skip(image, "no annotation XML for this image")
+    if guessed:
+        report.note(annotations_dir, guessed_note(len(guessed), guessed[0]))
 
     names = tuple(classes) if classes else tuple(sorted({o.name for a, _ in parsed for o in a.objects}))
     if not names:
