@@ -30,6 +30,7 @@ from linecheck.errors import ConfigError, InvalidFieldError
 from linecheck.kinds import FrameView, KindOptions, KindSpec, get_kind, kind_names
 from linecheck.line_outputs import LineOutputs
 from linecheck.settings_env import SHARED_PREFIX, ServiceSettings
+from linecheck.text_files import decode_problem, decode_text
 
 #: Repository root when running from a checkout (configs/, models/ live there).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -228,9 +229,15 @@ class LineConfig(BaseModel):
 def load_line(path: Path) -> LineConfig:
     """Load and validate one line YAML file; errors name the file and the field."""
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        raw: Any = yaml.safe_load(decode_text(data))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read line config: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text at {decode_problem(exc, data)}; save the file as UTF-8 "
+            "(Notepad: Save as, Encoding UTF-8)"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -45,6 +45,23 @@ def test_bad_line_config_names_file_and_field(tmp_path: Path, body: str, needle:
     assert needle in str(info.value)
 
 
+def test_a_line_file_saved_by_windows_tools(tmp_path: Path) -> None:
+    text = (ROOT / "configs" / "lines" / "pv-01.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: Module line 1 - post-lamination EL", "name: 组件线1 - 层压后EL")
+    path = tmp_path / "pv-01.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())  # Notepad's "UTF-8 with BOM"
+    assert load_line(path).name == "组件线1 - 层压后EL"
+    path.write_bytes(text.encode("utf-16"))
+    assert load_line(path).name == "组件线1 - 层压后EL"
+    path.write_bytes(text.encode("gbk"))  # older Notepad's "ANSI" on Chinese Windows
+    with pytest.raises(ConfigError) as info:
+        load_line(path)
+    message = str(info.value)
+    assert (
+        str(path) in message and "not UTF-8 text at line 3" in message and "save the file as UTF-8" in message
+    )
+
+
 def test_threshold_falls_back_to_default() -> None:
     line = LineConfig(id="t1", kind=Kind.TEXTILE, thresholds={"default": 0.4, "hole": 0.2})
     assert line.threshold("hole") == 0.2

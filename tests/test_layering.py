@@ -81,6 +81,7 @@ FLOOR = (
     "linecheck.grading",
     "linecheck.image_files",
     "linecheck.pixel_depth",
+    "linecheck.text_files",
 )
 
 #: (importing packages, packages they must not import)

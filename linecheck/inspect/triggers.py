@@ -20,6 +20,7 @@ from pathlib import Path
 
 from linecheck.errors import InvalidFieldError
 from linecheck.kinds import check_code
+from linecheck.text_files import decode_problem, decode_text
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,16 @@ class FileTrigger:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last: tuple[float, int] | None = None
+        self.unreadable = 0
 
     def poll(self) -> str | None:
-        """Read the file if it changed; returns the code set on the board, if any."""
+        """Read the file if it changed; returns the code set on the board, if any.
+
+        The file is read as :func:`linecheck.text_files.decode_text` says (UTF-8, or the encoding
+        of its byte-order mark: PowerShell 5 writes UTF-16). A file that cannot be read now (locked
+        by its writer, gone) is tried again at the next poll; one that is not text is logged and
+        left until it changes.
+        """
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -89,8 +97,22 @@ class FileTrigger:
         stamp = (stat.st_mtime, stat.st_size)
         if stamp == self._last:
             return None
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            log.warning("file trigger %s: cannot read it now (%s); trying again", self.path, exc)
+            return None
         self._last = stamp
-        text = self.path.read_text(encoding="utf-8").strip()
+        try:
+            text = decode_text(data).strip()
+        except UnicodeDecodeError as exc:
+            self.unreadable += 1
+            log.warning(
+                "file trigger %s: not UTF-8 text at %s (ignored until the file changes)",
+                self.path,
+                decode_problem(exc, data),
+            )
+            return None
         if not text:
             return None
         code = text.splitlines()[-1].strip()
@@ -108,7 +130,10 @@ class FileTrigger:
 
     def _loop(self) -> None:
         while True:
-            self.poll()
+            try:
+                self.poll()
+            except Exception:  # a watcher that dies leaves the line without codes: log and go on
+                log.exception("file trigger %s: poll failed; polling on", self.path)
             if self._stop.wait(self.poll_s):
                 return
 

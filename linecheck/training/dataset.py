@@ -16,6 +16,7 @@ import yaml
 
 from linecheck.errors import DatasetError
 from linecheck.image_files import list_images
+from linecheck.text_files import decode_problem, decode_text
 
 SPLITS = ("train", "val", "test")
 
@@ -79,7 +80,13 @@ class YoloDataset:
         if not label.is_file():
             return []
         ids: list[int] = []
-        for number, row in enumerate(label.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            rows = decode_text(label.read_bytes()).splitlines()
+        except UnicodeDecodeError as exc:
+            raise DatasetError(
+                f"label file is not text ({exc.reason} at byte {exc.start})", path=label
+            ) from None
+        for number, row in enumerate(rows, start=1):
             fields = row.split()
             if not fields:
                 continue
@@ -138,9 +145,15 @@ def load_dataset(path: Path) -> YoloDataset:
     if not yaml_path.is_file():
         raise DatasetError("no data.yaml here (expected a dataset folder or its data.yaml)", path=path)
     try:
-        raw = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
+        data = yaml_path.read_bytes()
+        raw = yaml.safe_load(decode_text(data))
     except (OSError, yaml.YAMLError) as exc:
         raise DatasetError(f"cannot read data.yaml: {exc}", path=yaml_path) from exc
+    except UnicodeDecodeError as exc:
+        where = decode_problem(exc, data)
+        raise DatasetError(
+            f"data.yaml is not UTF-8 text at {where}; save it as UTF-8", path=yaml_path
+        ) from None
     if not isinstance(raw, dict):
         raise DatasetError(f"expected a mapping, got {type(raw).__name__}", path=yaml_path)
     base = yaml_path.parent.resolve()

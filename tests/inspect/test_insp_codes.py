@@ -159,6 +159,35 @@ def test_file_trigger_follows_the_file(lines: dict[str, LineConfig], tmp_path: P
     assert board.current("textile-01") == "RL0000000012"
 
 
+def test_file_trigger_reads_what_windows_tools_write_and_never_stops_polling(
+    lines: dict[str, LineConfig], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    board = TriggerBoard()
+    board.expect("textile-01", lines["textile-01"].code_pattern)
+    path = tmp_path / "current_roll.txt"
+    trigger = FileTrigger(board, "textile-01", path, poll_s=0.02)
+    path.write_bytes("RL0000000021\r\n".encode("utf-16"))  # PowerShell 5: "RL..." > current_roll.txt
+    assert trigger.poll() == "RL0000000021"
+    path.write_bytes(b"\xef\xbb\xbfRL0000000022\r\n")  # Notepad's "UTF-8 with BOM"
+    assert trigger.poll() == "RL0000000022"
+    path.write_bytes(b"RL00\xff\xfe00000023\n")  # not text: logged, the code stays
+    assert trigger.poll() is None and trigger.unreadable == 1
+    assert board.current("textile-01") == "RL0000000022" and "not UTF-8 text at line 1" in caplog.text
+    path.unlink()
+    path.mkdir()  # cannot be read (as a file locked by its writer): tried again, nothing lost
+    assert trigger.poll() is None and "cannot read it now" in caplog.text
+    path.rmdir()
+    trigger.start()
+    try:
+        path.write_text("RL0000000024\n")
+        deadline = time.monotonic() + 3
+        while board.current("textile-01") != "RL0000000024" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        trigger.stop()
+    assert board.current("textile-01") == "RL0000000024"
+
+
 def _post(url: str, body: bytes) -> tuple[int, dict]:
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
     try:

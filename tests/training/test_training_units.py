@@ -198,6 +198,28 @@ def test_a_moved_dataset_is_read_from_its_own_folder(tmp_path: Path) -> None:
     assert len(dataset.images("train")) == 2
 
 
+def test_data_yaml_and_labels_written_by_windows_tools(tmp_path: Path) -> None:
+    """Chinese class names in a data.yaml saved as UTF-16 (PowerShell) load; GBK is refused by name."""
+    write_tiny_dataset(tmp_path, NAMES, train=2, val=1, test=1, imgsz=64)
+    yaml_path = tmp_path / "data.yaml"
+    text = yaml_path.read_text().replace(f"0: {NAMES[0]}", "0: 划痕")
+    yaml_path.write_bytes(text.encode("utf-16"))
+    dataset = load_dataset(tmp_path)
+    assert dataset.names[0] == "划痕"
+    image = dataset.images("train")[0]
+    label, ids = dataset.label_for(image), dataset.classes_in(image)
+    label.write_bytes(label.read_text().encode("utf-16"))
+    assert dataset.classes_in(image) == ids
+    label.write_bytes(b"\x80\x81 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(DatasetError, match="label file is not text") as info:
+        dataset.classes_in(image)
+    assert info.value.path == label
+    yaml_path.write_bytes(text.encode("gbk"))
+    with pytest.raises(DatasetError, match=r"not UTF-8 text at line \d+ .*save it as UTF-8") as info:
+        load_dataset(tmp_path)
+    assert info.value.path == yaml_path
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [

@@ -16,18 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from linecheck.errors import ConversionError, InvalidFieldError
+from linecheck.text_files import bom_encoding
 
 #: Tried when a file is not UTF-8 and says nothing of its encoding.
 FALLBACK_ENCODING = "gb18030"
 #: Declared encodings read with a superset (files declared GB2312 often hold GBK characters).
 _SUPERSETS = {"gb2312": FALLBACK_ENCODING, "gbk": FALLBACK_ENCODING}
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 _XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 
 
@@ -81,9 +75,9 @@ def decode_source(data: bytes, path: Path, *, encoding: str | None = None, xml: 
     if forced is not None:
         text = _decode(data, forced, path, forced)
         return SourceText(text.removeprefix("\ufeff"), forced)
-    for bom, codec in _BOMS:
-        if data.startswith(bom):
-            return SourceText(_decode(data, codec, path, codec).removeprefix("\ufeff"), codec)
+    marked = bom_encoding(data)
+    if marked is not None:
+        return SourceText(_decode(data, marked, path, marked).removeprefix("\ufeff"), marked)
     declared = _XML_DECLARATION.match(data) if xml else None
     if declared is not None:
         name = declared.group(1).decode("ascii")
