@@ -151,12 +151,17 @@ def test_file_trigger_follows_the_file(lines: dict[str, LineConfig], tmp_path: P
         time.sleep(0.1)
         assert board.current("textile-01") == "RL0000000011"
         path.write_text("RL0000000012\n")
-        deadline = time.monotonic() + 3
-        while board.current("textile-01") != "RL0000000012" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert _board_reaches(board, "textile-01", "RL0000000012")
     finally:
         trigger.stop()
-    assert board.current("textile-01") == "RL0000000012"
+
+
+def _board_reaches(board: TriggerBoard, line_id: str, code: str, timeout_s: float = 3.0) -> bool:
+    """Whether the board's current code of ``line_id`` becomes ``code`` within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while board.current(line_id) != code and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return board.current(line_id) == code
 
 
 def test_file_trigger_reads_what_windows_tools_write_and_never_stops_polling(
@@ -180,12 +185,9 @@ def test_file_trigger_reads_what_windows_tools_write_and_never_stops_polling(
     trigger.start()
     try:
         path.write_text("RL0000000024\n")
-        deadline = time.monotonic() + 3
-        while board.current("textile-01") != "RL0000000024" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert _board_reaches(board, "textile-01", "RL0000000024")
     finally:
         trigger.stop()
-    assert board.current("textile-01") == "RL0000000024"
 
 
 def _post(url: str, body: bytes) -> tuple[int, dict]:
