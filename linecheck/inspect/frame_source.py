@@ -6,6 +6,8 @@ Built in:
 ``synth://<kind>?seed=1``   a live simulated line (``rate`` fps, ``units`` limit): the synthetic
                             camera, registered as a ``linecheck.sources`` entry-point plug-in
 ``/path/to/folder``         the images of a folder, in name order (``file://`` optional)
+``watch:///path/to/folder`` a hot folder: each image a camera program saves there, once it has
+                            settled, oldest first; moved to ``done/`` (or deleted, or kept)
 ``/path/to/video.mp4``      a video file through OpenCV (FFmpeg)
 ``rtsp://``, ``http://``    a network camera through OpenCV, with open/read timeouts and
                             reconnect with exponential backoff on drop
@@ -177,6 +179,8 @@ def open_source(uri: str, context: SourceContext) -> FrameSource:
     # Imported here: each source module imports this one for the base class.
     from linecheck.inspect.sources.capture import CaptureSource
     from linecheck.inspect.sources.folder import ImageFolderSource
+    from linecheck.inspect.sources.watch import SCHEME as WATCH_SCHEME
+    from linecheck.inspect.sources.watch import WatchedFolderSource
 
     text = uri.strip()
     if not text:
@@ -185,6 +189,8 @@ def open_source(uri: str, context: SourceContext) -> FrameSource:
     factory = _SCHEMES.get(scheme) or _plugin_schemes().get(scheme)
     if factory is not None:
         return factory(text, context)
+    if scheme == WATCH_SCHEME:
+        return WatchedFolderSource(text, context)
     if scheme in {"rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp"} or scheme == "usb":
         return CaptureSource(text, context)
     if scheme in {"", "file"} or len(scheme) == 1:  # len 1: a Windows drive letter
@@ -197,5 +203,5 @@ def open_source(uri: str, context: SourceContext) -> FrameSource:
             f"source uri={uri!r}: not a folder of images nor a video file "
             f"({', '.join(sorted(VIDEO_SUFFIXES))})"
         )
-    known = sorted({"rtsp", "http", "usb", "file", *_SCHEMES, *_plugin_schemes()})
+    known = sorted({"rtsp", "http", "usb", "file", WATCH_SCHEME, *_SCHEMES, *_plugin_schemes()})
     raise FrameSourceError(f"source uri={uri!r}: unknown scheme {scheme!r}; known: {', '.join(known)}")

@@ -38,6 +38,12 @@ def ctx(line: LineConfig, **kw: object) -> SourceContext:
         ("synth://pv?rate=-1", "rate=-1.0 must be >= 0"),
         ("synth://pv?colour=red", "unknown parameter(s) ['colour']"),
         ("usb:front", "expected usb:<camera index>"),
+        ("watch://", "expected watch:///path/to/folder"),
+        ("watch:///tmp?done=archive", "done='archive'; expected one of ['move', 'delete', 'keep']"),
+        ("watch:///tmp?settle=-1", "settle=-1 must be a finite number >= 0"),
+        ("watch:///tmp?poll=0", "poll=0 must be a finite number > 0"),
+        ("watch:///tmp?idle=soon", "idle='soon' is not a number of seconds"),
+        ("watch:///tmp?colour=red", "unknown parameter(s) ['colour']"),
     ],
 )
 def test_bad_source_uri_names_the_problem(lines: dict[str, LineConfig], uri: str, needle: str) -> None:

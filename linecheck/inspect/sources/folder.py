@@ -28,9 +28,9 @@ class ImageFolderSource(FrameSource):
     :attr:`depth_warning`.
     """
 
-    def __init__(self, uri: str, context: SourceContext) -> None:
+    def __init__(self, uri: str, context: SourceContext, *, path: Path | None = None) -> None:
         super().__init__(uri, context)
-        self.path = Path(uri)
+        self.path = Path(uri) if path is None else path
         self._files: list[Path] = []
         self._next = 0
         self.unreadable: list[Path] = []
@@ -57,15 +57,18 @@ class ImageFolderSource(FrameSource):
                 self.unreadable.append(path)
                 self.skipped += 1
                 continue
-            return Frame(
-                line_id=self.context.line_id,
-                station=self.context.station,
-                seq=self.next_seq(),
-                captured_at=datetime.now(UTC),
-                image=np.ascontiguousarray(image, dtype=np.uint8),
-                meta={"file": str(path)},
-            )
+            return self._frame(image, path)
         return None
+
+    def _frame(self, image: npt.NDArray[np.uint8], path: Path) -> Frame:
+        return Frame(
+            line_id=self.context.line_id,
+            station=self.context.station,
+            seq=self.next_seq(),
+            captured_at=datetime.now(UTC),
+            image=np.ascontiguousarray(image, dtype=np.uint8),
+            meta={"file": str(path)},
+        )
 
     def _decode(self, path: Path) -> npt.NDArray[np.uint8] | None:
         pixels = read_deep(path)
