@@ -25,17 +25,22 @@ from __future__ import annotations
 import itertools
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
+
+import numpy.typing as npt
 
 from linecheck.config import LineConfig
 from linecheck.errors import FrameSourceError
 from linecheck.messages import Frame
+from linecheck.pixel_depth import to_bgr8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +112,28 @@ class FrameSource(ABC):
     def next_seq(self) -> int:
         """The next frame sequence number of this source."""
         return next(self._seq)
+
+    def frame(
+        self,
+        pixels: npt.NDArray[Any],
+        *,
+        meta: Mapping[str, Any] | None = None,
+        trigger_code: str | None = None,
+    ) -> Frame:
+        """The next :class:`~linecheck.messages.Frame` of this source, captured now, from ``pixels``.
+
+        Grey, BGRA and 16-bit pixels (read with the camera's ``bit_depth``) become the HxWx3 uint8
+        BGR a frame holds (:func:`linecheck.pixel_depth.to_bgr8`); the sequence number is the next one.
+        """
+        return Frame(
+            line_id=self.context.line_id,
+            station=self.context.station,
+            seq=self.next_seq(),
+            captured_at=datetime.now(UTC),
+            image=to_bgr8(pixels, bit_depth=self.context.bit_depth),
+            trigger_code=trigger_code,
+            meta=dict(meta or {}),
+        )
 
     @abstractmethod
     def open(self) -> None:

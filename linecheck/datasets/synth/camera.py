@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -167,15 +166,7 @@ class SyntheticSource(FrameSource):
         }
         if self.web:
             meta["roll_offset_m"] = float(sframe.offset_m)
-        return Frame(
-            line_id=self.context.line_id,
-            station=self.context.station,
-            seq=self.next_seq(),
-            captured_at=datetime.now(UTC),
-            image=image,
-            trigger_code=trigger,
-            meta=meta,
-        )
+        return self.frame(image, meta=meta, trigger_code=trigger)
 
     def close(self) -> None:
         """Stop the generator."""

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import cv2
-import numpy as np
 
 from linecheck.errors import FrameSourceError
 from linecheck.inspect.frame_source import FrameSource, SourceContext
@@ -100,7 +98,7 @@ class CaptureSource(FrameSource):
         while not self.interrupted:
             ok, image = self._cap.read()
             if ok and image is not None:
-                return self._frame(image)
+                return self.frame(image)
             if not self.live:
                 return None
             self.last_error = "stream dropped (read failed or timed out)"
@@ -114,19 +112,6 @@ class CaptureSource(FrameSource):
                     return None
                 raise
         return None
-
-    def _frame(self, image: np.ndarray) -> Frame:
-        if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        elif image.shape[2] == 4:
-            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-        return Frame(
-            line_id=self.context.line_id,
-            station=self.context.station,
-            seq=self.next_seq(),
-            captured_at=datetime.now(UTC),
-            image=np.ascontiguousarray(image, dtype=np.uint8),
-        )
 
     def close(self) -> None:
         """Release the capture."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -57,18 +56,8 @@ class ImageFolderSource(FrameSource):
                 self.unreadable.append(path)
                 self.skipped += 1
                 continue
-            return self._frame(image, path)
+            return self.frame(image, meta={"file": str(path)})
         return None
-
-    def _frame(self, image: npt.NDArray[np.uint8], path: Path) -> Frame:
-        return Frame(
-            line_id=self.context.line_id,
-            station=self.context.station,
-            seq=self.next_seq(),
-            captured_at=datetime.now(UTC),
-            image=np.ascontiguousarray(image, dtype=np.uint8),
-            meta={"file": str(path)},
-        )
 
     def _decode(self, path: Path) -> npt.NDArray[np.uint8] | None:
         pixels = read_deep(path)

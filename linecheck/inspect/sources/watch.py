@@ -166,7 +166,7 @@ class WatchedFolderSource(ImageFolderSource):
                     self.skipped += 1
                     self._finish(path, UNREADABLE_FOLDER)
                     continue
-                return self._frame(image, self._finish(path, DONE_FOLDER))
+                return self.frame(image, meta={"file": str(self._finish(path, DONE_FOLDER))})
             if self.idle_s and not self._seen and now - self._last_change >= self.idle_s:
                 return None
             if self.sleep(self.poll_s):
