@@ -171,6 +171,12 @@ def _run_conversion(fmt: SourceFormat, src: Path, dst: Path, options: _ConvertOp
         return convert_coco(
             src, dst, images_dir=options.images_dir, split=split_options, encoding=options.encoding
         )
+    if fmt is SourceFormat.LABELME:
+        from linecheck.datasets.convert.labelme import convert_labelme
+
+        return convert_labelme(
+            src, dst, classes=options.classes, split=split_options, encoding=options.encoding
+        )
     if fmt is SourceFormat.MASK:
         from linecheck.datasets.convert.mask import convert_mask, parse_value_map
 
@@ -235,7 +241,9 @@ def convert(
     src: Path = typer.Argument(..., help="Source dataset (folder, or the .json / .csv file)."),
     dst: Path = typer.Argument(..., help="New dataset folder (must be absent or empty)."),
     source_format: SourceFormat = typer.Option(..., "--from", help="Source format."),
-    classes: str | None = typer.Option(None, "--classes", help="voc: class names in id order, 'a,b,c'."),
+    classes: str | None = typer.Option(
+        None, "--classes", help="voc/labelme: class names in id order, 'a,b,c'."
+    ),
     images_dir: Path | None = typer.Option(None, "--images", help="coco: folder of the image files."),
     class_name: str = typer.Option("defect", "--class-name", help="mask: class of the defect pixels."),
     value_map: str | None = typer.Option(
@@ -251,11 +259,11 @@ def convert(
     encoding: str | None = typer.Option(
         None,
         "--encoding",
-        help="voc/coco/csv: the label files' text encoding (default: as declared, else UTF-8, else GB18030).",
+        help="voc/coco/labelme/csv: the label files' encoding (default: declared, else UTF-8, else GB18030).",
     ),
     limit: int = typer.Option(20, "--limit", min=1, help="Print at most this many skipped items."),
 ) -> None:
-    """Convert a VOC / COCO / mask / CSV dataset into YOLO format (detection; csv: classification).
+    """Convert a VOC / COCO / labelme / mask / CSV dataset into YOLO format (detection; csv: classification).
 
     Detection datasets are written unsplit unless --val or --test is given. Label files that are
     not UTF-8 are read as GB18030 (GBK, GB2312: Excel and annotation tools on Chinese Windows), and

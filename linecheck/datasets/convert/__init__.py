@@ -22,6 +22,7 @@ class SourceFormat(StrEnum):
     COCO = "coco"
     MASK = "mask"
     CSV = "csv"
+    LABELME = "labelme"
 
 
 __all__ = ["ConversionReport", "SkippedItem", "SourceFormat", "SplitOptions"]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from linecheck.datasets.boxes import YoloBoxes
 from linecheck.datasets.convert.report import ConversionReport
+from linecheck.datasets.convert.sources import ImageIndex
+from linecheck.datasets.convert.text import guessed_note
 from linecheck.datasets.split import split_dataset, split_sizes
 from linecheck.datasets.writer import YoloWriter, check_destination
 from linecheck.errors import ConversionError
@@ -15,10 +21,10 @@ from linecheck.errors import ConversionError
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DetectionRecord:
-    """One converted image: where it comes from, its output stem and its YOLO boxes."""
+    """One converted image: its file (copied as it is) or pixels (written as PNG), output stem, YOLO boxes."""
 
     stem: str
-    image: Path
+    image: Path | npt.NDArray[np.uint8]
     boxes: YoloBoxes
 
 
@@ -29,6 +35,60 @@ class SplitOptions:
     val: float = 0.2
     test: float = 0.1
     seed: int = 0
+
+
+class Annotation(Protocol):
+    """What :func:`pair_with_images` needs of a parsed annotation file."""
+
+    @property
+    def guessed_encoding(self) -> bool:
+        """True when the file was not UTF-8 and was read as GB18030."""
+        ...
+
+
+A = TypeVar("A", bound=Annotation)
+ImageT = TypeVar("ImageT", bound=Path | npt.NDArray[np.uint8])  # an image file, or decoded pixels
+
+
+def pair_with_images(
+    files: Iterable[Path],
+    parse: Callable[[Path], A | None],
+    image_of: Callable[[A], tuple[ImageT | None, str]],
+    index: ImageIndex,
+    report: ConversionReport,
+    *,
+    not_this_format: str = "",
+    no_annotation: str,
+) -> list[tuple[A, ImageT]]:
+    """Each annotation file parsed and paired with its image; the rest reported.
+
+    ``parse`` returns None for a file of another format (reported with ``not_this_format``);
+    ``image_of`` finds an annotation's image or says why not. Images under ``index`` that no
+    annotation names are reported with ``no_annotation``; files read as GB18030 get one note.
+    """
+    pairs: list[tuple[A, ImageT]] = []
+    used: set[Path] = set()
+    guessed: list[Path] = []
+    for path in files:
+        annotation = parse(path)
+        if annotation is None:
+            report.skip(path, not_this_format)
+            continue
+        if annotation.guessed_encoding:
+            guessed.append(path)
+        image, why = image_of(annotation)
+        if image is None:
+            report.skip(path, f"image not found ({why})")
+            continue
+        pairs.append((annotation, image))
+        if isinstance(image, Path):
+            used.add(image.resolve())
+    for listed in index.paths:
+        if listed.resolve() not in used:
+            report.skip(listed, no_annotation)
+    if guessed:
+        report.note(guessed[0].parent, guessed_note(len(guessed), guessed[0]))
+    return pairs
 
 
 def write_detection_dataset(

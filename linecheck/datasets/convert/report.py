@@ -24,7 +24,7 @@ class ConversionReport:
     Attributes:
         source: what was converted (folder or annotation file).
         dst: the dataset written.
-        source_format: ``voc``, ``coco``, ``mask`` or ``csv``.
+        source_format: ``voc``, ``coco``, ``labelme``, ``mask`` or ``csv``.
         task: ``detect`` (YOLO detection layout) or ``classify`` (Ultralytics classification layout).
         names: class names in class-id order.
         images: images written.

@@ -12,15 +12,21 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from linecheck.datasets.boxes import xyxy_to_yolo
-from linecheck.datasets.convert.detection import DetectionRecord, SplitOptions, write_detection_dataset
+from linecheck.datasets.convert.detection import (
+    DetectionRecord,
+    SplitOptions,
+    pair_with_images,
+    write_detection_dataset,
+)
 from linecheck.datasets.convert.report import ConversionReport
 from linecheck.datasets.convert.sources import ImageIndex, find_folder, output_stem, relative_key
-from linecheck.datasets.convert.text import guessed_note, read_source_text
+from linecheck.datasets.convert.text import read_source_text
 from linecheck.datasets.images import image_size
 from linecheck.errors import ConversionError, DatasetError
 from linecheck.image_files import list_files
@@ -179,24 +185,14 @@ def convert_voc(
     annotations_dir, images_dir = voc_layout(src)
     report = ConversionReport(source=src, dst=dst, source_format="voc", task="detect")
     index = ImageIndex(images_dir)
-    parsed: list[tuple[VocAnnotation, Path]] = []
-    used: set[Path] = set()
-    guessed: list[Path] = []
-    for xml_path in annotation_files(annotations_dir):
-        annotation = parse_voc_xml(xml_path, encoding=encoding)
-        if annotation.guessed_encoding:
-            guessed.append(xml_path)
-        image, why = voc_image(annotation, index)
-        if image is None:
-            report.skip(xml_path, f"image not found ({why})")
-            continue
-        parsed.append((annotation, image))
-        used.add(image)
-    for image in index.paths:
-        if image not in used:
-            report.skip(image, "no annotation XML for this image")
-    if guessed:
-        report.note(annotations_dir, guessed_note(len(guessed), guessed[0]))
+    parsed = pair_with_images(
+        annotation_files(annotations_dir),
+        lambda path: parse_voc_xml(path, encoding=encoding),
+        partial(voc_image, index=index),
+        index,
+        report,
+        no_annotation="no annotation XML for this image",
+    )
 
     names = tuple(classes) if classes else tuple(sorted({o.name for a, _ in parsed for o in a.objects}))
     if not names:
