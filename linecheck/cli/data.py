@@ -14,6 +14,7 @@ from rich.table import Table
 from linecheck.cli import data_reviews, data_synth
 from linecheck.cli.common import FormatOption, OutputFormat, console, err_console, errors_exit
 from linecheck.datasets.convert import SourceFormat
+from linecheck.errors import InvalidFieldError
 
 if TYPE_CHECKING:
     from linecheck.datasets.convert.report import ConversionReport
@@ -148,11 +149,16 @@ class _ConvertOptions:
     test: float | None
     seed: int
     encoding: str | None = None
+    rename: str | None = None
 
 
 def _run_conversion(fmt: SourceFormat, src: Path, dst: Path, options: _ConvertOptions) -> ConversionReport:
     """Call the converter of ``fmt`` (imported here, so OpenCV loads only when converting)."""
-    from linecheck.datasets.convert.detection import SplitOptions
+    from linecheck.datasets.convert.detection import SplitOptions, parse_rename
+
+    rename = parse_rename(options.rename) if options.rename else None
+    if rename and fmt is SourceFormat.MASK:
+        raise InvalidFieldError("rename", options.rename, "mask sources name their classes with --value-map")
 
     split_options: SplitOptions | None = None
     if options.val is not None or options.test is not None or fmt is SourceFormat.CSV:
@@ -164,18 +170,25 @@ def _run_conversion(fmt: SourceFormat, src: Path, dst: Path, options: _ConvertOp
     if fmt is SourceFormat.VOC:
         from linecheck.datasets.convert.voc import convert_voc
 
-        return convert_voc(src, dst, classes=options.classes, split=split_options, encoding=options.encoding)
+        return convert_voc(
+            src, dst, classes=options.classes, split=split_options, encoding=options.encoding, rename=rename
+        )
     if fmt is SourceFormat.COCO:
         from linecheck.datasets.convert.coco import convert_coco
 
         return convert_coco(
-            src, dst, images_dir=options.images_dir, split=split_options, encoding=options.encoding
+            src,
+            dst,
+            images_dir=options.images_dir,
+            split=split_options,
+            encoding=options.encoding,
+            rename=rename,
         )
     if fmt is SourceFormat.LABELME:
         from linecheck.datasets.convert.labelme import convert_labelme
 
         return convert_labelme(
-            src, dst, classes=options.classes, split=split_options, encoding=options.encoding
+            src, dst, classes=options.classes, split=split_options, encoding=options.encoding, rename=rename
         )
     if fmt is SourceFormat.MASK:
         from linecheck.datasets.convert.mask import convert_mask, parse_value_map
@@ -198,6 +211,7 @@ def _run_conversion(fmt: SourceFormat, src: Path, dst: Path, options: _ConvertOp
         group_by_type=options.group_by_type,
         split=split_options,
         encoding=options.encoding,
+        rename=rename,
     )
 
 
@@ -261,6 +275,11 @@ def convert(
         "--encoding",
         help="voc/coco/labelme/csv: the label files' encoding (default: declared, else UTF-8, else GB18030).",
     ),
+    rename: str | None = typer.Option(
+        None,
+        "--rename",
+        help="Source class names to the line's, '划痕=scratch,scratches=scratch' (alike names merge).",
+    ),
     limit: int = typer.Option(20, "--limit", min=1, help="Print at most this many skipped items."),
 ) -> None:
     """Convert a VOC / COCO / labelme / mask / CSV dataset into YOLO format (detection; csv: classification).
@@ -282,6 +301,7 @@ def convert(
         test=test,
         seed=seed,
         encoding=encoding,
+        rename=rename,
     )
     with errors_exit():
         report = _run_conversion(source_format, src, dst, options)

@@ -137,3 +137,45 @@ def test_cli_converts_and_splits_labelme(labelled: Path, tmp_path: Path) -> None
 def test_split_options_reach_the_converter(labelled: Path, tmp_path: Path) -> None:
     report = convert_labelme(labelled, tmp_path / "out", split=SplitOptions(val=0.5, test=0.0, seed=3))
     assert sum(report.splits.values()) == 2
+
+
+def test_rename_maps_source_names_to_the_lines_and_merges_alike(labelled: Path, tmp_path: Path) -> None:
+    rename = {SCRATCH: "scratch", DENT: "scratch", "rust": "corrosion"}
+    report = convert_labelme(labelled, tmp_path / "out", rename=rename)
+    assert report.names == ("scratch",) and report.per_class == {"scratch": 4}
+    assert any("rename rust=corrosion: no class 'rust' in the source" in n.reason for n in report.notes)
+    assert list(validate_yolo(tmp_path / "out")) == []
+    boxes = np.concatenate([s.boxes for s in load_yolo(tmp_path / "out").samples()])
+    assert set(boxes[:, 0].tolist()) == {0.0}
+    # --classes chooses among the source's names, then --rename names what is kept
+    kept = convert_labelme(labelled, tmp_path / "kept", classes=[SCRATCH], rename={SCRATCH: "scratch"})
+    assert kept.names == ("scratch",) and kept.boxes == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--from", "labelme", "--rename", "划痕"], "rename='划痕': entry '划痕': expected SOURCE=NEW"),
+        (["--from", "labelme", "--rename", "a=b,a=c"], "'a' is renamed twice"),
+        (["--from", "mask", "--rename", "a=b"], "mask sources name their classes with --value-map"),
+    ],
+)
+def test_bad_rename_is_refused_naming_it(
+    labelled: Path, tmp_path: Path, args: list[str], needle: str
+) -> None:
+    result = CliRunner().invoke(app, ["data", "convert", str(labelled), str(tmp_path / "out"), *args])
+    assert result.exit_code == 1 and needle in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_csv_classes_are_renamed_too(tmp_path: Path, image_writer: Callable[..., Path]) -> None:
+    from linecheck.datasets.convert.csv import convert_csv
+
+    rows = ["path,label"]
+    for i in range(8):
+        image_writer(tmp_path / "cells" / f"c{i}.png", (20, 20), value=i)
+        rows.append(f"c{i}.png,{'缺陷' if i % 2 else '良品'}")
+    (tmp_path / "cells" / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = convert_csv(tmp_path / "cells", tmp_path / "out", rename={"缺陷": "defective", "良品": "good"})
+    assert set(report.names) == {"defective", "good"}
+    assert {p.name for p in (tmp_path / "out" / "train").iterdir()} == {"defective", "good"}

@@ -99,6 +99,7 @@ def convert_coco(
     images_dir: Path | None = None,
     split: SplitOptions | None = None,
     encoding: str | None = None,
+    rename: Mapping[str, str] | None = None,
 ) -> ConversionReport:
     """Convert the COCO detection annotations at ``src`` into a YOLO dataset at ``dst``.
 
@@ -109,6 +110,7 @@ def convert_coco(
             ``images/`` folder beside it or beside ``annotations/``.
         split: split the result into train/val/test; None keeps one unsplit set.
         encoding: the JSON file's encoding, overriding the UTF-8 / GB18030 reading.
+        rename: category name -> the class name written (names renamed alike merge).
 
     """
     json_path = find_coco_json(src)
@@ -152,7 +154,7 @@ def convert_coco(
         record = _record(file_name, boxes_of.get(image_id, []), indexes, json_path, report)
         if record is not None:
             records.append(record)
-    return write_detection_dataset(records, names, report, split=split)
+    return write_detection_dataset(records, names, report, split=split, rename=rename)
 
 
 def _image_folders(json_path: Path) -> list[Path]:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from linecheck.datasets.convert.detection import SplitOptions
+from linecheck.datasets.convert.detection import SplitOptions, note_unknown_renames
 from linecheck.datasets.convert.report import ConversionReport
 from linecheck.datasets.convert.text import guessed_note, read_source_text
 from linecheck.datasets.images import image_size
@@ -195,6 +195,7 @@ def convert_csv(
     group_by_type: bool = False,
     split: SplitOptions | None = None,
     encoding: str | None = None,
+    rename: Mapping[str, str] | None = None,
 ) -> ConversionReport:
     """Convert image-level CSV labels at ``src`` into a classification dataset at ``dst``.
 
@@ -205,6 +206,7 @@ def convert_csv(
         group_by_type: prefix the class with the row's type (``mono_defective``).
         split: split fractions and seed (default: val 0.2, test 0.1, seed 0).
         encoding: the CSV file's encoding, overriding the UTF-8 / GB18030 reading.
+        rename: class name (label, or ``defective`` / ``functional``) -> the folder name written.
 
     """
     if not 0.0 < threshold <= 1.0:
@@ -217,9 +219,13 @@ def convert_csv(
     if read_source_text(csv_path, encoding=encoding).guessed:
         report.note(csv_path, guessed_note(1, csv_path))
     chosen: dict[Path, tuple[str, CsvRow]] = {}
+    rename = rename or {}
+    source_classes: set[str] = set()
     for row in parse_label_csv(csv_path, encoding=encoding):
         image = (csv_path.parent / row.path).resolve()
         cls = class_of(row, threshold=threshold, group_by_type=group_by_type, csv_path=csv_path)
+        source_classes.add(cls)
+        cls = rename.get(cls, cls)
         if not is_image_file(image) or not image.is_file():
             report.skip(image, f"line {row.line}: image not found or not an image file")
             continue
@@ -234,6 +240,7 @@ def convert_csv(
         chosen[image] = (cls, row)
     if not chosen:
         raise ConversionError("no readable images listed", path=csv_path)
+    note_unknown_renames(rename, source_classes, report, csv_path)
 
     names = Counter(p.name for p in chosen)
     out_name = {

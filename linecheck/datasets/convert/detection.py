@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -16,7 +16,7 @@ from linecheck.datasets.convert.sources import ImageIndex
 from linecheck.datasets.convert.text import guessed_note
 from linecheck.datasets.split import split_dataset, split_sizes
 from linecheck.datasets.writer import YoloWriter, check_destination
-from linecheck.errors import ConversionError
+from linecheck.errors import ConversionError, InvalidFieldError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,14 +91,67 @@ def pair_with_images(
     return pairs
 
 
+def parse_rename(text: str) -> dict[str, str]:
+    """``'划痕=scratch,scratches=scratch'`` as ``{source name: new name}`` (several may share a new name)."""
+    mapping: dict[str, str] = {}
+    for part in text.split(","):
+        old, sep, new = part.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise InvalidFieldError("rename", text, f"entry {part.strip()!r}: expected SOURCE=NEW")
+        if old.strip() in mapping:
+            raise InvalidFieldError("rename", text, f"{old.strip()!r} is renamed twice")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def renamed(
+    names: Sequence[str], rename: Mapping[str, str], report: ConversionReport
+) -> tuple[tuple[str, ...], list[int]]:
+    """Class names after ``rename``, and for each old class id its new one.
+
+    A renamed class keeps the place of its first source name; names renamed alike merge into one
+    class. A ``rename`` entry for a name the source does not have is noted in ``report``.
+    """
+    new_names: list[str] = []
+    new_id: list[int] = []
+    for name in names:
+        target = rename.get(name, name)
+        if target not in new_names:
+            new_names.append(target)
+        new_id.append(new_names.index(target))
+    note_unknown_renames(rename, names, report, report.source)
+    return tuple(new_names), new_id
+
+
+def note_unknown_renames(
+    rename: Mapping[str, str], source_names: Iterable[str], report: ConversionReport, path: Path
+) -> None:
+    """Note each ``rename`` entry for a class the source does not have (a typo, most often)."""
+    for unknown in sorted(set(rename) - set(source_names)):
+        report.note(path, f"rename {unknown}={rename[unknown]}: no class {unknown!r} in the source")
+
+
 def write_detection_dataset(
     records: Sequence[DetectionRecord],
     names: Sequence[str],
     report: ConversionReport,
     *,
     split: SplitOptions | None = None,
+    rename: Mapping[str, str] | None = None,
 ) -> ConversionReport:
-    """Write ``records`` as a YOLO dataset at ``report.dst``, then split it when asked; fill ``report``."""
+    """Write ``records`` as a YOLO dataset at ``report.dst``, then split it when asked; fill ``report``.
+
+    ``rename`` maps source class names to the ones written (see :func:`renamed`).
+    """
+    if rename:
+        names, new_id = renamed(names, rename, report)
+        lookup = np.asarray(new_id, dtype=np.float64)
+        records = [
+            replace(r, boxes=np.column_stack([lookup[r.boxes[:, 0].astype(int)], r.boxes[:, 1:]]))
+            if len(r.boxes)
+            else r
+            for r in records
+        ]
     if not records:
         reasons = "; ".join(f"{i.path.name}: {i.reason}" for i in report.skipped[:3])
         detail = f" ({reasons})" if reasons else ""

@@ -23,7 +23,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -178,6 +178,7 @@ def convert_labelme(
     classes: Sequence[str] | None = None,
     split: SplitOptions | None = None,
     encoding: str | None = None,
+    rename: Mapping[str, str] | None = None,
 ) -> ConversionReport:
     """Convert the labelme JSON files under ``src`` (a folder) into a YOLO dataset at ``dst``.
 
@@ -188,6 +189,7 @@ def convert_labelme(
             label found, sorted.
         split: split the result into train/val/test; None keeps one unsplit set.
         encoding: the JSON files' encoding, overriding the UTF-8 / GB18030 reading.
+        rename: source class name -> the name written (names renamed alike merge), after ``classes``.
 
     """
     if not src.is_dir():
@@ -213,7 +215,7 @@ def convert_labelme(
         raise ConversionError("no class names: no shapes found and no --classes given", path=src)
     class_id = {name: i for i, name in enumerate(names)}
     records = [r for a, image in parsed if (r := _record(a, image, src, class_id, report)) is not None]
-    return write_detection_dataset(records, names, report, split=split)
+    return write_detection_dataset(records, names, report, split=split, rename=rename)
 
 
 def _record(

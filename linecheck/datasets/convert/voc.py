@@ -10,7 +10,7 @@ background image; an image without XML is left out (it was never annotated).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -170,6 +170,7 @@ def convert_voc(
     classes: Sequence[str] | None = None,
     split: SplitOptions | None = None,
     encoding: str | None = None,
+    rename: Mapping[str, str] | None = None,
 ) -> ConversionReport:
     """Convert the VOC dataset at ``src`` into a YOLO dataset at ``dst``.
 
@@ -180,6 +181,7 @@ def convert_voc(
             class name found, sorted.
         split: split the result into train/val/test; None keeps one unsplit set.
         encoding: the annotation files' encoding, overriding their declaration and the guess.
+        rename: source class name -> the name written (names renamed alike merge), after ``classes``.
 
     """
     annotations_dir, images_dir = voc_layout(src)
@@ -199,7 +201,7 @@ def convert_voc(
         raise ConversionError("no class names: no objects found and no --classes given", path=src)
     class_id = {name: i for i, name in enumerate(names)}
     records = [r for a, image in parsed if (r := _record(a, image, images_dir, class_id, report)) is not None]
-    return write_detection_dataset(records, names, report, split=split)
+    return write_detection_dataset(records, names, report, split=split, rename=rename)
 
 
 def _record(
