@@ -97,6 +97,21 @@ def test_frames_waiting_at_start_are_inspected_first_and_corrupt_ones_kept_aside
     assert (tmp_path / "notes.txt").exists()
 
 
+def test_a_camera_that_reuses_its_file_name_keeps_every_frame_in_done(
+    lines: dict[str, LineConfig], tmp_path: Path
+) -> None:
+    with watch(tmp_path, lines["pv-01"], "&settle=0") as source:
+        values = []
+        for value in (3, 4):
+            save(tmp_path / "current.png", png(value))
+            frame = source.read()
+            assert frame is not None
+            values.append(int(frame.image[0, 0, 0]))
+    assert values == [3, 4]
+    kept = sorted((tmp_path / "done").iterdir())
+    assert len(kept) == 2 and sorted(int(cv2.imread(str(p))[0, 0, 0]) for p in kept) == [3, 4]
+
+
 def test_done_delete_and_done_keep(lines: dict[str, LineConfig], tmp_path: Path) -> None:
     gone = tmp_path / "delete"
     gone.mkdir()

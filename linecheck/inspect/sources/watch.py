@@ -192,6 +192,8 @@ class WatchedFolderSource(ImageFolderSource):
                 self._remember(path)
             return path
         target = self.path / folder / path.name
+        if target.exists():  # a camera that reuses its file names: the earlier frame is kept too
+            target = target.with_name(f"{path.stem}-{time.time_ns()}{path.suffix}")
         try:
             os.replace(path, target)
         except OSError as exc:
