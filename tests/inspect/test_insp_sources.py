@@ -44,6 +44,7 @@ def ctx(line: LineConfig, **kw: object) -> SourceContext:
         ("watch:///tmp?poll=0", "poll=0 must be a finite number > 0"),
         ("watch:///tmp?idle=soon", "idle='soon' is not a number of seconds"),
         ("watch:///tmp?colour=red", "unknown parameter(s) ['colour']"),
+        ("watch:///tmp?code=barcode", "code='barcode'; expected code=name"),
     ],
 )
 def test_bad_source_uri_names_the_problem(lines: dict[str, LineConfig], uri: str, needle: str) -> None:

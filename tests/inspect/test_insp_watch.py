@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from linecheck.config import LineConfig
+from linecheck.inspect.code_reader import CodeReader
 from linecheck.inspect.frame_source import SourceContext, open_source
-from linecheck.inspect.sources.watch import WatchedFolderSource
+from linecheck.inspect.sources.watch import WatchedFolderSource, code_in_name
+from linecheck.messages import CodeStatus
 
 
 def png(value: int, size: tuple[int, int] = (24, 32)) -> bytes:
@@ -147,3 +149,33 @@ def test_a_missing_folder_is_refused_on_open(lines: dict[str, LineConfig], tmp_p
     source = open_source(f"watch://{tmp_path / 'nope'}", SourceContext(line=lines["pv-01"], station="el"))
     with pytest.raises(Exception, match="does not exist"):
         source.open()
+
+
+@pytest.mark.parametrize(
+    ("stem", "code"),
+    [
+        ("PV000000000123", "PV000000000123"),
+        ("EL_PV000000000123_2", "PV000000000123"),
+        ("2026-12-01 PV000000000123.el", "PV000000000123"),
+        ("xPV000000000123y", "PV000000000123"),
+        ("EL_PV123_2", None),
+    ],
+)
+def test_the_unit_code_in_a_file_name(stem: str, code: str | None) -> None:
+    assert code_in_name(stem, "^PV[0-9]{12}$") == code
+
+
+def test_code_name_gives_each_frame_the_serial_in_its_file_name(
+    lines: dict[str, LineConfig], tmp_path: Path
+) -> None:
+    line = lines["pv-01"]
+    save(tmp_path / "EL_PV000000000777_1.png", png(9, (64, 64)))
+    save(tmp_path / "no-serial.png", png(9, (64, 64)), at=time.time() + 1)
+    reader = CodeReader(line)
+    with watch(tmp_path, line, "&settle=0&code=name") as source:
+        first, second = source.read(), source.read()
+    assert first is not None and second is not None
+    assert first.trigger_code == "PV000000000777" and second.trigger_code is None
+    reading = reader.read(first)
+    assert (reading.code, reading.status) == ("PV000000000777", CodeStatus.TRIGGER)
+    assert reader.read(second).status == CodeStatus.UNREAD

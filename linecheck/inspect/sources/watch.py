@@ -15,6 +15,10 @@ URI: ``watch:///data/el?done=move&settle=0.5&poll=0.1&idle=0``
   inspected first, so a restart loses nothing.
 * ``settle``: seconds a file must stay unchanged before it is read (default 0.5).
 * ``poll``: seconds between looks at the folder (default 0.1).
+* ``code``: ``name`` takes each frame's unit code from its file name (EL testers and many
+  capture programs name the image after the serial they scanned): the part of the name that
+  matches the line's ``code_pattern`` travels as the frame's trigger code, which the code reader
+  checks like any other (default: none; the code comes from the image or a trigger).
 * ``idle``: end the source once nothing has arrived or changed for this many seconds and no
   file is waiting to settle (default 0: never; for re-inspecting a batch, or a test).
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +48,8 @@ log = logging.getLogger(__name__)
 SCHEME = "watch"
 DONE_ACTIONS = ("move", "delete", "keep")
 DONE_FOLDER, UNREADABLE_FOLDER = "done", "unreadable"
-_PARAMS = {"done", "settle", "poll", "idle"}
+_PARAMS = {"done", "settle", "poll", "idle", "code"}
+CODE_FROM = ("", "name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,24 @@ def _seconds(uri: str, params: dict[str, list[str]], name: str, default: float, 
     return value
 
 
+def code_in_name(stem: str, pattern: str) -> str | None:
+    """The part of a file name ``stem`` that is a unit code of ``pattern``, or None.
+
+    The whole stem first, then each part of it between ``_``, ``-``, ``.`` and spaces
+    (``EL_PV000000000123_2``), then anywhere in it (the pattern's ``^`` / ``$`` dropped).
+    """
+    if not pattern:
+        return stem or None
+    try:
+        for candidate in (stem, *re.split(r"[_\-.\s]+", stem)):
+            if candidate and re.fullmatch(pattern, candidate):
+                return candidate
+        found = re.search(pattern.removeprefix("^").removesuffix("$"), stem)
+    except re.error:
+        return None
+    return found.group(0) if found and found.group(0) else None
+
+
 class WatchedFolderSource(ImageFolderSource):
     """Images saved into a folder, each read once it has settled (see the module docstring)."""
 
@@ -89,6 +113,9 @@ class WatchedFolderSource(ImageFolderSource):
             raise FrameSourceError(
                 f"source uri={uri!r}: done={self.done!r}; expected one of {list(DONE_ACTIONS)}"
             )
+        self.code_from = params.get("code", [""])[-1]
+        if self.code_from not in CODE_FROM:
+            raise FrameSourceError(f"source uri={uri!r}: code={self.code_from!r}; expected code=name")
         self.settle_s = _seconds(uri, params, "settle", 0.5, positive=False)
         self.poll_s = _seconds(uri, params, "poll", 0.1, positive=True)
         self.idle_s = _seconds(uri, params, "idle", 0.0, positive=False)
@@ -166,7 +193,10 @@ class WatchedFolderSource(ImageFolderSource):
                     self.skipped += 1
                     self._finish(path, UNREADABLE_FOLDER)
                     continue
-                return self.frame(image, meta={"file": str(self._finish(path, DONE_FOLDER))})
+                code = code_in_name(path.stem, self.context.line.code_pattern) if self.code_from else None
+                return self.frame(
+                    image, meta={"file": str(self._finish(path, DONE_FOLDER))}, trigger_code=code
+                )
             if self.idle_s and not self._seen and now - self._last_change >= self.idle_s:
                 return None
             if self.sleep(self.poll_s):
