@@ -120,6 +120,12 @@ class InspectorMetrics:
             ["line", "station"],
             registry=r,
         )
+        self.source_waiting = Gauge(
+            f"{p}source_waiting_files",
+            "Images waiting in a hot folder (watch://) to be read: growing, the inspector falls behind",
+            ["line", "station"],
+            registry=r,
+        )
         self.source_reconnects = Counter(
             f"{p}source_reconnects", "Frame source reconnections", ["line", "station"], registry=r
         )

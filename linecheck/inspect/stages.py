@@ -75,6 +75,9 @@ class SourceWorker(Worker):
                     reconnects - self._reconnects
                 )
                 self._reconnects = reconnects
+            waiting = getattr(self.source, "waiting", None)
+            if waiting is not None:
+                self.metrics.source_waiting.labels(ctx.line_id, ctx.station).set(waiting)
             for _ in range(self.source.skipped - self._skipped):
                 self.metrics.unreadable_file(ctx.line_id, ctx.station)
             self._skipped = self.source.skipped

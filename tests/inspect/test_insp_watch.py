@@ -91,8 +91,11 @@ def test_frames_waiting_at_start_are_inspected_first_and_corrupt_ones_kept_aside
     save(tmp_path / "c.png", b"\x89PNG broken", at=now - 15)
     (tmp_path / "notes.txt").write_text("not an image")
     with watch(tmp_path, lines["pv-01"], "&settle=0") as source:
-        frames = list(source)
-    assert [int(f.image[0, 0, 0]) for f in frames] == [2, 1]
+        frames = [source.read()]
+        assert source.waiting == 2  # the other two (one of them corrupt) still in the folder
+        frames += list(source)
+        assert source.waiting == 0
+    assert [int(f.image[0, 0, 0]) for f in frames if f is not None] == [2, 1]
     assert [p.name for p in source.unreadable] == ["c.png"] and source.skipped == 1
     assert (tmp_path / "unreadable" / "c.png").read_bytes() == b"\x89PNG broken"  # kept for a person
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["a.png", "b.png"]

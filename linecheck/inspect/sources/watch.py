@@ -124,6 +124,8 @@ class WatchedFolderSource(ImageFolderSource):
         #: be moved or deleted); a file written again under the same name is read again.
         self._taken: dict[str, int] = {}
         self._last_change = 0.0
+        #: Images in the folder not read yet (the inspector's ``source_waiting_files`` gauge).
+        self.waiting = 0
 
     def open(self) -> None:
         """Check the folder (and make ``done/``, ``unreadable/`` when files are moved)."""
@@ -179,6 +181,7 @@ class WatchedFolderSource(ImageFolderSource):
             if stat.st_size > 0 and now - seen.since >= self.settle_s:
                 ready.append((stat.st_mtime_ns, entry.name))
         self._seen = current
+        self.waiting = len(current)
         return [self.path / name for _, name in sorted(ready)]
 
     def read(self) -> Frame | None:
@@ -188,6 +191,7 @@ class WatchedFolderSource(ImageFolderSource):
             for path in self._settled(now):
                 image = self._decode(path)
                 self._seen.pop(path.name, None)
+                self.waiting = len(self._seen)
                 if image is None:
                     self.unreadable.append(path)
                     self.skipped += 1
