@@ -182,3 +182,21 @@ def test_code_name_gives_each_frame_the_serial_in_its_file_name(
     reading = reader.read(first)
     assert (reading.code, reading.status) == ("PV000000000777", CodeStatus.TRIGGER)
     assert reader.read(second).status == CodeStatus.UNREAD
+
+
+def test_a_file_taken_by_another_program_is_said_not_counted_unreadable(
+    lines: dict[str, LineConfig], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    save(tmp_path / "a.png", png(1))
+    with watch(tmp_path, lines["pv-01"], "&settle=0") as source:
+        decode = source._decode
+
+        def taken_first(path: Path) -> object:
+            path.unlink()  # another consumer of the share moves it away just before the read
+            return decode(path)
+
+        source._decode = taken_first  # type: ignore[method-assign,assignment]
+        assert source.read() is None  # idle: nothing else arrives
+    assert (
+        source.skipped == 0 and source.unreadable == [] and "went away before it could be read" in caplog.text
+    )

@@ -192,6 +192,9 @@ class WatchedFolderSource(ImageFolderSource):
                 image = self._decode(path)
                 self._seen.pop(path.name, None)
                 self.waiting = len(self._seen)
+                if image is None and not path.exists():  # taken by another program between look and read
+                    log.warning("source %s: %s went away before it could be read", self.uri, path)
+                    continue
                 if image is None:
                     self.unreadable.append(path)
                     self.skipped += 1
