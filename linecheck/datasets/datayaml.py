@@ -25,6 +25,7 @@ import yaml
 
 from linecheck.datasets.issues import DatasetIssue, IssueSink, Severity, raise_on_error
 from linecheck.errors import DatasetError, InvalidFieldError
+from linecheck.text_files import decode_text
 
 DATA_YAML = "data.yaml"
 #: Split names, in the order they are listed and written.
@@ -121,7 +122,7 @@ def read_data_yaml(location: Path, sink: IssueSink = raise_on_error) -> DataYaml
     """
     file = find_data_yaml(location)
     try:
-        text = file.read_bytes().decode("utf-8-sig")
+        text = decode_text(file.read_bytes())
     except UnicodeDecodeError as exc:
         message = f"data.yaml is not UTF-8 text ({exc.reason} at byte {exc.start})"
         sink(DatasetIssue(code="yaml.syntax", severity=Severity.ERROR, path=file, message=message))

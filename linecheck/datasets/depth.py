@@ -22,6 +22,7 @@ from linecheck.datasets.writer import new_staging_folder, publish
 from linecheck.errors import DatasetError, InvalidFieldError
 from linecheck.image_files import is_image_file, list_files
 from linecheck.pixel_depth import check_bit_depth, depth_problem, to_8bit, used_bits
+from linecheck.text_files import decode_text
 
 
 @dataclass(kw_only=True)
@@ -53,7 +54,7 @@ class DepthReport:
 def _reroot_data_yaml(file: Path, src: Path, dst: Path) -> bool:
     """Point a copied ``data.yaml`` whose ``path`` is the source folder at the copy instead."""
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
+        data = yaml.safe_load(decode_text(file.read_bytes()))
     except (yaml.YAMLError, UnicodeDecodeError):
         return False  # copied as it is; `data check` on the copy names the problem
     if not isinstance(data, dict) or not isinstance(data.get("path"), str):

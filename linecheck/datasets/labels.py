@@ -9,6 +9,7 @@ import numpy as np
 
 from linecheck.datasets.boxes import YoloBoxes, empty_boxes, format_label_lines
 from linecheck.datasets.issues import DatasetIssue, IssueSink, Severity
+from linecheck.text_files import decode_text
 
 #: How far (in image fractions) a box edge may stick out of the image before it is an error;
 #: covers rounding by tools that write fewer decimals.
@@ -107,9 +108,9 @@ def check_row(cls: int, values: list[float], nc: int) -> tuple[str, str] | None:
 
 
 def read_label_file(path: Path, nc: int, sink: IssueSink) -> YoloBoxes:
-    """Read and parse the label file at ``path`` (UTF-8, a byte-order mark allowed)."""
+    """Read and parse the label file at ``path`` (UTF-8, or the encoding of its byte-order mark)."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = decode_text(path.read_bytes())
     except UnicodeDecodeError as exc:
         sink(
             DatasetIssue(

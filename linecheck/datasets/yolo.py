@@ -22,6 +22,7 @@ from linecheck.datasets.issues import DatasetIssue, IssueList, IssueSink, Severi
 from linecheck.datasets.labels import read_label_file
 from linecheck.errors import DatasetError
 from linecheck.image_files import is_image_file, list_files
+from linecheck.text_files import decode_text
 
 _IGNORED_SUFFIXES = frozenset({".txt", ".cache", ".yaml", ".yml", ".json"})
 
@@ -168,7 +169,14 @@ class _Scanner:
     def listed_images(self, listing: Path) -> list[Path]:
         """Images named in a ``.txt`` list (relative lines are relative to the list's folder)."""
         found: list[Path] = []
-        for number, raw in enumerate(listing.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        try:
+            rows = decode_text(listing.read_bytes()).splitlines()
+        except UnicodeDecodeError as exc:
+            self.report(
+                "list.encoding", listing, f"image list is not text ({exc.reason} at byte {exc.start})"
+            )
+            return found
+        for number, raw in enumerate(rows, start=1):
             entry = raw.strip()
             if not entry:
                 continue

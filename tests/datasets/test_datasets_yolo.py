@@ -181,3 +181,17 @@ def test_missing_folder_or_yaml_is_one_issue(tmp_path: Path) -> None:
 def test_sample_checks_the_box_shape() -> None:
     with pytest.raises(InvalidFieldError, match="boxes"):
         Sample(image=Path("a.png"), label=None, boxes=np.zeros((2, 4)))
+
+
+def test_dataset_text_files_from_windows_tools(make_yolo: Callable[..., Path]) -> None:
+    """data.yaml, label files and image lists saved as UTF-16 (PowerShell) read; one not text is named."""
+    root = make_yolo({"train/a.png": "0 0.5 0.5 0.2 0.2\n", "val/b.png": ""})
+    (root / "data.yaml").write_bytes((root / "data.yaml").read_text().encode("utf-16"))
+    (root / "labels/train/a.txt").write_bytes("1 0.5 0.5 0.2 0.2\r\n".encode("utf-16"))
+    (root / "val.txt").write_bytes("images/val/b.png\r\n".encode("utf-16"))
+    text = (root / "data.yaml").read_text("utf-16").replace("val: images/val", "val: val.txt")
+    (root / "data.yaml").write_bytes(text.encode("utf-16"))
+    assert list(validate_yolo(root, check_images=True)) == []
+    (root / "val.txt").write_bytes(b"images/val/\xff\xfeb.png\n\x80")
+    codes = [i.code for i in validate_yolo(root)]
+    assert "list.encoding" in codes
