@@ -46,7 +46,7 @@ def run_script(script: str, *args: str, timeout: float = 150.0) -> tuple[int, st
         text=True,
         timeout=timeout,
     )
-    return done.returncode, done.stdout + done.stderr
+    return done.returncode, done.stderr + done.stdout  # stdout last: its last line is the JSON
 
 
 def last_json(output: str) -> dict[str, Any]:
@@ -95,6 +95,15 @@ def check_trace(figures: dict[str, Any]) -> None:
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
 
 
+def check_hot_folder(figures: dict[str, Any]) -> None:
+    assert figures["frames"] == 6 and figures["size"] == "320x240"
+    settled = figures["per_settle"]["0.3"]
+    assert settled["read"] == 6 and settled["half_read"] == 0  # settled: every frame whole, none lost
+    assert 300 <= settled["p50_ms"] <= settled["p99_ms"] <= settled["max_ms"]
+    eager = figures["per_settle"]["0"]
+    assert eager["read"] + eager["half_read"] == 6  # each file once: read, or set aside as unreadable
+
+
 def check_gpu_skip(figures: dict[str, Any]) -> None:
     if figures["skipped"]:
         assert "CUDA" in figures["reason"]
@@ -140,6 +149,11 @@ def check_gpu_cpu(figures: dict[str, Any]) -> None:
             check_api_ingest,
         ),
         ("trace_lookup.py", ["--defects", "2000", "--lookups", "40", "--clients", "2"], check_trace),
+        (
+            "hot_folder.py",
+            ["--frames", "6", "--size", "320x240", "--rate", "10", "--settle", "0,0.3", "--chunk-ms", "40"],
+            check_hot_folder,
+        ),
         ("gpu.py", ["--frames", "4", "--batches", "1"], check_gpu_skip),
         (
             "gpu.py",
@@ -147,7 +161,7 @@ def check_gpu_cpu(figures: dict[str, Any]) -> None:
             check_gpu_cpu,
         ),
     ],
-    ids=["pipeline", "pipeline_int8", "api_ingest", "trace_lookup", "gpu", "gpu_code_on_cpu"],
+    ids=["pipeline", "pipeline_int8", "api_ingest", "trace_lookup", "hot_folder", "gpu", "gpu_code_on_cpu"],
 )
 def test_script_smallest_size(script: str, args: list[str], check: Any) -> None:
     code, output = run_script(script, *args)
@@ -162,6 +176,8 @@ def test_script_smallest_size(script: str, args: list[str], check: Any) -> None:
         ("api_ingest.py", ["--resend", "1.5"], "--resend=1.5"),
         ("trace_lookup.py", ["--lookups", "0"], "--lookups=0"),
         ("gpu.py", ["--batches", "8,x"], "--batches='8,x'"),
+        ("hot_folder.py", ["--settle", "0,x"], "--settle='0,x'"),
+        ("hot_folder.py", ["--size", "64"], "--size='64'"),
     ],
 )
 def test_bad_size_flag_is_named(script: str, args: list[str], named: str) -> None:
