@@ -79,6 +79,8 @@ def test_real_data_bench_prints_one_json_line_with_elpv_and_aitex_figures(tmp_pa
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"accuracy", "f1", "escape_rate"} <= set(result["elpv"])
     assert (result["elpv"]["epochs"], result["elpv"]["imgsz"], result["elpv"]["batch"]) == (2, 64, 8)
+    card = json.loads((tmp_path / "work" / "models" / "elpv-cells" / "1" / "model_card.json").read_text())
+    assert result["elpv"]["tta"] == card["training"]["options"]["tta"] == 8  # through the CLI to the graph
     assert result["aitex"]["per_fabric"]["01"]["defect_test"] == 2
     assert result["aitex"]["per_fabric"]["01"]["good_test"] == 4  # 8 good images, 2 of them linked in
     assert result["aitex"]["codes_with_10_good"] == []  # 8 good images: below the target's 10
