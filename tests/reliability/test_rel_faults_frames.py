@@ -134,3 +134,47 @@ def test_camera_disconnect_reconnects_and_every_frame_is_recorded_once(
     seqs = sorted(s["frame_seq"] for s in stored)
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # numbering continues across the drop
     assert threading.active_count() < 200
+
+
+def test_a_hot_folder_filled_while_the_line_runs_records_every_good_frame_once(
+    api_server, keys, db_url, tmp_path: Path, monkeypatch
+) -> None:
+    """Frames saved one by one (the bad ones too) into a watch:// folder during the run."""
+    from linecheck.inspect.sources import watch
+
+    monkeypatch.setattr(watch, "EMPTY_GRACE_S", 0.5)  # the zero-byte file is set aside in the test's time
+    folder = tmp_path / "hot"
+    folder.mkdir()
+    decodable = sorted(n for n, (_d, ok) in FILES.items() if ok)
+    key = create_key(db_url, "line", "bearing-01")
+
+    def camera() -> None:
+        for name, (data, _ok) in FILES.items():
+            time.sleep(0.1)
+            (folder / name).write_bytes(data)
+
+    with api_server() as base:
+        uri = f"watch://{folder}?settle=0.2&poll=0.05&idle=2"
+        svc = _service("bearing-01", uri, base, key, tmp_path / "inspector", BlankDetector(Kind.BEARING))
+        writer = threading.Thread(target=camera)
+        svc.start()
+        writer.start()
+        try:
+            assert svc.wait_sources(60) and svc.drain(30) and svc.wait_delivered(30)
+            status = svc.status()
+            scrape = generate_latest(svc.metrics.registry).decode()
+        finally:
+            writer.join()
+            svc.stop()
+        stored = stored_inspections(base, keys["viewer"], line_id="bearing-01")
+    assert status["frames_in"] == len(decodable) == len(stored)
+    undecodable = sorted(n for n, (_d, ok) in FILES.items() if not ok)
+    assert status["lines"]["bearing-01"]["unreadable_files"] == len(undecodable)
+    labels = {"line": "bearing-01", "station": "face"}
+    assert metric_value(scrape, "linecheck_inspector_source_unreadable_files_total", **labels) == len(
+        undecodable
+    )
+    assert 'linecheck_inspector_source_waiting_files{line="bearing-01",station="face"} 0.0' in scrape
+    assert sorted(p.name for p in (folder / "done").iterdir()) == decodable
+    assert sorted(p.name for p in (folder / "unreadable").iterdir()) == undecodable
+    assert [p.name for p in folder.iterdir() if p.is_file()] == []

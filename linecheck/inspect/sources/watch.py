@@ -22,9 +22,10 @@ URI: ``watch:///data/el?done=move&settle=0.5&poll=0.1&idle=0``
 * ``idle``: end the source once nothing has arrived or changed for this many seconds and no
   file is waiting to settle (default 0: never; for re-inspecting a batch, or a test).
 
-A file that still cannot be decoded once settled is counted as unreadable (as the folder
-source does) and, with ``move`` / ``delete``, moved into ``<folder>/unreadable/`` for a person to
-look at, never deleted. 16-bit images are read with the camera's ``bit_depth``.
+A file that still cannot be decoded once settled (an empty one after at least five seconds) is
+counted as unreadable (as the folder source does) and, with ``move`` / ``delete``, moved into
+``<folder>/unreadable/`` for a person to look at, never deleted. 16-bit images are read with the
+camera's ``bit_depth``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 SCHEME = "watch"
 DONE_ACTIONS = ("move", "delete", "keep")
 DONE_FOLDER, UNREADABLE_FOLDER = "done", "unreadable"
+#: An empty file is given this long (at least) to get its first bytes before it counts as unreadable:
+#: a program may create a file well before it writes it.
+EMPTY_GRACE_S = 5.0
 _PARAMS = {"done", "settle", "poll", "idle", "code"}
 CODE_FROM = ("", "name")
 
@@ -178,7 +182,8 @@ class WatchedFolderSource(ImageFolderSource):
                 seen = _Seen(stat.st_size, stat.st_mtime_ns, now)
                 self._last_change = now
             current[entry.name] = seen
-            if stat.st_size > 0 and now - seen.since >= self.settle_s:
+            wait = self.settle_s if stat.st_size > 0 else max(self.settle_s, EMPTY_GRACE_S)
+            if now - seen.since >= wait:
                 ready.append((stat.st_mtime_ns, entry.name))
         self._seen = current
         self.waiting = len(current)
