@@ -352,6 +352,11 @@ class InspectorService:
                 "model": model_of(self.lines[lid]),
                 "frames_in": m.total("frames_in", lid),
                 "unreadable_files": m.total("source_unreadable", lid),
+                "waiting_files": sum(
+                    int(getattr(w.source, "waiting", 0))
+                    for w in self.source_workers
+                    if w.source.context.line_id == lid
+                ),
                 "verdicts": m.by_key("verdicts", lid),
                 "codes": m.by_key("codes", lid),
                 "defects": m.by_key("defects", lid),

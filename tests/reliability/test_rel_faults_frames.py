@@ -170,6 +170,7 @@ def test_a_hot_folder_filled_while_the_line_runs_records_every_good_frame_once(
     assert status["frames_in"] == len(decodable) == len(stored)
     undecodable = sorted(n for n, (_d, ok) in FILES.items() if not ok)
     assert status["lines"]["bearing-01"]["unreadable_files"] == len(undecodable)
+    assert status["lines"]["bearing-01"]["waiting_files"] == 0
     labels = {"line": "bearing-01", "station": "face"}
     assert metric_value(scrape, "linecheck_inspector_source_unreadable_files_total", **labels) == len(
         undecodable
