@@ -48,9 +48,13 @@ def lines_table(status: dict[str, Any]) -> Table:
     for line_id, line in status.get("lines", {}).items():
         verdicts = line.get("verdicts", {})
         fps = line["frames_in"] / elapsed if elapsed else 0.0
+        waiting = line.get("waiting_files", 0)
+        frames = Text(str(line["frames_in"]))
+        if waiting:  # images still in a hot folder: a growing count is a line falling behind
+            frames.append(f" +{waiting} waiting", style="yellow")
         table.add_row(
             line_id,
-            str(line["frames_in"]),
+            frames,
             f"{fps:.1f}",
             Text(str(verdicts.get("pass", 0)), style="green"),
             Text(str(verdicts.get("fail", 0)), style="red" if verdicts.get("fail") else ""),

@@ -1,0 +1,27 @@
+"""The inspector's live status table says what an operator must see: verdicts, and a hot folder's backlog."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from linecheck.inspect.status_view import lines_table
+
+
+def rendered(status: dict) -> str:
+    console = Console(width=160, record=True, color_system=None)
+    console.print(lines_table(status))
+    return console.export_text()
+
+
+def test_a_hot_folder_backlog_shows_beside_the_frames() -> None:
+    line = {
+        "frames_in": 120,
+        "verdicts": {"pass": 100, "fail": 15, "not_inspected": 5},
+        "codes": {},
+        "units": 3,
+    }
+    status = {"elapsed_s": 60.0, "lines": {"pv-01": {**line, "waiting_files": 7}, "pv-02": line}}
+    text = rendered(status)
+    row = next(r for r in text.splitlines() if r.startswith("pv-01"))
+    assert "120 +7 waiting" in row and " 100 " in row and " 15 " in row
+    assert "waiting" not in next(r for r in text.splitlines() if r.startswith("pv-02"))
