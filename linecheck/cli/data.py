@@ -49,14 +49,21 @@ def check(
     limit: int = typer.Option(200, "--limit", min=1, help="Table: show at most this many issues."),
     fmt: FormatOption = OutputFormat.AUTO,
 ) -> None:
-    """Validate a YOLO dataset; print every problem; exit 1 when there are errors.
+    """Validate a YOLO or classification dataset; print every problem; exit 1 when there are errors.
 
-    plain prints one ``path:line: code: message`` line per problem (every one, whatever
-    --limit), json a list of objects; the summary goes to stderr with those two formats.
+    A folder of class folders (``train/<class>/``, or ``<class>/``, no data.yaml) is checked as the
+    image-level layout ``train --task classify`` reads. plain prints one ``path:line: code: message``
+    line per problem (every one, whatever --limit), json a list of objects; the summary goes to
+    stderr with those two formats.
     """
+    from linecheck.datasets.classify_layout import is_classification_layout, validate_classification
     from linecheck.datasets.yolo import load_yolo, validate_yolo
 
-    issues = validate_yolo(directory, check_images=images)
+    classification = is_classification_layout(directory)
+    if classification:
+        issues, layout = validate_classification(directory, check_images=images)
+    else:
+        issues = validate_yolo(directory, check_images=images)
     shown = fmt.resolved()
     summary = console if shown is OutputFormat.TABLE else err_console
     if shown is OutputFormat.JSON:
@@ -72,6 +79,14 @@ def check(
     if errors or (strict and warnings):
         err_console.print(f"[red]{directory}: {errors} error(s), {warnings} warning(s)[/red]")
         raise typer.Exit(code=1)
+    if classification:
+        splits = _pairs({name: sum(per.values()) for name, per in layout.images.items()})
+        good = f"good class {layout.good_class!r}" if layout.good_class else "no good class found"
+        summary.print(
+            f"[green]ok[/green] {directory}: {layout.total} images ({splits}), "
+            f"{len(layout.classes)} classes, {good} (classification layout), {warnings} warning(s)"
+        )
+        return
     dataset = load_yolo(directory)
     splits = _pairs({name: len(samples) for name, samples in dataset.splits.items()})
     summary.print(

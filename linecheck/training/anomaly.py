@@ -294,7 +294,7 @@ def _leave_one_out(
 
 def labelled_images(folder: Path) -> tuple[list[Path], list[int]]:
     """Images under ``folder``'s class folders: 0 for a good folder name, 1 for any other."""
-    from linecheck.training.classify import GOOD_NAMES
+    from linecheck.datasets.classify_layout import GOOD_NAMES
 
     paths: list[Path] = []
     labels: list[int] = []

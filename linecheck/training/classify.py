@@ -2,7 +2,8 @@
 
 Data: the layout ``linecheck data convert --from csv`` writes (``DIR/{train,val,test}/<class>/``)
 or plain image folders (``DIR/<class>/``, split here per class with a fixed seed). One class is
-the good one (``--good-class``, else the first of :data:`GOOD_NAMES` found); the others are
+the good one (``--good-class``, else the first of
+``linecheck.datasets.classify_layout.GOOD_NAMES`` found); the others are
 defect classes. The exported graph takes the serving input and answers ``(N, 1, defect classes)``
 probabilities (layout ``classify``): a PV cell or a fabric frame is rejected when a defect class
 reaches the line threshold, exactly as a detection would.
@@ -22,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from linecheck.datasets.classify_layout import GOOD_NAMES, class_folders
 from linecheck.datasets.probabilities import read_probabilities
 from linecheck.datasets.split import split_sizes
 from linecheck.errors import DatasetError, InvalidFieldError
-from linecheck.image_files import list_images
 from linecheck.model.backbones import DEFAULT_BACKBONE, create_model, get_backbone, normalise_imagenet
 from linecheck.model.processing import normalise
 from linecheck.model.registry import ModelVersion, Registry
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 #: Folder names taken as the good class when ``--good-class`` is not given.
-GOOD_NAMES = ("functional", "good", "ok", "pass", "normal", "no_defect", "defect_free")
 SPLITS = ("train", "val", "test")
 #: Test-time views the exported classifier can average (``ClassifyOptions.tta``).
 TTA_VIEWS = (1, 2, 4, 8)
@@ -83,12 +83,6 @@ class ClassifySet:
         }
 
 
-def _class_folders(folder: Path) -> dict[str, list[Path]]:
-    return {
-        d.name: list_images(d) for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")
-    }
-
-
 def load_classify_set(
     root: Path, *, good_class: str | None = None, seed: int = 0, val: float = 0.15, test: float = 0.15
 ) -> ClassifySet:
@@ -103,11 +97,11 @@ def load_classify_set(
         raise DatasetError("expected a folder of class folders (or train/val/test of them)", path=root)
     per_split: dict[str, dict[str, list[Path]]] = {}
     if (root / "train").is_dir():
-        per_split = {s: _class_folders(root / s) for s in SPLITS if (root / s).is_dir()}
+        per_split = {s: class_folders(root / s) for s in SPLITS if (root / s).is_dir()}
     else:
         rng = random.Random(seed)
         per_split = {s: {} for s in SPLITS}
-        for name, files in _class_folders(root).items():
+        for name, files in class_folders(root).items():
             order = list(files)
             rng.shuffle(order)
             sizes = split_sizes(len(order), val, test) if len(order) >= 3 else {"train": len(order)}
