@@ -326,18 +326,40 @@ def convert(
 @app.command("depth")
 def depth(
     src: Path = typer.Argument(..., help="Folder of 16-bit images (a set in any layout, labels and all)."),
-    dst: Path = typer.Argument(..., help="New folder for the 8-bit copy (must be absent or empty)."),
-    bit_depth: int = typer.Option(
-        ..., "--bit-depth", min=8, max=16, help="Bits the camera took them with: 10, 12, 14 or 16."
+    dst: Path | None = typer.Argument(
+        None, help="New folder for the 8-bit copy (absent or empty); without it, only say how deep SRC is."
+    ),
+    bit_depth: int | None = typer.Option(
+        None, "--bit-depth", min=8, max=16, help="Bits the camera took them with: 10, 12, 14 or 16."
     ),
     limit: int = typer.Option(20, "--limit", min=1, help="Print at most this many clipped or skipped files."),
 ) -> None:
     """Copy SRC to DST with every 16-bit image made 8-bit from --bit-depth bits (names and labels kept).
 
-    Give the line's camera the same ``bit_depth`` so the inspector reads its frames the same way.
+    Without DST, say how deep SRC's images are and which --bit-depth holds them. Give the line's
+    camera the same ``bit_depth`` so the inspector reads its frames the same way.
     """
-    from linecheck.datasets.depth import eight_bit_copy
+    from linecheck.datasets.depth import eight_bit_copy, survey_depth
 
+    if dst is None:
+        with errors_exit():
+            survey = survey_depth(src)
+        bits = ", ".join(f"{n} use {b} bits" for b, n in sorted(survey.sixteen_bit.items(), reverse=True))
+        console.print(
+            f"{src}: {survey.eight_bit} 8-bit image(s), {sum(survey.sixteen_bit.values())} 16-bit"
+            + (f" ({bits})" if bits else "")
+            + (f", {len(survey.unreadable)} unreadable" if survey.unreadable else "")
+        )
+        for path, kind in survey.other[:limit]:
+            err_console.print(f"  {path}: {kind} pixels, neither 8- nor 16-bit")
+        if survey.suggested is not None:
+            console.print(f"their values fit --bit-depth {survey.suggested}")
+        return
+    if bit_depth is None:
+        err_console.print(
+            "[red]error:[/red] --bit-depth is needed to make the copy (run without DST to survey)"
+        )
+        raise typer.Exit(code=2)
     with errors_exit():
         report = eight_bit_copy(src, dst, bit_depth=bit_depth)
     console.print(

@@ -10,6 +10,7 @@ other; the line then reads its camera with the same ``bit_depth``.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +21,8 @@ import yaml
 from linecheck.datasets.datayaml import DATA_YAML
 from linecheck.datasets.writer import new_staging_folder, publish
 from linecheck.errors import DatasetError, InvalidFieldError
-from linecheck.image_files import is_image_file, list_files
-from linecheck.pixel_depth import check_bit_depth, depth_problem, to_8bit, used_bits
+from linecheck.image_files import is_image_file, list_files, list_images
+from linecheck.pixel_depth import check_bit_depth, depth_problem, suggested_depth, to_8bit, used_bits
 from linecheck.text_files import decode_text
 
 
@@ -49,6 +50,47 @@ class DepthReport:
     clipped: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     rerooted: bool = False
+
+
+@dataclass(kw_only=True)
+class DepthSurvey:
+    """What depth a set's images are: counts by pixel type, and the bits the 16-bit ones use.
+
+    Attributes:
+        eight_bit: 8-bit images.
+        sixteen_bit: 16-bit images, by the bits their largest value needs (``{12: 40, 11: 3}``).
+        other: images of another pixel type (float), with it.
+        unreadable: images that do not decode.
+
+    """
+
+    eight_bit: int = 0
+    sixteen_bit: Counter[int] = field(default_factory=Counter)
+    other: list[tuple[Path, str]] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)
+
+    @property
+    def suggested(self) -> int | None:
+        """The camera depth that holds every 16-bit image's values (None: no 16-bit image)."""
+        return suggested_depth(max(self.sixteen_bit)) if self.sixteen_bit else None
+
+
+def survey_depth(src: Path) -> DepthSurvey:
+    """How deep the images under ``src`` are (every one decoded), to choose ``--bit-depth``."""
+    if not src.is_dir():
+        raise DatasetError("source folder not found", path=src)
+    survey = DepthSurvey()
+    for path in list_images(src):
+        pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if pixels is None:
+            survey.unreadable.append(path)
+        elif pixels.dtype == np.uint8:
+            survey.eight_bit += 1
+        elif pixels.dtype == np.uint16:
+            survey.sixteen_bit[used_bits(pixels)] += 1
+        else:
+            survey.other.append((path, str(pixels.dtype)))
+    return survey
 
 
 def _reroot_data_yaml(file: Path, src: Path, dst: Path) -> bool:

@@ -105,3 +105,14 @@ def test_read_image_refuses_float_pixels_naming_the_file(tmp_path: Path) -> None
     cv2.imwrite(str(tmp_path / "f.tif"), np.zeros((8, 8, 3), np.float32))
     with pytest.raises(DatasetError, match=r"float32.*f\.tif|f\.tif.*float32"):
         read_image(tmp_path / "f.tif")
+
+
+def test_depth_without_a_destination_says_how_deep_the_set_is(deep_set: Path, tmp_path: Path) -> None:
+    twelve_bit(deep_set / "images" / "val" / "dim.png", top=1500)  # a dark frame of the same camera: 11 bits
+    cv2.imwrite(str(deep_set / "images" / "val" / "f.tif"), np.zeros((8, 8, 3), np.float32))
+    code, out = invoke("depth", deep_set)
+    assert code == 0, out
+    assert "1 8-bit image(s), 3 16-bit (2 use 12 bits, 1 use 11 bits)" in out
+    assert "f.tif: float32 pixels" in out and "their values fit --bit-depth 12" in out
+    code, out = invoke("depth", deep_set, tmp_path / "copy")
+    assert code == 2 and "--bit-depth is needed" in out and not (tmp_path / "copy").exists()
