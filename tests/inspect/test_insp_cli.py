@@ -164,7 +164,9 @@ def test_inspect_folder_with_a_trigger_file_gives_roll_codes(tmp_path: Path) -> 
 
 @pytest.mark.slow
 @pytest.mark.triton
-def test_demo_keeps_the_api_up_until_interrupted(tmp_path: Path) -> None:
+def test_demo_keeps_the_api_up_until_interrupted(
+    tmp_path: Path, demo_anomaly_cache: Path, demo_cells_cache: Path
+) -> None:
     import os
     import signal
     import subprocess
@@ -176,6 +178,8 @@ def test_demo_keeps_the_api_up_until_interrupted(tmp_path: Path) -> None:
     from linecheck.serving.api.testing import free_port
 
     port = free_port()
+    shutil.copytree(demo_anomaly_cache, tmp_path / "demo" / "anomaly")  # trained once per session
+    shutil.copytree(demo_cells_cache, tmp_path / "demo" / "cells")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -190,7 +194,6 @@ def test_demo_keeps_the_api_up_until_interrupted(tmp_path: Path) -> None:
             str(tmp_path / "demo"),
             "--rate-scale",
             "0.5",
-            "--no-cells",  # the anomaly model still trains at this first start; the cells have a fixture
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
