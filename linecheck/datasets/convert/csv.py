@@ -88,7 +88,12 @@ def parse_label_csv(path: Path, *, encoding: str | None = None) -> list[CsvRow]:
     Read as UTF-8, else GB18030 (Excel's CSV on Chinese Windows), or in ``encoding`` when given
     (:mod:`linecheck.datasets.convert.text`; :func:`read_source_text` says which).
     """
-    lines = _split_lines(read_source_text(path, encoding=encoding).text)
+    return parse_label_text(read_source_text(path, encoding=encoding).text, path)
+
+
+def parse_label_text(text: str, path: Path) -> list[CsvRow]:
+    """Rows of the label CSV ``path`` whose decoded text is ``text`` (see :func:`parse_label_csv`)."""
+    lines = _split_lines(text)
     if not lines:
         raise ConversionError("the CSV file is empty", path=path)
     header = lines[0][1]
@@ -216,12 +221,13 @@ def convert_csv(
     csv_path = find_csv(src)
     check_destination(dst)
     report = ConversionReport(source=csv_path, dst=dst, source_format="csv", task="classify")
-    if read_source_text(csv_path, encoding=encoding).guessed:
+    source = read_source_text(csv_path, encoding=encoding)
+    if source.guessed:
         report.note(csv_path, guessed_note(1, csv_path))
     chosen: dict[Path, tuple[str, CsvRow]] = {}
     rename = rename or {}
     source_classes: set[str] = set()
-    for row in parse_label_csv(csv_path, encoding=encoding):
+    for row in parse_label_text(source.text, csv_path):
         image = (csv_path.parent / row.path).resolve()
         cls = class_of(row, threshold=threshold, group_by_type=group_by_type, csv_path=csv_path)
         source_classes.add(cls)
