@@ -46,9 +46,8 @@ from linecheck.datasets.images import image_size
 from linecheck.errors import ConversionError, DatasetError
 from linecheck.image_files import list_files
 
-#: Shape types converted to a box, and those with no area.
+#: Shape types converted to a box; every other type (point, line, linestrip, ...) has no area.
 AREA_SHAPES = frozenset({"rectangle", "polygon", "rotation", "mask", "circle"})
-NO_AREA_SHAPES = frozenset({"point", "points", "line", "linestrip", "cuboid"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
