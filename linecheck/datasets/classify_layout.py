@@ -62,9 +62,12 @@ def validate_classification(
         issues(DatasetIssue(code=code, severity=severity, path=path, message=message))
 
     split = (root / "train").is_dir()
-    per_split = {s: class_folders(root / s) for s in SPLITS if (root / s).is_dir()} if split else {}
-    if not split:
-        per_split = {"all": class_folders(root)}
+    per_split = (
+        {s: class_folders(root / s) for s in SPLITS if (root / s).is_dir()}
+        if split
+        else {"all": class_folders(root)}
+    )
+    first = "train" if split else "all"
     classes = tuple(sorted({c for folders in per_split.values() for c in folders}))
     summary = ClassificationSummary(
         classes=classes,
@@ -73,12 +76,10 @@ def validate_classification(
     )
     if len(classes) < 2:
         issue("classify.classes", root, f"expected at least two class folders, found {list(classes)}")
-    first = "train" if split else "all"
     for cls in classes:
         if not per_split[first].get(cls):
-            issue(
-                "classify.empty_class", root / (first if split else "") / cls, f"class {cls!r} has no images"
-            )
+            folder = root / first / cls if split else root / cls
+            issue("classify.empty_class", folder, f"class {cls!r} has no images")
     for name in ("val", "test"):
         for cls in classes if name in per_split else ():
             if per_split[first].get(cls) and not per_split[name].get(cls):
