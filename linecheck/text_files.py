@@ -35,7 +35,11 @@ def decode_text(data: bytes) -> str:
     return data.decode(bom_encoding(data) or "utf-8").removeprefix("\ufeff")
 
 
+def decode_line(exc: UnicodeDecodeError, data: bytes) -> int:
+    """The 1-based line of ``data`` where decoding failed."""
+    return data[: exc.start].count(b"\n") + 1
+
+
 def decode_problem(exc: UnicodeDecodeError, data: bytes) -> str:
     """Where and why ``data`` failed to decode, for a message: ``line 3 (byte 41): invalid start byte``."""
-    line = data[: exc.start].count(b"\n") + 1
-    return f"line {line} (byte {exc.start}): {exc.reason}"
+    return f"line {decode_line(exc, data)} (byte {exc.start}): {exc.reason}"

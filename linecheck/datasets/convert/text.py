@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from linecheck.errors import ConversionError, InvalidFieldError
-from linecheck.text_files import bom_encoding
+from linecheck.text_files import bom_encoding, decode_line
 
 #: Tried when a file is not UTF-8 and says nothing of its encoding.
 FALLBACK_ENCODING = "gb18030"
@@ -57,9 +57,8 @@ def _decode(data: bytes, encoding: str, path: Path, why: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
         raise ConversionError(
-            f"not {why} text ({exc.reason} at byte {exc.start})", path=path, line=line
+            f"not {why} text ({exc.reason} at byte {exc.start})", path=path, line=decode_line(exc, data)
         ) from None
 
 
@@ -96,12 +95,11 @@ def decode_source(data: bytes, path: Path, *, encoding: str | None = None, xml: 
     try:
         return SourceText(data.decode(FALLBACK_ENCODING), FALLBACK_ENCODING, guessed=True)
     except UnicodeDecodeError:
-        line = data[: first.start].count(b"\n") + 1
         raise ConversionError(
             f"not UTF-8 text ({first.reason} at byte {first.start}) nor GB18030; "
             "give its encoding with --encoding",
             path=path,
-            line=line,
+            line=decode_line(first, data),
         ) from None
 
 
