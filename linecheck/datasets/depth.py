@@ -129,14 +129,11 @@ def eight_bit_copy(src: Path, dst: Path, *, bit_depth: int) -> DepthReport:
             target = staging / path.relative_to(src)
             target.parent.mkdir(parents=True, exist_ok=True)
             pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if is_image_file(path) else None
-            if pixels is None or pixels.dtype == np.uint8:
-                if is_image_file(path) and pixels is None:
+            if pixels is None or pixels.dtype != np.uint16:  # not an image, 8-bit, or not readable as one
+                if pixels is None and is_image_file(path):
                     report.skipped.append((path, "cannot be decoded"))
-                shutil.copyfile(path, target)
-                report.copied += 1
-                continue
-            if pixels.dtype != np.uint16:
-                report.skipped.append((path, f"{pixels.dtype} pixels: expected 8- or 16-bit unsigned"))
+                elif pixels is not None and pixels.dtype != np.uint8:
+                    report.skipped.append((path, f"{pixels.dtype} pixels: expected 8- or 16-bit unsigned"))
                 shutil.copyfile(path, target)
                 report.copied += 1
                 continue
