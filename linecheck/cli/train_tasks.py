@@ -29,11 +29,10 @@ def _prepare(
     options: ClassifyOptions | AnomalyOptions,
 ) -> tuple[Target, str, Path]:
     """The registry target of a ``task`` model, its reproducing command line and its runs folder."""
+    from linecheck.training.image_models import task_command
     from linecheck.training.targets import resolve_target
 
     target = resolve_target(line, name=task_model_name(name, resolve_target(line).name, task))
-    from linecheck.training.image_models import task_command
-
     command = task_command(task, line, data, target.name, options)
     return target, command, runs_dir or get_path_settings().data_dir / "runs" / task
 
