@@ -56,6 +56,16 @@ def _service(line_id: str, uri: str, base: str, key: str, workdir: Path, detecto
     )
 
 
+def _run_to_end(svc: InspectorService, *, sources_s: float = 30) -> tuple[dict, str]:
+    """Run the inspector until its sources end and every result is delivered; its status and metrics."""
+    svc.start()
+    try:
+        assert svc.wait_sources(sources_s) and svc.drain(30) and svc.wait_delivered(30)
+        return svc.status(), generate_latest(svc.metrics.registry).decode()
+    finally:
+        svc.stop()
+
+
 def test_bad_frames_in_a_folder_are_skipped_and_counted_good_and_odd_sized_ones_recorded(
     api_server, keys, db_url, tmp_path: Path
 ) -> None:
@@ -68,13 +78,7 @@ def test_bad_frames_in_a_folder_are_skipped_and_counted_good_and_odd_sized_ones_
     detector = BlankDetector(Kind.BEARING)
     with api_server() as base:
         svc = _service("bearing-01", str(folder), base, key, tmp_path / "inspector", detector)
-        svc.start()
-        try:
-            assert svc.wait_sources(30) and svc.drain(30) and svc.wait_delivered(30)
-            status = svc.status()
-            scrape = generate_latest(svc.metrics.registry).decode()
-        finally:
-            svc.stop()
+        status, scrape = _run_to_end(svc)
         stored = stored_inspections(base, keys["viewer"], line_id="bearing-01")
     assert status["frames_in"] == len(decodable) == len(stored)
     undecodable = len(FILES) - len(decodable)
@@ -157,15 +161,11 @@ def test_a_hot_folder_filled_while_the_line_runs_records_every_good_frame_once(
         uri = f"watch://{folder}?settle=0.2&poll=0.05&idle=2"
         svc = _service("bearing-01", uri, base, key, tmp_path / "inspector", BlankDetector(Kind.BEARING))
         writer = threading.Thread(target=camera)
-        svc.start()
         writer.start()
         try:
-            assert svc.wait_sources(60) and svc.drain(30) and svc.wait_delivered(30)
-            status = svc.status()
-            scrape = generate_latest(svc.metrics.registry).decode()
+            status, scrape = _run_to_end(svc, sources_s=60)
         finally:
             writer.join()
-            svc.stop()
         stored = stored_inspections(base, keys["viewer"], line_id="bearing-01")
     assert status["frames_in"] == len(decodable) == len(stored)
     undecodable = sorted(n for n, (_d, ok) in FILES.items() if not ok)
