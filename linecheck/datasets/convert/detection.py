@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from linecheck.datasets.boxes import YoloBoxes
+from linecheck.datasets.boxes import YoloBoxes, xyxy_to_yolo
 from linecheck.datasets.convert.report import ConversionReport
 from linecheck.datasets.convert.sources import ImageIndex
 from linecheck.datasets.convert.text import guessed_note
@@ -89,6 +89,25 @@ def pair_with_images(
     if guessed:
         report.note(guessed[0].parent, guessed_note(len(guessed), guessed[0]))
     return pairs
+
+
+def clipped_boxes(
+    boxes: Sequence[tuple[str, int, tuple[float, float, float, float]]],
+    width: int,
+    height: int,
+    report: ConversionReport,
+    path: Path,
+) -> YoloBoxes:
+    """``(where, class id, (x1, y1, x2, y2) in pixels)`` as YOLO rows clipped to the image.
+
+    A box with no area left after clipping is left out and reported against ``path`` by its ``where``.
+    """
+    xyxy = np.array([box for _, _, box in boxes], dtype=np.float64).reshape(-1, 4)
+    rows, keep = xyxy_to_yolo(xyxy, [class_id for _, class_id, _ in boxes], width, height)
+    for (where, _, _), ok in zip(boxes, keep.tolist(), strict=True):
+        if not ok:
+            report.skip(path, f"{where}: no area left after clipping to {width}x{height}")
+    return rows
 
 
 def parse_rename(text: str) -> dict[str, str]:

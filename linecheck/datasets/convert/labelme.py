@@ -32,10 +32,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from linecheck.datasets.boxes import xyxy_to_yolo
 from linecheck.datasets.convert.detection import (
     DetectionRecord,
     SplitOptions,
+    clipped_boxes,
     pair_with_images,
     write_detection_dataset,
 )
@@ -239,7 +239,7 @@ def _record(
             f"imageWidth x imageHeight {annotation.width}x{annotation.height} differs from the image's "
             f"{width}x{height}: image size used",
         )
-    kept: list[tuple[int, LabelmeShape, tuple[float, float, float, float]]] = []
+    kept: list[tuple[str, int, tuple[float, float, float, float]]] = []
     for number, shape in enumerate(annotation.shapes):
         box = shape_box(shape)
         if box is None:
@@ -249,12 +249,7 @@ def _record(
         elif shape.label not in class_id:
             report.skip(annotation.path, f"shapes[{number}]: label {shape.label!r} not in --classes")
         else:
-            kept.append((number, shape, box))
-    xyxy = np.array([box for _, _, box in kept], dtype=np.float64).reshape(-1, 4)
-    boxes, keep = xyxy_to_yolo(xyxy, [class_id[s.label] for _, s, _ in kept], width, height)
-    for (number, shape, _), ok in zip(kept, keep.tolist(), strict=True):
-        if not ok:
-            reason = f"shapes[{number}] ({shape.label}): no area left after clipping to {width}x{height}"
-            report.skip(annotation.path, reason)
+            kept.append((f"shapes[{number}] ({shape.label})", class_id[shape.label], box))
+    boxes = clipped_boxes(kept, width, height, report, annotation.path)
     stem = output_stem(relative_key(annotation.path, src))
     return DetectionRecord(stem=stem, image=image, boxes=boxes)

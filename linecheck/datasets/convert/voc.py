@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from linecheck.datasets.boxes import xyxy_to_yolo
 from linecheck.datasets.convert.detection import (
     DetectionRecord,
     SplitOptions,
+    clipped_boxes,
     pair_with_images,
     write_detection_dataset,
 )
@@ -223,20 +223,15 @@ def _record(
             f"<size> {annotation.width}x{annotation.height} differs from the image's {width}x{height}: "
             "image size used",
         )
-    kept: list[tuple[int, VocObject]] = []
+    kept: list[tuple[str, int, tuple[float, float, float, float]]] = []
     for number, obj in enumerate(annotation.objects, start=1):
         if obj.name not in class_id:
             report.skip(annotation.path, f"object {number}: class {obj.name!r} not in --classes")
         elif obj.xmax < obj.xmin or obj.ymax < obj.ymin:
             report.skip(annotation.path, f"object {number} ({obj.name}): inverted box")
-        else:
-            kept.append((number, obj))
-    xyxy = np.array([[o.xmin - 1, o.ymin - 1, o.xmax, o.ymax] for _, o in kept], dtype=np.float64)
-    ids = [class_id[o.name] for _, o in kept]
-    boxes, keep = xyxy_to_yolo(xyxy.reshape(-1, 4), ids, width, height)
-    for (number, obj), ok in zip(kept, keep.tolist(), strict=True):
-        if not ok:
-            reason = f"object {number} ({obj.name}): no area left after clipping to {width}x{height}"
-            report.skip(annotation.path, reason)
+        else:  # VOC pixels are 1-based and inclusive
+            box = (obj.xmin - 1, obj.ymin - 1, obj.xmax, obj.ymax)
+            kept.append((f"object {number} ({obj.name})", class_id[obj.name], box))
+    boxes = clipped_boxes(kept, width, height, report, annotation.path)
     stem = output_stem(relative_key(image, images_dir))
     return DetectionRecord(stem=stem, image=image, boxes=boxes)
