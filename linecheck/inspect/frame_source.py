@@ -23,9 +23,10 @@ None at the end, ``close()`` releases the camera. Nothing else in the inspector 
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -33,7 +34,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import numpy.typing as npt
 
@@ -41,6 +42,66 @@ from linecheck.config import LineConfig
 from linecheck.errors import FrameSourceError
 from linecheck.messages import Frame
 from linecheck.pixel_depth import to_bgr8
+
+
+class SourceQuery:
+    """A source URI's query parameters, checked once, for every source that takes any.
+
+    An unknown name, or a value that is not a number in range, is a :class:`FrameSourceError`
+    naming the URI, the parameter and the value.
+
+    The last of a repeated parameter wins; ``?name=`` (blank) is a value, so it is refused by a
+    number parameter rather than taken silently as the default.
+    """
+
+    def __init__(self, uri: str, known: Collection[str]) -> None:
+        self.uri = uri
+        self.parts: SplitResult = urlsplit(uri)
+        self.params = parse_qs(self.parts.query, keep_blank_values=True)
+        unknown = sorted(set(self.params) - set(known))
+        if unknown:
+            raise self.error(f"unknown parameter(s) {unknown}; known: {sorted(known)}")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.params
+
+    def error(self, problem: str) -> FrameSourceError:
+        """The error for ``problem`` with this URI, for the source's own checks."""
+        return FrameSourceError(f"source uri={self.uri!r}: {problem}")
+
+    def text(self, name: str, default: str, choices: Collection[str] | None = None) -> str:
+        """A text parameter, one of ``choices`` when they are given."""
+        value = self.params[name][-1] if name in self.params else default
+        if choices is not None and value not in choices:
+            raise self.error(f"{name}={value!r}; expected one of {list(choices)}")
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+        """An integer parameter, >= ``minimum``."""
+        if name not in self.params:
+            return default
+        raw = self.params[name][-1]
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self.error(f"{name}={raw!r} is not an integer") from None
+        if value < minimum:
+            raise self.error(f"{name}={value} must be >= {minimum}")
+        return value
+
+    def number(self, name: str, default: float, *, positive: bool = False, unit: str = "") -> float:
+        """A finite float parameter, > 0 when ``positive`` else >= 0."""
+        if name not in self.params:
+            return default
+        raw = self.params[name][-1]
+        what = f"a number of {unit}" if unit else "a number"
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self.error(f"{name}={raw!r} is not {what}") from None
+        if not math.isfinite(value) or (value <= 0 if positive else value < 0):
+            raise self.error(f"{name}={raw} must be a finite number {'> 0' if positive else '>= 0'}")
+        return value
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,31 +23,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from linecheck.errors import FrameSourceError, InvalidFieldError
-from linecheck.inspect.frame_source import FrameSource, SourceContext
+from linecheck.errors import InvalidFieldError
+from linecheck.inspect.frame_source import FrameSource, SourceContext, SourceQuery
 from linecheck.kinds import get_kind, parse_kind
 from linecheck.messages import Frame
 
 _PARAMS = {"seed", "rate", "units", "start", "unreadable"}
-
-
-def _int_param(uri: str, params: dict[str, list[str]], name: str, default: int) -> int:
-    if name not in params:
-        return default
-    raw = params[name][-1]
-    try:
-        value = int(raw)
-    except ValueError:
-        raise FrameSourceError(f"source uri={uri!r}: {name}={raw!r} is not an integer") from None
-    if value < 0:
-        raise FrameSourceError(f"source uri={uri!r}: {name}={value} must be >= 0")
-    return value
 
 
 def smear_codes(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -79,40 +65,21 @@ class SyntheticSource(FrameSource):
 
     def __init__(self, uri: str, context: SourceContext) -> None:
         super().__init__(uri, context)
-        parts = urlsplit(uri)
-        params = parse_qs(parts.query)
-        unknown = sorted(set(params) - _PARAMS)
-        if unknown:
-            raise FrameSourceError(
-                f"source uri={uri!r}: unknown parameter(s) {unknown}; known: {sorted(_PARAMS)}"
-            )
+        query = SourceQuery(uri, _PARAMS)
         try:
-            self.kind = parse_kind(parts.netloc) if parts.netloc else context.line.kind
+            self.kind = parse_kind(query.parts.netloc) if query.parts.netloc else context.line.kind
         except InvalidFieldError as exc:
-            raise FrameSourceError(f"source uri={uri!r}: {exc}") from None
+            raise query.error(str(exc)) from None
         if self.kind != context.line.kind:
-            raise FrameSourceError(
-                f"source uri={uri!r}: kind {self.kind} does not match "
-                f"line {context.line_id} kind {context.line.kind}"
-            )
+            line = f"line {context.line_id} kind {context.line.kind}"
+            raise query.error(f"kind {self.kind} does not match {line}")
         self.web = get_kind(self.kind).unit == "web"  # a web kind's frames carry their place on the roll
-        self.seed = _int_param(uri, params, "seed", 0)
-        self.start = _int_param(uri, params, "start", 1)
-        self.units = _int_param(uri, params, "units", 0) or None
-        self.unreadable = _int_param(uri, params, "unreadable", 0)
+        self.seed = query.integer("seed", 0)
+        self.start = query.integer("start", 1)
+        self.units = query.integer("units", 0) or None
+        self.unreadable = query.integer("unreadable", 0)
         camera = next((c for c in context.line.cameras if c.station == context.station), None)
-        default_rate = camera.fps if camera else 0.0
-        if "rate" in params:
-            try:
-                self.rate = float(params["rate"][-1])
-            except ValueError:
-                raise FrameSourceError(
-                    f"source uri={uri!r}: rate={params['rate'][-1]!r} is not a number"
-                ) from None
-            if self.rate < 0:
-                raise FrameSourceError(f"source uri={uri!r}: rate={self.rate} must be >= 0")
-        else:
-            self.rate = default_rate
+        self.rate = query.number("rate", camera.fps if camera else 0.0, unit="frames per second")
         self._frames: Iterator[tuple[Any, Any, int]] | None = None
         self._next_at = 0.0
         self.units_started = 0

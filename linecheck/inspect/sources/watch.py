@@ -36,11 +36,10 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from linecheck.errors import FrameSourceError
 from linecheck.image_files import is_image_file
-from linecheck.inspect.frame_source import SourceContext
+from linecheck.inspect.frame_source import SourceContext, SourceQuery
 from linecheck.inspect.sources.folder import ImageFolderSource
 from linecheck.messages import Frame
 
@@ -65,20 +64,6 @@ class _Seen:
     since: float
 
 
-def _seconds(uri: str, params: dict[str, list[str]], name: str, default: float, *, positive: bool) -> float:
-    if name not in params:
-        return default
-    raw = params[name][-1]
-    try:
-        value = float(raw)
-    except ValueError:
-        raise FrameSourceError(f"source uri={uri!r}: {name}={raw!r} is not a number of seconds") from None
-    if not (value > 0 if positive else value >= 0) or value != value or value == float("inf"):
-        bound = "> 0" if positive else ">= 0"
-        raise FrameSourceError(f"source uri={uri!r}: {name}={raw} must be a finite number {bound}")
-    return value
-
-
 def code_in_name(stem: str, pattern: str) -> str | None:
     """The part of a file name ``stem`` that is a unit code of ``pattern``, or None.
 
@@ -101,28 +86,18 @@ class WatchedFolderSource(ImageFolderSource):
     """Images saved into a folder, each read once it has settled (see the module docstring)."""
 
     def __init__(self, uri: str, context: SourceContext) -> None:
-        parts = urlsplit(uri)
-        params = parse_qs(parts.query, keep_blank_values=True)
-        unknown = sorted(set(params) - _PARAMS)
-        if unknown:
-            raise FrameSourceError(
-                f"source uri={uri!r}: unknown parameter(s) {unknown}; known: {sorted(_PARAMS)}"
-            )
-        folder = parts.netloc + parts.path
+        query = SourceQuery(uri, _PARAMS)
+        folder = query.parts.netloc + query.parts.path
         if not folder:
-            raise FrameSourceError(f"source uri={uri!r}: expected watch:///path/to/folder")
+            raise query.error("expected watch:///path/to/folder")
         super().__init__(uri, context, path=Path(folder).expanduser())
-        self.done = params.get("done", ["move"])[-1]
-        if self.done not in DONE_ACTIONS:
-            raise FrameSourceError(
-                f"source uri={uri!r}: done={self.done!r}; expected one of {list(DONE_ACTIONS)}"
-            )
-        self.code_from = params.get("code", [""])[-1]
+        self.done = query.text("done", "move", DONE_ACTIONS)
+        self.code_from = query.text("code", "")
         if self.code_from not in CODE_FROM:
-            raise FrameSourceError(f"source uri={uri!r}: code={self.code_from!r}; expected code=name")
-        self.settle_s = _seconds(uri, params, "settle", 0.5, positive=False)
-        self.poll_s = _seconds(uri, params, "poll", 0.1, positive=True)
-        self.idle_s = _seconds(uri, params, "idle", 0.0, positive=False)
+            raise query.error(f"code={self.code_from!r}; expected code=name")
+        self.settle_s = query.number("settle", 0.5, unit="seconds")
+        self.poll_s = query.number("poll", 0.1, positive=True, unit="seconds")
+        self.idle_s = query.number("idle", 0.0, unit="seconds")
         self._seen: dict[str, _Seen] = {}
         #: name -> modification time of the version already read (done=keep, or a file that could not
         #: be moved or deleted); a file written again under the same name is read again.
