@@ -6,7 +6,8 @@
   probability >= 0.5), ``train --task classify --tta 8`` from the ImageNet EfficientNet-Lite0 start, test
   split: cell accuracy, F1, escape and false-reject rates at threshold 0.5 and at the one threshold with
   the highest accuracy on the validation split (the card's ``validated_threshold``).
-* AITEX fabric (``aitex-fabric/{defect,no_defect}``): per fabric code (``NNNN_DDD_FF.png``), half
+* AITEX fabric (``aitex-fabric/{defect,no_defect}``, or as published ``Defect_images`` and
+  ``NODefect_images``): per fabric code (``NNNN_DDD_FF.png``), half
   of its defect-free images train ``train --task anomaly --tile 256`` (a part of them held back
   for the threshold), the other half and every defect image of that code evaluate it: image
   AUROC and F1 at the calibrated threshold. No defect image is seen in training.
@@ -151,14 +152,24 @@ def _link(src: Path, dst: Path) -> None:
     dst.symlink_to(src.resolve())
 
 
+#: AITEX's folders: this copy's names, then the names of the set as published (its masks are not used).
+AITEX_GOOD, AITEX_DEFECT = ("no_defect", "NODefect_images"), ("defect", "Defect_images")
+
+
+def by_fabric(base: Path, names: tuple[str, ...]) -> dict[str, list[Path]]:
+    """The images of the first of ``names`` under ``base`` that exists, by fabric code (``NNNN_DDD_FF``)."""
+    folder = next((base / n for n in names if (base / n).is_dir()), None)
+    if folder is None:
+        raise SystemExit(f"no {' or '.join(names)}/ under {base}")
+    out: dict[str, list[Path]] = {}
+    for path in list_images(folder):
+        out.setdefault(path.stem.split("_")[-1], []).append(path)
+    return out
+
+
 def aitex(root: Path, work: Path, quick: bool, log: Path) -> dict:
     base = root / "aitex-fabric"
-    good: dict[str, list[Path]] = {}
-    for path in list_images(base / "no_defect"):
-        good.setdefault(path.stem.split("_")[-1], []).append(path)
-    bad: dict[str, list[Path]] = {}
-    for path in list_images(base / "defect"):
-        bad.setdefault(path.stem.split("_")[-1], []).append(path)
+    good, bad = by_fabric(base, AITEX_GOOD), by_fabric(base, AITEX_DEFECT)
     out: dict[str, dict] = {}
     skipped: dict[str, str] = {}  # fabric codes that cannot be measured, and why
     for code in sorted(set(good) | set(bad)):

@@ -154,3 +154,26 @@ def test_sets_absent_from_the_root_are_skipped_and_a_failing_set_is_reported(tmp
     assert "labels.csv" in result["elpv"]["error"]  # what the CLI said, not only where its log is
     assert result["aitex"] == {"skipped": f"no aitex-fabric/ under {root}"}
     assert result["neu_det"] == {"skipped": f"no neu-det-voc/ under {root}"}
+
+
+@pytest.mark.parametrize(("good", "defect"), [("no_defect", "defect"), ("NODefect_images", "Defect_images")])
+def test_aitex_is_read_in_this_copy_s_layout_and_as_published(tmp_path, good, defect):
+    base = tmp_path / "aitex-fabric"
+    for name in (
+        f"{good}/roll-1/0001_000_02.png",
+        f"{good}/roll-2/0002_000_03.png",
+        f"{defect}/0003_019_02.png",
+    ):
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(base / name), np.zeros((8, 32), np.uint8))
+    (base / "Mask_images").mkdir()  # published beside them; not read
+    bench = _bench_module()
+    assert {
+        code: [p.name for p in paths] for code, paths in bench.by_fabric(base, bench.AITEX_GOOD).items()
+    } == {
+        "02": ["0001_000_02.png"],
+        "03": ["0002_000_03.png"],
+    }
+    assert list(bench.by_fabric(base, bench.AITEX_DEFECT)) == ["02"]
+    with pytest.raises(SystemExit, match="no no_defect or NODefect_images/"):
+        bench.by_fabric(tmp_path, bench.AITEX_GOOD)

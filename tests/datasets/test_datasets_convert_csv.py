@@ -197,3 +197,16 @@ def test_bad_probabilities_name_the_line_and_the_value(
     with pytest.raises(DatasetError, match=match) as caught:
         read_probabilities(tmp_path)
     assert caught.value.line == line
+
+
+def test_cloned_repository_layout_finds_labels_a_folder_down(elpv: Path, tmp_path: Path) -> None:
+    """The ELPV repository as cloned keeps labels.csv and images/ under data/: its root converts as is."""
+    clone = tmp_path / "elpv-dataset"
+    clone.mkdir()
+    elpv.rename(clone / "data")
+    report = convert_csv(clone, tmp_path / "out")
+    assert sum(report.per_class.values()) == 24
+    (clone / "other").mkdir()
+    (clone / "other" / "labels.csv").write_text("x.png 1 mono\n")
+    with pytest.raises(ConversionError, match="expected one .csv file"):  # two candidates: none is guessed
+        convert_csv(clone, tmp_path / "out2")

@@ -53,12 +53,20 @@ class CsvRow:
 
 
 def find_csv(src: Path) -> Path:
-    """``src`` when it is a file, else ``src/labels.csv`` or the one ``.csv`` in ``src``."""
+    """``src`` when it is a file, else ``src/labels.csv`` or the one ``.csv`` in ``src``.
+
+    With no ``.csv`` in ``src`` itself, one ``labels.csv`` a folder down is taken: the ELPV repository
+    as cloned keeps its ``labels.csv`` and ``images/`` under ``data/``.
+    """
     if src.is_file():
         return src
     if (src / "labels.csv").is_file():
         return src / "labels.csv"
     found = sorted(src.glob("*.csv")) if src.is_dir() else []
+    if not found and src.is_dir():
+        below = sorted(src.glob("*/labels.csv"))
+        if len(below) == 1:
+            return below[0]
     if len(found) != 1:
         listed = ", ".join(p.name for p in found) or "none"
         raise ConversionError(f"expected one .csv file (or labels.csv), found {listed}", path=src)
