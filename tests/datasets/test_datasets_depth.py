@@ -116,3 +116,36 @@ def test_depth_without_a_destination_says_how_deep_the_set_is(deep_set: Path, tm
     assert "f.tif: float32 pixels" in out and "their values fit --bit-depth 12" in out
     code, out = invoke("depth", deep_set, tmp_path / "copy")
     assert code == 2 and "--bit-depth is needed" in out and not (tmp_path / "copy").exists()
+
+
+def test_training_on_dim_16_bit_images_is_warned_of_with_the_copy_to_make(
+    deep_set: Path, tmp_path: Path
+) -> None:
+    from linecheck.datasets.depth import dim_training_images
+
+    for data in (deep_set, deep_set / "data.yaml"):  # a folder, or the dataset's data.yaml
+        said = dim_training_images(data)
+        assert said is not None and "2 of 3 images" in said and "at most 12 bits" in said
+        assert f"linecheck data depth {deep_set} DST --bit-depth 12" in said and "bit_depth: 12" in said
+    assert dim_training_images(deep_set, limit=1) is not None  # sampled: the first image is a 12-bit one
+    assert invoke("depth", deep_set, tmp_path / "eight", "--bit-depth", "12")[0] == 0
+    assert dim_training_images(tmp_path / "eight") is None  # the 8-bit copy trains as it is
+    assert dim_training_images(tmp_path / "absent") is None  # the trainer names a missing set itself
+    good = tmp_path / "good"
+    good.mkdir()
+    twelve_bit(good / "frame.png")
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--task",
+            "anomaly",
+            "--line",
+            "textile",
+            "--data",
+            str(good),
+            "--models-dir",
+            str(tmp_path),
+        ],
+    )
+    assert "warning:" in result.output and "nearly black" in result.output, result.output
