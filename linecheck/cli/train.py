@@ -100,7 +100,12 @@ def train(
     epochs: Annotated[int, typer.Option(min=1)] = 100,
     imgsz: Annotated[int, typer.Option(min=32, help="Square training size, a multiple of 32.")] = 640,
     batch: Annotated[int, typer.Option(min=1, help="Images per batch (total over GPUs).")] = 16,
-    device: Annotated[str, typer.Option(help="cpu, a CUDA index 0, or 0,1,2,3 for multi-GPU DDP.")] = "cpu",
+    device: Annotated[
+        str,
+        typer.Option(
+            help="cpu, a CUDA index 0, or 0,1,2,3 for multi-GPU DDP (classify/anomaly: one device)."
+        ),
+    ] = "cpu",
     workers: Annotated[int, typer.Option(min=0, help="Dataloader workers per process.")] = 8,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     patience: Annotated[int, typer.Option(min=0, help="Early-stopping patience in epochs.")] = 50,
@@ -182,12 +187,13 @@ def train(
                 classify = ClassifyOptions(
                     backbone=backbone, pretrained=pretrained, epochs=epochs, imgsz=imgsz, batch=batch, lr=lr,
                     seed=seed, good_class=good_class, freeze=freeze, tta=tta, soft_labels=soft_labels,
+                    device=device,
                 )  # fmt: skip
                 run_classify(**common, eval_split=eval_split or None, options=classify)  # type: ignore[arg-type]
             else:
                 anomaly = AnomalyOptions(
                     backbone=backbone, imgsz=imgsz, tile=tile, target_frr=target_frr, coreset=coreset,
-                    calib_fraction=calib_fraction, seed=seed,
+                    calib_fraction=calib_fraction, seed=seed, device=device,
                 )  # fmt: skip
                 run_anomaly(**common, eval_data=eval_data, options=anomaly)  # type: ignore[arg-type]
         return

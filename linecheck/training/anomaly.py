@@ -29,6 +29,7 @@ from linecheck.model.backbones import DEFAULT_BACKBONE, create_model, get_backbo
 from linecheck.model.image_outputs import ANOMALY_CLASS
 from linecheck.model.processing import letterbox_batch, normalise
 from linecheck.model.registry import ModelVersion, Registry
+from linecheck.training.devices import parse_gpus, torch_device
 from linecheck.training.image_metrics import best_f1, decision_metrics
 from linecheck.training.image_models import (
     GraphCard,
@@ -65,9 +66,13 @@ class AnomalyOptions:
     calib_fraction: float = 0.2
     coreset: int = 4096
     seed: int = 0
+    #: ``cpu`` or one CUDA index (``0``): features, coreset and calibration run there; the bank is exported
+    #: from the CPU.
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)
+        parse_gpus(self.device, single=True)
         if self.imgsz < 64 or self.imgsz % 32:
             raise InvalidFieldError("imgsz", self.imgsz, "expected a multiple of 32, at least 64")
         if not 0.0 <= self.target_frr < 0.5:
@@ -160,7 +165,7 @@ def greedy_coreset(patches: torch.Tensor, size: int, *, seed: int = 0) -> torch.
     import torch
 
     if patches.shape[0] <= size:
-        return torch.arange(patches.shape[0])
+        return torch.arange(patches.shape[0], device=patches.device)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -172,9 +177,9 @@ def greedy_coreset(patches: torch.Tensor, size: int, *, seed: int = 0) -> torch.
 def _greedy_k_centre(patches: torch.Tensor, size: int, seed: int) -> torch.Tensor:
     import torch
 
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same choice on any device
     dims = min(128, patches.shape[1])
-    projected = patches @ torch.randn(patches.shape[1], dims, generator=gen) / dims**0.5
+    projected = patches @ torch.randn(patches.shape[1], dims, generator=gen).to(patches.device) / dims**0.5
     norms = (projected * projected).sum(1)
 
     def squared_to(index: int) -> torch.Tensor:
@@ -186,7 +191,7 @@ def _greedy_k_centre(patches: torch.Tensor, size: int, seed: int) -> torch.Tenso
     for _ in range(size - 1):
         chosen.append(int(nearest.argmax()))
         nearest = torch.minimum(nearest, squared_to(chosen[-1]))
-    return torch.tensor(chosen)
+    return torch.tensor(chosen, device=patches.device)
 
 
 def calibrate_threshold(scores: list[float], target_frr: float) -> float:
@@ -198,12 +203,16 @@ def calibrate_threshold(scores: list[float], target_frr: float) -> float:
     return float(ordered[len(ordered) - 1 - allowed])
 
 
-def _batched(module: Any, frames: npt.NDArray[np.uint8], batch: int = 8) -> torch.Tensor:
+def _batched(module: Any, frames: npt.NDArray[np.uint8], batch: int = 8, device: Any = "cpu") -> torch.Tensor:
+    """``module`` over ``frames`` in batches on ``device``; the results stay there."""
     import torch
 
     with torch.no_grad():
         return torch.cat(
-            [module(torch.from_numpy(normalise(frames[i : i + batch]))) for i in range(0, len(frames), batch)]
+            [
+                module(torch.from_numpy(normalise(frames[i : i + batch])).to(device))
+                for i in range(0, len(frames), batch)
+            ]
         )
 
 
@@ -212,7 +221,7 @@ def frame_scores(graph: nn.Module, paths: list[Path], imgsz: int, tile: int) -> 
     scores: list[float] = []
     for path in paths:
         frames, _ = letterbox_batch(tiles_of(read_image(path), tile), imgsz)
-        scores.append(float(_batched(graph.distances, frames).amax()))
+        scores.append(float(_batched(graph.distances, frames, device=graph.threshold.device).amax()))
     return scores
 
 
@@ -239,31 +248,32 @@ def fit_anomaly(good: list[Path], options: AnomalyOptions, *, pretrained: bool =
         raise DatasetError(
             f"need at least 3 good images (2 to learn from, 1 to calibrate), found {len(good)}"
         )
+    device = torch_device(options.device)
     seed_everything(options.seed)
     started = time.monotonic()
     order = list(good)
     random.Random(options.seed).shuffle(order)
     n_calib = min(len(order) - 2, max(1, round(len(order) * options.calib_fraction)))
     calib, train = sorted(order[:n_calib]), sorted(order[n_calib:])
-    features = _patch_features(options.backbone, pretrained).eval()
+    features = _patch_features(options.backbone, pretrained).eval().to(device)
     per_image = [letterbox_batch(tiles_of(read_image(p), options.tile), options.imgsz)[0] for p in train]
-    feats = _batched(features, np.concatenate(per_image))
-    frame_owner = torch.tensor(np.repeat(np.arange(len(train)), [len(f) for f in per_image]))
+    feats = _batched(features, np.concatenate(per_image), device=device)
+    frame_owner = torch.tensor(np.repeat(np.arange(len(train)), [len(f) for f in per_image]), device=device)
     owner = frame_owner.repeat_interleave(feats.shape[2] * feats.shape[3])
     patches = feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1])
     if patches.shape[0] > MAX_PATCHES:
         gen = torch.Generator().manual_seed(options.seed)
-        keep = torch.randperm(patches.shape[0], generator=gen)[:MAX_PATCHES]
+        keep = torch.randperm(patches.shape[0], generator=gen)[:MAX_PATCHES].to(device)
         patches, owner = patches[keep], owner[keep]
     chosen = greedy_coreset(patches, options.coreset, seed=options.seed)
     bank, bank_owner = patches[chosen].clone(), owner[chosen]
-    graph = anomaly_graph(features, bank, 1.0).eval()
+    graph = anomaly_graph(features, bank, 1.0).eval().to(device)
     scores = frame_scores(graph, calib, options.imgsz, options.tile)
     loo = _leave_one_out(graph, feats, frame_owner, bank, bank_owner) if len(calib) < CROSS_FIT_BELOW else []
     threshold = calibrate_threshold(scores + loo, options.target_frr)
     graph.threshold.fill_(threshold)  # type: ignore[operator]
     return AnomalyFit(
-        graph=graph, threshold=threshold, calibration_scores=[round(s, 5) for s in scores],
+        graph=graph.to("cpu"), threshold=threshold, calibration_scores=[round(s, 5) for s in scores],
         loo_scores=[round(s, 5) for s in loo], train_images=train, calib_images=calib,
         bank_size=int(bank.shape[0]), patches=int(patches.shape[0]),
         seconds=round(time.monotonic() - started, 1),

@@ -30,6 +30,7 @@ from linecheck.errors import DatasetError, InvalidFieldError
 from linecheck.model.backbones import DEFAULT_BACKBONE, create_model, get_backbone, normalise_imagenet
 from linecheck.model.processing import normalise
 from linecheck.model.registry import ModelVersion, Registry
+from linecheck.training.devices import bf16_autocast, parse_gpus, torch_device
 from linecheck.training.image_metrics import auroc, decision_metrics
 from linecheck.training.image_models import (
     GraphCard,
@@ -162,9 +163,12 @@ class ClassifyOptions:
     #: image a third of the experts called defective teaches 1/3, not 0 (one defect class only). Off by
     #: default: on ELPV it tied on validation and did not move test accuracy (bench/RESULTS.md).
     soft_labels: bool = False
+    #: ``cpu`` or one CUDA index (``0``): bfloat16 autocast there when the GPU supports it.
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)
+        parse_gpus(self.device, single=True)
         if self.tta not in TTA_VIEWS:
             raise InvalidFieldError("tta", self.tta, f"expected one of {list(TTA_VIEWS)}")
         if not 0 <= self.freeze <= 7:
@@ -290,15 +294,20 @@ def _evaluate_loss(
     import torch
 
     model.eval()
+    device = next(model.parameters()).device
     losses, correct, scores = 0.0, 0, []
-    with torch.no_grad():
+    with torch.no_grad(), bf16_autocast(device):
         for start in range(0, len(frames), batch):
-            inputs = to_input(frames[start : start + batch]).contiguous(memory_format=torch.channels_last)
-            logits = model.logits(inputs)  # type: ignore[operator]
-            target = torch.from_numpy(labels[start : start + batch])
+            inputs = (
+                to_input(frames[start : start + batch])
+                .to(device)
+                .contiguous(memory_format=torch.channels_last)
+            )
+            logits = model.logits(inputs).float()  # type: ignore[operator]
+            target = torch.from_numpy(labels[start : start + batch]).to(device)
             losses += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
             correct += int((logits.argmax(1) == target).sum())
-            scores.append(model.defect_score(logits).numpy())  # type: ignore[operator]
+            scores.append(model.defect_score(logits).cpu().numpy())  # type: ignore[operator]
     defective = labels != good
     found = np.concatenate(scores)
     return losses / len(frames), correct / len(frames), auroc(found, defective), float(np.ptp(found))
@@ -310,12 +319,13 @@ def fit_classifier(
     """Fine-tune the backbone with a new head; keep the epoch with the best validation accuracy."""
     import torch
 
+    device = torch_device(options.device)
     seed_everything(options.seed)
     started = time.monotonic()
     net = create_model(options.backbone, num_classes=len(data.classes), pretrained=options.pretrained)
     defect_index = [data.classes.index(c) for c in data.defect_classes]
     # channels-last runs the depthwise convolutions of a CPU training step faster (about 1.3-2x measured).
-    model = _classifier_graph(net, defect_index, options.tta).to(memory_format=torch.channels_last)
+    model = _classifier_graph(net, defect_index, options.tta).to(device).to(memory_format=torch.channels_last)
     good = data.classes.index(data.good_class)
     train_x = load_letterboxed([p for p, _ in data.splits["train"]], options.imgsz)
     train_y = np.asarray([c for _, c in data.splits["train"]], np.int64)
@@ -324,7 +334,7 @@ def fit_classifier(
     val_y = np.asarray([c for _, c in data.splits["val"]], np.int64)
     counts = np.bincount(train_y, minlength=len(data.classes)).astype(np.float64)
     weights = torch.tensor(np.sqrt(counts.sum() / np.maximum(counts, 1.0)), dtype=torch.float32)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights / weights.mean(), label_smoothing=0.05)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=(weights / weights.mean()).to(device), label_smoothing=0.05)
     frozen = [net.get_submodule("conv_stem"), net.get_submodule("bn1")] if options.freeze else []
     frozen += list(net.get_submodule("blocks").children())[: options.freeze]
     for module in frozen:
@@ -360,10 +370,11 @@ def fit_classifier(
                 continue  # BatchNorm needs two images
             frames = _augment(train_x[index], rng)
             inputs = torch.from_numpy(normalise(frames)).contiguous(memory_format=torch.channels_last)
-            gain = torch.empty(len(index), 1, 1, 1).uniform_(0.8, 1.2)
-            inputs = (inputs * gain).clamp_(0.0, 1.0)
-            target = torch.from_numpy(train_y[index] if soft is None else soft[index])
-            loss = loss_fn(model.logits(inputs), target)  # type: ignore[operator]
+            gain = torch.empty(len(index), 1, 1, 1).uniform_(0.8, 1.2)  # drawn on the CPU: same on any device
+            inputs = (inputs * gain).clamp_(0.0, 1.0).to(device)
+            target = torch.from_numpy(train_y[index] if soft is None else soft[index]).to(device)
+            with bf16_autocast(device):
+                loss = loss_fn(model.logits(inputs).float(), target)  # type: ignore[operator]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -407,7 +418,7 @@ def fit_classifier(
                 log({"stopped": run.stopped})
             break
     model.load_state_dict(best_state)
-    model = model.to(memory_format=torch.contiguous_format)
+    model = model.to("cpu").to(memory_format=torch.contiguous_format)  # exported and checked on the CPU
     run.seconds = round(time.monotonic() - started, 1)
     return model.eval(), run
 

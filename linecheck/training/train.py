@@ -8,7 +8,6 @@ DDP across those GPUs; ``cpu`` works for small runs.
 from __future__ import annotations
 
 import importlib.util
-import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -17,10 +16,10 @@ from typing import Any, Literal
 
 from linecheck.errors import InvalidFieldError, TrainingError
 from linecheck.training.dataset import YoloDataset
+from linecheck.training.devices import check_gpus, parse_gpus
 from linecheck.training.offline import check_architecture, prepare_ultralytics, resolve_model_spec
 
 AmpMode = Literal["auto", "off", "bf16"]
-_DEVICE_RE = re.compile(r"^(cpu|\d+(,\d+)*)$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,10 +65,7 @@ class TrainOptions:
                 raise InvalidFieldError(name, value, f"expected >= {low}")
         if self.imgsz < 32 or self.imgsz % 32:
             raise InvalidFieldError("imgsz", self.imgsz, "expected a multiple of 32, at least 32")
-        if not _DEVICE_RE.match(self.device):
-            raise InvalidFieldError(
-                "device", self.device, "expected 'cpu', a CUDA index '0' or a list '0,1,2,3'"
-            )
+        parse_gpus(self.device)
         if self.amp not in ("auto", "off", "bf16"):
             raise InvalidFieldError("amp", self.amp, "expected auto, off or bf16")
         if self.hours is not None and not 0 < self.hours <= 1000:
@@ -78,7 +74,7 @@ class TrainOptions:
     @property
     def gpus(self) -> list[int]:
         """CUDA device indices (empty for CPU)."""
-        return [] if self.device == "cpu" else [int(d) for d in self.device.split(",")]
+        return parse_gpus(self.device)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,14 +103,7 @@ class TrainRun:
 
 def check_devices(options: TrainOptions) -> None:
     """Fail early, naming the field, when the requested devices cannot be used here."""
-    if not options.gpus:
-        return
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    missing = [g for g in options.gpus if g >= count]
-    if missing:
-        raise InvalidFieldError("device", options.device, f"this host has {count} CUDA device(s)")
+    check_gpus(options.device, options.gpus)
     if len(options.gpus) > 1 and importlib.util.find_spec("cloudpickle") is None:
         raise TrainingError(
             "multi-GPU (DDP) training needs the 'cloudpickle' package (pip install 'cloudpickle>=3.1.1'); "

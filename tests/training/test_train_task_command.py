@@ -29,11 +29,13 @@ def _parsed(command: str) -> dict[str, Any]:
     [
         ClassifyOptions(),
         ClassifyOptions(pretrained=False, epochs=3, imgsz=256, batch=8, lr=0.002, seed=4, freeze=3, tta=4),
-        ClassifyOptions(good_class="ok", soft_labels=True),
+        ClassifyOptions(good_class="ok", soft_labels=True, device="0"),
         AnomalyOptions(),
-        AnomalyOptions(imgsz=320, tile=128, target_frr=0.02, calib_fraction=0.3, coreset=512, seed=2),
+        AnomalyOptions(
+            imgsz=320, tile=128, target_frr=0.02, calib_fraction=0.3, coreset=512, seed=2, device="1"
+        ),
     ],
-    ids=["classify-defaults", "classify", "classify-good-class", "anomaly-defaults", "anomaly-tiled"],
+    ids=["classify-defaults", "classify", "classify-good-class-gpu", "anomaly-defaults", "anomaly-tiled-gpu"],
 )
 def test_the_recorded_command_reproduces_the_options(options: ClassifyOptions | AnomalyOptions) -> None:
     task = "classify" if isinstance(options, ClassifyOptions) else "anomaly"

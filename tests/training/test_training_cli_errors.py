@@ -80,3 +80,30 @@ def test_int8_has_its_own_command_and_needs_a_dataset(tmp_path: Path, args: list
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "m").exists()
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lc_image_data import write_class_folders
+
+    return write_class_folders(tmp_path_factory.mktemp("cli-cells"), 4, size=32)
+
+
+@pytest.mark.parametrize("task", ["classify", "anomaly"])
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("0,1", "device='0,1': this task trains on one device"),
+        ("cuda", "device='cuda': expected 'cpu', a CUDA index"),
+        ("7", "device='7': this host has"),  # no host here has an eighth GPU
+    ],
+)
+def test_image_tasks_train_on_one_device_of_this_host(
+    cells: Path, tmp_path: Path, task: str, device: str, message: str
+) -> None:
+    data = cells / "functional" if task == "anomaly" else cells
+    args = ["train", "--task", task, "--line", "pv", "--data", str(data), "--device", device]
+    result = runner.invoke(app, [*args, "--epochs", "1", "--models-dir", str(tmp_path / "m")])
+    assert result.exit_code == 1, result.output
+    assert message in " ".join(result.output.split())
+    assert not list((tmp_path / "m").glob("*/*/model_card.json"))  # nothing registered
