@@ -13,7 +13,10 @@ Runs on the GPU host (torch with CUDA, no Ultralytics: the registry checkpoint i
    batching, flat out and paced, Triton's own queue / compute time; and whether linecheck's
    ``gpu`` repository flavour loads in that server;
 4. ``agreement``: detections of the CPU path (linecheck's ONNX Runtime detector on the registry
-   graph) vs the device path on the same frames, fp16 vs fp32, Triton vs in-process.
+   graph) vs the device path on the same frames, fp16 vs fp32, Triton vs in-process;
+5. ``images``: linecheck's own training loops (``train --task classify`` and ``--task anomaly``) on
+   the device and on the CPU, on generated cells from a random start (no weights travel): each one's
+   time, and whether the device's anomaly threshold matches the CPU's.
 
 Each part that lacks a prerequisite is skipped with the reason (the first lines list them all);
 a failing part is recorded and the next one runs. ``RESULTS/gpu_check.json`` is rewritten after
@@ -49,13 +52,14 @@ TARGET_TRITON_FPS = 3000.0
 TARGET_TRITON_RATIO = 0.8
 TARGET_PACED_FPS = 1000.0
 TARGET_PACED_P99_MS = 15.0
-PARTS = ("raw", "e2e", "triton", "agreement")
+PARTS = ("raw", "e2e", "triton", "agreement", "images")
 #: What each part imports (module -> what to carry if it is missing; see bench/gpu_travel.md).
 NEEDS: dict[str, tuple[str, ...]] = {
     "raw": ("torch",),
     "e2e": ("torch", "torchvision"),
     "triton": ("torch", "torchvision", "linecheck", "tritonclient", "rapidjson", "triton_server"),
     "agreement": ("torch", "torchvision", "linecheck", "onnxruntime"),
+    "images": ("torch", "timm", "linecheck"),
 }
 
 
@@ -132,7 +136,7 @@ def _triton_server_problem() -> str | None:
 def prerequisites(device: str) -> dict[str, str | None]:
     """Each prerequisite -> None when present, else what is wrong."""
     found: dict[str, str | None] = {
-        name: _module_problem(name) for name in ("torch", "torchvision", "onnxruntime", "rapidjson")
+        name: _module_problem(name) for name in ("torch", "torchvision", "onnxruntime", "rapidjson", "timm")
     }
     found["tritonclient"] = _module_problem("tritonclient.grpc")
     found["linecheck"] = _module_problem("linecheck.datasets.synth") or _module_problem(
@@ -574,11 +578,62 @@ def _try_gpu_flavour(ctx: Context, server: Any, repo: Path) -> dict[str, Any]:
         return {"loaded": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
+def _cell_folders(root: Path, per_class: int, size: int = 64, seed: int = 3) -> Path:
+    """``root/{functional,defective}/`` generated grey cells: a noise texture, the defective ones crossed by a
+    dark crack."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    for name in ("functional", "defective"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            image = rng.normal(128, 12, (size, size)).clip(0, 255).astype(np.uint8)
+            if name == "defective":
+                (x0, y0), (x1, y1) = rng.integers(0, size, (2, 2)).tolist()
+                cv2.line(image, (x0, y0), (x1, y1), 20, 3)
+            cv2.imwrite(str(root / name / f"{i:03d}.png"), image)
+    return root
+
+
+def part_images(ctx: Context) -> dict[str, Any]:
+    from linecheck.training.anomaly import AnomalyOptions, fit_anomaly
+    from linecheck.training.classify import ClassifyOptions, fit_classifier, load_classify_set
+
+    quick = ctx.args.quick
+    root = _cell_folders(Path(tempfile.mkdtemp(prefix="gpu_check_cells_")), 12 if quick else 64)
+    data, good = load_classify_set(root), sorted((root / "functional").glob("*.png"))
+    devices = {"cpu": "cpu", **({"device": str(ctx.device.index or 0)} if ctx.cuda else {})}
+    result: dict[str, Any] = {"cells_per_class": 12 if quick else 64}
+    for label, device in devices.items():
+        t0 = time.monotonic()
+        options = ClassifyOptions(
+            pretrained=False, epochs=2 if quick else 4, imgsz=64, batch=16, device=device
+        )
+        _, run = fit_classifier(data, options)
+        t1 = time.monotonic()
+        fit = fit_anomaly(
+            good, AnomalyOptions(imgsz=64, coreset=64 if quick else 512, device=device), pretrained=False
+        )
+        result[label] = {
+            "device": device,
+            "classify_s": round(t1 - t0, 2),
+            "val_accuracy": run.history[-1]["val_accuracy"],
+            "anomaly_s": round(time.monotonic() - t1, 2),
+            "threshold": round(fit.threshold, 5),
+            "bank": fit.bank_size,
+        }
+    if "device" in result:
+        cpu, dev = result["cpu"]["threshold"], result["device"]["threshold"]
+        result["threshold_rel_diff"] = round(abs(dev - cpu) / max(abs(cpu), 1e-9), 5)
+    return result
+
+
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "raw": part_raw,
     "e2e": part_e2e,
     "agreement": part_agreement,
     "triton": part_triton,
+    "images": part_images,
 }
 
 
@@ -633,6 +688,12 @@ def table(report: dict[str, Any]) -> list[str]:
         f"{half.get('f1')}, port max|d| {get('agreement', 'torch_port_vs_onnx_max_abs')}"
     )
     lines.append(row("agreement", None, None, detail))
+    on = get("images", "device") or get("images", "cpu") or {}
+    detail = (
+        f"classify {on.get('classify_s')} s, anomaly {on.get('anomaly_s')} s on {on.get('device')}; "
+        f"anomaly threshold vs CPU rel. diff {get('images', 'threshold_rel_diff')}"
+    )
+    lines.append(row("images", None, None, detail))
     fps, ratio, p99 = get("triton", "best_fps"), tr, paced.get("call_p99_ms")
     if report.get("device") != "cpu":
         met = bool(
@@ -690,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
         f"device {report['device_name']}, model {args.model} v{ctx.version.card.version} ({ctx.weights}), "
         f"imgsz {args.imgsz}, classes {list(ctx.classes)}"
     )
-    order = [p for p in ("raw", "e2e", "agreement", "triton") if p in args.parts]
+    order = [p for p in ("raw", "e2e", "agreement", "triton", "images") if p in args.parts]
     for part in order:
         lacking = [n for n in NEEDS[part] if missing.get(n)]
         if lacking:

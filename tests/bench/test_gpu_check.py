@@ -54,7 +54,8 @@ def test_cpu_rehearsal_runs_raw_e2e_and_agreement(tmp_path: Path) -> None:
     # The torch port of the checkpoint computes what the registry's ONNX graph computes.
     assert agreement["torch_port_vs_onnx_max_abs"] < 0.05
     assert agreement["cpu_onnx_vs_device_fp32_at_card_imgsz"]["f1"] >= 0.9
-    assert output.strip().splitlines()[-1].startswith("agreement")  # the table comes last
+    table = output.strip().splitlines()[-5:]  # the table comes last: a row per part
+    assert [line.split()[0] for line in table] == ["raw", "e2e", "triton", "agreement", "images"], table
 
 
 @pytest.mark.slow
@@ -91,11 +92,24 @@ def test_host_script_unpacks_the_packed_graph_and_runs_on_a_tree_without_it(tmp_
     bin_dir = host_python3(tmp_path / "bin", isolated=True).parent
     out = tmp_path / "out"
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(site)}
-    args = ["bash", "bench/gpu_check.sh", str(out), "--device", "cpu", "--quick", "--parts", "agreement"]
+    args = [
+        "bash",
+        "bench/gpu_check.sh",
+        str(out),
+        "--device",
+        "cpu",
+        "--quick",
+        "--parts",
+        "agreement,images",
+    ]
     args += ["--work", str(tmp_path / "work")]
     proc = subprocess.run(args, cwd=host, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     graph = host / "models" / "bearing" / "1" / "model.onnx"
     assert graph.read_bytes() == (ROOT / "models" / "bearing" / "1" / "model.onnx").read_bytes()
-    agreement = json.loads((out / "gpu_check.json").read_text())["parts"]["agreement"]
-    assert agreement["torch_port_vs_onnx_max_abs"] < 0.05
+    parts = json.loads((out / "gpu_check.json").read_text())["parts"]
+    assert parts["agreement"]["torch_port_vs_onnx_max_abs"] < 0.05
+    # linecheck's own classify and anomaly training loops ran with the host's packages (timm among them)
+    images = parts["images"]
+    assert images["cpu"]["classify_s"] > 0 and images["cpu"]["bank"] > 0 and images["cpu"]["threshold"] > 0
+    assert proc.stdout.strip().splitlines()[-1].startswith("images")  # the table comes last
