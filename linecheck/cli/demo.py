@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         cells: bool = typer.Option(
             True,
             help="Run a cell classifier on every cell of the PV line's modules (union verdict, row/col of "
-            "each flagged cell); trained from the simulated line's cells at the first start (about 50 s), "
+            "each flagged cell); trained from the simulated line's cells at the first start (about 60 s), "
             "then reused from WORKDIR/cells/.",
         ),
     ) -> None:

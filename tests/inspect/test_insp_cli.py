@@ -68,66 +68,6 @@ def test_demo_help_offers_to_leave_the_trained_models_out() -> None:
     assert "--no-cells" in result.output and "WORKDIR/cells/" in result.output
 
 
-@pytest.mark.slow
-@pytest.mark.triton
-def test_demo_runs_unattended_and_writes_its_summary(
-    tmp_path: Path, demo_anomaly_cache: Path, demo_cells_cache: Path
-) -> None:
-    summary_path = tmp_path / "summary.json"
-    shutil.copytree(demo_anomaly_cache, tmp_path / "demo" / "anomaly")  # trained once per session
-    shutil.copytree(demo_cells_cache, tmp_path / "demo" / "cells")
-    result = runner.invoke(
-        app,
-        [
-            "demo",
-            "--duration",
-            "8",
-            "--exit",
-            "--port",
-            "0",
-            "--workdir",
-            str(tmp_path / "demo"),
-            "--summary-json",
-            str(summary_path),
-            "--rate-scale",
-            "0.5",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    summary = json.loads(summary_path.read_text())
-    assert summary["schema"] == "linecheck.demo.summary/1"
-    assert set(summary["lines"]) == {"textile-01", "bearing-01", "pv-01"}
-    assert summary["outbox"]["pending"] == 0 and summary["outbox"]["rejected"] == 0
-    assert summary["totals"]["frames"] > 0 and summary["totals"]["verdicts"]["not_inspected"] == 0
-    assert summary["latency_ms"]["p50"] is not None
-    assert set(summary["models"]) == {"textile", "textile-anomaly", "bearing", "pv", "pv-cls"}
-    assert result.output.count("reusing the one trained earlier") == 2
-    # the textile line runs its detector and the anomaly model side by side; good frames stay good
-    per_model = summary["per_model"]["textile-01"]
-    assert set(per_model) == {"textile", "textile-anomaly"} and "Per model" in result.output
-    assert per_model["textile-anomaly"]["frames"] == summary["lines"]["textile-01"]["frames"] - (
-        summary["lines"]["textile-01"]["verdicts"].get("not_inspected", 0)
-    )
-    assert per_model["textile-anomaly"]["good_frames_failed"] <= 1
-    # the PV line runs the cell classifier on every cell of each module next to its detector
-    cells = summary["per_model"]["pv-01"]
-    assert set(cells) == {"pv", "pv-cls"}
-    assert cells["pv-cls"]["frames"] == summary["lines"]["pv-01"]["frames"] - (
-        summary["lines"]["pv-01"]["verdicts"].get("not_inspected", 0)
-    )
-    assert summary["traces"] and all(t["inspections"] >= 1 for t in summary["traces"])
-    assert "GET /v1/trace/" in result.output
-    # every line published over its outputs, and the demo's peers received it
-    outputs = summary["outputs"]["lines"]
-    assert set(outputs) == set(summary["lines"]) and "Line outputs" in result.output
-    for line_id, line in outputs.items():
-        rejects = sum(v for k, v in summary["lines"][line_id]["verdicts"].items() if k != "pass")
-        assert line["opcua"]["events"] > 0 and "ContinuousExecution" in line["opcua"]["states"]
-        assert line["modbus"]["pulses"] == rejects
-        if "MQTT off" not in summary["outputs"]["broker"]:
-            assert line["mqtt"]["results"] == summary["lines"][line_id]["frames"]
-
-
 def test_inspect_folder_with_a_trigger_file_gives_roll_codes(tmp_path: Path) -> None:
     import cv2
     import numpy as np
@@ -164,9 +104,10 @@ def test_inspect_folder_with_a_trigger_file_gives_roll_codes(tmp_path: Path) -> 
 
 @pytest.mark.slow
 @pytest.mark.triton
-def test_demo_keeps_the_api_up_until_interrupted(
+def test_demo_runs_writes_its_summary_and_keeps_the_api_up_until_interrupted(
     tmp_path: Path, demo_anomaly_cache: Path, demo_cells_cache: Path
 ) -> None:
+    """`linecheck demo` as `make demo` runs it (a process; Ctrl-C ends it), with --summary-json."""
     import os
     import signal
     import subprocess
@@ -187,7 +128,9 @@ def test_demo_keeps_the_api_up_until_interrupted(
             "linecheck.cli.main",
             "demo",
             "--duration",
-            "3",
+            "8",
+            "--summary-json",
+            str(tmp_path / "summary.json"),
             "--port",
             str(port),
             "--workdir",
@@ -217,9 +160,67 @@ def test_demo_keeps_the_api_up_until_interrupted(
                 "demo still running 120 s after Ctrl-C; its threads:\n" + stacks_then_kill(proc)[-8000:]
             )
         assert code == 0
+        output += proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    _check_demo_summary(tmp_path / "summary.json", output.decode())
+
+
+def test_demo_exit_option_stops_after_the_summary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """--exit reaches the demo's options (the run itself is the test above, which keeps the API up)."""
+    import linecheck.inspect.demo as demo_module
+
+    seen: list[object] = []
+
+    class Recorded:
+        def __init__(self, options: object, console: object) -> None:
+            seen.append(options)
+
+        def run(self) -> dict:
+            return {"outbox": {"pending": 0}}
+
+    monkeypatch.setattr(demo_module, "Demo", Recorded)
+    for args, expected in ((["--exit"], True), ([], False)):
+        result = runner.invoke(app, ["demo", *args, "--duration", "1", "--workdir", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert seen[-1].exit_after is expected  # type: ignore[attr-defined]
+
+
+def _check_demo_summary(summary_path: Path, output: str) -> None:
+    """What a demo run with both trained models must have done (its summary JSON and its console)."""
+    summary = json.loads(summary_path.read_text())
+    assert summary["schema"] == "linecheck.demo.summary/1"
+    assert set(summary["lines"]) == {"textile-01", "bearing-01", "pv-01"}
+    assert summary["outbox"]["pending"] == 0 and summary["outbox"]["rejected"] == 0
+    assert summary["totals"]["frames"] > 0 and summary["totals"]["verdicts"]["not_inspected"] == 0
+    assert summary["latency_ms"]["p50"] is not None
+    assert set(summary["models"]) == {"textile", "textile-anomaly", "bearing", "pv", "pv-cls"}
+    assert output.count("reusing the one trained earlier") == 2
+    # the textile line runs its detector and the anomaly model side by side; good frames stay good
+    per_model = summary["per_model"]["textile-01"]
+    assert set(per_model) == {"textile", "textile-anomaly"} and "Per model" in output
+    assert per_model["textile-anomaly"]["frames"] == summary["lines"]["textile-01"]["frames"] - (
+        summary["lines"]["textile-01"]["verdicts"].get("not_inspected", 0)
+    )
+    assert per_model["textile-anomaly"]["good_frames_failed"] <= 1
+    # the PV line runs the cell classifier on every cell of each module next to its detector
+    cells = summary["per_model"]["pv-01"]
+    assert set(cells) == {"pv", "pv-cls"}
+    assert cells["pv-cls"]["frames"] == summary["lines"]["pv-01"]["frames"] - (
+        summary["lines"]["pv-01"]["verdicts"].get("not_inspected", 0)
+    )
+    assert summary["traces"] and all(t["inspections"] >= 1 for t in summary["traces"])
+    assert "GET /v1/trace/" in output
+    # every line published over its outputs, and the demo's peers received it
+    outputs = summary["outputs"]["lines"]
+    assert set(outputs) == set(summary["lines"]) and "Line outputs" in output
+    for line_id, line in outputs.items():
+        rejects = sum(v for k, v in summary["lines"][line_id]["verdicts"].items() if k != "pass")
+        assert line["opcua"]["events"] > 0 and "ContinuousExecution" in line["opcua"]["states"]
+        assert line["modbus"]["pulses"] == rejects
+        if "MQTT off" not in summary["outputs"]["broker"]:
+            assert line["mqtt"]["results"] == summary["lines"][line_id]["frames"]
