@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 import typer
+from pydantic import ValidationError
+from rich.markup import escape
 
-from linecheck.cli.common import DatabaseUrl
+from linecheck.cli.common import DatabaseUrl, err_console
 
 
 def register(app: typer.Typer) -> None:
@@ -19,6 +21,9 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
         database_url: DatabaseUrl = None,
         log_level: str = typer.Option("info", help="uvicorn log level"),
+        root_path: str | None = typer.Option(
+            None, help="path prefix behind a reverse proxy, e.g. /linecheck (LINECHECK_API_ROOT_PATH)"
+        ),
     ) -> None:
         """Serve the API (migrates the database and syncs line configs at start-up)."""
         import uvicorn
@@ -28,7 +33,14 @@ def register(app: typer.Typer) -> None:
 
         if database_url:  # read by every worker's settings
             os.environ[env_name(ApiSettings, "database_url")] = database_url
-        settings = ApiSettings()
+        if root_path is not None:
+            os.environ[env_name(ApiSettings, "root_path")] = root_path
+        try:
+            settings = ApiSettings()
+        except ValidationError as exc:  # a setting from the environment or an option: one line naming it
+            problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            err_console.print(f"[red]error:[/red] {escape(problems)}")
+            raise typer.Exit(code=1) from None
         uvicorn.run(
             "linecheck.serving.api.app:create_app",
             factory=True,

@@ -20,6 +20,7 @@ from linecheck.serving.api.json_body import StrictJSONResponse
 from linecheck.serving.api.metrics import ApiMetrics, MetricsMiddleware
 from linecheck.serving.api.pages.router import pages
 from linecheck.serving.api.pages.router import router as pages_router
+from linecheck.serving.api.root_path import RootPathMiddleware
 from linecheck.serving.api.routes import (
     events,
     genealogy,
@@ -96,6 +97,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.root_path:  # behind a reverse proxy under a path
+        app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     for module in (inspections, images, trace, review, units, lines, genealogy, events, me):
         app.include_router(module.router)
     app.include_router(pages_router)  # the QA review pages at /review

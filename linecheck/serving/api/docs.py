@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 
@@ -21,8 +21,9 @@ from linecheck.errors import NotFoundError
 
 STATIC_PREFIX = "/docs/static"
 _MEDIA = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".png": "image/png"}
-#: Remote URLs inside the bundles that a browser would fetch, and the local file served instead.
-_REWRITES = {b"https://cdn.redoc.ly/redoc/logo-mini.svg": f"{STATIC_PREFIX}/favicon.png".encode()}
+#: Remote URLs inside the bundles that a browser would fetch, and the local file served instead (relative to
+#: the ReDoc page, ``/redoc``: right under a reverse proxy's path prefix too).
+_REWRITES = {b"https://cdn.redoc.ly/redoc/logo-mini.svg": f"{STATIC_PREFIX.lstrip('/')}/favicon.png".encode()}
 #: Swagger UI's and ReDoc's pages start with an inline script; nothing may come from elsewhere.
 DOCS_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -58,21 +59,23 @@ def _with_policy(page: HTMLResponse) -> HTMLResponse:
 def install_docs(app: FastAPI) -> None:
     """Add ``/docs``, ``/docs/oauth2-redirect``, ``/redoc`` and their files.
 
-    The app is created with ``docs_url=None, redoc_url=None`` (FastAPI's CDN pages are off).
+    The app is created with ``docs_url=None, redoc_url=None`` (FastAPI's CDN pages are off). The
+    pages' URLs start with the request's root path (``ApiSettings.root_path``, behind a reverse proxy).
     """
     openapi_url = app.openapi_url or "/openapi.json"
     title = f"{app.title} - docs"
 
     @app.get("/docs", include_in_schema=False)
-    def swagger_ui() -> HTMLResponse:
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
         return _with_policy(
             get_swagger_ui_html(
-                openapi_url=openapi_url,
+                openapi_url=root + openapi_url,
                 title=title,
-                swagger_js_url=f"{STATIC_PREFIX}/swagger-ui-bundle.js",
-                swagger_css_url=f"{STATIC_PREFIX}/swagger-ui.css",
-                swagger_favicon_url=f"{STATIC_PREFIX}/favicon.png",
-                oauth2_redirect_url="/docs/oauth2-redirect",
+                swagger_js_url=f"{root}{STATIC_PREFIX}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{STATIC_PREFIX}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{STATIC_PREFIX}/favicon.png",
+                oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
                 swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
             )
         )
@@ -82,13 +85,14 @@ def install_docs(app: FastAPI) -> None:
         return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
         return _with_policy(
             get_redoc_html(
-                openapi_url=openapi_url,
+                openapi_url=root + openapi_url,
                 title=f"{app.title} - ReDoc",
-                redoc_js_url=f"{STATIC_PREFIX}/redoc.standalone.js",
-                redoc_favicon_url=f"{STATIC_PREFIX}/favicon.png",
+                redoc_js_url=f"{root}{STATIC_PREFIX}/redoc.standalone.js",
+                redoc_favicon_url=f"{root}{STATIC_PREFIX}/favicon.png",
                 with_google_fonts=False,
             )
         )

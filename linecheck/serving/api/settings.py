@@ -51,6 +51,11 @@ class ApiSettings(ServiceSettings):
     sync_lines_on_start: bool = Field(True, description="upsert configs/lines/*.yaml into the store at start")
     host: str = Field("127.0.0.1", description="bind address of `linecheck serve api`")
     port: int = Field(8000, ge=0, le=65535, description="port of `linecheck serve api`")
+    root_path: str = Field(
+        "",
+        description="path prefix the API is served under behind a reverse proxy (/linecheck: the docs, the "
+        "QA pages and their API calls use it; requests are answered with or without it)",
+    )
     max_batch: int = Field(500, ge=1, le=5000, description="most inspections in one POST")
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="largest request body accepted")
     max_image_bytes: int = Field(20 * 1024 * 1024, gt=0, description="largest image upload accepted")
@@ -108,6 +113,15 @@ class ApiSettings(ServiceSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"shift_timezone={value!r}: not a known IANA time zone") from None
+        return value
+
+    @field_validator("root_path")
+    @classmethod
+    def _path_prefix(cls, value: str) -> str:
+        if value and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+            raise ValueError(
+                f"root_path={value!r}: expected '' or a path such as /linecheck (no trailing slash, no query)"
+            )
         return value
 
     @field_validator("epcis_base_uri")

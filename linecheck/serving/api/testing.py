@@ -67,24 +67,44 @@ def run_api(
     (e.g. ``{"max_batch": 10}``). The server is stopped when the block exits.
     """
     app = create_app(_settings(database_url, data_dir, lines_dir, settings))
+    try:
+        with serve_app(
+            app, host=host, port=port, name="linecheck-api", startup_timeout_s=startup_timeout_s
+        ) as url:
+            yield url
+    finally:
+        # A start-up that failed never reaches the lifespan's shutdown: release its pool here.
+        app.state.context.close()
+
+
+@contextmanager
+def serve_app(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    name: str = "uvicorn",
+    startup_timeout_s: float = 30.0,
+) -> Iterator[str]:
+    """Serve an ASGI ``app`` with uvicorn in a background thread; yield ``http://host:port``; stop on exit."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="linecheck-api", daemon=True
-    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + startup_timeout_s
         while not server.started:
             if not thread.is_alive():
-                raise ServerUnavailableError(f"API on {host}:{bound_port} stopped during start-up (see log)")
+                raise ServerUnavailableError(
+                    f"{name} on {host}:{bound_port} stopped during start-up (see log)"
+                )
             if time.monotonic() > deadline:
                 raise ServerUnavailableError(
-                    f"API on {host}:{bound_port} not started after {startup_timeout_s}s"
+                    f"{name} on {host}:{bound_port} not started after {startup_timeout_s}s"
                 )
             time.sleep(0.02)
         yield f"http://{host}:{bound_port}"
@@ -92,8 +112,6 @@ def run_api(
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
-        # A start-up that failed never reaches the lifespan's shutdown: release its pool here.
-        app.state.context.close()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -101,3 +101,13 @@ def test_serve_api_process(url: str, tmp_path: Path) -> None:
         assert statuses == [201, 200, 200, 200]
         assert httpx.get(f"{base}/docs").status_code == 200
     assert proc.returncode is not None
+
+
+@pytest.mark.parametrize("root_path", ["linecheck", "/linecheck/"])
+def test_serve_api_refuses_a_root_path_that_is_not_a_prefix(
+    root_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINECHECK_API_ROOT_PATH", "")  # restored after the test: the command sets it
+    result = runner.invoke(app, ["serve", "api", "--root-path", root_path, "--port", "1"])
+    assert result.exit_code == 1
+    assert f"root_path={root_path!r}" in " ".join(result.output.split())

@@ -262,10 +262,13 @@ def seed(stack: Stack) -> None:
 
 
 @contextmanager
-def running_stack(template: Path, directory: Path, *, seed_data: bool = True) -> Iterator[Stack]:
+def running_stack(
+    template: Path, directory: Path, *, seed_data: bool = True, settings: dict[str, Any] | None = None
+) -> Iterator[Stack]:
     """Start the real API (uvicorn, SQLite in ``directory``), create keys, seed it; stop it on exit.
 
-    ``seed_data=False`` leaves the store empty (but for the keys) for a test that posts its own.
+    ``seed_data=False`` leaves the store empty (but for the keys) for a test that posts its own;
+    ``settings`` overrides API settings (``{"root_path": "/linecheck"}``).
     """
     db_url = copy_sqlite(template, directory / "linecheck.db")
     keys = {
@@ -275,7 +278,7 @@ def running_stack(template: Path, directory: Path, *, seed_data: bool = True) ->
         "reviewer": api_testing.create_key(db_url, "reviewer", name="qa reviewer"),
         "viewer": api_testing.create_key(db_url, "viewer", name="qa viewer"),
     }
-    with api_testing.run_api(db_url, directory) as base_url:
+    with api_testing.run_api(db_url, directory, settings=settings) as base_url:
         stack = Stack(base_url=base_url, db_url=db_url, data_dir=directory, keys=keys)
         if seed_data:
             seed(stack)

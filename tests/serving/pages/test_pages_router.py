@@ -20,6 +20,7 @@ from linecheck.serving.api.pages.router import (
     STATIC_DIR,
     assets,
     compose_page,
+    page_under,
     pages,
     router,
 )
@@ -73,7 +74,8 @@ def test_every_page_is_its_own_part_inside_the_one_shell(
     assert current == ([path] if f'href="{path}"' in nav else []), "only the page's own nav link is current"
     page_file = (STATIC_DIR / file_name).read_text(encoding="utf-8")
     assert '<header class="top">' not in page_file and "<head>" not in page_file  # the shell holds them
-    assert client.get(path).content == pages()[path]
+    assert client.get(path).content == page_under(path, "")
+    assert '<meta name="linecheck-root" content="">' in html  # at the top of its host: no prefix
 
 
 _PAGE_FILE = (
@@ -183,8 +185,10 @@ def test_the_api_app_serves_the_pages(tmp_path: Path) -> None:
 @pytest.fixture
 def fresh_pages() -> Iterator[None]:
     pages.cache_clear()
+    page_under.cache_clear()
     yield
     pages.cache_clear()
+    page_under.cache_clear()
 
 
 def test_the_api_composes_every_page_at_start_up(tmp_path: Path, fresh_pages: None) -> None:

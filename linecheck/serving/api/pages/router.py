@@ -35,7 +35,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from linecheck.errors import ConfigError, NotFoundError
 
@@ -161,9 +161,24 @@ def _response(content: bytes, media_type: str) -> Response:
     )
 
 
-def _page_route(route: str, file_name: str) -> Callable[[], Response]:
-    def page() -> Response:
-        return _response(pages()[route], MEDIA_TYPES[".html"])
+@lru_cache(maxsize=32)
+def page_under(route: str, root: str) -> bytes:
+    """The page at ``route`` for an API served under the path ``root`` (``""``: at the top).
+
+    Its root-relative links and files (``href="/..."``, ``src="/..."``) get the prefix, and a
+    ``<meta name="linecheck-root">`` tells the scripts (``api.js``'s ``appUrl``) where the API is.
+    """
+    html = pages()[route].decode("utf-8")
+    if root:
+        html = html.replace('href="/', f'href="{root}/').replace('src="/', f'src="{root}/')
+    meta = f'<meta name="linecheck-root" content="{root}">'
+    return html.replace('<meta charset="utf-8">', f'<meta charset="utf-8">\n  {meta}', 1).encode("utf-8")
+
+
+def _page_route(route: str, file_name: str) -> Callable[[Request], Response]:
+    def page(request: Request) -> Response:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        return _response(page_under(route, root), MEDIA_TYPES[".html"])
 
     page.__doc__ = f"The {file_name} page (inside shell.html)."
     return page

@@ -27,8 +27,16 @@ export function setKey(key) {
   window.dispatchEvent(new CustomEvent("linecheck:key", { detail: { present: Boolean(value) } }));
 }
 
+/** Where the API is: "" at the top of its host, or the path prefix of a reverse proxy ("/linecheck"). */
+const ROOT = document.querySelector('meta[name="linecheck-root"]')?.getAttribute("content") || "";
+
+/** The URL path of an API path or page route ("/v1/...", "/review/...") on this deployment. */
+export function appUrl(path) {
+  return ROOT + path;
+}
+
 function buildUrl(path, params) {
-  const url = new URL(path, window.location.origin);
+  const url = new URL(appUrl(path), window.location.origin);
   for (const [name, value] of Object.entries(params || {})) {
     if (value === null || value === undefined || value === "") continue;
     url.searchParams.set(name, String(value));

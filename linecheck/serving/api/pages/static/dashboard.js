@@ -1,7 +1,7 @@
 // Line dashboard: units by their verdict after review, fail rate, throughput over running time, SPC charts
 // (p-chart, Pareto, trend by station), the model version in use, reviewers, and the defects as CSV.
 
-import { getFile, getJson, lines } from "./api.js";
+import { appUrl, getFile, getJson, lines } from "./api.js";
 import { actorName, el, fmtDuration, fmtPct, fmtTime, replace, saveBlob } from "./dom.js";
 import { drawShiftChart } from "./chart.js";
 import { initShell, showError, showMessage } from "./shell.js";
@@ -134,7 +134,7 @@ async function load() {
     showMessage("Hourly subgroups cover at most 7 days: the p-chart uses shifts.", "error");
   }
   history.replaceState(null, "", `?line=${encodeURIComponent(lineId)}&period=${$("period").value}&subgroup=${$("subgroup").value}`);
-  $("kiosk-link").href = `/review/kiosk?line=${encodeURIComponent(lineId)}`;
+  $("kiosk-link").href = appUrl(`/review/kiosk?line=${encodeURIComponent(lineId)}`);
   $("dashboard").setAttribute("aria-busy", "true");
   const range = { since: since.toISOString(), until: until.toISOString() };
   const statsPath = `/v1/lines/${encodeURIComponent(lineId)}/stats`;

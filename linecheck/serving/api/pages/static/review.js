@@ -2,7 +2,7 @@
 // decision), the selected defect in its frame (zoom, pan, brightness / contrast, golden sample side by
 // side, box editing), decisions by key with undo.
 
-import { ApiError, getJson, lines, postJson } from "./api.js";
+import { ApiError, appUrl, getJson, lines, postJson } from "./api.js";
 import { actorName, badge, classChip, el, fmtShort, fmtTime, formatLocation, replace, typingInField } from "./dom.js";
 import { drawCrop } from "./frame_view.js";
 import { cropCaption, heatmapView } from "./heatmap_view.js";
@@ -232,8 +232,8 @@ function boxesOf(frame, selectedId) {
 function renderFacts(item) {
   const defect = item.defect;
   const trace = item.code
-    ? el("a", { href: `/review/trace?code=${encodeURIComponent(item.code)}`, id: "detail-code" }, item.code)
-    : el("a", { href: `/review/unread?line_id=${encodeURIComponent(item.line_id)}&inspection=${encodeURIComponent(defect.inspection_id)}`,
+    ? el("a", { href: appUrl(`/review/trace?code=${encodeURIComponent(item.code)}`), id: "detail-code" }, item.code)
+    : el("a", { href: appUrl(`/review/unread?line_id=${encodeURIComponent(item.line_id)}&inspection=${encodeURIComponent(defect.inspection_id)}`),
       id: "detail-code", class: "unread" }, "code unread: assign it");
   const box = defect.final_bbox || defect.bbox;
   replace($("detail-facts"),
@@ -362,7 +362,7 @@ async function loadQueue(selectIndex = 0) {
     view.totalExact = page.total_exact;
     const unread = $("unread-count");
     replace(unread, page.unread_inspections
-      ? el("a", { href: "/review/unread" }, `${page.unread_inspections} frame(s) wait for a code`) : "");
+      ? el("a", { href: appUrl("/review/unread") }, `${page.unread_inspections} frame(s) wait for a code`) : "");
     renderList();
     select(Math.min(selectIndex, view.items.length - 1));
   } catch (exc) {
@@ -660,7 +660,7 @@ function trace() {
   const item = view.items[view.selected];
   if (!item) return;
   if (item.code) {
-    window.location.assign(`/review/trace?code=${encodeURIComponent(item.code)}`);
+    window.location.assign(appUrl(`/review/trace?code=${encodeURIComponent(item.code)}`));
     return;
   }
   showMessage(`Frame ${item.defect.inspection_id} has no code (it could not be read): assign one on the Unread page (link under "unit").`, "error");

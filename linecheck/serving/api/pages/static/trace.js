@@ -1,6 +1,6 @@
 // Trace view: search a code; its unit, grade, genealogy, defect map and timeline.
 
-import { ApiError, getJson, lines } from "./api.js";
+import { ApiError, appUrl, getJson, lines } from "./api.js";
 import {
   actorName, badge, classChip, el, fmtNum, fmtTime, formatLocation, replace, statusBadge, typingInField,
 } from "./dom.js";
@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 let current = null;
 
 function codeLink(code) {
-  return el("a", { href: `/review/trace?code=${encodeURIComponent(code)}`, class: "code-link", dataset: { code },
+  return el("a", { href: appUrl(`/review/trace?code=${encodeURIComponent(code)}`), class: "code-link", dataset: { code },
     onclick: (event) => {
       event.preventDefault();
       go(code);
@@ -56,7 +56,7 @@ function renderUnit(trace, grade, line) {
   replace(gradeCard, el("div", { class: "grade-head" },
     el("span", { id: "grade-value", class: `grade grade-${grade.accepted ? "ok" : "bad"}` }, grade.grade),
     statusBadge(grade.status, grade.status_text, "grade-status"),
-    el("a", { href: `/review/certificate?code=${encodeURIComponent(grade.code)}`, id: "certificate-link", class: "small" },
+    el("a", { href: appUrl(`/review/certificate?code=${encodeURIComponent(grade.code)}`), id: "certificate-link", class: "small" },
       "certificate")), gradeDetail(grade));
 }
 
@@ -168,7 +168,7 @@ function go(code, push = true) {
     showMessage("Type a code, e.g. RL0000000042.", "error");
     return;
   }
-  if (push) history.pushState({ code: value }, "", `/review/trace?code=${encodeURIComponent(value)}`);
+  if (push) history.pushState({ code: value }, "", appUrl(`/review/trace?code=${encodeURIComponent(value)}`));
   trace(value);
 }
 
