@@ -119,7 +119,12 @@ def register(app: typer.Typer) -> None:
             )
             board = TriggerBoard()
             client = (
-                ApiClient(settings.api_url, settings.api_key, timeout_s=settings.api_timeout_s)
+                ApiClient(
+                    settings.api_url,
+                    settings.api_key,
+                    timeout_s=settings.api_timeout_s,
+                    ca_file=settings.api_ca_file,
+                )
                 if send
                 else None
             )

@@ -49,4 +49,6 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             log_level=log_level,
             access_log=False,
+            ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+            ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         )

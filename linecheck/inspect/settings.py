@@ -33,6 +33,11 @@ class InspectorSettings(ServiceSettings):
     api_url: str = Field("http://127.0.0.1:8080", description="base URL of the traceability API")
     api_key: str = Field("", description="line-role API key (Bearer token)")
     api_timeout_s: float = Field(10.0, gt=0, description="per-request HTTP timeout")
+    api_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CA that signed an https api_url's certificate (a plant's own CA); "
+        "default: the system's CAs",
+    )
     inspector_dir: Path = Field(
         default_factory=_default_inspector_dir,
         validation_alias="LINECHECK_INSPECTOR_DIR",

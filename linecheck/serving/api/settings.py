@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from linecheck.config import PROJECT_ROOT
@@ -51,6 +51,10 @@ class ApiSettings(ServiceSettings):
     sync_lines_on_start: bool = Field(True, description="upsert configs/lines/*.yaml into the store at start")
     host: str = Field("127.0.0.1", description="bind address of `linecheck serve api`")
     port: int = Field(8000, ge=0, le=65535, description="port of `linecheck serve api`")
+    ssl_certfile: Path | None = Field(
+        None, description="PEM certificate (chain) `linecheck serve api` serves HTTPS with (with ssl_keyfile)"
+    )
+    ssl_keyfile: Path | None = Field(None, description="PEM private key of ssl_certfile")
     root_path: str = Field(
         "",
         description="path prefix the API is served under behind a reverse proxy (/linecheck: the docs, the "
@@ -139,6 +143,18 @@ class ApiSettings(ServiceSettings):
         if not value:
             raise ValueError("shift_starts: expected at least one start time")
         return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _certificate_and_key(self) -> ApiSettings:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError(
+                f"ssl_certfile={self.ssl_certfile} ssl_keyfile={self.ssl_keyfile}: HTTPS needs both, "
+                "or neither"
+            )
+        for name, path in (("ssl_certfile", self.ssl_certfile), ("ssl_keyfile", self.ssl_keyfile)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={path}: no such file")
+        return self
 
     def resolved_database_url(self) -> str:
         """The database URL to use."""

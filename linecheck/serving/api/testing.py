@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -132,10 +133,12 @@ def run_api_process(
     workers: int = 1,
     env: dict[str, str] | None = None,
     startup_timeout_s: float = 60.0,
+    tls_ca: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run ``linecheck serve api`` as a child process; yield (base URL, process).
 
     The process can be killed by the caller (fault tests); it is terminated on exit otherwise.
+    ``tls_ca``: the API serves HTTPS (its certificate and key in ``env``), signed by this CA.
     """
     port = port or free_port(host)
     child_env = dict(os.environ)
@@ -152,7 +155,8 @@ def run_api_process(
         "--host", host, "--port", str(port), "--workers", str(workers), "--log-level", "warning",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=child_env)
-    base = f"http://{host}:{port}"
+    base = f"{'https' if tls_ca else 'http'}://{host}:{port}"
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else True
     try:
         deadline = time.monotonic() + startup_timeout_s
         while True:
@@ -161,7 +165,7 @@ def run_api_process(
                     f"`{' '.join(cmd)}` exited with {proc.returncode} during start-up"
                 )
             try:
-                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{base}/healthz", timeout=1.0, verify=verify).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

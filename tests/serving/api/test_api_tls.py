@@ -1,0 +1,102 @@
+"""HTTPS without a proxy: `linecheck serve api` with a certificate of a plant's own CA, and inspectors
+that trust that CA (``LINECHECK_INSPECTOR_API_CA_FILE``). The certificates are made here, for 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import uuid
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from linecheck.inspect.api_client import ApiClient, ApiSendError
+from linecheck.inspect.settings import InspectorSettings
+from linecheck.serving.api.settings import ApiSettings
+from linecheck.serving.api.testing import create_key, run_api_process
+from linecheck.serving.store.db import sqlite_url
+
+
+def _plant_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a server certificate it signed for 127.0.0.1: (ca.pem, server.pem, server.key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(name("plant CA")).issuer_name(name("plant CA"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
+            decipher_only=False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = (
+        x509.CertificateBuilder().subject_name(name("linecheck api")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
+def test_https_settings_need_a_certificate_and_its_key(tmp_path: Path) -> None:
+    _, cert, key = _plant_ca(tmp_path)
+    assert ApiSettings(ssl_certfile=cert, ssl_keyfile=key).ssl_keyfile == key
+    with pytest.raises(ValidationError, match="HTTPS needs both"):
+        ApiSettings(ssl_certfile=cert)
+    with pytest.raises(ValidationError, match=r"ssl_keyfile=.*missing\.key: no such file"):
+        ApiSettings(ssl_certfile=cert, ssl_keyfile=tmp_path / "missing.key")
+
+
+def test_an_inspector_trusting_the_plant_ca_sends_over_https(tmp_path: Path) -> None:
+    ca, cert, key = _plant_ca(tmp_path)
+    url = sqlite_url(tmp_path / "linecheck.db")
+    env = {"LINECHECK_API_SSL_CERTFILE": str(cert), "LINECHECK_API_SSL_KEYFILE": str(key)}
+    with run_api_process(url, tmp_path, env=env, tls_ca=ca) as (base, _):
+        assert base.startswith("https://")
+        line_key = create_key(url, "line", "textile-01")
+        settings = InspectorSettings(api_url=base, api_key=line_key, api_ca_file=ca)
+        client = ApiClient(settings.api_url, settings.api_key, ca_file=settings.api_ca_file)
+        _, png = cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))
+        ref = client.upload_image(png.tobytes(), "image/png")
+        assert isinstance(ref, str), ref
+        body = {
+            "id": uuid.uuid4().hex, "line_id": "textile-01", "station": "cam1", "code": "RL0000000978",
+            "code_status": "trigger", "captured_at": dt.datetime.now(dt.UTC).isoformat(),
+            "model_name": "textile", "model_version": "3", "verdict": "pass", "image_ref": ref,
+            "image_width": 16, "image_height": 16, "defects": [],
+        }  # fmt: skip
+        outcome = client.post_inspection(body)
+        assert outcome.status == "created", outcome.error
+        # Without the plant's CA the certificate is not trusted: a connection error naming why.
+        with pytest.raises(ApiSendError, match="CERTIFICATE_VERIFY_FAILED"):
+            ApiClient(base, line_key).post_inspection({**body, "id": uuid.uuid4().hex})
+        with pytest.raises(httpx.TransportError):  # plain HTTP is not served on the HTTPS port
+            httpx.get(base.replace("https://", "http://") + "/healthz", timeout=5).raise_for_status()
