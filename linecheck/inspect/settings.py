@@ -98,7 +98,13 @@ class InspectorSettings(ServiceSettings):
         None, description="server certificate (DER/PEM): enables Basic256Sha256 Sign and SignAndEncrypt"
     )
     opcua_private_key: Path | None = Field(None, description="private key of opcua_certificate (PEM)")
-    mqtt_url: str = Field("", description="MQTT broker, mqtt://host:1883; empty: no MQTT output")
+    mqtt_url: str = Field(
+        "", description="MQTT broker, mqtt://host:1883 or over TLS mqtts://host:8883; empty: no MQTT output"
+    )
+    mqtt_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CA that signed an mqtts:// broker's certificate; default: the system's",
+    )
     mqtt_username: str = Field("", description="MQTT user name (empty: none)")
     mqtt_password: str = Field("", description="MQTT password")
     mqtt_client_id: str = Field(
@@ -123,8 +129,8 @@ class InspectorSettings(ServiceSettings):
             raise ValueError(f"retry_max_s={self.retry_max_s!r} must be >= retry_min_s={self.retry_min_s!r}")
         if (self.opcua_certificate is None) != (self.opcua_private_key is None):
             raise ValueError("opcua_certificate and opcua_private_key go together: set both or neither")
-        if self.mqtt_url and not self.mqtt_url.startswith(("mqtt://", "tcp://")):
-            raise ValueError(f"mqtt_url={self.mqtt_url!r}: expected mqtt://host:port")
+        if self.mqtt_url and not self.mqtt_url.startswith(("mqtt://", "tcp://", "mqtts://", "ssl://")):
+            raise ValueError(f"mqtt_url={self.mqtt_url!r}: expected mqtt://host:port or mqtts://host:port")
         return self
 
     @property

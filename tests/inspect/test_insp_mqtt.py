@@ -200,3 +200,46 @@ def test_a_line_without_a_broker_setting_keeps_running(
         svc.stop()
     assert status["enabled"] is False and status["published"] == 0
     assert threading.active_count() < 50
+
+
+def test_results_reach_a_tls_broker_signed_by_the_plant_ca(
+    lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path
+) -> None:
+    """`LINECHECK_INSPECTOR_MQTT_URL=mqtts://...` with `..._MQTT_CA_FILE`: every result, and the Sparkplug
+    births, over TLS."""
+    from lc_certs import plant_ca
+
+    if Mosquitto.available() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but mosquitto is not installed (.ci/run installs it)")
+        pytest.skip("mosquitto is not installed")
+    ca, cert, key = plant_ca(tmp_path)
+    own = Mosquitto(tmp_path / "broker", tls=(cert, key)).start()
+    prefix = f"lctest/{uuid.uuid4().hex[:8]}"
+    group = f"lctls{uuid.uuid4().hex[:6]}"
+    topics = [f"{prefix}/+/results", f"spBv1.0/{group}/#"]
+    listener = MqttListener("127.0.0.1", own.port, topics, ca_file=ca).start()
+    tls = settings.model_copy(
+        update={
+            "mqtt_url": own.url,
+            "mqtt_ca_file": ca,
+            "mqtt_sparkplug_group": group,
+            "mqtt_client_id": group,
+        }
+    )
+    svc = _service(_line(lines["pv-01"], prefix), tls, "synth://pv?seed=6&units=4&rate=0", units=4)
+    svc.start()
+    try:
+        assert own.url.startswith("mqtts://")
+        assert svc.wait_sources(60) and svc.drain(60)
+        assert svc.outbox is not None
+        recorded = {r.id for r in svc.outbox.rows()}
+        assert _wait(lambda: set(listener.results) == recorded, timeout=20), svc.status()["outputs"]["mqtt"]
+        assert _wait(lambda: svc.status()["outputs"]["mqtt"]["queued"] == 0)  # every PUBACK came over TLS
+        births = f"spBv1.0/{group}/NBIRTH/{group}"  # the Sparkplug node connects over TLS as well
+        assert _wait(lambda: any(topic == births for topic, _p, _t in listener.messages), timeout=20)
+    finally:
+        svc.stop()
+        listener.stop()
+        own.stop()
+    assert len(recorded) == 4

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import ssl
 import threading
 import time
 from collections import OrderedDict
@@ -130,12 +131,17 @@ class MqttQueue:
             self._db.close()
 
 
-def broker_address(url: str) -> tuple[str, int]:
-    """``(host, port)`` of an ``mqtt://host:port`` URL (port 1883 by default)."""
+#: URL schemes of a broker reached over TLS (port 8883 by default; plain ``mqtt://`` / ``tcp://``: 1883).
+TLS_SCHEMES = ("mqtts", "ssl")
+
+
+def broker_address(url: str) -> tuple[str, int, bool]:
+    """``(host, port, tls)`` of an ``mqtt://host:port`` or ``mqtts://host:port`` URL."""
     parts = urlsplit(url)
     if not parts.hostname:
-        raise ConfigError(f"mqtt_url={url!r}: expected mqtt://host:port")
-    return parts.hostname, parts.port or 1883
+        raise ConfigError(f"mqtt_url={url!r}: expected mqtt://host:port or mqtts://host:port")
+    tls = parts.scheme in TLS_SCHEMES
+    return parts.hostname, parts.port or (8883 if tls else 1883), tls
 
 
 class MqttOutput(LineOutput):
@@ -180,13 +186,16 @@ class MqttOutput(LineOutput):
         import paho.mqtt.client as mqtt
 
         settings = self.context.settings
-        host, port = broker_address(settings.mqtt_url)
+        host, port, tls = broker_address(settings.mqtt_url)
+        ca_file = str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None
         topics = {lid: o.topic(o.results_topic, lid) for lid, o in self.options.items()}
         self.queue = MqttQueue(topics, str(self.context.outbox.path))
         self.context.outbox.extend(self.queue)
         client = mqtt.Client(client_id=self.client_id, clean_session=True)
         if settings.mqtt_username:
             client.username_pw_set(settings.mqtt_username, settings.mqtt_password or None)
+        if tls:  # the broker's certificate is checked against the plant's CA (or the system's CAs)
+            client.tls_set(ca_certs=ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         client.will_set(self._node_topic, json.dumps({"online": False}), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -205,6 +214,8 @@ class MqttOutput(LineOutput):
                 port=port,
                 username=settings.mqtt_username or None,
                 password=settings.mqtt_password or None,
+                tls=tls,
+                ca_file=ca_file,
             )
             self.sparkplug.start()
         self._threads = [

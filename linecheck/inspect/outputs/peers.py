@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import ssl
 import threading
 import time
 from collections import Counter
@@ -144,8 +145,16 @@ class MqttListener:
     """
 
     def __init__(
-        self, host: str, port: int, topics: list[str], *, client_id: str = "", persistent: bool = False
+        self,
+        host: str,
+        port: int,
+        topics: list[str],
+        *,
+        client_id: str = "",
+        persistent: bool = False,
+        ca_file: Any = None,
     ) -> None:
+        """``ca_file``: connect over TLS, the broker's certificate checked against this CA (PEM)."""
         import paho.mqtt.client as mqtt
 
         self.host = host
@@ -163,6 +172,8 @@ class MqttListener:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda *_a: self._connected.clear()
         self._client.on_message = self._on_message
+        if ca_file is not None:
+            self._client.tls_set(ca_certs=str(ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: int) -> None:
         if rc == 0:
@@ -253,12 +264,16 @@ class Mosquitto:
     :meth:`start` starts it again on the same port.
     """
 
-    def __init__(self, workdir: Any, *, port: int = 0, binary: str = "mosquitto") -> None:
+    def __init__(
+        self, workdir: Any, *, port: int = 0, binary: str = "mosquitto", tls: tuple[Any, Any] | None = None
+    ) -> None:
+        """``tls``: (certificate, key) PEM files: the listener speaks TLS (``mqtts://``)."""
         from pathlib import Path
 
         self.workdir = Path(workdir)
         self.port = port or free_port("127.0.0.1")
         self.binary = binary
+        self.tls = tls
         self._proc: Any = None
 
     @staticmethod
@@ -270,8 +285,8 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        """``mqtt://127.0.0.1:<port>``."""
-        return f"mqtt://127.0.0.1:{self.port}"
+        """``mqtt://127.0.0.1:<port>`` (``mqtts://`` with TLS)."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> Mosquitto:
         """Start the broker and wait until it accepts connections."""
@@ -286,8 +301,9 @@ class Mosquitto:
         # our workdir ("Error saving in-memory database: Permission denied"): sessions were then lost at a
         # restart. Stay the user who owns the workdir.
         stay = "user root\n" if os.geteuid() == 0 else ""
+        tls = f"certfile {self.tls[0]}\nkeyfile {self.tls[1]}\n" if self.tls else ""
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"listener {self.port} 127.0.0.1\n{tls}allow_anonymous true\npersistence true\n"
             f"persistence_location {self.workdir}/\nautosave_interval 1\n{stay}",
             encoding="utf-8",
         )

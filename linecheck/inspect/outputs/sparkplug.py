@@ -22,6 +22,7 @@ session, as the specification wants. Device metrics:
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -61,7 +62,10 @@ class SparkplugNode:
         port: int,
         username: str | None = None,
         password: str | None = None,
+        tls: bool = False,
+        ca_file: str | None = None,
     ) -> None:
+        """``tls``: connect over TLS, the broker checked against ``ca_file`` (PEM; None: the system's CAs)."""
         import pysparkplug as spb
 
         self.group_id = group_id
@@ -74,6 +78,9 @@ class SparkplugNode:
             client_id=f"{edge_node_id}-spb",
             username=username,
             password=password,
+            transport_config=spb.TLSConfig(ca_certs=ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            if tls
+            else None,
             client_options=spb.ClientOptions(reconnection_delay_min=1, reconnection_delay_max=5),
         )
         self.node = spb.EdgeNode(
