@@ -134,18 +134,12 @@ def test_training_on_dim_16_bit_images_is_warned_of_with_the_copy_to_make(
     good = tmp_path / "good"
     good.mkdir()
     twelve_bit(good / "frame.png")
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "--task",
-            "anomaly",
-            "--line",
-            "textile",
-            "--data",
-            str(good),
-            "--models-dir",
-            str(tmp_path),
-        ],
-    )
+    args = [
+        *"train --task anomaly --line textile".split(),
+        "--data",
+        str(good),
+        "--models-dir",
+        str(tmp_path),
+    ]
+    result = runner.invoke(app, args)
     assert "warning:" in result.output and "nearly black" in result.output, result.output
