@@ -134,12 +134,7 @@ def test_training_on_dim_16_bit_images_is_warned_of_with_the_copy_to_make(
     good = tmp_path / "good"
     good.mkdir()
     twelve_bit(good / "frame.png")
-    args = [
-        *"train --task anomaly --line textile".split(),
-        "--data",
-        str(good),
-        "--models-dir",
-        str(tmp_path),
-    ]
+    args = ["train", "--task", "anomaly", "--line", "textile",
+            "--data", str(good), "--models-dir", str(tmp_path)]  # fmt: skip
     result = runner.invoke(app, args)
     assert "warning:" in result.output and "nearly black" in result.output, result.output
