@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from demo_like import FRAME_S, FRAMES_PER_ROLL, ROLLS, DemoLike, seed_demo_like
-from page_actions import css, js, no_script_errors, one, open_page, use_key
+from page_actions import by, css, js, no_script_errors, one, open_page, use_key
 from review_browser import requested_urls, require_browser, screenshot, set_viewport, start_chrome, wait_for
 from review_seed import Stack, running_stack
 
@@ -273,3 +273,29 @@ def test_no_page_asks_another_origin(
     if path in ("/docs", "/redoc"):
         assert "linecheck traceability API" in one(browser, "body").text
         screenshot(browser, f"api-{path.strip('/')}")
+
+
+def test_the_kiosk_speaks_chinese_when_asked_and_remembers_it(
+    browser: Any, demo: tuple[Stack, DemoLike]
+) -> None:
+    """?lang=zh: operators read the kiosk in Chinese; the browser keeps the choice until ?lang=en."""
+    stack, _ = demo
+    zh = {"accepted": "合格", "released": "复检放行", "failed": "不合格", "not_inspected": "未检测"}
+    try:
+        open_page(browser, stack, "/review/kiosk?line=pv-01&refresh=30&lang=zh", who="viewer")
+        units = stack.get("/v1/lines/pv-01/units", limit=12)["items"]
+        assert js(browser, "return document.documentElement.lang") == "zh-CN"
+        assert one(browser, "#kiosk h2").text == "最近单元"
+        assert one(browser, "#kiosk-verdict").text == zh[units[0]["status"]]
+        rows = [
+            li.find_element(by().CSS_SELECTOR, "strong").text for li in css(browser, "#kiosk-units-list li")
+        ]
+        assert rows == [zh[u["status"]] for u in units]
+        assert "&lang=zh" in browser.current_url  # the address a kiosk PC bookmarks keeps the language
+        screenshot(browser, "kiosk-pv-zh")
+        open_page(browser, stack, "/review/kiosk?line=pv-01&refresh=30", who="viewer")  # remembered
+        assert one(browser, "#kiosk h2").text == "最近单元"
+        no_script_errors(browser)
+    finally:
+        open_page(browser, stack, "/review/kiosk?line=pv-01&refresh=30&lang=en", who="viewer")
+    assert one(browser, "#kiosk h2").text == "Latest units"

@@ -206,3 +206,29 @@ def test_a_broken_page_file_stops_the_api_at_start_up(
     app = create_app(ApiSettings(database_url=sqlite_url(tmp_path / "l.db"), data_dir=tmp_path))
     with pytest.raises(ConfigError, match=r"broken\.html"), TestClient(app):
         pass
+
+
+def _texts() -> dict[str, set[str]]:
+    """The keys of each language in i18n.js's TEXTS."""
+    source = (STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
+    body = source[source.index("export const TEXTS = {") :]
+    out: dict[str, set[str]] = {}
+    for lang, block in re.findall(r"^  (\w+): \{\n(.*?)^  \},", body, flags=re.MULTILINE | re.DOTALL):
+        out[lang] = set(re.findall(r'^\s+"([\w.]+)": "', block, flags=re.MULTILINE))
+    return out
+
+
+def test_every_text_a_page_uses_is_there_in_english_and_chinese() -> None:
+    texts = _texts()
+    assert set(texts) == {"en", "zh"} and texts["en"] == texts["zh"], set(texts["en"]) ^ set(texts["zh"])
+    used: set[str] = set()
+    for path in STATIC_DIR.iterdir():
+        if path.name == "i18n.js":
+            continue
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r'data-i18n="([\w.]+)"', text)) | set(re.findall(r'\bt\("([\w.]+)"', text))
+        if re.search(r"t\(`status\.\$\{", text):  # statuses by name: every status the API gives
+            used |= {f"status.{s}" for s in ("accepted", "released", "failed", "not_inspected")}
+    assert used, "no page uses the translations"
+    assert used - texts["en"] == set(), "keys used by a page but missing from i18n.js"
+    assert texts["en"] - used == set(), "keys in i18n.js no page uses"

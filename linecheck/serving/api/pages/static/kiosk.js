@@ -2,7 +2,8 @@
 // latest units, refreshed every few seconds (?line=ID&refresh=SECONDS).
 
 import { getJson, lines } from "./api.js";
-import { el, fmtPct, fmtTime, replace, STATUS_LABEL } from "./dom.js";
+import { el, fmtPct, fmtTime, replace } from "./dom.js";
+import { LANG, t, translate } from "./i18n.js";
 import { initShell, showError } from "./shell.js";
 
 const $ = (id) => document.getElementById(id);
@@ -12,10 +13,15 @@ const SHOWN = 12;
 let timer = null;
 let busy = false;
 
+/** A unit status in the page's language ("accepted", "合格"...). */
+function statusText(status) {
+  return t(`status.${status}`);
+}
+
 function unitRow(unit) {
   return el("li", { class: "kiosk-unit", dataset: { code: unit.code, status: unit.status } },
     el("span", { class: "code" }, unit.code), el("span", {}, unit.grade),
-    el("strong", {}, STATUS_LABEL[unit.status] || unit.status));
+    el("strong", {}, statusText(unit.status)));
 }
 
 async function refresh() {
@@ -31,19 +37,23 @@ async function refresh() {
       getJson(`/v1/lines/${encodeURIComponent(lineId)}/stats`, { since: since.toISOString(), until: until.toISOString() }),
     ]);
     const last = units.items[0];
-    $("kiosk-code").textContent = last ? last.code : "no unit yet";
+    $("kiosk-code").textContent = last ? last.code : t("kiosk.no_unit");
     const verdict = $("kiosk-verdict");
-    verdict.textContent = last ? (STATUS_LABEL[last.status] || last.status).toUpperCase() : "—";
+    verdict.textContent = last ? statusText(last.status).toUpperCase() : "—";
     verdict.dataset.status = last ? last.status : "";
     $("kiosk-grade").textContent = last
-      ? `grade ${last.grade}${last.inspected_grade !== last.grade ? ` (inspected ${last.inspected_grade})` : ""} · ` +
-        `${last.frames} frame(s) · ${last.defects_pending} defect(s) waiting for review · ${fmtTime(last.last_at)}`
+      ? [
+        t("kiosk.grade", { grade: last.grade }) +
+          (last.inspected_grade !== last.grade ? ` ${t("kiosk.inspected_grade", { grade: last.inspected_grade })}` : ""),
+        t("kiosk.frames", { count: last.frames }), t("kiosk.pending", { count: last.defects_pending }),
+        fmtTime(last.last_at),
+      ].join(" · ")
       : "";
     const shift = stats.shifts[stats.shifts.length - 1];
     $("kiosk-units").textContent = shift ? String(shift.units) : "0";
     $("kiosk-fail-rate").textContent = shift ? fmtPct(shift.fail_rate) : "—";
     $("kiosk-throughput").textContent = shift && shift.units_per_hour !== null ? shift.units_per_hour.toFixed(1) : "—";
-    replace($("kiosk-units-list"), units.items.length ? units.items.map(unitRow) : el("li", { class: "muted" }, "no units yet"));
+    replace($("kiosk-units-list"), units.items.length ? units.items.map(unitRow) : el("li", { class: "muted" }, t("kiosk.no_units")));
     $("kiosk-updated").textContent = fmtTime(new Date().toISOString()).slice(11);
     $("kiosk").dataset.refreshes = String(Number($("kiosk").dataset.refreshes || 0) + 1);
     $("kiosk").dataset.lastCode = last ? last.code : "";
@@ -56,6 +66,7 @@ async function refresh() {
 }
 
 async function start() {
+  translate();
   let registered;
   try {
     registered = await lines();
@@ -69,14 +80,14 @@ async function start() {
   const show = () => {
     const line = registered.find((l) => l.id === $("kiosk-select").value);
     $("kiosk-line").textContent = line ? line.name || line.id : "";
-    history.replaceState(null, "", `?line=${encodeURIComponent($("kiosk-select").value)}&refresh=${EVERY_S}`);
+    history.replaceState(null, "", `?line=${encodeURIComponent($("kiosk-select").value)}&refresh=${EVERY_S}&lang=${LANG}`);
   };
   $("kiosk-select").onchange = () => {
     show();
     refresh();
   };
   show();
-  $("kiosk-every").textContent = String(EVERY_S);
+  $("kiosk-every").textContent = t("kiosk.refreshes", { every: EVERY_S });
   await refresh();
   clearInterval(timer);
   timer = setInterval(refresh, EVERY_S * 1000);
