@@ -286,6 +286,7 @@ def test_the_kiosk_speaks_chinese_when_asked_and_remembers_it(
         units = stack.get("/v1/lines/pv-01/units", limit=12)["items"]
         assert js(browser, "return document.documentElement.lang") == "zh-CN"
         assert one(browser, "#kiosk h2").text == "最近单元"
+        assert one(browser, "nav a[href='/review/trace']").text == "追溯"  # the shell too
         assert one(browser, "#kiosk-verdict").text == zh[units[0]["status"]]
         rows = [
             li.find_element(by().CSS_SELECTOR, "strong").text for li in css(browser, "#kiosk-units-list li")

@@ -1,4 +1,5 @@
-// The languages of the line-side screens: English and Simplified Chinese (zh).
+// The languages of the pages: English and Simplified Chinese (zh): the shell (nav, key form) of every page
+// and the line-side kiosk so far; the other pages' own texts are English.
 //
 // The language is ?lang=en|zh in the page's URL (remembered in this browser), else the one remembered,
 // else the browser's own (zh-CN, zh-TW... -> zh), else English. Elements with data-i18n="key" get the text
@@ -30,6 +31,20 @@ export const TEXTS = {
     "status.released": "released by review",
     "status.failed": "failed",
     "status.not_inspected": "not inspected",
+    "shell.queue": "Queue",
+    "shell.unread": "Unread",
+    "shell.trace": "Trace",
+    "shell.dashboard": "Dashboard",
+    "shell.kiosk": "Kiosk",
+    "shell.docs": "API docs",
+    "shell.api_key": "API key",
+    "shell.save_key": "Save key",
+    "shell.forget": "Forget",
+    "shell.no_key": "no key",
+    "shell.paste_first": "Paste an API key first (linecheck keys create --role reviewer).",
+    "shell.paste_to_start": "Paste an API key to start (viewer keys can browse; reviewing needs a reviewer key).",
+    "shell.saved": "API key saved in this browser: {who} ({role}).",
+    "shell.forgotten": "API key forgotten.",
   },
   zh: {
     "kiosk.line": "产线",
@@ -52,6 +67,20 @@ export const TEXTS = {
     "status.released": "复检放行",
     "status.failed": "不合格",
     "status.not_inspected": "未检测",
+    "shell.queue": "复检队列",
+    "shell.unread": "未读码",
+    "shell.trace": "追溯",
+    "shell.dashboard": "看板",
+    "shell.kiosk": "产线屏",
+    "shell.docs": "API 文档",
+    "shell.api_key": "API 密钥",
+    "shell.save_key": "保存密钥",
+    "shell.forget": "清除",
+    "shell.no_key": "未设置密钥",
+    "shell.paste_first": "请先粘贴 API 密钥(linecheck keys create --role reviewer)。",
+    "shell.paste_to_start": "请粘贴 API 密钥以开始(查看者密钥可浏览;复检需要复检员密钥)。",
+    "shell.saved": "API 密钥已保存在此浏览器:{who}({role})。",
+    "shell.forgotten": "API 密钥已清除。",
   },
 };
 

@@ -3,7 +3,7 @@
 
 import { getJson, lines } from "./api.js";
 import { el, fmtPct, fmtTime, replace } from "./dom.js";
-import { LANG, t, translate } from "./i18n.js";
+import { LANG, t } from "./i18n.js";
 import { initShell, showError } from "./shell.js";
 
 const $ = (id) => document.getElementById(id);
@@ -66,7 +66,6 @@ async function refresh() {
 }
 
 async function start() {
-  translate();
   let registered;
   try {
     registered = await lines();

@@ -3,6 +3,7 @@
 
 import { ApiError, checkKey, getKey, me, setKey } from "./api.js";
 import { el, replace, typingInField } from "./dom.js";
+import { t, translate } from "./i18n.js";
 
 let bannerTimer = null;
 
@@ -65,7 +66,7 @@ function keyStatus() {
   const key = getKey();
   if (!status) return;
   if (!key) {
-    status.textContent = "no key";
+    status.textContent = t("shell.no_key");
   } else if (identity) {
     status.textContent = `${identity.name || `key ${identity.id}`} · ${identity.role}`;
   } else {
@@ -96,7 +97,7 @@ function wireKeyForm() {
     event.preventDefault();
     const value = input.value.trim();
     if (!value) {
-      showMessage("Paste an API key first (linecheck keys create --role reviewer).", "error");
+      showMessage(t("shell.paste_first"), "error");
       return;
     }
     let who;
@@ -114,14 +115,14 @@ function wireKeyForm() {
     setKey(value);
     document.body.dataset.role = who.role;
     keyStatus();
-    showMessage(`API key saved in this browser: ${who.name || who.id} (${who.role}).`);
+    showMessage(t("shell.saved", { who: who.name || who.id, role: who.role }));
   });
   forget.addEventListener("click", () => {
     identity = null;
     document.body.dataset.role = "";
     setKey("");
     keyStatus();
-    showMessage("API key forgotten.");
+    showMessage(t("shell.forgotten"));
   });
   if (toggle) {
     toggle.addEventListener("click", () => {
@@ -130,7 +131,7 @@ function wireKeyForm() {
   }
   keyStatus();
   if (!getKey()) {
-    showMessage("Paste an API key to start (viewer keys can browse; reviewing needs a reviewer key).", "error");
+    showMessage(t("shell.paste_to_start"), "error");
     input.focus();
   }
 }
@@ -162,6 +163,7 @@ function wireHelp() {
  * pasted) and its identity ({role, name, may_review}) is known.
  */
 export function initShell(onKey) {
+  translate();  // the nav and the key form in the page's language (i18n.js)
   wireKeyForm();
   wireHelp();
   window.addEventListener("linecheck:key", async (event) => {
