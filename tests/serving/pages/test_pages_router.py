@@ -88,7 +88,8 @@ def test_a_page_file_is_composed_into_the_shell(tmp_path: Path) -> None:
     page.write_text(_PAGE_FILE, encoding="utf-8")
     html = compose_page(page, "/review/trace")
     assert "<title>linecheck · test</title>" in html and '<body data-page="test">' in html
-    assert '<a href="/review/trace" aria-current="page"><span data-i18n="shell.trace">Trace</span></a>' in html
+    current = '<a href="/review/trace" aria-current="page"><span data-i18n="shell.trace">Trace</span></a>'
+    assert current in html
     assert "\n  <main>own</main>\n</body>" in html
 
 
