@@ -145,13 +145,14 @@ def test_sparkplug_births_data_sequence_and_death(
 
 
 def test_broker_restart_mid_run_loses_no_result(
-    lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path
+    lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     if Mosquitto.available() is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but mosquitto is not installed (.ci/run installs it)")
         pytest.skip("mosquitto is not installed")
     own = Mosquitto(tmp_path / "broker").start()
+    request.addfinalizer(own.stop)  # whatever fails before the test's own `finally`
     prefix = f"lctest/{uuid.uuid4().hex[:8]}"
     line = _line(lines["pv-01"], prefix)
     listener = MqttListener(
@@ -203,7 +204,7 @@ def test_a_line_without_a_broker_setting_keeps_running(
 
 
 def test_results_reach_a_tls_broker_signed_by_the_plant_ca(
-    lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path
+    lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """`LINECHECK_INSPECTOR_MQTT_URL=mqtts://...` with `..._MQTT_CA_FILE`: every result, and the Sparkplug
     births, over TLS."""
@@ -215,6 +216,7 @@ def test_results_reach_a_tls_broker_signed_by_the_plant_ca(
         pytest.skip("mosquitto is not installed")
     ca, cert, key = plant_ca(tmp_path)
     own = Mosquitto(tmp_path / "broker", tls=(cert, key)).start()
+    request.addfinalizer(own.stop)  # whatever fails before the test's own `finally`
     prefix = f"lctest/{uuid.uuid4().hex[:8]}"
     group = f"lctls{uuid.uuid4().hex[:6]}"
     topics = [f"{prefix}/+/results", f"spBv1.0/{group}/#"]
