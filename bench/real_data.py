@@ -38,7 +38,7 @@ import yaml
 
 from linecheck.datasets.convert.sources import ImageIndex
 from linecheck.datasets.convert.voc import annotation_files, parse_voc_xml, voc_image, voc_layout
-from linecheck.image_files import list_images
+from linecheck.image_files import evenly_spaced, list_images
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "realdata"
@@ -157,13 +157,6 @@ def _link(src: Path, dst: Path) -> None:
 AITEX_QUICK_TRAIN = 10
 
 
-def evenly(items: list[Path], most: int) -> list[Path]:
-    """At most ``most`` of ``items``, evenly spaced (all of them when they are fewer, or ``most`` is 0)."""
-    if most <= 0 or len(items) <= most:
-        return items
-    return [items[i * len(items) // most] for i in range(most)]
-
-
 #: AITEX's folders: this copy's names, then the names of the set as published (its masks are not used).
 AITEX_GOOD, AITEX_DEFECT = ("no_defect", "NODefect_images"), ("defect", "Defect_images")
 
@@ -191,7 +184,7 @@ def aitex(root: Path, work: Path, quick: bool, log: Path) -> dict:
         if len(good.get(code, [])) < 4:
             skipped[code] = f"{len(good.get(code, []))} defect-free images (4 needed: 2 to fit, 2 to test)"
             continue
-        train, held = evenly(good[code][::2], AITEX_QUICK_TRAIN if quick else 0), good[code][1::2]
+        train, held = evenly_spaced(good[code][::2], AITEX_QUICK_TRAIN if quick else 0), good[code][1::2]
         folder = work / "aitex" / code
         for p in train:
             _link(p, folder / "good" / p.name)
@@ -271,7 +264,7 @@ def voc_subset(src: Path, subset: Path, most: int) -> tuple[Path, int]:
     if most <= 0 or len(xmls) <= most:
         return src, len(xmls)
     index = ImageIndex(images)
-    xmls = evenly(xmls, most)
+    xmls = evenly_spaced(xmls, most)
     for xml in xmls:
         image, _ = voc_image(parse_voc_xml(xml), index)
         _link(xml, subset / "Annotations" / xml.name)

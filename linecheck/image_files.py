@@ -48,3 +48,14 @@ def list_files(folder: Path) -> list[Path]:
 def list_images(folder: Path) -> list[Path]:
     """Image files under ``folder`` (recursive), sorted."""
     return [p for p in list_files(folder) if is_image_file(p)]
+
+
+def evenly_spaced(paths: list[Path], most: int) -> list[Path]:
+    """At most ``most`` of ``paths``, spread evenly over them in order.
+
+    All of them when they are fewer, or ``most`` is 0: a sample of a sorted listing that keeps every
+    part of it (every class, every roll).
+    """
+    if most <= 0 or len(paths) <= most:
+        return paths
+    return [paths[i * len(paths) // most] for i in range(most)]

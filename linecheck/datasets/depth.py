@@ -21,7 +21,7 @@ import yaml
 from linecheck.datasets.datayaml import DATA_YAML
 from linecheck.datasets.writer import new_staging_folder, publish
 from linecheck.errors import DatasetError, InvalidFieldError
-from linecheck.image_files import is_image_file, list_files, list_images
+from linecheck.image_files import evenly_spaced, is_image_file, list_files, list_images
 from linecheck.pixel_depth import (
     DIM_BITS,
     check_bit_depth,
@@ -90,10 +90,7 @@ def survey_depth(src: Path, *, limit: int | None = None) -> DepthSurvey:
     if not src.is_dir():
         raise DatasetError("source folder not found", path=src)
     survey = DepthSurvey()
-    paths = list_images(src)
-    if limit is not None and len(paths) > limit:
-        paths = [paths[i * len(paths) // limit] for i in range(limit)]
-    for path in paths:
+    for path in evenly_spaced(list_images(src), limit or 0):
         pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if pixels is None:
             survey.unreadable.append(path)

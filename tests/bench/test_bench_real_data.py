@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
+from linecheck.image_files import evenly_spaced
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "training"))
 from fake_sets import fake_voc  # noqa: E402
@@ -182,8 +184,8 @@ def test_aitex_is_read_in_this_copy_s_layout_and_as_published(tmp_path, good, de
 def test_quick_sizes_keep_evenly_spaced_items_and_a_small_copy_whole() -> None:
     bench = _bench_module()
     items = [Path(f"{i:02d}.png") for i in range(25)]
-    kept = bench.evenly(items, bench.AITEX_QUICK_TRAIN)
+    kept = evenly_spaced(items, bench.AITEX_QUICK_TRAIN)
     assert len(kept) == bench.AITEX_QUICK_TRAIN and kept[0] == items[0] and kept == sorted(kept)
     assert len({p.name[:1] for p in kept}) == 3  # spread over 0x, 1x and 2x, not the first ten
-    assert bench.evenly(items[:6], bench.AITEX_QUICK_TRAIN) == items[:6]
-    assert bench.evenly(items, 0) == items
+    assert evenly_spaced(items[:6], bench.AITEX_QUICK_TRAIN) == items[:6]
+    assert evenly_spaced(items, 0) == items
