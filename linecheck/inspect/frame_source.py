@@ -62,9 +62,6 @@ class SourceQuery:
         if unknown:
             raise self.error(f"unknown parameter(s) {unknown}; known: {sorted(known)}")
 
-    def __contains__(self, name: str) -> bool:
-        return name in self.params
-
     def error(self, problem: str) -> FrameSourceError:
         """The error for ``problem`` with this URI, for the source's own checks."""
         return FrameSourceError(f"source uri={self.uri!r}: {problem}")

@@ -12,6 +12,11 @@ from pydantic_settings import SettingsConfigDict
 from linecheck.config import get_path_settings
 from linecheck.settings_env import ServiceSettings
 
+#: URL schemes of an MQTT broker: plain (port 1883 by default), then over TLS (port 8883 by default).
+MQTT_PLAIN_SCHEMES = ("mqtt", "tcp")
+MQTT_TLS_SCHEMES = ("mqtts", "ssl")
+MQTT_SCHEMES = MQTT_PLAIN_SCHEMES + MQTT_TLS_SCHEMES
+
 
 def _default_inspector_dir() -> Path:
     return get_path_settings().data_dir / "inspector"
@@ -129,7 +134,7 @@ class InspectorSettings(ServiceSettings):
             raise ValueError(f"retry_max_s={self.retry_max_s!r} must be >= retry_min_s={self.retry_min_s!r}")
         if (self.opcua_certificate is None) != (self.opcua_private_key is None):
             raise ValueError("opcua_certificate and opcua_private_key go together: set both or neither")
-        if self.mqtt_url and not self.mqtt_url.startswith(("mqtt://", "tcp://", "mqtts://", "ssl://")):
+        if self.mqtt_url and not self.mqtt_url.startswith(tuple(f"{s}://" for s in MQTT_SCHEMES)):
             raise ValueError(f"mqtt_url={self.mqtt_url!r}: expected mqtt://host:port or mqtts://host:port")
         return self
 

@@ -37,6 +37,7 @@ from linecheck.inspect.gate import UnitOutcome
 from linecheck.inspect.messages import InspectionResult
 from linecheck.inspect.outputs.base import LineOutput, OutputContext
 from linecheck.inspect.outputs.sparkplug import SparkplugNode
+from linecheck.inspect.settings import MQTT_TLS_SCHEMES
 from linecheck.line_outputs import MqttLineOptions
 from linecheck.messages import Verdict
 
@@ -131,16 +132,12 @@ class MqttQueue:
             self._db.close()
 
 
-#: URL schemes of a broker reached over TLS (port 8883 by default; plain ``mqtt://`` / ``tcp://``: 1883).
-TLS_SCHEMES = ("mqtts", "ssl")
-
-
 def broker_address(url: str) -> tuple[str, int, bool]:
     """``(host, port, tls)`` of an ``mqtt://host:port`` or ``mqtts://host:port`` URL."""
     parts = urlsplit(url)
     if not parts.hostname:
         raise ConfigError(f"mqtt_url={url!r}: expected mqtt://host:port or mqtts://host:port")
-    tls = parts.scheme in TLS_SCHEMES
+    tls = parts.scheme in MQTT_TLS_SCHEMES
     return parts.hostname, parts.port or (8883 if tls else 1883), tls
 
 
