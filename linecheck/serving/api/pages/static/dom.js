@@ -1,5 +1,7 @@
 // Small DOM helpers shared by the review pages: element builders, formatting, class colours.
 
+import { statusText } from "./i18n.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 function append(node, children) {
@@ -150,15 +152,7 @@ export function typingInField(event) {
   return tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || target.isContentEditable;
 }
 
-/** The words for a unit status (the API's: accepted / released / failed / not_inspected). */
-export const STATUS_LABEL = {
-  accepted: "accepted",
-  released: "released by review",
-  failed: "failed",
-  not_inspected: "not inspected",
-};
-
-/** A badge for a unit status ("released by review"...), `title` the API's explanation. */
+/** A badge for a unit status ("released by review"..., in the page's language), `title` the API's explanation. */
 export function statusBadge(status, title, id) {
-  return el("span", { id, class: `badge status status-${status}`, title, dataset: { status } }, STATUS_LABEL[status] || status);
+  return el("span", { id, class: `badge status status-${status}`, title, dataset: { status } }, statusText(status));
 }

@@ -1,5 +1,5 @@
-// The languages of the pages: English and Simplified Chinese (zh): the shell (nav, key form) of every page
-// and the line-side kiosk so far; the other pages' own texts are English.
+// The languages of the pages: English and Simplified Chinese (zh): the shell (nav, key form) and the unit
+// statuses of every page, and the line-side kiosk so far; the other pages' own texts are English.
 //
 // The language is ?lang=en|zh in the page's URL (remembered in this browser), else the one remembered,
 // else the browser's own (zh-CN, zh-TW... -> zh), else English. Elements with data-i18n="key" get the text
@@ -102,6 +102,12 @@ export const LANG = pick();
 export function t(key, vars = {}) {
   const text = TEXTS[LANG][key] ?? TEXTS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+
+/** A unit status in the page's language ("accepted", "合格"...); one it does not know, as the API gave it. */
+export function statusText(status) {
+  const key = `status.${status}`;
+  return key in TEXTS.en ? t(key) : status;
 }
 
 /** Fill every [data-i18n] element under `root` with its text, and mark the document's language. */

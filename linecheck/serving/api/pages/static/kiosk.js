@@ -3,7 +3,7 @@
 
 import { getJson, lines } from "./api.js";
 import { el, fmtPct, fmtTime, replace } from "./dom.js";
-import { LANG, t } from "./i18n.js";
+import { LANG, statusText, t } from "./i18n.js";
 import { initShell, showError } from "./shell.js";
 
 const $ = (id) => document.getElementById(id);
@@ -12,11 +12,6 @@ const EVERY_S = Math.max(2, Number(params.get("refresh")) || 10);
 const SHOWN = 12;
 let timer = null;
 let busy = false;
-
-/** A unit status in the page's language ("accepted", "合格"...). */
-function statusText(status) {
-  return t(`status.${status}`);
-}
 
 function unitRow(unit) {
   return el("li", { class: "kiosk-unit", dataset: { code: unit.code, status: unit.status } },
