@@ -43,8 +43,9 @@ DEFECTS_PER_FRAME = 4
 #: (and 12 epochs) 1 of 30, every defective module still caught.
 GOOD_PER_DEFECTIVE = 12
 #: Cells letterboxed to 64 px (a demo cell is about 60 x 48). Four stages kept at their ImageNet weights
-#: (the default is two): 48 s of first-start training instead of 61 s, and the same check of 30 defect-free
-#: and 30 defective modules (none failed, all caught); with 5-6 frozen, or fewer epochs, good cells fail.
+#: (the default is two): 63 s of first-start training on the demo's one thread instead of 75 s, and the same
+#: check of 30 defect-free and 30 defective modules (none failed, all caught); with 5-6 frozen, or fewer
+#: epochs, good cells fail.
 OPTIONS = ClassifyOptions(epochs=12, imgsz=64, batch=16, freeze=4)
 #: First ``Purpose.SAMPLE`` stream index of the frames (apart from the anomaly model's and the dataset's).
 CELL_STREAM = 2_000_000
