@@ -59,6 +59,14 @@ def _service(line: LineConfig, settings: InspectorSettings, uri: str, units: int
     )
 
 
+def _need_mosquitto() -> None:
+    """Skip a test that runs its own broker when mosquitto is missing (fail in CI, which installs it)."""
+    if Mosquitto.available() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but mosquitto is not installed (.ci/run installs it)")
+        pytest.skip("mosquitto is not installed")
+
+
 def _wait(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -147,10 +155,7 @@ def test_sparkplug_births_data_sequence_and_death(
 def test_broker_restart_mid_run_loses_no_result(
     lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if Mosquitto.available() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but mosquitto is not installed (.ci/run installs it)")
-        pytest.skip("mosquitto is not installed")
+    _need_mosquitto()
     own = Mosquitto(tmp_path / "broker").start()
     request.addfinalizer(own.stop)  # whatever fails before the test's own `finally`
     prefix = f"lctest/{uuid.uuid4().hex[:8]}"
@@ -210,10 +215,7 @@ def test_results_reach_a_tls_broker_signed_by_the_plant_ca(
     births, over TLS."""
     from lc_certs import plant_ca
 
-    if Mosquitto.available() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but mosquitto is not installed (.ci/run installs it)")
-        pytest.skip("mosquitto is not installed")
+    _need_mosquitto()
     ca, cert, key = plant_ca(tmp_path)
     own = Mosquitto(tmp_path / "broker", tls=(cert, key)).start()
     request.addfinalizer(own.stop)  # whatever fails before the test's own `finally`

@@ -3,7 +3,6 @@ that trust that CA (``LINECHECK_INSPECTOR_API_CA_FILE``). The certificates are m
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from api_payloads import textile
 from lc_certs import plant_ca
 from pydantic import ValidationError
 
@@ -42,12 +42,9 @@ def test_an_inspector_trusting_the_plant_ca_sends_over_https(tmp_path: Path) -> 
         _, png = cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))
         ref = client.upload_image(png.tobytes(), "image/png")
         assert isinstance(ref, str), ref
-        body = {
-            "id": uuid.uuid4().hex, "line_id": "textile-01", "station": "cam1", "code": "RL0000000978",
-            "code_status": "trigger", "captured_at": dt.datetime.now(dt.UTC).isoformat(),
-            "model_name": "textile", "model_version": "3", "verdict": "pass", "image_ref": ref,
-            "image_width": 16, "image_height": 16, "defects": [],
-        }  # fmt: skip
+        body = textile(
+            "RL0000000978", verdict="pass", image_ref=ref, image_width=16, image_height=16, defects=[]
+        )
         outcome = client.post_inspection(body)
         assert outcome.status == "created", outcome.error
         # Without the plant's CA the certificate is not trusted: a connection error naming why.

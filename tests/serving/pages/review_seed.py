@@ -133,7 +133,7 @@ def _upload(stack: Stack, who: str, image: np.ndarray) -> str:
     return str(response.json()["ref"])
 
 
-def _inspection(
+def inspection_body(
     line_id: str, station: str, code: str, at: datetime, model: str, **extra: Any
 ) -> dict[str, Any]:
     return {
@@ -162,7 +162,7 @@ def seed(stack: Stack) -> None:
     stack.times["start"] = start
     for i, defects in enumerate(TEXTILE_FRAMES):
         image = textile_frame(rng, [box for _, _, box in defects])
-        body = _inspection("textile-01", "cam1", TEXTILE_CODE, start + timedelta(minutes=i), "textile")
+        body = inspection_body("textile-01", "cam1", TEXTILE_CODE, start + timedelta(minutes=i), "textile")
         body.update(
             frame_seq=i,
             image_width=320,
@@ -200,7 +200,7 @@ def seed(stack: Stack) -> None:
                 "crop_ref": _upload(stack, "pv", _crop(pv, box)),
             }
         )
-    body = _inspection("pv-01", "el", PV_CODE, start + timedelta(minutes=10), "pv")
+    body = inspection_body("pv-01", "el", PV_CODE, start + timedelta(minutes=10), "pv")
     body.update(
         image_width=400,
         image_height=240,
@@ -224,7 +224,7 @@ def seed(stack: Stack) -> None:
                 "crop_ref": None,
             }
         )
-    body = _inspection("bearing-01", "face", BEARING_CODE, start + timedelta(minutes=20), "bearing")
+    body = inspection_body("bearing-01", "face", BEARING_CODE, start + timedelta(minutes=20), "bearing")
     body.update(
         image_width=320,
         image_height=320,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from path_proxy import path_proxy
 from pydantic import ValidationError
-from review_seed import TEXTILE_CODE, Stack, running_stack
+from review_seed import TEXTILE_CODE, Stack, inspection_body, running_stack
 
 from linecheck.serving.api.pages.router import PAGES
 from linecheck.serving.api.settings import ApiSettings
@@ -101,7 +101,6 @@ def test_the_trace_page_works_behind_the_proxy(behind: tuple[Stack, str], browse
 
 def test_the_inspector_sends_through_the_proxy(behind: tuple[Stack, str]) -> None:
     """A line's `LINECHECK_INSPECTOR_API_URL=http://plant-host/linecheck`: images and inspections arrive."""
-    import uuid
     from datetime import UTC, datetime
 
     import cv2
@@ -114,12 +113,10 @@ def test_the_inspector_sends_through_the_proxy(behind: tuple[Stack, str]) -> Non
     _, png = cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))
     ref = client.upload_image(png.tobytes(), "image/png")
     assert isinstance(ref, str), ref
-    body = {
-        "id": uuid.uuid4().hex, "line_id": "textile-01", "station": "cam1", "code": "RL0000000977",
-        "code_status": "trigger", "captured_at": datetime.now(UTC).isoformat(), "model_name": "textile",
-        "model_version": "3", "verdict": "pass", "image_ref": ref, "image_width": 16, "image_height": 16,
-        "defects": [],
-    }  # fmt: skip
+    body = inspection_body(
+        "textile-01", "cam1", "RL0000000977", datetime.now(UTC), "textile",
+        verdict="pass", image_ref=ref, image_width=16, image_height=16, defects=[],
+    )  # fmt: skip
     outcome = client.post_inspection(body)
     assert outcome.status == "created", outcome.error
     assert stack.get(f"/v1/inspections/{body['id']}")["image_ref"] == ref
