@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializationInfo,
@@ -29,11 +31,27 @@ from pydantic_settings import SettingsConfigDict
 from linecheck.errors import ConfigError, InvalidFieldError
 from linecheck.kinds import FrameView, KindOptions, KindSpec, get_kind, kind_names
 from linecheck.line_outputs import LineOutputs
-from linecheck.settings_env import SHARED_PREFIX, ServiceSettings
+from linecheck.settings_env import SHARED_PREFIX, ServiceSettings, read_settings
 from linecheck.text_files import decode_problem, decode_text
 
 #: Repository root when running from a checkout (configs/, models/ live there).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _not_empty(value: Any) -> Any:
+    if value == "":  # an empty variable would silently mean the current directory
+        raise ValueError("expected a directory; unset the variable for the default")
+    return value
+
+
+def _not_a_file(value: Path) -> Path:
+    if value.exists() and not value.is_dir():
+        raise ValueError("not a directory")
+    return value
+
+
+#: A folder setting: not empty, and not something that exists but is no folder (it may not exist yet).
+DirectorySetting = Annotated[Path, BeforeValidator(_not_empty), AfterValidator(_not_a_file)]
 
 
 class PathSettings(ServiceSettings):
@@ -45,9 +63,9 @@ class PathSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix=SHARED_PREFIX)
     env_title: ClassVar[str] = "Shared paths"
 
-    lines_dir: Path = Field(PROJECT_ROOT / "configs" / "lines", description="line YAML files")
-    models_dir: Path = Field(PROJECT_ROOT / "models", description="model registry root")
-    data_dir: Path = Field(
+    lines_dir: DirectorySetting = Field(PROJECT_ROOT / "configs" / "lines", description="line YAML files")
+    models_dir: DirectorySetting = Field(PROJECT_ROOT / "models", description="model registry root")
+    data_dir: DirectorySetting = Field(
         PROJECT_ROOT / "var", description="databases, images, runs and the Triton repository live here"
     )
 
@@ -55,7 +73,7 @@ class PathSettings(ServiceSettings):
 @lru_cache(maxsize=1)
 def get_path_settings() -> PathSettings:
     """Return the process-wide :class:`PathSettings` (read once from the environment)."""
-    return PathSettings()
+    return read_settings(PathSettings)
 
 
 class CameraConfig(BaseModel):

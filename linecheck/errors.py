@@ -6,6 +6,7 @@ Every error says what was expected and what arrived. Callers catch by meaning
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -19,6 +20,21 @@ class LinecheckError(Exception):
 
 class ConfigError(LinecheckError):
     """A settings value or a line YAML file is missing or invalid."""
+
+
+class SettingsError(ConfigError):
+    """Settings read from the environment hold values that are not accepted.
+
+    Attributes:
+        problems: one per bad value, each naming its environment variable and the value given
+            (``LINECHECK_API_PORT='x': Input should be a valid integer``); a secret's value shows as
+            ``'***'``.
+
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(self.problems))
 
 
 class InvalidFieldError(LinecheckError):

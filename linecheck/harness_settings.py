@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from linecheck.settings_env import ServiceSettings
+from linecheck.settings_env import ServiceSettings, read_settings
 
 
 class HarnessSettings(ServiceSettings):
@@ -28,4 +28,4 @@ class HarnessSettings(ServiceSettings):
 @lru_cache(maxsize=1)
 def get_harness_settings() -> HarnessSettings:
     """Return the process-wide :class:`HarnessSettings` (read once from the environment)."""
-    return HarnessSettings()
+    return read_settings(HarnessSettings)

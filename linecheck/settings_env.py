@@ -12,22 +12,31 @@ Until 2026-12 the API and the inspector both read ``LINECHECK_<FIELD>``. Those o
 still work, with a :class:`DeprecatedSettingWarning` naming the new variable; the new variable wins when both
 are set. An old name that two services read (``LINECHECK_MAX_BATCH``) meant different things to each, so it is
 refused with a :class:`~linecheck.errors.ConfigError` naming both new variables.
+
+Settings are built with :func:`read_settings`: a bad value becomes a :class:`~linecheck.errors.SettingsError`
+naming its variable and the value given (a secret's value shown as ``'***'``); the CLI prints it as one line.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, get_args
 
+from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings import SettingsError as SourceParseError
 
-from linecheck.errors import ConfigError, LinecheckWarning
+from linecheck.errors import ConfigError, LinecheckWarning, SettingsError
 
 #: Prefix of the shared paths and of every old name.
 SHARED_PREFIX = "LINECHECK_"
@@ -52,6 +61,12 @@ OLD_FIELDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+#: A field whose name holds one of these is secret: an error shows its value as ``'***'``.
+SECRET_WORDS = ("key", "password", "secret", "token")
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
 class DeprecatedSettingWarning(LinecheckWarning):
     """An old environment variable name was used; the message names the new one."""
 
@@ -72,6 +87,91 @@ def env_name(settings_cls: type[BaseSettings], field: str) -> str:
     if isinstance(alias, str):
         return alias.upper()
     return str(settings_cls.model_config.get("env_prefix", "")).upper() + field.upper()
+
+
+def is_secret(settings_cls: type[BaseSettings], field: str) -> bool:
+    """Whether ``field``'s value must never be printed.
+
+    A secret type, a name with one of :data:`SECRET_WORDS` or a field hidden from ``repr`` is secret; a path
+    is not (it says where a secret is kept, not what it is).
+    """
+    info = settings_cls.model_fields[field]
+    if _holds(info.annotation, (SecretStr, SecretBytes)):
+        return True
+    if _holds(info.annotation, (Path,)):
+        return False
+    return not info.repr or any(word in field.lower() for word in SECRET_WORDS)
+
+
+def shown(settings: BaseSettings, field: str) -> str:
+    """``VARIABLE='value'`` (or ``VARIABLE unset``) of one field, as a rule over several fields names it."""
+    settings_cls = type(settings)
+    value = getattr(settings, field)
+    if value is None:
+        return f"{env_name(settings_cls, field)} unset"
+    return f"{env_name(settings_cls, field)}={_value(settings_cls, field, value)}"
+
+
+def read_settings(settings_cls: type[SettingsT], **values: Any) -> SettingsT:
+    """``settings_cls(**values)``, the rest read from the environment; every bad value named in one error.
+
+    Raises:
+        SettingsError: a value is not accepted; the message names each one by its environment variable and
+            the value given (``LINECHECK_API_PORT='x': Input should be a valid integer``), joined by ``'; '``.
+
+    """
+    try:
+        return settings_cls(**values)
+    except ValidationError as exc:
+        raise SettingsError([_problem(settings_cls, error) for error in exc.errors()]) from None
+    except SourceParseError as exc:  # a list or dict value that is not JSON
+        raise SettingsError([_unparsed(settings_cls, exc)]) from None
+
+
+def _holds(annotation: Any, types: tuple[type, ...]) -> bool:
+    """Whether ``annotation`` is one of ``types`` or has one inside (``SecretStr | None``, ``list[Path]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, types):
+        return True
+    return any(_holds(arg, types) for arg in get_args(annotation))
+
+
+def _value(settings_cls: type[BaseSettings], field: str, value: Any) -> str:
+    if is_secret(settings_cls, field):
+        return repr("***")
+    if isinstance(value, bool | int | float | str):
+        return repr(value)
+    return repr(str(value))
+
+
+def _field(settings_cls: type[BaseSettings], key: object) -> str | None:
+    """The field an error's location starts with: its name, or the variable it reads (its alias)."""
+    for name, info in settings_cls.model_fields.items():
+        alias = info.validation_alias
+        if key == name or (isinstance(alias, str) and str(key).upper() == alias.upper()):
+            return name
+    return None
+
+
+def _problem(settings_cls: type[BaseSettings], error: ErrorDetails) -> str:
+    reason = error["msg"].removeprefix("Value error, ")
+    loc = error["loc"]
+    field = _field(settings_cls, loc[0]) if loc else None
+    if field is None:  # a rule over several fields: its message names their variables (see shown)
+        return reason
+    where = env_name(settings_cls, field) + "".join(f"[{part!r}]" for part in loc[1:])
+    if error["type"] == "missing":
+        return f"{where}: {reason}"
+    return f"{where}={_value(settings_cls, field, error['input'])}: {reason}"
+
+
+def _unparsed(settings_cls: type[BaseSettings], exc: SourceParseError) -> str:
+    found = re.search(r'field "(\w+)"', str(exc))
+    field = _field(settings_cls, found.group(1)) if found else None
+    cause = exc.__cause__
+    if field is None or not isinstance(cause, json.JSONDecodeError):
+        return str(exc)
+    value = _value(settings_cls, field, cause.doc)
+    return f"{env_name(settings_cls, field)}={value}: expected JSON ({cause.msg})"
 
 
 class _OldNameSource(EnvSettingsSource):

@@ -76,8 +76,9 @@ def errors_exit(code: int = 1) -> Iterator[None]:
 def database_url(override: str | None) -> str:
     """``--database-url`` when given, else the URL the API migrates with (the tables' owner)."""
     from linecheck.serving.api.settings import ApiSettings
+    from linecheck.settings_env import read_settings
 
-    return override or ApiSettings().resolved_owner_database_url()
+    return override or read_settings(ApiSettings).resolved_owner_database_url()
 
 
 @contextmanager

@@ -103,8 +103,9 @@ def register(app: typer.Typer) -> None:
             source: ApiReviewSource | StoreReviewSource
             if api is not None:
                 from linecheck.datasets.review_settings import ReviewExportSettings
+                from linecheck.settings_env import read_settings
 
-                source = ApiReviewSource(api, key or ReviewExportSettings().api_key)
+                source = ApiReviewSource(api, key or read_settings(ReviewExportSettings).api_key)
             else:
                 assert database_url is not None
                 if images_dir is None:

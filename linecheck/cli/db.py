@@ -76,8 +76,9 @@ def _api_role(owner_url: str) -> str | None:
     from sqlalchemy.engine import make_url
 
     from linecheck.serving.api.settings import ApiSettings
+    from linecheck.settings_env import read_settings
 
-    api_url = make_url(ApiSettings().resolved_database_url())
+    api_url = make_url(read_settings(ApiSettings).resolved_database_url())
     if api_url.get_backend_name() != "postgresql" or api_url.username == make_url(owner_url).username:
         return None
     return api_url.username

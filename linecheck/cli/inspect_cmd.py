@@ -77,9 +77,10 @@ def register(app: typer.Typer) -> None:
         from linecheck.inspect.metrics import InspectorMetrics
         from linecheck.inspect.reject import HttpSignal, JsonLinesSignal, RejectSink, SignalOutput
         from linecheck.inspect.service import InspectorService, SourceSpec
-        from linecheck.inspect.settings import get_inspector_settings
+        from linecheck.inspect.settings import InspectorSettings
         from linecheck.inspect.status_view import status_view
         from linecheck.inspect.triggers import FileTrigger, TriggerBoard
+        from linecheck.settings_env import read_settings
 
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         trigger: FileTrigger | None = None
@@ -108,7 +109,7 @@ def register(app: typer.Typer) -> None:
             ):
                 if value is not None:
                     overrides[key] = value
-            settings = get_inspector_settings().model_copy(update=overrides)
+            settings = read_settings(InspectorSettings, **overrides)  # options checked like their variables
             if runtime not in ("triton", "onnx"):
                 raise ConfigError(f"--runtime {runtime!r}: expected triton or onnx")
             detectors = detector_factories(

@@ -36,9 +36,10 @@ def sync(
     """Register every line config of a folder (what the API does at start-up)."""
     from linecheck.serving.api.services.lines import sync_lines
     from linecheck.serving.api.settings import ApiSettings
+    from linecheck.settings_env import read_settings
 
     with errors_exit(), open_database(url) as db:
-        ids = sync_lines(db, directory or ApiSettings().lines_dir)
+        ids = sync_lines(db, directory or read_settings(ApiSettings).lines_dir)
     console.print(f"synced {len(ids)} line(s): {', '.join(ids)}")
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 
 import typer
-from pydantic import ValidationError
-from rich.markup import escape
 
-from linecheck.cli.common import DatabaseUrl, err_console
+from linecheck.cli.common import DatabaseUrl, errors_exit
 
 
 def register(app: typer.Typer) -> None:
@@ -29,18 +27,14 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from linecheck.serving.api.settings import ApiSettings
-        from linecheck.settings_env import env_name
+        from linecheck.settings_env import env_name, read_settings
 
         if database_url:  # read by every worker's settings
             os.environ[env_name(ApiSettings, "database_url")] = database_url
         if root_path is not None:
             os.environ[env_name(ApiSettings, "root_path")] = root_path
-        try:
-            settings = ApiSettings()
-        except ValidationError as exc:  # a setting from the environment or an option: one line naming it
-            problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-            err_console.print(f"[red]error:[/red] {escape(problems)}")
-            raise typer.Exit(code=1) from None
+        with errors_exit():  # checked here, before uvicorn's workers each read them
+            settings = read_settings(ApiSettings)
         uvicorn.run(
             "linecheck.serving.api.app:create_app",
             factory=True,

@@ -165,6 +165,7 @@ class DemoStack:
         from linecheck.serving.api.settings import ApiSettings
         from linecheck.serving.store import keys
         from linecheck.serving.store.db import Database, sqlite_url, upgrade_head
+        from linecheck.settings_env import read_settings
 
         url = sqlite_url(self.workdir / "linecheck.db")
         db = Database.from_url(url)
@@ -178,7 +179,9 @@ class DemoStack:
             self.reviewer_key = keys.create_key(db, "reviewer", name="demo QA", created_by="demo")
         finally:
             db.dispose()
-        settings = ApiSettings(database_url=url, data_dir=self.workdir, lines_dir=self.lines_dir)
+        settings = read_settings(
+            ApiSettings, database_url=url, data_dir=self.workdir, lines_dir=self.lines_dir
+        )
         api = BackgroundApi(create_app(settings), host=self.host, port=self.port)
         api.start()
         self._stack.callback(api.stop)

@@ -6,11 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from linecheck.config import get_path_settings
-from linecheck.settings_env import ServiceSettings
+from linecheck.settings_env import ServiceSettings, read_settings, shown
 
 #: URL schemes of an MQTT broker: plain (port 1883 by default), then over TLS (port 8883 by default).
 MQTT_PLAIN_SCHEMES = ("mqtt", "tcp")
@@ -94,6 +94,7 @@ class InspectorSettings(ServiceSettings):
     )
     opcua_users: dict[str, str] = Field(
         default_factory=dict,
+        repr=False,  # passwords: never printed, in an error either
         description='OPC UA user names and passwords, JSON: {"plc": "secret"}',
     )
     opcua_allow_anonymous: bool = Field(
@@ -123,19 +124,23 @@ class InspectorSettings(ServiceSettings):
     metrics_host: str = Field("127.0.0.1", description="bind address of /metrics, /status and POST /trigger")
     metrics_port: int = Field(0, ge=0, le=65535, description="0 = do not serve metrics")
 
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_scheme(cls, value: str) -> str:
+        if value and not value.startswith(tuple(f"{s}://" for s in MQTT_SCHEMES)):
+            raise ValueError("expected mqtt://host:port or mqtts://host:port")
+        return value
+
     @model_validator(mode="after")
     def _ordered_delays(self) -> InspectorSettings:
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError(
-                f"reconnect_max_s={self.reconnect_max_s!r} must be >= "
-                f"reconnect_min_s={self.reconnect_min_s!r}"
-            )
-        if self.retry_max_s < self.retry_min_s:
-            raise ValueError(f"retry_max_s={self.retry_max_s!r} must be >= retry_min_s={self.retry_min_s!r}")
+        for low, high in (("reconnect_min_s", "reconnect_max_s"), ("retry_min_s", "retry_max_s")):
+            if getattr(self, high) < getattr(self, low):
+                raise ValueError(f"{shown(self, high)} must be >= {shown(self, low)}")
         if (self.opcua_certificate is None) != (self.opcua_private_key is None):
-            raise ValueError("opcua_certificate and opcua_private_key go together: set both or neither")
-        if self.mqtt_url and not self.mqtt_url.startswith(tuple(f"{s}://" for s in MQTT_SCHEMES)):
-            raise ValueError(f"mqtt_url={self.mqtt_url!r}: expected mqtt://host:port or mqtts://host:port")
+            raise ValueError(
+                f"{shown(self, 'opcua_certificate')}, {shown(self, 'opcua_private_key')}: "
+                "they go together, set both or neither"
+            )
         return self
 
     @property
@@ -159,4 +164,4 @@ class InspectorSettings(ServiceSettings):
 @lru_cache(maxsize=1)
 def get_inspector_settings() -> InspectorSettings:
     """Return the process-wide :class:`InspectorSettings` (read once from the environment)."""
-    return InspectorSettings()
+    return read_settings(InspectorSettings)

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from linecheck.config import PROJECT_ROOT
+from linecheck.config import PROJECT_ROOT, DirectorySetting
 from linecheck.serving.store.db import sqlite_url
-from linecheck.settings_env import ServiceSettings
+from linecheck.settings_env import ServiceSettings, read_settings, shown
 
 
 class ApiSettings(ServiceSettings):
@@ -26,12 +26,12 @@ class ApiSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LINECHECK_API_")
     env_title: ClassVar[str] = "Traceability API (`linecheck serve api`, `linecheck db`, `keys`, `lines`)"
 
-    data_dir: Path = Field(
+    data_dir: DirectorySetting = Field(
         PROJECT_ROOT / "var",
         validation_alias="LINECHECK_DATA_DIR",
         description="SQLite file and images live here by default",
     )
-    lines_dir: Path = Field(
+    lines_dir: DirectorySetting = Field(
         PROJECT_ROOT / "configs" / "lines",
         validation_alias="LINECHECK_LINES_DIR",
         description="line YAML files synced at start",
@@ -116,44 +116,43 @@ class ApiSettings(ServiceSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"shift_timezone={value!r}: not a known IANA time zone") from None
+            raise ValueError("not a known IANA time zone") from None
         return value
 
     @field_validator("root_path")
     @classmethod
     def _path_prefix(cls, value: str) -> str:
         if value and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
-            raise ValueError(
-                f"root_path={value!r}: expected '' or a path such as /linecheck (no trailing slash, no query)"
-            )
+            raise ValueError("expected '' or a path such as /linecheck (no trailing slash, no query)")
         return value
 
     @field_validator("epcis_base_uri")
     @classmethod
     def _uri_prefix(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:\S*", value):
-            raise ValueError(
-                f"epcis_base_uri={value!r}: expected a URI prefix such as urn:acme: or https://id.acme.com/"
-            )
+            raise ValueError("expected a URI prefix such as urn:acme: or https://id.acme.com/")
         return value
 
     @field_validator("shift_starts")
     @classmethod
     def _sorted_shifts(cls, value: list[time]) -> list[time]:
         if not value:
-            raise ValueError("shift_starts: expected at least one start time")
+            raise ValueError("expected at least one start time")
         return sorted(set(value))
+
+    @field_validator("ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file")
+        return value
 
     @model_validator(mode="after")
     def _certificate_and_key(self) -> ApiSettings:
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError(
-                f"ssl_certfile={self.ssl_certfile} ssl_keyfile={self.ssl_keyfile}: HTTPS needs both, "
-                "or neither"
+                f"{shown(self, 'ssl_certfile')}, {shown(self, 'ssl_keyfile')}: HTTPS needs both, or neither"
             )
-        for name, path in (("ssl_certfile", self.ssl_certfile), ("ssl_keyfile", self.ssl_keyfile)):
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name}={path}: no such file")
         return self
 
     def resolved_database_url(self) -> str:
@@ -172,4 +171,4 @@ class ApiSettings(ServiceSettings):
 @lru_cache(maxsize=1)
 def get_api_settings() -> ApiSettings:
     """The process-wide settings, read once from the environment."""
-    return ApiSettings()
+    return read_settings(ApiSettings)

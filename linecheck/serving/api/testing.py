@@ -35,7 +35,7 @@ from linecheck.serving.api.app import create_app
 from linecheck.serving.api.settings import ApiSettings
 from linecheck.serving.store import keys
 from linecheck.serving.store.db import Database, upgrade_head
-from linecheck.settings_env import env_name
+from linecheck.settings_env import env_name, read_settings
 
 DEFAULT_LINES_DIR = PROJECT_ROOT / "configs" / "lines"
 
@@ -43,7 +43,8 @@ DEFAULT_LINES_DIR = PROJECT_ROOT / "configs" / "lines"
 def _settings(
     database_url: str, data_dir: Path, lines_dir: Path | None, overrides: dict[str, Any] | None
 ) -> ApiSettings:
-    return ApiSettings(
+    return read_settings(
+        ApiSettings,
         database_url=database_url,
         data_dir=Path(data_dir),
         lines_dir=lines_dir or DEFAULT_LINES_DIR,

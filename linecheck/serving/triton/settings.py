@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from linecheck.config import get_path_settings
-from linecheck.settings_env import ServiceSettings
+from linecheck.settings_env import ServiceSettings, read_settings
 
 Flavor = Literal["embedded", "gpu"]
 Protocol = Literal["grpc", "http"]
@@ -119,4 +119,4 @@ class TritonSettings(ServiceSettings):
 @lru_cache(maxsize=1)
 def get_triton_settings() -> TritonSettings:
     """Return the process-wide :class:`TritonSettings` (read once from the environment)."""
-    return TritonSettings()
+    return read_settings(TritonSettings)

@@ -110,4 +110,4 @@ def test_serve_api_refuses_a_root_path_that_is_not_a_prefix(
     monkeypatch.setenv("LINECHECK_API_ROOT_PATH", "")  # restored after the test: the command sets it
     result = runner.invoke(app, ["serve", "api", "--root-path", root_path, "--port", "1"])
     assert result.exit_code == 1
-    assert f"root_path={root_path!r}" in " ".join(result.output.split())
+    assert f"LINECHECK_API_ROOT_PATH={root_path!r}: expected" in " ".join(result.output.split())

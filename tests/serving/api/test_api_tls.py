@@ -26,7 +26,7 @@ def test_https_settings_need_a_certificate_and_its_key(tmp_path: Path) -> None:
     assert ApiSettings(ssl_certfile=cert, ssl_keyfile=key).ssl_keyfile == key
     with pytest.raises(ValidationError, match="HTTPS needs both"):
         ApiSettings(ssl_certfile=cert)
-    with pytest.raises(ValidationError, match=r"ssl_keyfile=.*missing\.key: no such file"):
+    with pytest.raises(ValidationError, match=r"ssl_keyfile\n.*no such file.*missing\.key"):
         ApiSettings(ssl_certfile=cert, ssl_keyfile=tmp_path / "missing.key")
 
 

@@ -26,7 +26,7 @@ PREFIX = "/linecheck"
 
 @pytest.mark.parametrize("value", ["linecheck", "/linecheck/", "/line check", "/a?b=1", "http://x/linecheck"])
 def test_a_root_path_that_is_not_a_path_prefix_is_refused_by_name(value: str) -> None:
-    with pytest.raises(ValidationError, match="root_path="):
+    with pytest.raises(ValidationError, match=r"root_path\n.*expected '' or a path"):
         ApiSettings(root_path=value)
     assert ApiSettings(root_path="/plant-3/linecheck").root_path == "/plant-3/linecheck"
 
