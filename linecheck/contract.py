@@ -59,6 +59,8 @@ INT64_MAX = 2**63 - 1
 LINE_ID_MAX_CHARS = 64
 MODEL_NAME_MAX_CHARS = 64
 MODEL_VERSION_MAX_CHARS = 32
+#: Longest trigger id: a PLC's measurement / job id (OPC 40100 ``MeasId``) or ``<station>:<seq>``.
+TRIGGER_ID_MAX_CHARS = 128
 CLASS_NAME_MAX_CHARS = 64
 #: Longest ``reason`` of an inspection; the inspector shortens its notes to fit.
 REASON_MAX_CHARS = 2000
@@ -122,6 +124,9 @@ ModelVersion = Annotated[str, StringConstraints(min_length=1, max_length=MODEL_V
 Reason = Annotated[str, StringConstraints(max_length=REASON_MAX_CHARS), _Clean]
 Comment = Annotated[str, StringConstraints(max_length=COMMENT_MAX_CHARS), _Clean]
 EventLocation = Annotated[str, StringConstraints(max_length=EVENT_LOCATION_MAX_CHARS), _Clean]
+TriggerId = Annotated[str, StringConstraints(min_length=1, max_length=TRIGGER_ID_MAX_CHARS), _Clean]
+#: A line encoder's count at a trigger: any 64-bit integer (a PLC's signed counter wraps below zero).
+EncoderCount = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 
 
 def timestamp_problem(value: datetime) -> str | None:
@@ -291,6 +296,17 @@ class DefectPayload(_Payload):
         return data
 
 
+#: Inspection fields added after the first contract; a null one is left out of the payload and its hash.
+_OMITTED_WHEN_NULL = ("trigger_id", "encoder_count", "geometry")
+
+
+class TriggerPayload(_Payload):
+    """What a trigger names a unit by, checked where it enters (OPC UA StartSingleJob, ``POST /trigger``)."""
+
+    trigger_id: TriggerId | None = None
+    encoder_count: EncoderCount | None = None
+
+
 class InspectionPayload(_Payload):
     """One inspected frame (``POST /v1/inspections``); field order is the content hash's order."""
 
@@ -306,6 +322,15 @@ class InspectionPayload(_Payload):
     reason: Reason | None = None
     latency_ms: float | None = Field(None, ge=0, le=LATENCY_MAX_MS, allow_inf_nan=False)
     frame_seq: int | None = Field(None, ge=0, le=INT64_MAX)
+    trigger_id: TriggerId | None = Field(
+        None,
+        description="the trigger the unit came with: the PLC's measurement / job id (OPC UA StartSingleJob "
+        "MeasId, POST /trigger trigger_id), or <station>:<frame_seq> for a free-running camera's frame",
+    )
+    encoder_count: EncoderCount | None = Field(
+        None,
+        description="the line encoder's count at the trigger (PLC shift-register position); null: none given",
+    )
     image_width: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
     image_height: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
     image_ref: str | None = Field(None, pattern=REF_PATTERN)
@@ -325,11 +350,15 @@ class InspectionPayload(_Payload):
         return _sorted(value) if value is not None else None
 
     @model_serializer(mode="wrap")
-    def _geometry_only_when_found(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave a null ``geometry`` out: an inspection without one serialises (and hashes) as before."""
+    def _optional_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave out the fields added later (:data:`_OMITTED_WHEN_NULL`) when they are null.
+
+        An inspection without them serialises (and hashes) as before they existed.
+        """
         data: dict[str, Any] = handler(self)
-        if "geometry" in data and data["geometry"] is None:
-            del data["geometry"]
+        for name in _OMITTED_WHEN_NULL:
+            if name in data and data[name] is None:
+                del data[name]
         return data
 
     @model_validator(mode="after")

@@ -11,8 +11,10 @@ import pytest
 
 from linecheck.config import load_lines
 from linecheck.contract import (
+    INT64_MAX,
     MODEL_VERSION_MAX_CHARS,
     REASON_MAX_CHARS,
+    TRIGGER_ID_MAX_CHARS,
     DefectPayload,
     InspectionPayload,
     bbox_problem,
@@ -57,6 +59,8 @@ def result_fields(**changes: Any) -> dict[str, Any]:
         reason="stain at 6.12 m",
         latency_ms=12.345,
         frame_seq=12,
+        trigger_id="M-1001",
+        encoder_count=52311,
         image_width=640,
         image_height=480,
         image_ref="a" * 64,
@@ -106,6 +110,8 @@ def test_every_field_survives_inspector_to_api() -> None:
         "reason": result.reason,
         "latency_ms": 12.35,
         "frame_seq": result.frame_seq,
+        "trigger_id": "M-1001",
+        "encoder_count": 52311,
         "image_width": result.image_width,
         "image_height": result.image_height,
         "image_ref": result.image_ref,
@@ -224,6 +230,20 @@ def test_a_found_geometry_is_part_of_the_content_and_a_null_one_is_not_sent() ->
     assert "geometry" not in InspectionResult(**result_fields(geometry=None)).to_payload()
 
 
+@pytest.mark.parametrize("name", ["trigger_id", "encoder_count"])
+def test_a_trigger_is_part_of_the_content_and_a_null_one_is_not_sent(name: str) -> None:
+    body = _stored_body("fail")
+    body[name] = None  # sent as null: the same inspection as left out (and as stored before 0010)
+    [item] = parse_ingest_body(json.dumps(body).encode(), max_batch=1).items
+    assert content_hash(item) == HASHES["fail"]
+    assert name not in item.model_dump(mode="json")
+    body[name] = -5 if name == "encoder_count" else "plc:M-1001"  # a wrapped signed counter is kept
+    [sent] = parse_ingest_body(json.dumps(body).encode(), max_batch=1).items
+    assert content_hash(sent) != HASHES["fail"]
+    assert sent.model_dump(mode="json")[name] == body[name]
+    assert name not in InspectionResult(**result_fields(**{name: None})).to_payload()
+
+
 #: One inspection-level rule broken per row, and the field both sides must name.
 INSPECTION_VIOLATIONS = [
     ({"id": "short"}, "id"),
@@ -248,6 +268,11 @@ INSPECTION_VIOLATIONS = [
     ({"latency_ms": 3_600_000.5}, "latency_ms"),
     ({"reason": "camera\x00said"}, "reason"),
     ({"model_name": "m\x1b[31m"}, "model_name"),
+    ({"trigger_id": ""}, "trigger_id"),
+    ({"trigger_id": "M" * (TRIGGER_ID_MAX_CHARS + 1)}, "trigger_id"),
+    ({"trigger_id": "M-1\r\x00"}, "trigger_id"),
+    ({"encoder_count": INT64_MAX + 1}, "encoder_count"),
+    ({"encoder_count": -INT64_MAX - 2}, "encoder_count"),
     ({"geometry": {"cx": 2**70}}, "geometry.cx"),
     ({"geometry": {"cx": 1.0, "note": "\x07"}}, "geometry.note"),
     (

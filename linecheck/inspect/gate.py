@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from linecheck.config import LineConfig
+from linecheck.contract import TriggerPayload, build
 from linecheck.errors import InvalidFieldError
 from linecheck.inspect.messages import InspectionResult, new_inspection_id
 from linecheck.inspect.metrics import InspectorMetrics
@@ -239,11 +240,13 @@ class RejectGate:
         """A PLC triggered a unit on ``line_id``: the next frame of the line is its frame.
 
         Raises:
-            InvalidFieldError: unknown line, or a code that does not match the line's code pattern.
+            InvalidFieldError: unknown line, a trigger id or encoder count the contract refuses (the
+                API stores both with the inspection), or a code that does not match the line's code pattern.
 
         """
         if line_id not in self.lines:
             raise InvalidFieldError("line_id", line_id, f"expected one of {sorted(self.lines)}")
+        build(TriggerPayload, {"trigger_id": trigger_id, "encoder_count": encoder_count})
         if code:
             check_code(code, self.lines[line_id].code_pattern)
         now = self.clock()

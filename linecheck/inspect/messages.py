@@ -175,7 +175,7 @@ class InspectionResult:
     image: npt.NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
     #: The trigger the unit came with (PLC job id / measurement id, or ``<station>:<seq>`` when the
     #: camera runs free) and the line's encoder count at the trigger: what a PLC shift register
-    #: matches the result to the unit at the gate with. Line outputs carry them; the API payload does not.
+    #: matches the result to the unit at the gate with. Line outputs and the API's record carry them.
     trigger_id: str | None = None
     encoder_count: int | None = None
 
@@ -210,6 +210,8 @@ class InspectionResult:
                 "reason": self.reason,
                 "latency_ms": None if self.latency_ms is None else round(float(self.latency_ms), 2),
                 "frame_seq": self.frame_seq,
+                "trigger_id": self.trigger_id,
+                "encoder_count": self.encoder_count,
                 "image_width": self.image_width,
                 "image_height": self.image_height,
                 "image_ref": self.image_ref,

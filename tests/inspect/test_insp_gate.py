@@ -164,6 +164,10 @@ def test_the_next_frame_takes_the_oldest_job_with_its_code(lines: dict[str, Line
     assert gate.admit(_frame(line.id, 2)).meta["trigger"].trigger_id == "el:2"
     with pytest.raises(InvalidFieldError, match="line_id"):
         gate.job("no-such-line")
+    with pytest.raises(InvalidFieldError) as refused:  # the MeasId of StartSingleJob goes through here too
+        gate.job(line.id, trigger_id="M" * 129)
+    assert (refused.value.field, refused.value.value) == ("trigger_id", "M" * 129)
+    assert gate.pending_jobs(line.id) == 0
 
 
 @pytest.mark.parametrize(
@@ -246,6 +250,12 @@ def _admitted(frame: Frame) -> Frame:
         ({"trigger_id": "M-11", "code": "RL0000000001"}, 422, "code"),  # not this line's pattern
         ({"trigger_id": "M-12", "encoder_count": "12"}, 422, "encoder_count"),
         ({"line_id": "nope", "trigger_id": "M-13"}, 422, "line_id"),
+        # what the API could not store is refused here, before the PLC counts on a job
+        ({"trigger_id": "M" * 129}, 422, "trigger_id"),
+        ({"trigger_id": "M-14\x00"}, 422, "trigger_id"),
+        ({"trigger_id": 14}, 422, "trigger_id"),
+        ({"trigger_id": "M-15", "encoder_count": 2**63}, 422, "encoder_count"),
+        ({"trigger_id": "M-16", "encoder_count": -(2**31)}, 200, None),  # a signed counter wrapped
     ],
 )
 def test_http_trigger_hook_starts_a_job_like_start_single_job(

@@ -79,6 +79,7 @@ def test_results_events_states_and_recipe_over_a_run(
         verdict = recorded[event["ResultId"]]["verdict"]
         assert event["Verdict"] == verdict and event["Reject"] is (verdict != "pass")
         assert event["ResultEvaluation"] == {"pass": 1, "fail": 2, "not_inspected": 3}[verdict]
+        assert event["MeasId"] == recorded[event["ResultId"]]["trigger_id"]
         assert event["MeasId"].startswith("el:") and event["DefectCount"] == len(
             [c for c in event["DefectClasses"].split(",") if c]
         )
@@ -121,6 +122,8 @@ def test_plc_jobs_drive_the_state_machine_and_carry_their_ids(
         assert _wait(lambda: watcher.read(state).Text == "Ready")
         with pytest.raises(UaStatusCodeError):  # a code that is not this line's pattern
             watcher.call(line.id, "StartSingleJob", "M-1002", "not-a-pv-code", -1)
+        with pytest.raises(UaStatusCodeError):  # a MeasId the API's record could not hold
+            watcher.call(line.id, "StartSingleJob", "M" * 129, "", -1)
         watcher.call(line.id, "StartContinuous")
         assert watcher.read(state).Text == "ContinuousExecution"
         with pytest.raises(UaStatusCodeError):  # jobs only from Ready
@@ -128,11 +131,16 @@ def test_plc_jobs_drive_the_state_machine_and_carry_their_ids(
         watcher.call(line.id, "Stop")
         assert watcher.read(state).Text == "Ready"
         assert svc.wait_sources(60) and svc.drain(60)
+        assert svc.outbox is not None
+        recorded = {r.id: r.payload for r in svc.outbox.rows()}
     finally:
         watcher.stop()
         svc.stop()
     [event] = [e for e in watcher.events(line.id) if e["JobId"] == job]
     assert (event["MeasId"], event["EncoderCount"], event["ResultId"]) == ("M-1001", 4711, job)
+    # the record the API gets names the unit as the PLC does
+    assert (recorded[job]["trigger_id"], recorded[job]["encoder_count"]) == ("M-1001", 4711)
+    assert all(p["trigger_id"].startswith("el:") for i, p in recorded.items() if i != job)
     seen = watcher.states(line.id)  # from whatever the client found first (Preoperational if it was early)
     assert seen[seen.index("Ready") :] == [
         "Ready",

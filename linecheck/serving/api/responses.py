@@ -143,6 +143,10 @@ class InspectionOut(_Out):
     reason: str | None
     latency_ms: float | None
     frame_seq: int | None
+    trigger_id: str | None = Field(
+        None, description="the PLC's measurement / job id (MeasId) or <station>:<frame_seq>; null: not sent"
+    )
+    encoder_count: int | None = Field(None, description="the line encoder's count at the trigger")
     image_width: int
     image_height: int
     image_ref: str | None

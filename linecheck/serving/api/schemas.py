@@ -31,6 +31,7 @@ from linecheck.contract import (
     ProcessEventPayload,
     ReviewPayload,
     Timestamp,
+    TriggerId,
 )
 from linecheck.contract import Comment as CommentText
 
@@ -59,6 +60,7 @@ __all__ = [
     "ReviewIn",
     "RowId",
     "Since",
+    "TriggerIdQuery",
     "UndoIn",
     "Until",
 ]
@@ -82,6 +84,9 @@ LineIdPath = Annotated[LineId, Path()]
 LineIdQuery = Annotated[LineId | None, Query()]
 ClassNameQuery = Annotated[ClassName | None, Query()]
 CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
+TriggerIdQuery = Annotated[
+    TriggerId | None, Query(description="the PLC's measurement / job id (MeasId) the unit was triggered with")
+]
 Since = Annotated[Timestamp | None, Query(description="from this time on (ISO 8601 with offset)")]
 Until = Annotated[Timestamp | None, Query(description="before this time (ISO 8601 with offset)")]
 

@@ -119,6 +119,8 @@ class Inspection(Base):
     __tablename__ = "inspections"
     __table_args__ = (
         Index("ix_inspections_line_id_captured_at", "line_id", "captured_at"),
+        # a PLC's log names a unit by its trigger (MeasId): look it up per line
+        Index("ix_inspections_line_id_trigger_id", "line_id", "trigger_id"),
         Index(
             "ix_inspections_unread",
             "captured_at",
@@ -141,6 +143,10 @@ class Inspection(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     #: 64-bit everywhere (a camera's frame counter; SQLite's INTEGER already is, PostgreSQL's needs BIGINT).
     frame_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    #: The trigger the unit came with (a PLC's MeasId, or ``<station>:<seq>``) and the encoder count
+    #: at it; None for inspections stored before 0010 and from inspectors that send neither.
+    trigger_id: Mapped[str | None] = mapped_column(String(128))
+    encoder_count: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     image_width: Mapped[int] = mapped_column(Integer)
     image_height: Mapped[int] = mapped_column(Integer)
     image_ref: Mapped[str | None] = mapped_column(String(64))

@@ -25,6 +25,8 @@ from linecheck.serving.store.testing import copy_sqlite
 
 TEXTILE_CODE = "RL0000000101"
 PV_CODE = "PV000000000201"
+#: The PLC job the module was inspected for: its MeasId and the encoder count at the trigger.
+PV_TRIGGER = ("M-2026-0417", 52311)
 BEARING_CODE = "BR0000000301"
 LOT_CODE = "YARN-LOT-0042"
 CARTON_CODE = "CARTON-0077"
@@ -202,6 +204,8 @@ def seed(stack: Stack) -> None:
         )
     body = inspection_body("pv-01", "el", PV_CODE, start + timedelta(minutes=10), "pv")
     body.update(
+        trigger_id=PV_TRIGGER[0],
+        encoder_count=PV_TRIGGER[1],
         image_width=400,
         image_height=240,
         image_ref=_upload(stack, "pv", pv),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from review_browser import screenshot, severe_console_errors, wait_for
-from review_seed import BEARING_CODE, CARTON_CODE, LOT_CODE, PV_CODE, TEXTILE_CODE, Stack
+from review_seed import BEARING_CODE, CARTON_CODE, LOT_CODE, PV_CODE, PV_TRIGGER, TEXTILE_CODE, Stack
 
 pytestmark = pytest.mark.browser
 
@@ -337,7 +337,12 @@ def test_defect_maps_of_modules_and_rings(browser: Any, stack: Stack, code: str)
             cell = (d["location"]["row"], d["location"]["col"])
             if d["final_class"] in line["pv"]["c_grade_classes"]:
                 assert hit[cell] == "c"
+        # the unit as the PLC named it: its MeasId and encoder count, next to the inspection
+        [trigger] = css(browser, ".timeline-inspection .trigger")
+        assert trigger.get_attribute("data-trigger") == PV_TRIGGER[0]
+        assert trigger.text == f"trigger {PV_TRIGGER[0]} @ encoder {PV_TRIGGER[1]}"
     else:
+        assert not css(browser, ".timeline-inspection .trigger")  # a ring inspected without a trigger
         zones = {z.get_attribute("data-zone") for z in css(browser, "#defect-map .zone-hit")}
         assert zones == {d["location"]["zone"] for d in live}
         assert len(css(browser, "#defect-map .defect")) == len(live)

@@ -11,7 +11,15 @@ from linecheck.messages import CodeStatus, Verdict
 from linecheck.serving.api.bodies import read_body
 from linecheck.serving.api.deps import ContextDep, LineKeyDep, ReaderKeyDep
 from linecheck.serving.api.responses import IngestBatchOut, IngestResultOut, InspectionOut, InspectionPageOut
-from linecheck.serving.api.schemas import CodeQuery, InspectionIdPath, LineIdQuery, Offset, Since, Until
+from linecheck.serving.api.schemas import (
+    CodeQuery,
+    InspectionIdPath,
+    LineIdQuery,
+    Offset,
+    Since,
+    TriggerIdQuery,
+    Until,
+)
 from linecheck.serving.api.services import queries
 from linecheck.serving.api.services.ingest import parse_ingest_body
 from linecheck.serving.store.repositories.inspections import InspectionFilter
@@ -64,14 +72,24 @@ def list_inspections(
     code: CodeQuery = None,
     code_status: CodeStatus | None = Query(None, description="code_unread: frames waiting for a code"),
     verdict: Verdict | None = None,
+    trigger_id: TriggerIdQuery = None,
     since: Since = None,
     until: Until = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> InspectionPageOut:
-    """List inspections, newest first; `code_status=code_unread` lists frames still without a code."""
+    """List inspections, newest first; `code_status=code_unread` lists frames still without a code.
+
+    `line_id` + `trigger_id` finds the record of the unit a PLC triggered (its MeasId).
+    """
     flt = InspectionFilter(
-        line_id=line_id, code=code, code_status=code_status, verdict=verdict, since=since, until=until
+        line_id=line_id,
+        code=code,
+        code_status=code_status,
+        verdict=verdict,
+        trigger_id=trigger_id,
+        since=since,
+        until=until,
     )
     return queries.list_inspections(context.db, flt, limit=limit, offset=offset)
 

@@ -288,6 +288,8 @@ class IngestService:
             "reason": item.reason,
             "latency_ms": item.latency_ms,
             "frame_seq": item.frame_seq,
+            "trigger_id": item.trigger_id,
+            "encoder_count": item.encoder_count,
             "image_width": item.image_width,
             "image_height": item.image_height,
             "image_ref": item.image_ref,

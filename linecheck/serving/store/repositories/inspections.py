@@ -108,6 +108,7 @@ class InspectionFilter:
     code: str | None = None
     code_status: str | None = None
     verdict: str | None = None
+    trigger_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -124,6 +125,8 @@ def _filtered(query: _SelectT, flt: InspectionFilter) -> _SelectT:
         query = query.where(Inspection.code_status == flt.code_status)
     if flt.verdict is not None:
         query = query.where(Inspection.verdict == flt.verdict)
+    if flt.trigger_id is not None:
+        query = query.where(Inspection.trigger_id == flt.trigger_id)
     if flt.since is not None:
         query = query.where(Inspection.captured_at >= flt.since)
     if flt.until is not None:

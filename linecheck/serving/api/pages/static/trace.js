@@ -96,6 +96,11 @@ function inspectionEntry(inspection, classes, grade) {
     d.reviews.length ? el("span", { class: "muted review-note" },
       ` ${d.reviews.map((r) => `${r.decision}${r.new_class ? `→${r.new_class}` : ""} by ${actorName(r.reviewer, r.reviewer_name)}`).join("; ")}`) : ""));
   const where = inspection.roll_offset_m !== null ? ` at ${fmtNum(inspection.roll_offset_m)} m` : "";
+  // the PLC's name for the unit (its MeasId) and the encoder count, to match the PLC's own log
+  const trigger = inspection.trigger_id
+    ? el("span", { class: "muted trigger", dataset: { trigger: inspection.trigger_id } },
+      `trigger ${inspection.trigger_id}${inspection.encoder_count !== null ? ` @ encoder ${inspection.encoder_count}` : ""} `)
+    : "";
   // a frame that failed as inspected, of a unit review released, says so next to its verdict
   const released = grade && grade.status === "released" && inspection.verdict === "fail";
   return el("li", { class: "timeline-item timeline-inspection", dataset: { inspectionId: inspection.id, released: String(released) } },
@@ -103,7 +108,7 @@ function inspectionEntry(inspection, classes, grade) {
     el("div", {}, el("strong", {}, "inspected "), badge(inspection.verdict),
       released ? [" ", statusBadge("released", "failed as inspected, accepted after review")] : "",
       ` ${inspection.line_id}/${inspection.station}${where} · ${inspection.model_name || "—"} v${inspection.model_version || "—"} `,
-      inspection.image_ref ? toggle : "",
+      trigger, inspection.image_ref ? toggle : "",
       inspection.reason ? el("div", { class: "muted" }, released ? `at inspection: ${inspection.reason}` : inspection.reason) : "",
       defects.length ? el("ul", { class: "defect-list" }, defects) : "", frameBox));
 }
