@@ -64,7 +64,9 @@ def test_gs1_examples_pass_our_validator(epcis_validator: jsonschema.Draft7Valid
 def _history(api: Api) -> dict[str, Any]:
     """A roll made from a yarn lot, cut into a fabric batch, packed and shipped; two inspections."""
     first = textile(ROLL, at=later(0), model_version="1")
-    second = textile(ROLL, at=later(5), model_version="2", roll_offset_m=6.5)
+    second = textile(
+        ROLL, at=later(5), model_version="2", roll_offset_m=6.5, trigger_id="M-88", encoder_count=4711
+    )
     second["defects"][0]["class_name"] = "hole"
     for body in (second, first):  # sent out of order: the trace sorts by capture time
         assert api.post("/v1/inspections", "textile", json=body).status_code == 201
@@ -146,6 +148,9 @@ def test_epcis_export_validates_against_gs1_schema(
     assert [e["disposition"] for e in inspections] == ["non_conformant", "non_conformant"]
     assert inspections[0]["epcList"] == [f"urn:linecheck:code:{ROLL}"]
     assert inspections[0]["linecheck:defects"][0]["linecheck:class"] == "stain"  # as the model saw it
+    # the unit as the PLC named it, where the inspector sent it (a frame without a trigger has neither key)
+    assert (inspections[1]["linecheck:triggerID"], inspections[1]["linecheck:encoderCount"]) == ("M-88", 4711)
+    assert not {"linecheck:triggerID", "linecheck:encoderCount"} & set(inspections[0])
     reviews = [e["linecheck:review"] for e in events if "linecheck:review" in e]
     assert [(r["linecheck:decision"], r.get("linecheck:newClass")) for r in reviews] == [
         ("reclassify", "knot"),
