@@ -61,7 +61,8 @@ OLD_FIELDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-#: A field whose name holds one of these is secret: an error shows its value as ``'***'``.
+#: A field whose name ends in one of these (``api_key``, ``mqtt_password``) is secret: an error shows its
+#: value as ``'***'``. Only the last word counts: ``key_cache_seconds`` and ``token_ttl_s`` say how, not what.
 SECRET_WORDS = ("key", "password", "secret", "token")
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -92,15 +93,15 @@ def env_name(settings_cls: type[BaseSettings], field: str) -> str:
 def is_secret(settings_cls: type[BaseSettings], field: str) -> bool:
     """Whether ``field``'s value must never be printed.
 
-    A secret type, a name with one of :data:`SECRET_WORDS` or a field hidden from ``repr`` is secret; a path
-    is not (it says where a secret is kept, not what it is).
+    A secret type, a name ending in one of :data:`SECRET_WORDS` or a field hidden from ``repr`` is secret; a
+    path is not (it says where a secret is kept, not what it is).
     """
     info = settings_cls.model_fields[field]
     if _holds(info.annotation, (SecretStr, SecretBytes)):
         return True
     if _holds(info.annotation, (Path,)):
         return False
-    return not info.repr or any(word in field.lower() for word in SECRET_WORDS)
+    return not info.repr or field.lower().rsplit("_", 1)[-1] in SECRET_WORDS
 
 
 def shown(settings: BaseSettings, field: str) -> str:

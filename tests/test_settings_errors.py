@@ -35,6 +35,7 @@ class _Secrets(ServiceSettings):
 
     password: SecretStr = SecretStr("")
     token_ttl_s: float = 1.0
+    api_token: str = Field("", max_length=8)
     users: dict[str, str] = Field(default_factory=dict, repr=False)
     key_file: Path | None = None
     low: int = 0
@@ -155,7 +156,8 @@ def test_a_secret_setting_is_named_but_its_value_is_not_printed(value: str, expe
     ("field", "secret"),
     [
         ("password", True),  # a secret type
-        ("token_ttl_s", True),  # a secret word in the name
+        ("api_token", True),  # a name ending in a secret word
+        ("token_ttl_s", False),  # a secret word, but the name says how long, not what
         ("users", True),  # hidden from repr
         ("key_file", False),  # a path says where a secret is, not what it is
         ("low", False),
@@ -167,15 +169,17 @@ def test_which_fields_are_secret(field: str, secret: bool) -> None:
 
 def test_every_bad_value_is_named_and_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINECHECK_SECRETS_TOKEN_TTL_S", "soon")
+    monkeypatch.setenv("LINECHECK_SECRETS_API_TOKEN", "s3cret-and-too-long")
     monkeypatch.setenv("LINECHECK_SECRETS_LOW", "x")
     with pytest.raises(SettingsError) as info:
         read_settings(_Secrets)
     assert info.value.problems == (
-        "LINECHECK_SECRETS_TOKEN_TTL_S='***': Input should be a valid number, unable to parse string as a "
+        "LINECHECK_SECRETS_TOKEN_TTL_S='soon': Input should be a valid number, unable to parse string as a "
         "number",
+        "LINECHECK_SECRETS_API_TOKEN='***': String should have at most 8 characters",
         "LINECHECK_SECRETS_LOW='x': Input should be a valid integer, unable to parse string as an integer",
     )
-    assert str(info.value) == "; ".join(info.value.problems)
+    assert str(info.value) == "; ".join(info.value.problems) and "s3cret" not in str(info.value)
     assert isinstance(info.value, ConfigError)
 
 

@@ -234,7 +234,7 @@ def test_settings_come_from_linecheck_inspector_env(monkeypatch: pytest.MonkeyPa
     s = InspectorSettings()
     assert s.max_batch == 16 and s.outbox_path == tmp_path / "outbox.sqlite"
     monkeypatch.setenv("LINECHECK_INSPECTOR_RETRY_MIN_S", "50")
-    with pytest.raises(ValueError, match="retry_max_s"):
+    with pytest.raises(ValueError, match="LINECHECK_INSPECTOR_RETRY_MAX_S"):
         InspectorSettings()
 
 
