@@ -281,6 +281,8 @@ class QueueItemOut(_Out):
     image_height: int
     model_name: str | None
     model_version: str | None
+    trigger_id: str | None = Field(None, description="the inspection's trigger (the PLC's MeasId), if sent")
+    encoder_count: int | None = None
 
 
 class QueueOut(_Out):

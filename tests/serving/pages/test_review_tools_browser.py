@@ -31,7 +31,16 @@ from page_actions import (
     use_key,
 )
 from review_browser import reset_viewport, screenshot, set_viewport, wait_for
-from review_seed import BEARING_CODE, PV_CODE, TEXTILE_CODE, Stack, _upload, bearing_frame, pv_frame
+from review_seed import (
+    BEARING_CODE,
+    PV_CODE,
+    PV_TRIGGER,
+    TEXTILE_CODE,
+    Stack,
+    _upload,
+    bearing_frame,
+    pv_frame,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -259,6 +268,7 @@ def test_t_on_a_frame_without_a_code_points_to_the_unread_page(
     assert browser.current_url == before
     link = one(browser, "#detail-code")
     assert "/review/unread" in link.get_attribute("href") and unread["id"] in link.get_attribute("href")
+    assert not css(browser, "#detail-trigger")  # a frame sent without a trigger lists none
 
 
 def test_zoom_pan_brightness_and_contrast(browser: Any, stack: Stack) -> None:
@@ -268,6 +278,10 @@ def test_zoom_pan_brightness_and_contrast(browser: Any, stack: Stack) -> None:
     open_page(browser, stack, f"/review?line_id=pv-01&code={PV_CODE}")
     target = api_queue(stack, line_id="pv-01", code=PV_CODE)[0]["defect"]
     wait_for(browser, lambda b: frame_drawn(b, target["id"]), "the PV frame")
+    # the module was inspected for a PLC job: the facts name it as the PLC's log does
+    assert one(browser, "#detail-trigger").text == f"{PV_TRIGGER[0]} @ encoder {PV_TRIGGER[1]}"
+    item = api_queue(stack, line_id="pv-01", code=PV_CODE)[0]
+    assert (item["trigger_id"], item["encoder_count"]) == PV_TRIGGER
     canvas = one(browser, "#frame-canvas")
     fitted = canvas_data(browser)
     ActionChains(browser).scroll_from_origin(ScrollOrigin.from_element(canvas), 0, -300).perform()

@@ -44,6 +44,8 @@ def review_queue(
                 image_height=inspection.image_height,
                 model_name=inspection.model_name,
                 model_version=inspection.model_version,
+                trigger_id=inspection.trigger_id,
+                encoder_count=inspection.encoder_count,
             )
             for defect, inspection in rows
         ]

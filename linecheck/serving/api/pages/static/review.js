@@ -241,6 +241,8 @@ function renderFacts(item) {
     el("dt", {}, "unit"), el("dd", {}, trace),
     el("dt", {}, "captured"), el("dd", {}, fmtTime(item.captured_at)),
     el("dt", {}, "model"), el("dd", {}, item.model_name ? `${item.model_name} v${item.model_version}` : "—"),
+    item.trigger_id ? [el("dt", {}, "trigger"), el("dd", { id: "detail-trigger" },
+      `${item.trigger_id}${item.encoder_count !== null ? ` @ encoder ${item.encoder_count}` : ""}`)] : null,
     el("dt", {}, "location"), el("dd", { id: "detail-location" }, formatLocation(defect.final_location || defect.location)),
     el("dt", {}, "box"), el("dd", {}, `${box.map((v) => Math.round(v)).join(", ")}${defect.final_bbox ? " (corrected)" : ""}`));
 }
