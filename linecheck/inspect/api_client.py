@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from linecheck.errors import LinecheckError
+from linecheck.inspect.clock import offset_from_date
 
 
 class ApiSendError(LinecheckError):
@@ -104,6 +106,7 @@ class ApiClient:
         timeout_s: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         ca_file: Path | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
@@ -112,10 +115,26 @@ class ApiClient:
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport, verify=verify
         )
+        self._wall_clock = wall_clock
+        #: The API's clock minus this PC's, from the ``Date`` of its latest answer (None: none yet).
+        self.clock_offset_s: float | None = None
+        #: Called with each new measurement (the sender's :class:`~linecheck.inspect.clock.ClockWatch`).
+        self.on_clock: Callable[[float], None] | None = None
+
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; every answer also measures how far our clock is from the API's."""
+        sent_at = self._wall_clock()
+        response = self._http.request(method, path, **kwargs)
+        offset = offset_from_date(response.headers.get("date"), sent_at, self._wall_clock())
+        if offset is not None:
+            self.clock_offset_s = offset
+            if self.on_clock is not None:
+                self.on_clock(offset)
+        return response
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._exchange(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise ApiSendError(
                 f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}", cause="connection"
@@ -139,7 +158,7 @@ class ApiClient:
         """Whether the API says it is ready (``/readyz``; ``/healthz`` on an API without it)."""
         for path in ("/readyz", "/healthz"):
             try:
-                response = self._http.get(path)
+                response = self._exchange("GET", path)
             except httpx.TransportError:
                 return False
             if response.status_code != 404:

@@ -71,6 +71,11 @@ class InspectorMetrics:
             ["line", "cause"],
             registry=r,
         )
+        self.clock_offset = Gauge(
+            f"{p}clock_offset_seconds",
+            "The API's clock minus this PC's, from the HTTP Date of the API's answers (0 until one came)",
+            registry=r,
+        )
         self.queue_depth = Gauge(
             f"{p}queue_depth", "Items waiting in a stage's input queue", ["queue"], registry=r
         )

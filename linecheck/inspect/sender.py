@@ -32,6 +32,7 @@ import time
 
 from linecheck.errors import StoreError
 from linecheck.inspect.api_client import ApiClient, ApiSendError, ItemOutcome
+from linecheck.inspect.clock import ClockWatch
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.outbox import Outbox, OutboxRow, StoredImage
 from linecheck.inspect.settings import InspectorSettings
@@ -67,6 +68,9 @@ class SenderWorker(Worker):
         self._store_full_streak = 0
         self._images_paused_until = 0.0
         self._next_prune = 0.0
+        #: This PC's clock against the API's, measured on every answer (see :mod:`linecheck.inspect.clock`).
+        self.clock = ClockWatch(settings.clock_skew_warn_s, metrics.clock_offset.set)
+        client.on_clock = self.clock.update
 
     def run(self) -> None:
         """Send until stopped, waking early when the outbox gets new rows."""

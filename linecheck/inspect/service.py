@@ -390,7 +390,11 @@ class InspectorService:
             "image_backlog": self.outbox.image_backlog() if self.outbox is not None else None,
             "sender": None
             if self.sender is None
-            else {"online": self.sender.online, "last_error": self.sender.last_error},
+            else {
+                "online": self.sender.online,
+                "last_error": self.sender.last_error,
+                "clock": self.sender.clock.status(),
+            },
             "errors": {w.name: repr(w.error) for w in [*self.source_workers, *self.pipeline] if w.error},
             "outputs": {o.name: o.status() for o in self.outputs},
             "fail_safe_rejects": self.gate.fired if self.gate is not None else 0,

@@ -38,6 +38,12 @@ class InspectorSettings(ServiceSettings):
     api_url: str = Field("http://127.0.0.1:8080", description="base URL of the traceability API")
     api_key: str = Field("", description="line-role API key (Bearer token)")
     api_timeout_s: float = Field(10.0, gt=0, description="per-request HTTP timeout")
+    clock_skew_warn_s: float = Field(
+        10.0,
+        ge=2,
+        description="warn when this PC's clock is further than this from the API's (seconds; measured from "
+        "the HTTP Date of its answers, to about a second)",
+    )
     api_ca_file: Path | None = Field(
         None,
         description="PEM file of the CA that signed an https api_url's certificate (a plant's own CA); "

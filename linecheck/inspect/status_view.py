@@ -8,6 +8,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from linecheck.inspect.clock import describe
+
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
@@ -88,6 +90,10 @@ def footer(status: dict[str, Any]) -> Text:
             parts.append(Text("  API offline (buffering in the outbox)", style="yellow"))
         else:
             parts.append(Text("  API not contacted yet", style="dim"))
+        clock = sender.get("clock") or {}
+        if clock.get("skewed"):
+            warning = f"  clock {describe(clock['offset_s'])}: fix its time service"
+            parts.append(Text(warning, style="bold red"))
     return Text.assemble(*parts)
 
 

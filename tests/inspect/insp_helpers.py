@@ -13,8 +13,10 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
 import httpx
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +25,9 @@ from linecheck.config import LineConfig
 from linecheck.datasets.synth import iter_units
 from linecheck.datasets.synth.camera import smear_codes
 from linecheck.errors import InferenceError, ServerUnavailableError
+from linecheck.inspect.messages import DefectRecord, InspectionResult
 from linecheck.kinds import Kind, get_kind
-from linecheck.messages import Detections
+from linecheck.messages import CodeStatus, Detections, Verdict
 from linecheck.serving.api.testing import create_key, run_api
 
 Truth = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]
@@ -146,3 +149,44 @@ class LiveApi:
             out.extend(items)
             if len(items) < 500:
                 return out
+
+
+def bearing_result(
+    code: str | None = "BR0000000001",
+    *,
+    verdict: Verdict = Verdict.PASS,
+    seq: int = 0,
+    defects: int = 0,
+    line_id: str = "bearing-01",
+    **kw: object,
+) -> InspectionResult:
+    """A bearing inspection as the judge makes one, with its frame (``kw`` overrides any field)."""
+    image = np.zeros((64, 96, 3), np.uint8)
+    cv2.circle(image, (48, 32), 20 + seq % 7, (0, 0, 200 + seq % 50), -1)
+    recs = tuple(
+        DefectRecord(
+            class_name="dent",
+            confidence=0.8,
+            bbox=(10.0 + i, 10.0, 30.0 + i, 40.0),
+            location={"zone": "face"},
+        )
+        for i in range(defects)
+    )
+    fields: dict = dict(
+        line_id=line_id,
+        station="face",
+        code=code,
+        code_status=CodeStatus.READ if code else CodeStatus.UNREAD,
+        captured_at=datetime.now(UTC),
+        model_name="bearing",
+        model_version="1",
+        verdict=Verdict.FAIL if defects else verdict,
+        frame_seq=seq,
+        image_width=96,
+        image_height=64,
+        defects=recs,
+        image=image,
+        latency_ms=3.2,
+    )
+    fields.update(kw)
+    return InspectionResult(**fields)

@@ -6,61 +6,19 @@ import hashlib
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from insp_helpers import LiveApi
+from insp_helpers import bearing_result as result
 
 from linecheck.inspect.api_client import ApiClient
-from linecheck.inspect.messages import DefectRecord, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.outbox import Outbox
 from linecheck.inspect.sender import SenderWorker
 from linecheck.inspect.settings import InspectorSettings
-from linecheck.messages import CodeStatus, Verdict
-
-
-def result(
-    code: str | None = "BR0000000001",
-    *,
-    verdict: Verdict = Verdict.PASS,
-    seq: int = 0,
-    defects: int = 0,
-    line_id: str = "bearing-01",
-    **kw: object,
-) -> InspectionResult:
-    image = np.zeros((64, 96, 3), np.uint8)
-    cv2.circle(image, (48, 32), 20 + seq % 7, (0, 0, 200 + seq % 50), -1)
-    recs = tuple(
-        DefectRecord(
-            class_name="dent",
-            confidence=0.8,
-            bbox=(10.0 + i, 10.0, 30.0 + i, 40.0),
-            location={"zone": "face"},
-        )
-        for i in range(defects)
-    )
-    fields: dict = dict(
-        line_id=line_id,
-        station="face",
-        code=code,
-        code_status=CodeStatus.READ if code else CodeStatus.UNREAD,
-        captured_at=datetime.now(UTC),
-        model_name="bearing",
-        model_version="1",
-        verdict=Verdict.FAIL if defects else verdict,
-        frame_seq=seq,
-        image_width=96,
-        image_height=64,
-        defects=recs,
-        image=image,
-        latency_ms=3.2,
-    )
-    fields.update(kw)
-    return InspectionResult(**fields)
 
 
 def test_add_commits_payload_and_images_before_any_send(tmp_path: Path) -> None:
