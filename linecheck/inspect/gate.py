@@ -21,7 +21,7 @@ import heapq
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 TRIGGER_META = "trigger"
 #: ``not_inspected`` cause of units the deadline decided.
 LATE_CAUSE = "reject_deadline"
+#: A job naming the trigger id of a job its line got this recently is that job sent again (an MQTT QoS 1
+#: redelivery, an HTTP or OPC UA call repeated after a timeout): it gets the first one's answer and takes
+#: no frame of its own. A PLC numbers its measurements (OPC 40100 ``MeasId``): one reused within a minute
+#: is a repeat, not a new unit.
+REPEAT_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -199,6 +204,7 @@ class RejectGate:
         self._lock = threading.Condition()
         self._armed: dict[str, _Armed] = {}
         self._jobs: dict[str, deque[_Armed]] = {lid: deque() for lid in self.lines}
+        self._recent: dict[str, OrderedDict[str, Trigger]] = {lid: OrderedDict() for lid in self.lines}
         self._heap: list[tuple[float, str]] = []
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -239,9 +245,13 @@ class RejectGate:
     ) -> Trigger:
         """A PLC triggered a unit on ``line_id``: the next frame of the line is its frame.
 
+        The same ``trigger_id`` again within :data:`REPEAT_WINDOW_S` (a redelivery, a retried call) is
+        answered with the first job's trigger and starts nothing.
+
         Raises:
             InvalidFieldError: unknown line, a trigger id or encoder count the contract refuses (the
-                API stores both with the inspection), or a code that does not match the line's code pattern.
+                API stores both with the inspection), a code that does not match the line's code pattern,
+                or a repeated trigger id with another code or encoder count.
 
         """
         if line_id not in self.lines:
@@ -249,20 +259,64 @@ class RejectGate:
         build(TriggerPayload, {"trigger_id": trigger_id, "encoder_count": encoder_count})
         if code:
             check_code(code, self.lines[line_id].code_pattern)
-        now = self.clock()
-        inspection_id = new_inspection_id()
-        trigger = Trigger(
-            inspection_id=inspection_id,
-            trigger_id=trigger_id or f"job:{inspection_id[:12]}",
-            line_id=line_id,
-            encoder_count=encoder_count,
-            code=code or None,
-            triggered_at=now,
-            job=True,
-        )
         line = self.lines[line_id]
-        self._arm(_Armed(trigger=trigger, station=line.cameras[0].station, deadline=self._due(line_id, now)))
+        with self._lock:  # the repeat check and the new job at once: two deliveries at a time make one job
+            now = self.clock()
+            earlier = None
+            if trigger_id:
+                earlier = self._repeat_of(
+                    line_id, trigger_id, code=code or None, encoder_count=encoder_count, now=now
+                )
+            if earlier is not None:
+                self.metrics.trigger_repeated(line_id)
+                log.info(
+                    "trigger %s of %s repeated: answered with its job %s",
+                    trigger_id,
+                    line_id,
+                    earlier.inspection_id,
+                )
+                return earlier
+            inspection_id = new_inspection_id()
+            trigger = Trigger(
+                inspection_id=inspection_id,
+                trigger_id=trigger_id or f"job:{inspection_id[:12]}",
+                line_id=line_id,
+                encoder_count=encoder_count,
+                code=code or None,
+                triggered_at=now,
+                job=True,
+            )
+            if trigger_id:
+                self._recent[line_id][trigger_id] = trigger
+            self._arm(
+                _Armed(trigger=trigger, station=line.cameras[0].station, deadline=self._due(line_id, now))
+            )
         return trigger
+
+    def _repeat_of(
+        self, line_id: str, trigger_id: str, *, code: str | None, encoder_count: int | None, now: float
+    ) -> Trigger | None:
+        """The job ``trigger_id`` started on ``line_id`` within :data:`REPEAT_WINDOW_S`, if any.
+
+        Raises:
+            InvalidFieldError: it did, with another code or encoder count (not a repeat: a clash).
+
+        """
+        with self._lock:
+            recent = self._recent[line_id]
+            while recent and now - next(iter(recent.values())).triggered_at > REPEAT_WINDOW_S:
+                recent.popitem(last=False)
+            earlier = recent.get(trigger_id)
+        if earlier is None:
+            return None
+        if (earlier.code, earlier.encoder_count) != (code, encoder_count):
+            raise InvalidFieldError(
+                "trigger_id",
+                trigger_id,
+                f"started a job {now - earlier.triggered_at:.0f} s ago with code {earlier.code!r} and "
+                f"encoder_count {earlier.encoder_count}: a repeat must match it (a new unit needs a new id)",
+            )
+        return earlier
 
     def pending_jobs(self, line_id: str) -> int:
         """Jobs of ``line_id`` waiting for their frame."""

@@ -156,6 +156,18 @@ class InspectorMetrics:
             ["line", "reject"],
             registry=r,
         )
+        self.trigger_repeats = Counter(
+            f"{p}trigger_repeats",
+            "PLC jobs received again with the trigger id of a recent one (answered with that job)",
+            ["line"],
+            registry=r,
+        )
+        self.mqtt_trigger_requests = Counter(
+            f"{p}mqtt_trigger_requests",
+            "Trigger requests read from the lines' MQTT trigger topics, by outcome (job, code, refused)",
+            ["line", "outcome"],
+            registry=r,
+        )
         self.roll_score = Gauge(
             f"{p}roll_points_per_100yd2", "Running four-point score of the current roll", ["line"], registry=r
         )
@@ -240,6 +252,11 @@ class InspectorMetrics:
         """A reject-signal event was emitted for a frame of ``line``."""
         self.reject_signals.labels(line, "true" if reject else "false").inc()
         self._count("reject_signals", line, "true" if reject else "false")
+
+    def trigger_repeated(self, line: str) -> None:
+        """A job of ``line`` arrived again (same trigger id within the repeat window)."""
+        self.trigger_repeats.labels(line).inc()
+        self._count("trigger_repeats", line)
 
     def sent(self, n: int) -> None:
         """``n`` inspections were acknowledged by the API."""

@@ -12,7 +12,7 @@ from insp_helpers import TableDetector, truth_table
 
 from linecheck.config import LineConfig
 from linecheck.errors import InvalidFieldError
-from linecheck.inspect.gate import LATE_CAUSE, RejectGate, UnitOutcome
+from linecheck.inspect.gate import LATE_CAUSE, REPEAT_WINDOW_S, RejectGate, UnitOutcome
 from linecheck.inspect.messages import DefectRecord, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.outbox import Outbox
@@ -168,6 +168,30 @@ def test_the_next_frame_takes_the_oldest_job_with_its_code(lines: dict[str, Line
         gate.job(line.id, trigger_id="M" * 129)
     assert (refused.value.field, refused.value.value) == ("trigger_id", "M" * 129)
     assert gate.pending_jobs(line.id) == 0
+
+
+def test_a_repeated_trigger_is_the_same_job_and_takes_no_frame(lines: dict[str, LineConfig]) -> None:
+    line = _with_deadline(lines["pv-01"], None)
+    now = [1000.0]
+    metrics = InspectorMetrics()
+    gate = RejectGate([line], metrics=metrics, clock=lambda: now[0])
+    first = gate.job(line.id, trigger_id="M-500", code="PV000000000500", encoder_count=9)
+    now[0] += 5.0  # an MQTT redelivery, an HTTP call retried after its timeout
+    again = gate.job(line.id, trigger_id="M-500", code="PV000000000500", encoder_count=9)
+    assert again is first and gate.pending_jobs(line.id) == 1
+    assert metrics.by_key("trigger_repeats") == {line.id: 1}
+    with pytest.raises(InvalidFieldError) as clash:  # the same id for another unit: refused, not merged
+        gate.job(line.id, trigger_id="M-500", code="PV000000000501", encoder_count=10)
+    assert clash.value.field == "trigger_id" and "a repeat must match it" in clash.value.reason
+    assert gate.job(line.id, trigger_id="M-501").inspection_id != first.inspection_id  # another id: a job
+    assert gate.admit(_frame(line.id, 0)).meta["trigger"] == first  # each job takes one frame
+    assert gate.admit(_frame(line.id, 1)).meta["trigger"].trigger_id == "M-501"
+    now[0] += REPEAT_WINDOW_S + 1  # a minute on, the PLC's counter may come round again: a new unit
+    later = gate.job(line.id, trigger_id="M-500", code="PV000000000502")
+    assert later.inspection_id != first.inspection_id and gate.pending_jobs(line.id) == 1
+    other_line = _with_deadline(lines["bearing-01"], None)
+    both = RejectGate([line, other_line], metrics=InspectorMetrics())
+    assert both.job(line.id, trigger_id="M-7") != both.job(other_line.id, trigger_id="M-7")  # per line
 
 
 @pytest.mark.parametrize(
