@@ -72,6 +72,13 @@ class MqttLineOptions(OutputOptions):
     results_topic: str = Field("linecheck/{line_id}/results", pattern=_NAME)
     status_topic: str = Field("linecheck/{line_id}/status", pattern=_NAME)
     status_interval_s: float = Field(5.0, gt=0, description="line status period (also sent retained)")
+    trigger_topic: str | None = Field(
+        None,
+        pattern=_NAME,
+        description="subscribe to trigger requests here (the JSON of POST /trigger: a PLC job or the current "
+        "code), answered on <trigger_topic>/answer; off unless set (whoever may publish there starts jobs: "
+        "give it a broker ACL)",
+    )
     sparkplug_device: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",

@@ -1,10 +1,9 @@
 """The inspector's small HTTP server: Prometheus ``/metrics``, ``/status`` JSON and the trigger hook.
 
-``POST /trigger`` with ``{"line_id": "textile-01", "code": "RL0000000042"}`` sets the current
-unit of a trigger-coded line (``line_id`` may be left out when the inspector runs one line).
-With ``"trigger_id"`` and/or ``"encoder_count"`` (or ``"job": true``) it is a PLC job instead, as
-OPC UA ``StartSingleJob``: the line's next frame is that unit, the reject deadline counts from now,
-``code`` is optional, and the answer carries the ``inspection_id`` the result will have.
+``POST /trigger`` takes a trigger request (:mod:`linecheck.inspect.trigger_requests`): a body with
+``{"line_id", "code"}`` sets the current unit of a trigger-coded line; one with ``"trigger_id"`` and/or
+``"encoder_count"`` (or ``"job": true``) is a PLC job, answered with the ``inspection_id`` the result
+will have. A bad request is a 422 naming the field and the value.
 """
 
 from __future__ import annotations
@@ -20,11 +19,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from linecheck.errors import InvalidFieldError
 from linecheck.inspect.gate import Trigger
+from linecheck.inspect.trigger_requests import MAX_BODY, TriggerRequests, parse_body
 from linecheck.inspect.triggers import TriggerBoard
 
 log = logging.getLogger(__name__)
-
-MAX_BODY = 4096
 
 
 class MetricsServer:
@@ -42,8 +40,7 @@ class MetricsServer:
     ) -> None:
         self.registry = registry
         self.status = status
-        self.board = board
-        self.jobs = jobs  # RejectGate.job: POST /trigger with a trigger_id / encoder_count
+        self.requests = TriggerRequests(board, jobs)
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -86,75 +83,22 @@ class MetricsServer:
                     self._json(404, {"error": {"field": "path", "value": self.path, "message": "not found"}})
                     return
                 try:
-                    body = server._read_body(self)
-                    if server.jobs is not None and _is_job(body):
-                        self._json(200, server._job(body))
-                        return
-                    line_id, code = server._parse_trigger(body)
-                    if server.board is None:
-                        raise InvalidFieldError(
-                            "line_id", line_id, "this inspector has no trigger-coded line"
-                        )
-                    server.board.set(line_id, code)
+                    answer = server.requests.answer(parse_body(server._read_body(self)))
                 except InvalidFieldError as exc:
                     self._json(
                         422, {"error": {"field": exc.field, "value": exc.value, "message": exc.reason}}
                     )
                     return
-                self._json(200, {"line_id": line_id, "code": code})
+                self._json(200, answer)
 
         return Handler
 
     @staticmethod
-    def _read_body(handler: BaseHTTPRequestHandler) -> Any:
+    def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
         length = int(handler.headers.get("Content-Length") or 0)
         if length <= 0 or length > MAX_BODY:
             raise InvalidFieldError("body", length, f"expected a JSON object of 1..{MAX_BODY} bytes")
-        try:
-            return json.loads(handler.rfile.read(length))
-        except ValueError as exc:
-            raise InvalidFieldError("body", "<unparsable>", f"not JSON: {exc}") from None
-
-    def _line_of(self, body: dict[str, Any]) -> Any:
-        line_id = body.get("line_id")
-        if line_id is None and self.board is not None and len(self.board.line_ids) == 1:
-            line_id = self.board.line_ids[0]
-        if not isinstance(line_id, str):
-            raise InvalidFieldError("line_id", line_id, "expected the id of a line of this inspector")
-        return line_id
-
-    def _job(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A PLC job from ``POST /trigger``; the answer names the inspection id the result will have."""
-        assert self.jobs is not None
-        line_id = self._line_of(body)
-        trigger_id, code, encoder = body.get("trigger_id"), body.get("code"), body.get("encoder_count")
-        if trigger_id is not None and not isinstance(trigger_id, str):  # its length and text: the contract's
-            raise InvalidFieldError("trigger_id", trigger_id, "expected a string")
-        if code is not None and not isinstance(code, str):
-            raise InvalidFieldError("code", code, "expected a string")
-        if encoder is not None and (isinstance(encoder, bool) or not isinstance(encoder, int)):
-            raise InvalidFieldError("encoder_count", encoder, "expected an integer")
-        trigger = self.jobs(line_id, trigger_id=trigger_id, code=code, encoder_count=encoder)
-        return {
-            "line_id": line_id,
-            "inspection_id": trigger.inspection_id,
-            "trigger_id": trigger.trigger_id,
-            "encoder_count": trigger.encoder_count,
-            "code": trigger.code,
-        }
-
-    def _parse_trigger(self, body: Any) -> tuple[str, str]:
-        if not isinstance(body, dict):
-            raise InvalidFieldError("body", type(body).__name__, 'expected {"line_id": ..., "code": ...}')
-        code = body.get("code")
-        if not isinstance(code, str) or not code.strip():
-            raise InvalidFieldError("code", code, "expected a non-empty string")
-        line_id = body.get("line_id")
-        if line_id is None and self.board is not None and len(self.board.line_ids) == 1:
-            line_id = self.board.line_ids[0]
-        if not isinstance(line_id, str):
-            raise InvalidFieldError("line_id", line_id, "expected the id of a trigger-coded line")
-        return line_id, code
+        return handler.rfile.read(length)
 
     def start(self) -> None:
         """Serve on a background thread."""
@@ -172,10 +116,3 @@ class MetricsServer:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
-
-
-def _is_job(body: Any) -> bool:
-    """True for a ``POST /trigger`` body that asks for a PLC job rather than setting a code."""
-    return isinstance(body, dict) and (
-        body.get("job") is True or "trigger_id" in body or "encoder_count" in body
-    )

@@ -235,6 +235,7 @@ class InspectorService:
             gate=gate,
             outbox=self.outbox,
             status=self.status,
+            board=self.board,
         )
         try:
             self.outputs = build_outputs(list(self.lines.values()), context)

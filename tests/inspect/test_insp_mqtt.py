@@ -107,6 +107,61 @@ def test_every_result_is_published_with_trigger_and_the_line_status(
     assert status["model_name"] == "pv" and status["model_version"] in (None, "test")
 
 
+def test_a_trigger_topic_starts_plc_jobs_answers_each_and_refuses_bad_ones(
+    broker: str, lines: dict[str, LineConfig], settings: InspectorSettings
+) -> None:
+    prefix = f"lctest/{uuid.uuid4().hex[:8]}"
+    line = _line(lines["pv-01"], prefix, trigger_topic=f"{prefix}/{{line_id}}/trigger")
+    line = LineConfig.model_validate(
+        {**line.model_dump(mode="json"), "outputs": {**line.outputs.model_dump(), "reject_deadline_ms": 3000}}
+    )
+    topic = f"{prefix}/pv-01/trigger"
+    plc = MqttListener("127.0.0.1", 1883, [f"{topic}/answer"]).start()
+    svc = _service(
+        line, settings.model_copy(update={"mqtt_url": broker}), "synth://pv?seed=6&units=4&rate=1", units=4
+    )
+    # a retained trigger left on the broker (by a PLC program's mistake) would start a job at every
+    # reconnect: it is delivered at subscribe time, flagged retained, and refused
+    plc.publish(topic, json.dumps({"trigger_id": "M-4713"}), retain=True)
+    job = {"trigger_id": "M-4711", "encoder_count": 52311}
+    svc.start()
+    try:
+        assert _wait(lambda: bool(_answers(plc, topic)), timeout=20)  # subscribed: the retained one came
+        plc.publish(topic, json.dumps(job))
+        plc.publish(topic, json.dumps(job))  # QoS 1 may deliver twice: the same job, not a second unit
+        plc.publish(topic, json.dumps({"trigger_id": "M" * 129}))
+        plc.publish(topic, json.dumps({"trigger_id": "M-4712", "line_id": "bearing-01"}))
+        plc.publish(topic, b"not json")
+        assert _wait(lambda: len(_answers(plc, topic)) == 6)
+        assert svc.wait_sources(60) and svc.drain(60)
+        assert svc.outbox is not None
+        recorded = {r.id: r.payload for r in svc.outbox.rows()}
+        mqtt_status = svc.status()["outputs"]["mqtt"]
+        repeats = svc.metrics.by_key("trigger_repeats")
+    finally:
+        svc.stop()
+        plc.publish(topic, b"", retain=True)  # take the retained trigger off the shared broker
+        plc.stop()
+    got = _answers(plc, topic)
+    first, again = [a for a in got if "inspection_id" in a]
+    assert again == first and (first["trigger_id"], first["encoder_count"]) == ("M-4711", 52311)
+    refused = {a["error"]["field"]: a for a in got if "error" in a}
+    assert set(refused) == {"retain", "trigger_id", "line_id", "body"}, got
+    retained, elsewhere = refused["retain"], refused["line_id"]
+    assert retained["trigger_id"] == "M-4713" and "unretained" in retained["error"]["message"]
+    assert elsewhere["trigger_id"] == "M-4712" and elsewhere["error"]["value"] == "bearing-01"
+    # the job's record names the unit as the PLC did; the repeat and the refused ones made none
+    record = recorded[first["inspection_id"]]
+    assert (record["trigger_id"], record["encoder_count"]) == ("M-4711", 52311)
+    assert [p.get("trigger_id") for p in recorded.values()].count("M-4711") == 1
+    assert not any(p.get("trigger_id") in ("M-4712", "M-4713") for p in recorded.values())
+    assert mqtt_status["triggers"] == {"answered": 2, "refused": 4} and repeats == {"pv-01": 1}
+
+
+def _answers(listener: MqttListener, topic: str) -> list[dict]:
+    return [a for a in listener.json_on(f"{topic}/answer") if isinstance(a, dict)]
+
+
 def test_sparkplug_births_data_sequence_and_death(
     broker: str, lines: dict[str, LineConfig], settings: InspectorSettings
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 from linecheck.config import LineConfig
 from linecheck.errors import ConfigError
@@ -35,12 +36,4 @@ def build_outputs(lines: Sequence[LineConfig], context: OutputContext) -> list[L
 
 
 def _for(context: OutputContext, lines: Sequence[LineConfig]) -> OutputContext:
-    return OutputContext(
-        lines=list(lines),
-        settings=context.settings,
-        metrics=context.metrics,
-        output_metrics=context.output_metrics,
-        gate=context.gate,
-        outbox=context.outbox,
-        status=context.status,
-    )
+    return replace(context, lines=list(lines))

@@ -29,6 +29,7 @@ from linecheck.inspect.gate import RejectGate, UnitOutcome
 from linecheck.inspect.metrics import InspectorMetrics, LatencyWindow
 from linecheck.inspect.outbox import Outbox
 from linecheck.inspect.settings import InspectorSettings
+from linecheck.inspect.triggers import TriggerBoard
 from linecheck.inspect.workers import Channel, ChannelClosed, RateLimitedLog, Worker
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class OutputContext:
         gate: triggers jobs and decides units.
         outbox: the durable outbox (the MQTT output publishes from it).
         status: the inspector's status snapshot (line status messages, state machines).
+        board: the current code of each trigger-coded line (MQTT trigger topics set it).
 
     """
 
@@ -98,6 +100,7 @@ class OutputContext:
     gate: RejectGate
     outbox: Outbox
     status: Callable[[], dict[str, Any]]
+    board: TriggerBoard | None = None
 
 
 class LineOutput(ABC):

@@ -9,6 +9,12 @@
 * **Line status** — every ``status_interval_s`` a retained JSON on the line's ``status_topic``
   (verdict counts, fail rate, queue depth, model version, outbox backlog); the client's will marks
   ``linecheck/inspectors/<client id>`` offline when the inspector dies.
+* **Triggers** (a line's ``trigger_topic`` set) — the inspector subscribes (QoS 1) and takes each message
+  as a trigger request, the JSON ``POST /trigger`` takes (:mod:`linecheck.inspect.trigger_requests`): a
+  PLC job (``trigger_id``, ``encoder_count``, ``code``) or the current code of a trigger-coded line. The
+  answer (the job's ``inspection_id``, or an ``error`` naming the field and the value) goes to
+  ``<trigger_topic>/answer``. QoS 1 may deliver a message twice: the same ``trigger_id`` within a minute
+  is the same job. A retained trigger is refused (it would start a job again on every reconnect).
 * **Sparkplug B** (``LINECHECK_INSPECTOR_MQTT_SPARKPLUG_GROUP`` set) — the inspector is an edge node
   (``LINECHECK_INSPECTOR_MQTT_CLIENT_ID``), each line a device, through ``pysparkplug``: NBIRTH /
   DBIRTH with every metric on connect, DDATA on each status period, NDEATH as the will, sequence
@@ -32,12 +38,14 @@ from collections import OrderedDict
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from linecheck.errors import ConfigError
+from linecheck.errors import ConfigError, InvalidFieldError
 from linecheck.inspect.gate import UnitOutcome
 from linecheck.inspect.messages import InspectionResult
 from linecheck.inspect.outputs.base import LineOutput, OutputContext
 from linecheck.inspect.outputs.sparkplug import SparkplugNode
 from linecheck.inspect.settings import MQTT_TLS_SCHEMES
+from linecheck.inspect.trigger_requests import TriggerRequests, parse_body
+from linecheck.inspect.workers import RateLimitedLog
 from linecheck.line_outputs import MqttLineOptions
 from linecheck.messages import Verdict
 
@@ -171,6 +179,13 @@ class MqttOutput(LineOutput):
         self._final_backlog = 0
         self.reconnects = 0
         self.last_error: str | None = None
+        #: trigger topic -> its line; requests are answered on ``<topic>/answer``
+        self.trigger_topics = {
+            o.topic(o.trigger_topic, lid): lid for lid, o in self.options.items() if o.trigger_topic
+        }
+        self.requests = TriggerRequests(context.board, context.gate.job)
+        self.trigger_counts = {"answered": 0, "refused": 0}
+        self._refusals = RateLimitedLog(log)
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -197,6 +212,7 @@ class MqttOutput(LineOutput):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         client.max_inflight_messages_set(MAX_IN_FLIGHT)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         self._client = client
@@ -236,6 +252,8 @@ class MqttOutput(LineOutput):
             self._inflight.clear()  # what was in flight is sent again from the queue
             self._early.clear()
         client.publish(self._node_topic, json.dumps({"online": True}), qos=1, retain=True)
+        for topic in self.trigger_topics:  # a clean session: subscribe again on every connect
+            client.subscribe(topic, qos=1)
         if self.last_error is not None:
             self.reconnects += 1
             log.info(
@@ -271,6 +289,47 @@ class MqttOutput(LineOutput):
         self.published += 1
         self.context.output_metrics.ok(self.name, line_id, self._triggered.pop(inspection_id, None))
         self._wake.set()
+
+    # -- triggers -----------------------------------------------------------------------------
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        line_id = self.trigger_topics.get(message.topic)
+        if line_id is None:
+            return
+        answer = self.trigger_answer(line_id, message.payload, retained=bool(message.retain))
+        client.publish(f"{message.topic}/answer", json.dumps(answer, default=str), qos=1)
+
+    def trigger_answer(self, line_id: str, payload: bytes, *, retained: bool = False) -> dict[str, Any]:
+        """Act on one trigger message of ``line_id``'s topic; the answer to publish (never raises)."""
+        body: Any = None
+        try:
+            body = parse_body(payload)
+            if retained:
+                raise InvalidFieldError(
+                    "retain", True, "a retained trigger comes back on every subscribe: publish it unretained"
+                )
+            answer = self.requests.answer(body, line_id=line_id)
+        except InvalidFieldError as exc:
+            self.trigger_counts["refused"] += 1
+            self.context.metrics.mqtt_trigger_requests.labels(line_id, "refused").inc()
+            self._refusals.warning(
+                f"mqtt-trigger-{line_id}-{exc.field}",
+                "MQTT trigger of %s refused: %s=%r: %s",
+                line_id,
+                exc.field,
+                exc.value,
+                exc.reason,
+            )
+            refused: dict[str, Any] = {
+                "line_id": line_id,
+                "error": {"field": exc.field, "value": exc.value, "message": exc.reason},
+            }
+            if isinstance(body, dict) and isinstance(body.get("trigger_id"), str):
+                refused["trigger_id"] = body["trigger_id"]  # so the sender can match the refusal
+            return refused
+        self.trigger_counts["answered"] += 1
+        outcome = "job" if "inspection_id" in answer else "code"
+        self.context.metrics.mqtt_trigger_requests.labels(line_id, outcome).inc()
+        return answer
 
     # -- results ------------------------------------------------------------------------------
     def decide(self, outcome: UnitOutcome) -> None:
@@ -362,6 +421,7 @@ class MqttOutput(LineOutput):
             "queued": self.queue.backlog() if self.queue is not None else self._final_backlog,
             "reconnects": self.reconnects,
             "last_error": self.last_error,
+            "triggers": dict(self.trigger_counts) if self.trigger_topics else None,
             "sparkplug": None if self.sparkplug is None else self.sparkplug.status(),
         }
 

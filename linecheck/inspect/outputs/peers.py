@@ -210,6 +210,17 @@ class MqttListener:
         time.sleep(0.1)  # SUBACK
         return self
 
+    def publish(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, timeout_s: float = 5.0
+    ) -> None:
+        """Publish one message with QoS 1 and wait until the broker has it (as a PLC or an MES would)."""
+        self._client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(timeout_s)
+
+    def json_on(self, topic: str) -> list[Any]:
+        """Every JSON payload received on ``topic``, in order."""
+        with self._lock:
+            return [json.loads(p) for t, p, _at in self.messages if t == topic]
+
     def topics_seen(self) -> Counter[str]:
         """Messages per topic."""
         with self._lock:
