@@ -207,6 +207,72 @@ def test_sparkplug_births_data_sequence_and_death(
     assert last["Inspection/Pass"] + last["Inspection/Fail"] + last["Inspection/NotInspected"] == 4
 
 
+def _ask_rebirth(group: str, edge_node: str) -> None:
+    """What a Sparkplug host application (Ignition, a historian) sends when it wants the births again."""
+    import pysparkplug as spb
+
+    host = spb.Client(client_id=f"host-{uuid.uuid4().hex[:6]}")
+    connected = threading.Event()
+    host.connect("127.0.0.1", port=1883, callback=lambda _c: connected.set())
+    assert connected.wait(10)
+    rebirth = spb.Metric(
+        timestamp=spb.get_current_timestamp(),
+        name="Node Control/Rebirth",
+        datatype=spb.DataType.BOOLEAN,
+        value=True,
+    )
+    topic = spb.Topic(message_type=spb.MessageType.NCMD, group_id=group, edge_node_id=edge_node)
+    command = spb.NCmd(timestamp=spb.get_current_timestamp(), metrics=(rebirth,))
+    host.publish(
+        spb.Message(topic=topic, payload=command, qos=spb.QoS.AT_MOST_ONCE, retain=False), include_dtypes=True
+    )
+    time.sleep(0.2)
+    host.disconnect()
+
+
+def test_sparkplug_rebirth_request_births_the_node_again_on_the_same_session(
+    broker: str, lines: dict[str, LineConfig], settings: InspectorSettings
+) -> None:
+    group = f"lctest{uuid.uuid4().hex[:8]}"
+    line = _line(lines["pv-01"], f"lctest/{group}", sparkplug_device="EL-Station-1")
+    listener = MqttListener("127.0.0.1", 1883, [f"spBv1.0/{group}/#"]).start()
+    svc = _service(
+        line,
+        settings.model_copy(
+            update={"mqtt_url": broker, "mqtt_sparkplug_group": group, "mqtt_client_id": "lc-edge-2"}
+        ),
+        "synth://pv?seed=6&units=12&rate=4",
+        units=12,
+    )
+    ddata = f"spBv1.0/{group}/DDATA/lc-edge-2/EL-Station-1"
+    nbirth = f"spBv1.0/{group}/NBIRTH/lc-edge-2"
+    svc.start()
+    try:
+        assert _wait(lambda: listener.topics_seen()[ddata] >= 1)
+        _ask_rebirth(group, "lc-edge-2")
+        assert _wait(lambda: listener.topics_seen()[nbirth] == 2)
+        seen_after = listener.topics_seen()[ddata]
+        assert _wait(lambda: listener.topics_seen()[ddata] > seen_after)  # and data goes on after it
+        assert svc.wait_sources(60) and svc.drain(60)
+        rebirths = svc.status()["outputs"]["mqtt"]["sparkplug"]["rebirths"]
+    finally:
+        svc.stop()
+    assert _wait(lambda: listener.topics_seen()[f"spBv1.0/{group}/NDEATH/lc-edge-2"] == 1)
+    listener.stop()
+    messages = listener.sparkplug()
+    kinds = [topic.split("/")[2] for topic, _p in messages]
+    again = [i for i, k in enumerate(kinds) if k == "NBIRTH"][1]
+    assert kinds[again + 1] == "DBIRTH" and rebirths == 1
+    first_birth, second_birth = messages[0][1], messages[again][1]
+    bd_seq = {m.name: m.value for m in first_birth.metrics}["bdSeq"]
+    assert {m.name: m.value for m in second_birth.metrics}["bdSeq"] == bd_seq  # the same session
+    assert messages[-1][1].bd_seq_metric.value == bd_seq  # and its death still matches
+    seqs = [p.seq for _t, p in messages[again:-1]]
+    assert seqs == list(range(len(seqs)))  # the births start the sequence again at 0, the data follows
+    reborn = {m.name: m.value for m in messages[again + 1][1].metrics}
+    assert reborn["Model/Name"] == "pv" and reborn["Inspection/Frames"] >= 1  # current values, not zeros
+
+
 def test_broker_restart_mid_run_loses_no_result(
     lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

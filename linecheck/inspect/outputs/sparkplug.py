@@ -4,7 +4,10 @@ Topic namespace ``spBv1.0/<group>/<NBIRTH|NDEATH|DBIRTH|DDATA>/<edge node>[/<dev
 (re)connect the node publishes NBIRTH (with ``bdSeq`` and ``Node Control/Rebirth``) and a DBIRTH per
 line with every metric; each status period sends DDATA with the line's metrics; the broker sends
 NDEATH (the will, same ``bdSeq``) when the inspector drops off. Sequence numbers run 0..255 per
-session, as the specification wants. Device metrics:
+session, as the specification wants. An NCMD with ``Node Control/Rebirth`` true (a host application
+that joined late, or saw a sequence gap) is answered at once, as Sparkplug 3.0 requires of every edge
+node: NBIRTH (``seq`` 0, the session's ``bdSeq``) and a DBIRTH per line with the current values, on the
+same connection. Device metrics:
 
 =============================  ========  ==========================================
 ``Inspection/Frames``          UInt64    frames read
@@ -21,6 +24,7 @@ session, as the specification wants. Device metrics:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import ssl
 import threading
@@ -28,6 +32,11 @@ from collections.abc import Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+#: The node metric a host application sets true in an NCMD to ask for the births again.
+REBIRTH = "Node Control/Rebirth"
+#: Sparkplug sequence numbers run 0..255.
+SEQ_LIMIT = 256
 
 #: (metric name, Sparkplug data type name, key of the line status message)
 DEVICE_METRICS = (
@@ -87,7 +96,7 @@ class SparkplugNode:
             group_id,
             edge_node_id,
             metrics=[
-                self._metric("Node Control/Rebirth", "BOOLEAN", False),
+                self._metric(REBIRTH, "BOOLEAN", False),
                 self._metric("Properties/Software", "STRING", "linecheck inspector"),
             ],
             client=client,
@@ -102,6 +111,9 @@ class SparkplugNode:
         self.connected = False
         self.updates = 0
         self.skipped = 0
+        self.rebirths = 0
+        # One publisher at a time: a rebirth restarts the sequence that DDATA continues.
+        self._publish_lock = threading.Lock()
 
     def _metric(self, name: str, datatype: str, value: Any) -> Any:
         spb = self._spb
@@ -117,7 +129,67 @@ class SparkplugNode:
         return spb.Metric(timestamp=spb.get_current_timestamp(), name=name, datatype=dtype, value=value)
 
     def _command(self, node: Any, message: Any) -> None:
-        log.info("sparkplug: NCMD %s (rebirth follows the next reconnect)", message.topic)
+        """NCMD: ``Node Control/Rebirth`` true births the node and its devices again; others are logged."""
+        metrics = getattr(message.payload, "metrics", ())
+        if any(m.name == REBIRTH and m.value is True for m in metrics):
+            self.rebirth()
+        else:
+            log.info("sparkplug: NCMD %s ignored (%s)", message.topic, ", ".join(m.name for m in metrics))
+
+    def rebirth(self) -> None:
+        """Publish NBIRTH (``seq`` 0, this session's ``bdSeq``) and every DBIRTH again, on this connection."""
+        spb = self._spb
+        node: Any = self.node  # its session state is private: pysparkplug 0.6 has no rebirth of its own
+        with self._publish_lock:
+            if not self.connected:
+                return
+            # pysparkplug 0.6 births only on connect: its sequence is restarted here, as a birth wants.
+            node._EdgeNode__seq_cycler = itertools.cycle(range(SEQ_LIMIT))
+            following = node._bd_seq_metric.value  # advanced for the next session right after the birth
+            bd_seq = spb.Metric(
+                timestamp=spb.get_current_timestamp(),
+                name="bdSeq",
+                datatype=spb.DataType.INT64,
+                value=(following - 1) % SEQ_LIMIT if isinstance(following, int) else 0,
+            )
+            births = [
+                spb.Message(
+                    topic=spb.Topic(
+                        message_type=spb.MessageType.NBIRTH,
+                        group_id=self.group_id,
+                        edge_node_id=self.edge_node_id,
+                    ),
+                    payload=spb.NBirth(
+                        timestamp=spb.get_current_timestamp(),
+                        seq=node._seq,
+                        metrics=(*node.metrics.values(), bd_seq),
+                    ),
+                    qos=spb.QoS.AT_MOST_ONCE,
+                    retain=False,
+                )
+            ]
+            for device_id, device in node.devices.items():
+                births.append(
+                    spb.Message(
+                        topic=spb.Topic(
+                            message_type=spb.MessageType.DBIRTH,
+                            group_id=self.group_id,
+                            edge_node_id=self.edge_node_id,
+                            device_id=device_id,
+                        ),
+                        payload=spb.DBirth(
+                            timestamp=spb.get_current_timestamp(),
+                            seq=node._seq,
+                            metrics=tuple(device.metrics.values()),
+                        ),
+                        qos=spb.QoS.AT_MOST_ONCE,
+                        retain=False,
+                    )
+                )
+            for message in births:
+                self._client.publish(message, include_dtypes=True)
+            self.rebirths += 1
+        log.info("sparkplug: rebirth requested: NBIRTH and %d DBIRTH(s) sent again", len(births) - 1)
 
     def start(self) -> None:
         """Connect in the background (NBIRTH / DBIRTH on every connect)."""
@@ -142,7 +214,8 @@ class SparkplugNode:
         values = _values(status)
         metrics = [self._metric(name, dtype, values[key]) for name, dtype, key in DEVICE_METRICS]
         try:
-            self.node.update_device(device, metrics)
+            with self._publish_lock:
+                self.node.update_device(device, metrics)
         except Exception as exc:
             self.skipped += 1
             log.debug("sparkplug: DDATA for %s skipped: %s", device, exc)
@@ -158,6 +231,7 @@ class SparkplugNode:
             "connected": self.connected,
             "updates": self.updates,
             "skipped": self.skipped,
+            "rebirths": self.rebirths,
         }
 
     def stop(self) -> None:
