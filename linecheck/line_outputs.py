@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -90,8 +90,64 @@ class MqttLineOptions(OutputOptions):
         return template.replace("{line_id}", line_id)
 
 
+class ModbusTriggerOptions(OutputOptions):
+    """A PLC's trigger handshake in holding registers, polled by the inspector.
+
+    The trigger block at ``counter_register``: the unit counter (the PLC adds 1 for each unit at the
+    photo-eye; 16 bits, wrapping), the encoder count at the trigger (32 bits signed, two registers), then
+    the unit's code (``code_registers`` registers, two ASCII characters each, NUL- or space-padded). For
+    each job the inspector writes ``[counter, evaluation, defect count]`` at ``result_register`` in one
+    request (evaluation 1 OK, 2 NotOK, 3 NotDecidable as OPC UA's ``ResultEvaluation``).
+    """
+
+    counter_register: int = Field(
+        ge=0, le=65535, description="first register of the trigger block: the counter"
+    )
+    code_registers: int = Field(
+        0,
+        ge=0,
+        le=60,
+        description="registers of the unit code after the encoder count (0: the PLC sends none)",
+    )
+    result_register: int | None = Field(
+        None, ge=0, le=65535, description="where the answer of each job goes (None: the coil only)"
+    )
+    poll_ms: float = Field(5.0, ge=1, le=1000, description="how often the counter is read")
+    word_order: Literal["big", "little"] = Field(
+        "big", description="of the 32-bit encoder count: big (high word first) or little"
+    )
+    max_step: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="a counter step larger than this is a PLC restart (counter reset), not units passed",
+    )
+
+    @property
+    def block_size(self) -> int:
+        """Registers of the trigger block: counter, encoder count (2), code."""
+        return 3 + self.code_registers
+
+    @model_validator(mode="after")
+    def _blocks_apart(self) -> ModbusTriggerOptions:
+        last = self.counter_register + self.block_size - 1
+        if last > 65535:
+            raise ValueError(
+                f"counter_register={self.counter_register}: its {self.block_size} registers run past 65535"
+            )
+        answer = self.result_register
+        if answer is not None:
+            if answer + 2 > 65535:
+                raise ValueError(f"result_register={answer}: its 3 registers run past 65535")
+            if answer <= last and self.counter_register <= answer + 2:
+                raise ValueError(
+                    f"result_register={answer}: overlaps the trigger block ({self.counter_register}..{last})"
+                )
+        return self
+
+
 class ModbusLineOptions(OutputOptions):
-    """The line's reject gate on a Modbus TCP server (a PLC or a remote I/O coupler)."""
+    """The line's reject gate on a Modbus TCP server (a PLC or a remote I/O coupler), and its triggers."""
 
     host: str = Field(min_length=1)
     port: int = Field(502, ge=1, le=65535)
@@ -99,6 +155,9 @@ class ModbusLineOptions(OutputOptions):
     coil: int = Field(ge=0, le=65535, description="coil address pulsed for each rejected unit")
     pulse_ms: float = Field(100.0, gt=0, le=10_000, description="how long the coil stays on")
     timeout_s: float = Field(0.5, gt=0, le=30, description="connect / request timeout")
+    trigger: ModbusTriggerOptions | None = Field(
+        None, description="PLC jobs from a counter in holding registers (polled), answered in registers"
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

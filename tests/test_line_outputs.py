@@ -52,6 +52,35 @@ def test_sections_round_trip_under_their_names(pv: dict) -> None:
         ({"opcua": {"vision_system": "has space"}}, "opcua.vision_system"),
         ({"reject_deadline_ms": 0}, "reject_deadline_ms"),
         ({"opcua": {"colour": "red"}}, "opcua.colour: Extra inputs are not permitted"),
+        ({"mqtt": {"trigger_topic": "plc/+/trigger"}}, "mqtt.trigger_topic"),
+        (
+            {"modbus": {"host": "plc", "coil": 1, "trigger": {}}},
+            "modbus.trigger.counter_register: Field required",
+        ),
+        (
+            {
+                "modbus": {
+                    "host": "plc",
+                    "coil": 1,
+                    "trigger": {"counter_register": 100, "result_register": 102},
+                }
+            },
+            "result_register=102: overlaps the trigger block",
+        ),
+        (
+            {"modbus": {"host": "plc", "coil": 1, "trigger": {"counter_register": 65534}}},
+            "counter_register=65534: its 3 registers run past 65535",
+        ),
+        (
+            {
+                "modbus": {
+                    "host": "plc",
+                    "coil": 1,
+                    "trigger": {"counter_register": 0, "word_order": "middle"},
+                }
+            },
+            "modbus.trigger.word_order",
+        ),
     ],
 )
 def test_a_bad_section_is_refused_naming_the_field(

@@ -1,10 +1,14 @@
-"""Modbus TCP reject output: a coil per reject gate, pulsed for each rejected unit (``pymodbus``).
+"""Modbus TCP line output: a reject coil per gate, and PLC jobs through holding registers (``pymodbus``).
 
 Per line (``outputs.modbus`` in its YAML): ``host``, ``port``, ``unit_id``, ``coil``, ``pulse_ms``.
 A rejected unit (``fail`` or ``not_inspected``, including a unit the reject deadline decided) sets
 the coil at once; a releaser thread clears it ``pulse_ms`` later (a reject arriving during a pulse
 extends it). Passed units write nothing. A gate that cannot be reached is reconnected on the next
 unit; each unit it missed is logged and counted in ``linecheck_inspector_output_failures_total``.
+
+With ``trigger:`` the same server is the PLC's trigger handshake: a counter in holding registers
+starts a job per step, and each job's answer is written back next to it
+(:mod:`linecheck.inspect.outputs.modbus_trigger`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any, ClassVar
 from linecheck.errors import LinecheckError
 from linecheck.inspect.gate import UnitOutcome
 from linecheck.inspect.outputs.base import OutputContext, QueuedOutput
-from linecheck.line_outputs import ModbusLineOptions
+from linecheck.inspect.outputs.modbus_trigger import EVALUATION, TriggerPoller
+from linecheck.line_outputs import ModbusLineOptions, ModbusTriggerOptions
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,8 @@ class _Gate:
     lock: threading.Lock = field(default_factory=threading.Lock)
     off_at: float | None = None
     pulses: int = 0
+    poller: TriggerPoller | None = None
+    answers: int = 0
 
 
 class ModbusOutput(QueuedOutput):
@@ -55,7 +62,9 @@ class ModbusOutput(QueuedOutput):
             client = ModbusTcpClient(
                 options.host, port=options.port, timeout=options.timeout_s, retries=0, reconnect_delay=0
             )
-            self.gates[line.id] = _Gate(line_id=line.id, options=options, client=client)
+            gate = self.gates[line.id] = _Gate(line_id=line.id, options=options, client=client)
+            if options.trigger is not None:
+                gate.poller = self._poller(gate, options.trigger)
         self._releaser = threading.Thread(target=self._release_loop, name="modbus-release", daemon=True)
         self._closing = threading.Event()
 
@@ -71,6 +80,63 @@ class ModbusOutput(QueuedOutput):
                         gate.options.port,
                     )
         self._releaser.start()
+        for gate in self.gates.values():
+            if gate.poller is not None:
+                gate.poller.start()
+
+    def _poller(self, gate: _Gate, trigger: ModbusTriggerOptions) -> TriggerPoller:
+        def read(address: int, count: int) -> list[int]:
+            return self._read(gate, address, count)
+
+        def refused(counter: int) -> None:
+            self._answer(gate, counter, EVALUATION["not_inspected"], 0)
+
+        return TriggerPoller(gate.line_id, trigger, read=read, job=self.context.gate.job, refused=refused)
+
+    @staticmethod
+    def _reachable(gate: _Gate) -> None:
+        """Connect ``gate``'s client when it is not (the caller holds ``gate.lock``)."""
+        opts = gate.options
+        if not gate.client.connected and not gate.client.connect():
+            raise ModbusOutputError(f"{opts.host}:{opts.port} not reachable")
+
+    def _read(self, gate: _Gate, address: int, count: int) -> list[int]:
+        """``count`` holding registers from ``address`` (the trigger poller's read)."""
+        from pymodbus.exceptions import ModbusException
+
+        opts = gate.options
+        with gate.lock:
+            self._reachable(gate)
+            try:
+                answer = gate.client.read_holding_registers(address, count=count, device_id=opts.unit_id)
+            except ModbusException as exc:
+                gate.client.close()
+                raise ModbusOutputError(
+                    f"{opts.host}:{opts.port} registers {address}+{count}: {exc}"
+                ) from exc
+        if answer.isError():
+            raise ModbusOutputError(f"{opts.host}:{opts.port} registers {address}+{count} refused: {answer}")
+        return list(answer.registers)
+
+    def _answer(self, gate: _Gate, counter: int, evaluation: int, defects: int) -> None:
+        """Write ``[counter, evaluation, defect count]`` at the line's result register, in one request."""
+        from pymodbus.exceptions import ModbusException
+
+        trigger = gate.options.trigger
+        if trigger is None or trigger.result_register is None:
+            return
+        opts = gate.options
+        values = [counter, evaluation, min(defects, 65535)]
+        with gate.lock:
+            self._reachable(gate)
+            try:
+                answer = gate.client.write_registers(trigger.result_register, values, device_id=opts.unit_id)
+            except ModbusException as exc:
+                gate.client.close()
+                raise ModbusOutputError(f"{opts.host}:{opts.port} result registers: {exc}") from exc
+            if answer.isError():
+                raise ModbusOutputError(f"{opts.host}:{opts.port} result registers refused: {answer}")
+            gate.answers += 1
 
     @staticmethod
     def _write(gate: _Gate, value: bool) -> None:
@@ -78,8 +144,7 @@ class ModbusOutput(QueuedOutput):
         from pymodbus.exceptions import ModbusException
 
         opts = gate.options
-        if not gate.client.connected and not gate.client.connect():
-            raise ModbusOutputError(f"{opts.host}:{opts.port} not reachable")
+        ModbusOutput._reachable(gate)
         try:
             answer = gate.client.write_coil(opts.coil, value, device_id=opts.unit_id)
         except ModbusException as exc:
@@ -89,17 +154,23 @@ class ModbusOutput(QueuedOutput):
             raise ModbusOutputError(f"{opts.host}:{opts.port} coil {opts.coil} refused: {answer}")
 
     def deliver(self, outcome: UnitOutcome) -> None:
-        """Set the coil for a rejected unit and schedule its release (a pulse in progress is extended)."""
-        if not outcome.reject:
-            return
+        """Pulse the coil for a rejected unit; answer a job the trigger registers started.
+
+        A pulse in progress is extended by a reject that comes meanwhile.
+        """
         gate = self.gates[outcome.line_id]
-        with gate.lock:
-            self._write(gate, True)
-            gate.pulses += 1
-            gate.off_at = time.monotonic() + gate.options.pulse_ms / 1000.0
+        if outcome.reject:
+            with gate.lock:
+                self._write(gate, True)
+                gate.pulses += 1
+                gate.off_at = time.monotonic() + gate.options.pulse_ms / 1000.0
+        counter = gate.poller.counter_of(outcome.inspection_id) if gate.poller is not None else None
+        if counter is not None:
+            self._answer(gate, counter, EVALUATION[outcome.verdict.value], len(outcome.defect_classes))
 
     def _handle(self, outcome: UnitOutcome) -> None:
-        if outcome.reject:
+        gate = self.gates.get(outcome.line_id)
+        if outcome.reject or (gate is not None and gate.poller is not None and outcome.job):
             super()._handle(outcome)
 
     def _release_loop(self) -> None:
@@ -122,7 +193,10 @@ class ModbusOutput(QueuedOutput):
             time.sleep(0.002)
 
     def disconnect(self) -> None:
-        """Finish the pulses in progress, then close the clients."""
+        """Stop polling, finish the pulses in progress, then close the clients."""
+        for gate in self.gates.values():
+            if gate.poller is not None:
+                gate.poller.stop()
         self._closing.set()
         if self._releaser.is_alive():
             self._releaser.join(timeout=15.0)
@@ -132,4 +206,13 @@ class ModbusOutput(QueuedOutput):
 
     def status(self) -> dict[str, Any]:
         """Counts plus pulses per line."""
-        return {**super().status(), "pulses": {lid: g.pulses for lid, g in self.gates.items()}}
+        triggers = {
+            lid: {**g.poller.status(), "answers": g.answers}
+            for lid, g in self.gates.items()
+            if g.poller is not None
+        }
+        return {
+            **super().status(),
+            "pulses": {lid: g.pulses for lid, g in self.gates.items()},
+            **({"triggers": triggers} if triggers else {}),
+        }
