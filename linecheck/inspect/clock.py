@@ -28,8 +28,9 @@ def offset_from_date(date_header: str | None, sent_at: float, received_at: float
     """The server's clock minus ours (seconds) from one answer's ``Date``; None without a usable one.
 
     ``sent_at`` / ``received_at`` are this PC's wall-clock times (``time.time()``) around the
-    request: the server stamped its answer between them, taken as the midpoint. The error is at most
-    half the round trip plus the header's one-second resolution.
+    request: the server stamped its answer between them, taken as the midpoint. The error is half the
+    round trip plus the header's resolution: one second, and servers that stamp a cached date (uvicorn
+    renews it once a second) add up to one more; the measurement is good to a second or two.
     """
     if not date_header:
         return None

@@ -42,7 +42,7 @@ class InspectorSettings(ServiceSettings):
         10.0,
         ge=2,
         description="warn when this PC's clock is further than this from the API's (seconds; measured from "
-        "the HTTP Date of its answers, to about a second)",
+        "the HTTP Date of its answers, to a second or two)",
     )
     api_ca_file: Path | None = Field(
         None,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from insp_helpers import TableDetector, truth_table
+from insp_helpers import TableDetector, truth_table, wait_until
 
 from linecheck.config import LineConfig
 from linecheck.errors import InvalidFieldError
@@ -70,15 +69,6 @@ def _result(frame: Frame, verdict: Verdict, defects: tuple[DefectRecord, ...] = 
     )
 
 
-def _wait(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 def test_judged_in_time_is_decided_once_with_trigger_and_encoder(lines: dict[str, LineConfig]) -> None:
     line = _with_deadline(lines["pv-01"], 2000)
     sink = Decisions()
@@ -107,13 +97,13 @@ def test_late_unit_is_rejected_at_the_deadline_and_recorded_not_inspected(
     gate.start()
     try:
         frame = gate.admit(_frame(line.id, 1))
-        assert _wait(lambda: len(sink.items) == 1)
+        assert wait_until(lambda: len(sink.items) == 1)
         defect = DefectRecord(
             class_name="crack", confidence=0.9, bbox=(1, 1, 9, 9), location={"row": 0, "col": 0}
         )
         recorded = gate.settle(_result(frame, Verdict.FAIL, (defect,)))
         passed_late = gate.settle(_result(gate.admit(_frame(line.id, 2)), Verdict.PASS))
-        assert _wait(lambda: len(sink.items) == 2)
+        assert wait_until(lambda: len(sink.items) == 2)
     finally:
         gate.close()
     first = sink.items[0]
@@ -135,7 +125,7 @@ def test_job_without_a_frame_fires_the_reject_and_is_recorded(lines: dict[str, L
     gate.start()
     try:
         job = gate.job(line.id, trigger_id="M-77", code="PV000000000042", encoder_count=5)
-        assert _wait(lambda: len(records) == 1)
+        assert wait_until(lambda: len(records) == 1)
         later = gate.admit(_frame(line.id, 3))  # the next frame does not take the expired job
     finally:
         gate.close()

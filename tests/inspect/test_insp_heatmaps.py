@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 import pytest
+from insp_helpers import wait_until
 from lc_anomaly_graph import expected_map, write_anomaly_graph
 
 from linecheck.config import LineConfig, load_lines
@@ -231,15 +231,6 @@ class _Stain:
         pass
 
 
-def _wait(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_an_anomaly_region_reaches_the_api_with_its_heat_map(
     api: tuple[str, str, str], line: LineConfig, settings: InspectorSettings, tmp_path: Path
 ) -> None:
@@ -272,7 +263,7 @@ def test_an_anomaly_region_reaches_the_api_with_its_heat_map(
     inspection_id = outbox.add(result)
     worker.start()
     try:
-        assert _wait(lambda: outbox.counts()["sent"] == 1), outbox.rows()
+        assert wait_until(lambda: outbox.counts()["sent"] == 1), outbox.rows()
     finally:
         stop.set()
         worker.join(5)

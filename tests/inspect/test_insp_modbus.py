@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from insp_helpers import TableDetector, truth_table
+from insp_helpers import TableDetector, truth_table, wait_until
 
 from linecheck.config import LineConfig
 from linecheck.inspect.outputs.modbus_trigger import TriggerBlock, counter_steps
@@ -120,15 +120,6 @@ def _block(counter: int, encoder: int, code: str) -> list[int]:
     return [counter, *C.convert_to_registers(encoder, C.DATATYPE.INT32), *text]
 
 
-def _wait_for(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_a_plc_counter_in_registers_starts_jobs_and_gets_each_answer_back(
     lines: dict[str, LineConfig], settings: InspectorSettings
 ) -> None:
@@ -160,16 +151,16 @@ def test_a_plc_counter_in_registers_starts_jobs_and_gets_each_answer_back(
         answer = lambda: _registers(gate, 40, 3)  # noqa: E731 - read again at each wait
         triggers = lambda: svc.status()["outputs"]["modbus"]["triggers"]["pv-01"]  # noqa: E731
         try:
-            assert _wait_for(lambda: triggers()["counter"] == 100)
+            assert wait_until(lambda: triggers()["counter"] == 100)
             _plc_writes(gate, 10, _block(101, -5, "PV000000000101"))  # one unit at the photo-eye
-            assert _wait_for(lambda: answer()[0] == 101)
+            assert wait_until(lambda: answer()[0] == 101)
             first = answer()
             _plc_writes(gate, 10, _block(104, 52311, "PV000000000104"))  # three units between two reads
-            assert _wait_for(lambda: answer()[0] == 104)
+            assert wait_until(lambda: answer()[0] == 104)
             _plc_writes(gate, 10, _block(0, 0, ""))  # the PLC restarted: its counter is 0 again
-            assert _wait_for(lambda: triggers()["resets"] == 1)
+            assert wait_until(lambda: triggers()["resets"] == 1)
             _plc_writes(gate, 10, _block(1, 7, "not-a-pv-code"))  # a job the gate refuses
-            assert _wait_for(lambda: answer() == [1, 3, 0])
+            assert wait_until(lambda: answer() == [1, 3, 0])
             assert svc.wait_sources(60) and svc.drain(60)
             assert svc.outbox is not None
             records = {r.payload.get("trigger_id"): r.payload for r in svc.outbox.rows()}

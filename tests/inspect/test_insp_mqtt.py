@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from insp_helpers import TableDetector, truth_table
+from insp_helpers import TableDetector, truth_table, wait_until
 
 from linecheck.config import LineConfig
 from linecheck.inspect.outputs.peers import Mosquitto, MqttListener, broker_reachable
@@ -67,15 +67,6 @@ def _need_mosquitto() -> None:
         pytest.skip("mosquitto is not installed")
 
 
-def _wait(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_every_result_is_published_with_trigger_and_the_line_status(
     broker: str, lines: dict[str, LineConfig], settings: InspectorSettings
 ) -> None:
@@ -90,7 +81,7 @@ def test_every_result_is_published_with_trigger_and_the_line_status(
         assert svc.wait_sources(60) and svc.drain(60)
         assert svc.outbox is not None
         recorded = {r.id: r.payload for r in svc.outbox.rows()}
-        assert _wait(lambda: set(listener.results) == set(recorded))
+        assert wait_until(lambda: set(listener.results) == set(recorded))
         mqtt_status = svc.status()["outputs"]["mqtt"]
     finally:
         svc.stop()
@@ -126,13 +117,13 @@ def test_a_trigger_topic_starts_plc_jobs_answers_each_and_refuses_bad_ones(
     job = {"trigger_id": "M-4711", "encoder_count": 52311}
     svc.start()
     try:
-        assert _wait(lambda: bool(_answers(plc, topic)), timeout=20)  # subscribed: the retained one came
+        assert wait_until(lambda: bool(_answers(plc, topic)), timeout=20)  # subscribed: the retained one came
         plc.publish(topic, json.dumps(job))
         plc.publish(topic, json.dumps(job))  # QoS 1 may deliver twice: the same job, not a second unit
         plc.publish(topic, json.dumps({"trigger_id": "M" * 129}))
         plc.publish(topic, json.dumps({"trigger_id": "M-4712", "line_id": "bearing-01"}))
         plc.publish(topic, b"not json")
-        assert _wait(lambda: len(_answers(plc, topic)) == 6)
+        assert wait_until(lambda: len(_answers(plc, topic)) == 6)
         assert svc.wait_sources(60) and svc.drain(60)
         assert svc.outbox is not None
         recorded = {r.id: r.payload for r in svc.outbox.rows()}
@@ -162,27 +153,37 @@ def _answers(listener: MqttListener, topic: str) -> list[dict]:
     return [a for a in listener.json_on(f"{topic}/answer") if isinstance(a, dict)]
 
 
-def test_sparkplug_births_data_sequence_and_death(
-    broker: str, lines: dict[str, LineConfig], settings: InspectorSettings
-) -> None:
+def _edge_node(
+    broker: str,
+    lines: dict[str, LineConfig],
+    settings: InspectorSettings,
+    node: str,
+    *,
+    units: int,
+    rate: float,
+) -> tuple[str, MqttListener, InspectorService]:
+    """A Sparkplug group of its own, a listener on it, and a PV inspector as its edge node (not started)."""
     group = f"lctest{uuid.uuid4().hex[:8]}"
     line = _line(lines["pv-01"], f"lctest/{group}", sparkplug_device="EL-Station-1")
     listener = MqttListener("127.0.0.1", 1883, [f"spBv1.0/{group}/#"]).start()
-    svc = _service(
-        line,
-        settings.model_copy(
-            update={"mqtt_url": broker, "mqtt_sparkplug_group": group, "mqtt_client_id": "lc-edge-1"}
-        ),
-        "synth://pv?seed=6&units=4&rate=8",
-        units=4,
-    )
+    update = {"mqtt_url": broker, "mqtt_sparkplug_group": group, "mqtt_client_id": node}
+    uri = f"synth://pv?seed=6&units={units}&rate={rate:g}"
+    return group, listener, _service(line, settings.model_copy(update=update), uri, units=units)
+
+
+def test_sparkplug_births_data_sequence_and_death(
+    broker: str, lines: dict[str, LineConfig], settings: InspectorSettings
+) -> None:
+    group, listener, svc = _edge_node(broker, lines, settings, "lc-edge-1", units=4, rate=8)
     svc.start()
     try:
         assert svc.wait_sources(60) and svc.drain(60)
-        assert _wait(lambda: listener.topics_seen()[f"spBv1.0/{group}/DDATA/lc-edge-1/EL-Station-1"] >= 2)
+        assert wait_until(
+            lambda: listener.topics_seen()[f"spBv1.0/{group}/DDATA/lc-edge-1/EL-Station-1"] >= 2
+        )
     finally:
         svc.stop()
-    assert _wait(lambda: listener.topics_seen()[f"spBv1.0/{group}/NDEATH/lc-edge-1"] == 1)
+    assert wait_until(lambda: listener.topics_seen()[f"spBv1.0/{group}/NDEATH/lc-edge-1"] == 1)
     listener.stop()
     messages = listener.sparkplug()
     kinds = [topic.split("/")[2] for topic, _p in messages]
@@ -233,31 +234,21 @@ def _ask_rebirth(group: str, edge_node: str) -> None:
 def test_sparkplug_rebirth_request_births_the_node_again_on_the_same_session(
     broker: str, lines: dict[str, LineConfig], settings: InspectorSettings
 ) -> None:
-    group = f"lctest{uuid.uuid4().hex[:8]}"
-    line = _line(lines["pv-01"], f"lctest/{group}", sparkplug_device="EL-Station-1")
-    listener = MqttListener("127.0.0.1", 1883, [f"spBv1.0/{group}/#"]).start()
-    svc = _service(
-        line,
-        settings.model_copy(
-            update={"mqtt_url": broker, "mqtt_sparkplug_group": group, "mqtt_client_id": "lc-edge-2"}
-        ),
-        "synth://pv?seed=6&units=12&rate=4",
-        units=12,
-    )
+    group, listener, svc = _edge_node(broker, lines, settings, "lc-edge-2", units=12, rate=4)
     ddata = f"spBv1.0/{group}/DDATA/lc-edge-2/EL-Station-1"
     nbirth = f"spBv1.0/{group}/NBIRTH/lc-edge-2"
     svc.start()
     try:
-        assert _wait(lambda: listener.topics_seen()[ddata] >= 1)
+        assert wait_until(lambda: listener.topics_seen()[ddata] >= 1)
         _ask_rebirth(group, "lc-edge-2")
-        assert _wait(lambda: listener.topics_seen()[nbirth] == 2)
+        assert wait_until(lambda: listener.topics_seen()[nbirth] == 2)
         seen_after = listener.topics_seen()[ddata]
-        assert _wait(lambda: listener.topics_seen()[ddata] > seen_after)  # and data goes on after it
+        assert wait_until(lambda: listener.topics_seen()[ddata] > seen_after)  # and data goes on after it
         assert svc.wait_sources(60) and svc.drain(60)
         rebirths = svc.status()["outputs"]["mqtt"]["sparkplug"]["rebirths"]
     finally:
         svc.stop()
-    assert _wait(lambda: listener.topics_seen()[f"spBv1.0/{group}/NDEATH/lc-edge-2"] == 1)
+    assert wait_until(lambda: listener.topics_seen()[f"spBv1.0/{group}/NDEATH/lc-edge-2"] == 1)
     listener.stop()
     messages = listener.sparkplug()
     kinds = [topic.split("/")[2] for topic, _p in messages]
@@ -292,7 +283,7 @@ def test_broker_restart_mid_run_loses_no_result(
     )
     svc.start()
     try:
-        assert _wait(lambda: len(listener.results) >= 3)
+        assert wait_until(lambda: len(listener.results) >= 3)
         own.stop()  # the broker goes away mid-run; results keep being recorded
         down_at = len(listener.results)
         time.sleep(1.0)
@@ -300,12 +291,12 @@ def test_broker_restart_mid_run_loses_no_result(
         assert svc.wait_sources(60) and svc.drain(60)
         assert svc.outbox is not None
         recorded = {r.id for r in svc.outbox.rows()}
-        assert _wait(lambda: set(listener.results) == recorded, timeout=30), (
+        assert wait_until(lambda: set(listener.results) == recorded, timeout=30), (
             len(listener.results),
             len(recorded),
             svc.status()["outputs"]["mqtt"],
         )
-        assert _wait(lambda: svc.status()["outputs"]["mqtt"]["queued"] == 0)  # every row acknowledged
+        assert wait_until(lambda: svc.status()["outputs"]["mqtt"]["queued"] == 0)  # every row acknowledged
         mqtt_status = svc.status()["outputs"]["mqtt"]
     finally:
         svc.stop()
@@ -359,10 +350,14 @@ def test_results_reach_a_tls_broker_signed_by_the_plant_ca(
         assert svc.wait_sources(60) and svc.drain(60)
         assert svc.outbox is not None
         recorded = {r.id for r in svc.outbox.rows()}
-        assert _wait(lambda: set(listener.results) == recorded, timeout=20), svc.status()["outputs"]["mqtt"]
-        assert _wait(lambda: svc.status()["outputs"]["mqtt"]["queued"] == 0)  # every PUBACK came over TLS
+        assert wait_until(lambda: set(listener.results) == recorded, timeout=20), svc.status()["outputs"][
+            "mqtt"
+        ]
+        assert wait_until(
+            lambda: svc.status()["outputs"]["mqtt"]["queued"] == 0
+        )  # every PUBACK came over TLS
         births = f"spBv1.0/{group}/NBIRTH/{group}"  # the Sparkplug node connects over TLS as well
-        assert _wait(lambda: any(topic == births for topic, _p, _t in listener.messages), timeout=20)
+        assert wait_until(lambda: any(topic == births for topic, _p, _t in listener.messages), timeout=20)
     finally:
         svc.stop()
         listener.stop()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from insp_helpers import TableDetector, truth_table
+from insp_helpers import TableDetector, truth_table, wait_until
 
 from linecheck.config import LineConfig
 from linecheck.inspect.outputs.opcua_client import OpcUaWatcher
@@ -35,15 +33,6 @@ def _service(
     )
 
 
-def _wait(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 @pytest.fixture()
 def endpoint() -> str:
     return f"opc.tcp://127.0.0.1:{free_port('127.0.0.1')}/linecheck"
@@ -62,7 +51,7 @@ def test_results_events_states_and_recipe_over_a_run(
         rows = svc.outbox.rows()
         recorded = {r.id: r.payload for r in rows}
         # every unit decided after the client subscribed arrives, in order (the first may precede it)
-        assert _wait(lambda: [e["ResultId"] for e in watcher.events(line.id)][-1:] == [rows[-1].id])
+        assert wait_until(lambda: [e["ResultId"] for e in watcher.events(line.id)][-1:] == [rows[-1].id])
         assert watcher.read(f"{line.id}.VisionStateMachine.CurrentState").Text == "ContinuousExecution"
         last_id = watcher.read(f"{line.id}.ResultManagement.Results.LastResult.ResultId")
         recipe = watcher.read(f"{line.id}.RecipeManagement.InternalRecipeId")
@@ -115,11 +104,11 @@ def test_plc_jobs_drive_the_state_machine_and_carry_their_ids(
     watcher = OpcUaWatcher(endpoint, [line.id], username="plc", password="s3cret").start()
     state = f"{line.id}.VisionStateMachine.CurrentState"
     try:
-        assert _wait(lambda: watcher.read(state).Text == "Ready")
+        assert wait_until(lambda: watcher.read(state).Text == "Ready")
         job = watcher.call(line.id, "StartSingleJob", "M-1001", "", 4711)
         assert watcher.read(state).Text == "SingleExecution"
-        assert _wait(lambda: any(e["JobId"] == job for e in watcher.events(line.id)))
-        assert _wait(lambda: watcher.read(state).Text == "Ready")
+        assert wait_until(lambda: any(e["JobId"] == job for e in watcher.events(line.id)))
+        assert wait_until(lambda: watcher.read(state).Text == "Ready")
         with pytest.raises(UaStatusCodeError):  # a code that is not this line's pattern
             watcher.call(line.id, "StartSingleJob", "M-1002", "not-a-pv-code", -1)
         with pytest.raises(UaStatusCodeError):  # a MeasId the API's record could not hold
@@ -160,15 +149,15 @@ def test_the_client_reconnects_after_the_server_restarts(
     watcher = OpcUaWatcher(endpoint, [line.id], username="plc", password="s3cret").start()
     try:
         assert first.wait_sources(30) and first.drain(30)
-        assert _wait(lambda: len(watcher.events(line.id)) >= 1)
+        assert wait_until(lambda: len(watcher.events(line.id)) >= 1)
         before = len(watcher.events(line.id))
         first.stop()
         second = _service(line, settings, endpoint, "synth://pv?seed=8&units=4&rate=1", units=4)
         second.start()
         try:
-            assert _wait(lambda: watcher.received.connects == 2, timeout=30)
+            assert wait_until(lambda: watcher.received.connects == 2, timeout=30)
             assert second.wait_sources(30) and second.drain(30)
-            assert _wait(lambda: len(watcher.events(line.id)) >= before + 1, timeout=30)
+            assert wait_until(lambda: len(watcher.events(line.id)) >= before + 1, timeout=30)
         finally:
             second.stop()
     finally:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from insp_helpers import LiveApi
+from insp_helpers import LiveApi, wait_until
 from insp_helpers import bearing_result as result
 
 from linecheck.inspect.api_client import ApiClient
@@ -83,15 +82,6 @@ def _sender(
     return worker, stop
 
 
-def _wait(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
-
-
 def test_sender_delivers_images_then_inspections(
     live_api: LiveApi, settings: InspectorSettings, tmp_path: Path
 ) -> None:
@@ -101,7 +91,7 @@ def test_sender_delivers_images_then_inspections(
     ids.append(outbox.add(result(None, seq=10)))
     worker, stop = _sender(outbox, live_api.url, live_api.line_key, s)
     worker.start()
-    assert _wait(lambda: outbox.counts()["pending"] == 0)
+    assert wait_until(lambda: outbox.counts()["pending"] == 0)
     stop.set()
     worker.join(5)
     assert outbox.counts() == {"pending": 0, "sent": 10, "rejected": 0}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -94,64 +95,60 @@ class ModbusOutput(QueuedOutput):
         return TriggerPoller(gate.line_id, trigger, read=read, job=self.context.gate.job, refused=refused)
 
     @staticmethod
-    def _reachable(gate: _Gate) -> None:
-        """Connect ``gate``'s client when it is not (the caller holds ``gate.lock``)."""
-        opts = gate.options
-        if not gate.client.connected and not gate.client.connect():
-            raise ModbusOutputError(f"{opts.host}:{opts.port} not reachable")
+    def _request(gate: _Gate, what: str, call: Callable[[Any], Any]) -> Any:
+        """``call(client)`` on ``gate``'s server, connecting first (the caller holds ``gate.lock``).
 
-    def _read(self, gate: _Gate, address: int, count: int) -> list[int]:
-        """``count`` holding registers from ``address`` (the trigger poller's read)."""
+        Raises:
+            ModbusOutputError: not reachable, the exchange failed (the client is closed), or refused.
+
+        """
         from pymodbus.exceptions import ModbusException
 
         opts = gate.options
-        with gate.lock:
-            self._reachable(gate)
-            try:
-                answer = gate.client.read_holding_registers(address, count=count, device_id=opts.unit_id)
-            except ModbusException as exc:
-                gate.client.close()
-                raise ModbusOutputError(
-                    f"{opts.host}:{opts.port} registers {address}+{count}: {exc}"
-                ) from exc
+        if not gate.client.connected and not gate.client.connect():
+            raise ModbusOutputError(f"{opts.host}:{opts.port} not reachable")
+        try:
+            answer = call(gate.client)
+        except ModbusException as exc:
+            gate.client.close()
+            raise ModbusOutputError(f"{opts.host}:{opts.port} {what}: {exc}") from exc
         if answer.isError():
-            raise ModbusOutputError(f"{opts.host}:{opts.port} registers {address}+{count} refused: {answer}")
+            raise ModbusOutputError(f"{opts.host}:{opts.port} {what} refused: {answer}")
+        return answer
+
+    def _read(self, gate: _Gate, address: int, count: int) -> list[int]:
+        """``count`` holding registers from ``address`` (the trigger poller's read)."""
+        unit = gate.options.unit_id
+        with gate.lock:
+            answer = self._request(
+                gate,
+                f"registers {address}+{count}",
+                lambda client: client.read_holding_registers(address, count=count, device_id=unit),
+            )
         return list(answer.registers)
 
     def _answer(self, gate: _Gate, counter: int, evaluation: int, defects: int) -> None:
         """Write ``[counter, evaluation, defect count]`` at the line's result register, in one request."""
-        from pymodbus.exceptions import ModbusException
-
         trigger = gate.options.trigger
         if trigger is None or trigger.result_register is None:
             return
-        opts = gate.options
+        at, unit = trigger.result_register, gate.options.unit_id
         values = [counter, evaluation, min(defects, 65535)]
         with gate.lock:
-            self._reachable(gate)
-            try:
-                answer = gate.client.write_registers(trigger.result_register, values, device_id=opts.unit_id)
-            except ModbusException as exc:
-                gate.client.close()
-                raise ModbusOutputError(f"{opts.host}:{opts.port} result registers: {exc}") from exc
-            if answer.isError():
-                raise ModbusOutputError(f"{opts.host}:{opts.port} result registers refused: {answer}")
+            self._request(
+                gate,
+                f"result registers {at}+3",
+                lambda client: client.write_registers(at, values, device_id=unit),
+            )
             gate.answers += 1
 
     @staticmethod
     def _write(gate: _Gate, value: bool) -> None:
         """Write the coil (the caller holds ``gate.lock``)."""
-        from pymodbus.exceptions import ModbusException
-
-        opts = gate.options
-        ModbusOutput._reachable(gate)
-        try:
-            answer = gate.client.write_coil(opts.coil, value, device_id=opts.unit_id)
-        except ModbusException as exc:
-            gate.client.close()
-            raise ModbusOutputError(f"{opts.host}:{opts.port} coil {opts.coil}: {exc}") from exc
-        if answer.isError():
-            raise ModbusOutputError(f"{opts.host}:{opts.port} coil {opts.coil} refused: {answer}")
+        coil, unit = gate.options.coil, gate.options.unit_id
+        ModbusOutput._request(
+            gate, f"coil {coil}", lambda client: client.write_coil(coil, value, device_id=unit)
+        )
 
     def deliver(self, outcome: UnitOutcome) -> None:
         """Pulse the coil for a rejected unit; answer a job the trigger registers started.
