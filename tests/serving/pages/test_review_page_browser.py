@@ -314,6 +314,22 @@ def test_trace_view_by_typing_a_code(browser: Any, stack: Stack) -> None:
     no_script_errors(browser, allow=("status of 404",))
 
 
+def test_a_unit_is_found_by_its_plc_trigger_from_a_link_or_the_form(browser: Any, stack: Stack) -> None:
+    line_id, (meas_id, _encoder) = "pv-01", PV_TRIGGER
+    open_page(browser, stack, f"/review/trace?line_id={line_id}&trigger_id={meas_id}")  # an HMI's link
+    _wait_trace(browser, PV_CODE)
+    assert f"code={PV_CODE}" in browser.current_url
+    assert one(browser, "#trigger-line").get_attribute("value") == line_id
+    box = one(browser, "#trigger-id")
+    box.clear()
+    box.send_keys("M-0000-0000\n")  # no unit was triggered so
+    wait_for(
+        browser, lambda b: "No inspection of pv-01 was triggered as M-0000-0000" in banner(b)[1], "the banner"
+    )
+    assert banner(browser)[0] == "error" and one(browser, "#result").get_attribute("data-code") == PV_CODE
+    no_script_errors(browser)
+
+
 @pytest.mark.parametrize("code", [PV_CODE, BEARING_CODE])
 def test_defect_maps_of_modules_and_rings(browser: Any, stack: Stack, code: str) -> None:
     open_page(browser, stack, f"/review/trace?code={code}")

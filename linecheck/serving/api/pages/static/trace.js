@@ -167,6 +167,30 @@ async function trace(code) {
   $("result").dataset.code = code;
 }
 
+/** The unit a PLC triggered as `triggerId` on `lineId` (its MeasId, as the PLC's own log names it). */
+async function findTrigger(lineId, triggerId) {
+  let page;
+  try {
+    page = await getJson("/v1/inspections", { line_id: lineId, trigger_id: triggerId, limit: 1 });
+  } catch (exc) {
+    showError(exc);
+    return;
+  }
+  const found = page.items[0];
+  if (!found) {
+    showMessage(`No inspection of ${lineId} was triggered as ${triggerId}.`, "error");
+  } else if (found.code) {
+    go(found.code);
+  } else {
+    showMessage(`The frame triggered as ${triggerId} has no code yet: assign it on the unread page.`, "error");
+  }
+}
+
+async function fillTriggerLines(selected) {
+  const registered = await lines().catch(() => []);
+  replace($("trigger-line"), registered.map((l) => el("option", { value: l.id, selected: l.id === selected }, l.id)));
+}
+
 function go(code, push = true) {
   const value = code.trim();
   if (!value) {
@@ -182,6 +206,12 @@ function wire() {
     event.preventDefault();
     go($("code").value);
   });
+  $("trigger-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const triggerId = $("trigger-id").value.trim();
+    if (triggerId) findTrigger($("trigger-line").value, triggerId);
+    else showMessage("Type the PLC's trigger id (MeasId), e.g. M-1001.", "error");
+  });
   window.addEventListener("popstate", () => {
     const code = new URLSearchParams(window.location.search).get("code");
     if (code) trace(code);
@@ -196,9 +226,16 @@ function wire() {
 }
 
 wire();
-initShell(() => {
-  const code = new URLSearchParams(window.location.search).get("code");
+initShell(async () => {
+  const query = new URLSearchParams(window.location.search);
+  const code = query.get("code");
+  // an HMI can link a unit by the PLC's name for it: /review/trace?line_id=pv-01&trigger_id=M-1001
+  const [lineId, triggerId] = [query.get("line_id"), query.get("trigger_id")];
+  await fillTriggerLines(lineId);
   if (code) trace(code);
-  else $("code").focus();
+  else if (lineId && triggerId) {
+    $("trigger-id").value = triggerId;
+    await findTrigger(lineId, triggerId);
+  } else $("code").focus();
   document.body.dataset.ready = "true";
 });
