@@ -318,6 +318,11 @@ class RejectGate:
             )
         return earlier
 
+    def undecided(self, inspection_id: str) -> bool:
+        """Whether the unit ``inspection_id`` is still waiting for its decision (a repeat may not be)."""
+        with self._lock:
+            return inspection_id in self._armed
+
     def pending_jobs(self, line_id: str) -> int:
         """Jobs of ``line_id`` waiting for their frame."""
         with self._lock:

@@ -109,6 +109,9 @@ def test_plc_jobs_drive_the_state_machine_and_carry_their_ids(
         assert watcher.read(state).Text == "SingleExecution"
         assert wait_until(lambda: any(e["JobId"] == job for e in watcher.events(line.id)))
         assert wait_until(lambda: watcher.read(state).Text == "Ready")
+        # the PLC calls again (its first call timed out on its side): the same job, nothing new starts
+        assert watcher.call(line.id, "StartSingleJob", "M-1001", "", 4711) == job
+        assert watcher.read(state).Text == "Ready"
         with pytest.raises(UaStatusCodeError):  # a code that is not this line's pattern
             watcher.call(line.id, "StartSingleJob", "M-1002", "not-a-pv-code", -1)
         with pytest.raises(UaStatusCodeError):  # a MeasId the API's record could not hold

@@ -295,7 +295,8 @@ class OpcUaOutput(QueuedOutput):
             code=part_id or None,
             encoder_count=encoder if encoder >= 0 else None,
         )
-        await self.set_state(system, "SingleExecution")
+        if self.context.gate.undecided(trigger.inspection_id):  # a repeat of a decided job starts nothing
+            await self.set_state(system, "SingleExecution")
         return trigger.inspection_id
 
     async def start_continuous(self, system: _System) -> str:
