@@ -116,9 +116,8 @@ class ApiClient:
             base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport, verify=verify
         )
         self._wall_clock = wall_clock
-        #: The API's clock minus this PC's, from the ``Date`` of its latest answer (None: none yet).
-        self.clock_offset_s: float | None = None
-        #: Called with each new measurement (the sender's :class:`~linecheck.inspect.clock.ClockWatch`).
+        #: Called with the API's clock minus this PC's at each answer that carries a ``Date`` (the
+        #: sender's :class:`~linecheck.inspect.clock.ClockWatch` keeps it).
         self.on_clock: Callable[[float], None] | None = None
 
     def _exchange(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -126,10 +125,8 @@ class ApiClient:
         sent_at = self._wall_clock()
         response = self._http.request(method, path, **kwargs)
         offset = offset_from_date(response.headers.get("date"), sent_at, self._wall_clock())
-        if offset is not None:
-            self.clock_offset_s = offset
-            if self.on_clock is not None:
-                self.on_clock(offset)
+        if offset is not None and self.on_clock is not None:
+            self.on_clock(offset)
         return response
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -48,6 +48,9 @@ LATE_CAUSE = "reject_deadline"
 #: no frame of its own. A PLC numbers its measurements (OPC 40100 ``MeasId``): one reused within a minute
 #: is a repeat, not a new unit.
 REPEAT_WINDOW_S = 60.0
+#: What a PLC reads as a unit's result: OPC 40100-1 ``ResultEvaluationEnum`` (1 OK, 2 NotOK, 3 NotDecidable),
+#: written by the OPC UA server and into the Modbus result registers alike.
+RESULT_EVALUATION = {Verdict.PASS: 1, Verdict.FAIL: 2, Verdict.NOT_INSPECTED: 3}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -298,15 +301,16 @@ class RejectGate:
     ) -> Trigger | None:
         """The job ``trigger_id`` started on ``line_id`` within :data:`REPEAT_WINDOW_S`, if any.
 
+        The caller holds the lock: the check and the new job it may start are one step.
+
         Raises:
             InvalidFieldError: it did, with another code or encoder count (not a repeat: a clash).
 
         """
-        with self._lock:
-            recent = self._recent[line_id]
-            while recent and now - next(iter(recent.values())).triggered_at > REPEAT_WINDOW_S:
-                recent.popitem(last=False)
-            earlier = recent.get(trigger_id)
+        recent = self._recent[line_id]
+        while recent and now - next(iter(recent.values())).triggered_at > REPEAT_WINDOW_S:
+            recent.popitem(last=False)
+        earlier = recent.get(trigger_id)
         if earlier is None:
             return None
         if (earlier.code, earlier.encoder_count) != (code, encoder_count):

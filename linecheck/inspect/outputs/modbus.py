@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from linecheck.errors import LinecheckError
-from linecheck.inspect.gate import UnitOutcome
+from linecheck.inspect.gate import RESULT_EVALUATION, UnitOutcome
 from linecheck.inspect.outputs.base import OutputContext, QueuedOutput
-from linecheck.inspect.outputs.modbus_trigger import EVALUATION, TriggerPoller
+from linecheck.inspect.outputs.modbus_trigger import TriggerPoller
 from linecheck.line_outputs import ModbusLineOptions, ModbusTriggerOptions
+from linecheck.messages import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class ModbusOutput(QueuedOutput):
             return self._read(gate, address, count)
 
         def refused(counter: int) -> None:
-            self._answer(gate, counter, EVALUATION["not_inspected"], 0)
+            self._answer(gate, counter, RESULT_EVALUATION[Verdict.NOT_INSPECTED], 0)
 
         return TriggerPoller(gate.line_id, trigger, read=read, job=self.context.gate.job, refused=refused)
 
@@ -163,7 +164,7 @@ class ModbusOutput(QueuedOutput):
                 gate.off_at = time.monotonic() + gate.options.pulse_ms / 1000.0
         counter = gate.poller.counter_of(outcome.inspection_id) if gate.poller is not None else None
         if counter is not None:
-            self._answer(gate, counter, EVALUATION[outcome.verdict.value], len(outcome.defect_classes))
+            self._answer(gate, counter, RESULT_EVALUATION[outcome.verdict], len(outcome.defect_classes))
 
     def _handle(self, outcome: UnitOutcome) -> None:
         gate = self.gates.get(outcome.line_id)

@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 
 #: The counter is one 16-bit register.
 COUNTER_MODULUS = 65536
-#: OPC 40100 ``ResultEvaluation`` values, written as the job's evaluation.
-EVALUATION = {"pass": 1, "fail": 2, "not_inspected": 3}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

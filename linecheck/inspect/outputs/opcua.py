@@ -46,20 +46,17 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from linecheck.errors import ConfigError, InvalidFieldError
-from linecheck.inspect.gate import UnitOutcome
+from linecheck.inspect.gate import RESULT_EVALUATION, UnitOutcome
 from linecheck.inspect.outputs.base import OutputContext, QueuedOutput
 from linecheck.inspect.outputs.opcua_model import asyncua_ua
 from linecheck.kinds import check_code
 from linecheck.line_outputs import OpcUaLineOptions
-from linecheck.messages import Verdict
 
 log = logging.getLogger(__name__)
 
 MV_NAMESPACE = "http://opcfoundation.org/UA/MachineVision"
 LC_NAMESPACE = "urn:linecheck:inspector"
 STATES = ("Preoperational", "Initialized", "Ready", "SingleExecution", "ContinuousExecution", "Error")
-#: ResultEvaluationEnum of OPC 40100-1.
-EVALUATION = {Verdict.PASS: 1, Verdict.FAIL: 2, Verdict.NOT_INSPECTED: 3}
 #: (name, asyncua VariantType name) of the result fields, in LastResult and in ResultReadyEventType.
 RESULT_FIELDS = (
     ("ResultId", "String"),
@@ -87,7 +84,7 @@ def result_values(outcome: UnitOutcome) -> dict[str, Any]:
         "PartId": outcome.code or "",
         "JobId": outcome.inspection_id if outcome.job else "",
         "EncoderCount": int(outcome.encoder_count if outcome.encoder_count is not None else -1),
-        "ResultEvaluation": EVALUATION[outcome.verdict],
+        "ResultEvaluation": RESULT_EVALUATION[outcome.verdict],
         "Verdict": outcome.verdict.value,
         "Reject": outcome.reject,
         "DefectCount": len(outcome.defect_classes),

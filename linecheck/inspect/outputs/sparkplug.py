@@ -136,6 +136,21 @@ class SparkplugNode:
         else:
             log.info("sparkplug: NCMD %s ignored (%s)", message.topic, ", ".join(m.name for m in metrics))
 
+    def _session_bd_seq(self) -> Any:
+        """The ``bdSeq`` metric of this session's NBIRTH (for a rebirth and for the NDEATH).
+
+        pysparkplug 0.6 advances its bdSeq for the next session right after the birth: this session's is
+        the one before.
+        """
+        spb = self._spb
+        following = self.node._bd_seq_metric.value
+        return spb.Metric(
+            timestamp=spb.get_current_timestamp(),
+            name="bdSeq",
+            datatype=spb.DataType.INT64,
+            value=(following - 1) % SEQ_LIMIT if isinstance(following, int) else 0,
+        )
+
     def rebirth(self) -> None:
         """Publish NBIRTH (``seq`` 0, this session's ``bdSeq``) and every DBIRTH again, on this connection."""
         spb = self._spb
@@ -145,13 +160,7 @@ class SparkplugNode:
                 return
             # pysparkplug 0.6 births only on connect: its sequence is restarted here, as a birth wants.
             node._EdgeNode__seq_cycler = itertools.cycle(range(SEQ_LIMIT))
-            following = node._bd_seq_metric.value  # advanced for the next session right after the birth
-            bd_seq = spb.Metric(
-                timestamp=spb.get_current_timestamp(),
-                name="bdSeq",
-                datatype=spb.DataType.INT64,
-                value=(following - 1) % SEQ_LIMIT if isinstance(following, int) else 0,
-            )
+            bd_seq = self._session_bd_seq()
             births = [
                 spb.Message(
                     topic=spb.Topic(
@@ -241,15 +250,8 @@ class SparkplugNode:
         if not self.connected:
             return
         spb = self._spb
-        # pysparkplug 0.6 advances bdSeq for the next session right after the birth, and its own
-        # disconnect() would send that one; the specification wants the NDEATH to match the NBIRTH.
-        following = self.node._bd_seq_metric.value
-        bd_seq = spb.Metric(
-            timestamp=spb.get_current_timestamp(),
-            name="bdSeq",
-            datatype=spb.DataType.INT64,
-            value=(following - 1) % 256 if isinstance(following, int) else 0,
-        )
+        # pysparkplug's disconnect() would send the next session's bdSeq: the NDEATH must match the NBIRTH.
+        bd_seq = self._session_bd_seq()
         topic = spb.Topic(
             message_type=spb.MessageType.NDEATH, group_id=self.group_id, edge_node_id=self.edge_node_id
         )
