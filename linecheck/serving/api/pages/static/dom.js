@@ -82,6 +82,11 @@ export function classColour(name, _classes) {
 
 const UNITS = [["_mm", " mm", 1], ["_m", " m", 1], ["_in", " in", 1], ["_px", " px", 1]];
 
+/** A unit's PLC trigger as the PLC's log names it: "M-1001 @ encoder 52311" (no encoder: the id alone). */
+export function triggerText(item) {
+  return `${item.trigger_id}${item.encoder_count !== null ? ` @ encoder ${item.encoder_count}` : ""}`;
+}
+
 /**
  * A defect location in words, for any kind: {"zone": "inner_race"} -> "zone inner race",
  * {"row": 1, "col": 2} -> "row 1, col 2", {"along_m": 1.234} -> "along 1.23 m". Keys ending in

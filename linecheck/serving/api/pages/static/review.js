@@ -3,7 +3,9 @@
 // side, box editing), decisions by key with undo.
 
 import { ApiError, appUrl, getJson, lines, postJson } from "./api.js";
-import { actorName, badge, classChip, el, fmtShort, fmtTime, formatLocation, replace, typingInField } from "./dom.js";
+import {
+  actorName, badge, classChip, el, fmtShort, fmtTime, formatLocation, replace, triggerText, typingInField,
+} from "./dom.js";
 import { drawCrop } from "./frame_view.js";
 import { cropCaption, heatmapView } from "./heatmap_view.js";
 import { describeError, initShell, showError, showMessage, whoAmI } from "./shell.js";
@@ -242,7 +244,7 @@ function renderFacts(item) {
     el("dt", {}, "captured"), el("dd", {}, fmtTime(item.captured_at)),
     el("dt", {}, "model"), el("dd", {}, item.model_name ? `${item.model_name} v${item.model_version}` : "—"),
     item.trigger_id ? [el("dt", {}, "trigger"), el("dd", { id: "detail-trigger" },
-      `${item.trigger_id}${item.encoder_count !== null ? ` @ encoder ${item.encoder_count}` : ""}`)] : null,
+      triggerText(item))] : null,
     el("dt", {}, "location"), el("dd", { id: "detail-location" }, formatLocation(defect.final_location || defect.location)),
     el("dt", {}, "box"), el("dd", {}, `${box.map((v) => Math.round(v)).join(", ")}${defect.final_bbox ? " (corrected)" : ""}`));
 }

@@ -2,7 +2,8 @@
 
 import { ApiError, appUrl, getJson, lines } from "./api.js";
 import {
-  actorName, badge, classChip, el, fmtNum, fmtTime, formatLocation, replace, statusBadge, typingInField,
+  actorName, badge, classChip, el, fmtNum, fmtTime, formatLocation, replace, statusBadge, triggerText,
+  typingInField,
 } from "./dom.js";
 import { drawDefectMap } from "./defect_map.js";
 import { drawFrame } from "./frame_view.js";
@@ -99,7 +100,7 @@ function inspectionEntry(inspection, classes, grade) {
   // the PLC's name for the unit (its MeasId) and the encoder count, to match the PLC's own log
   const trigger = inspection.trigger_id
     ? el("span", { class: "muted trigger", dataset: { trigger: inspection.trigger_id } },
-      `trigger ${inspection.trigger_id}${inspection.encoder_count !== null ? ` @ encoder ${inspection.encoder_count}` : ""} `)
+      `trigger ${triggerText(inspection)} `)
     : "";
   // a frame that failed as inspected, of a unit review released, says so next to its verdict
   const released = grade && grade.status === "released" && inspection.verdict === "fail";
