@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from linecheck.errors import ConfigError, InvalidFieldError
+from linecheck.frame_checks import FrameChecks
 from linecheck.kinds import FrameView, KindOptions, KindSpec, get_kind, kind_names
 from linecheck.line_outputs import LineOutputs
 from linecheck.settings_env import SHARED_PREFIX, ServiceSettings, read_settings
@@ -96,6 +97,11 @@ class CameraConfig(BaseModel):
             "bits per pixel of the camera's 16-bit frames (10, 12, 14 for Mono10/12/14 stored in 16 "
             "bits): their top 8 bits are kept; unset reads them from 16 bits (linecheck.pixel_depth)"
         ),
+    )
+    checks: FrameChecks = Field(
+        default_factory=FrameChecks,
+        description="what a frame must be to be judged (exposure, contrast, focus, a frozen camera); a "
+        "frame failing one is not_inspected, naming it (linecheck.frame_checks)",
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import Counter as Tally
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -168,6 +168,20 @@ class InspectorMetrics:
             ["line", "outcome"],
             registry=r,
         )
+        self.frame_level = Gauge(
+            f"{p}frame_quality",
+            "The last frame's measures per camera (brightness, contrast, saturated, sharpness): a lamp "
+            "ageing or a lens drifting out of focus shows here before a check fails",
+            ["line", "station", "measure"],
+            registry=r,
+        )
+        self.frame_check_failures = Counter(
+            f"{p}frame_check_failures",
+            "Frames a camera's checks refused (not inspected), by check: brightness, contrast, saturated, "
+            "sharpness, frozen, error",
+            ["line", "station", "check"],
+            registry=r,
+        )
         self.roll_score = Gauge(
             f"{p}roll_points_per_100yd2", "Running four-point score of the current roll", ["line"], registry=r
         )
@@ -210,6 +224,18 @@ class InspectorMetrics:
         """A frame could not be inferred (``cause``: queue_full, deadline, timeout, error, unavailable)."""
         self.not_inspected.labels(line, cause).inc()
         self._count("not_inspected", line, cause)
+
+    def frame_quality(self, line: str, station: str, measures: Mapping[str, float]) -> None:
+        """The measures of a camera's last frame."""
+        for name, value in measures.items():
+            if name != "frozen":
+                self.frame_level.labels(line, station, name).set(value)
+
+    def frame_check_failed(self, line: str, station: str, checks: Iterable[str]) -> None:
+        """A frame of ``station`` failed ``checks`` (it will be not_inspected, cause frame_check)."""
+        for check in checks:
+            self.frame_check_failures.labels(line, station, check).inc()
+            self._count("frame_checks", line, station, check)
 
     def frames_unrecorded(self) -> dict[str, int]:
         """Per line: frames read from sources that have no recorded verdict (yet)."""

@@ -363,6 +363,14 @@ class InspectorService:
                 "defects": m.by_key("defects", lid),
                 "not_inspected_causes": m.by_key("not_inspected", lid),
                 "geometry_fallbacks": m.total("geometry_fallbacks", lid),
+                "cameras": {
+                    w.source.context.station: {
+                        "last_frame": w.last_quality,
+                        "frame_checks_failed": m.by_key("frame_checks", lid, w.source.context.station),
+                    }
+                    for w in self.source_workers
+                    if w.source.context.line_id == lid
+                },
                 "frames_abandoned": m.total("frames_abandoned", lid),
                 **logic.status(),
             }

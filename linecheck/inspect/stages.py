@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 from linecheck.config import LineConfig
 from linecheck.errors import StoreError
+from linecheck.frame_checks import META_KEY as FRAME_CHECK
+from linecheck.frame_checks import FrameChecker, FrameChecks
 from linecheck.inspect.batcher import failed
 from linecheck.inspect.code_reader import CodeReader, CodeReading
 from linecheck.inspect.frame_source import FrameSource
@@ -59,6 +61,10 @@ class SourceWorker(Worker):
         self.frames = 0
         self._reconnects = 0
         self._skipped = 0
+        camera = next((c for c in ctx.line.cameras if c.station == ctx.station), None)
+        self.checker = FrameChecker(camera.checks if camera is not None else FrameChecks())
+        #: The measures of the last frame read (None before the first): the status's ``cameras``.
+        self.last_quality: dict[str, float] | None = None
 
     def setup(self) -> None:
         """Open the source."""
@@ -86,12 +92,31 @@ class SourceWorker(Worker):
                 return
             self.frames += 1
             self.metrics.frame_in(ctx.line_id, ctx.station)
+            frame = self.check(frame)
             if self.admit is not None:
                 frame = self.admit(frame)
             started = time.monotonic()
             if not self.out.put(frame, timeout=0.5):
                 self.out.put_until(frame, self.stop)  # stop only on a hard abort
                 self.metrics.waited(self.out.name, time.monotonic() - started)
+
+    def check(self, frame: Frame) -> Frame:
+        """``frame`` with the checks it failed in its meta (the code worker makes it not_inspected)."""
+        ctx = self.source.context
+        try:
+            quality, found = self.checker.check(frame.image)
+        except Exception as exc:  # per-frame loop boundary: an unmeasured frame is not judged, not lost
+            log.exception(
+                "line %s station %s frame %d: frame check failed", ctx.line_id, ctx.station, frame.seq
+            )
+            found = [("error", f"the frame check failed: {type(exc).__name__}: {exc}")]
+        else:
+            self.last_quality = quality.as_dict()
+            self.metrics.frame_quality(ctx.line_id, ctx.station, self.last_quality)
+        if not found:
+            return frame
+        self.metrics.frame_check_failed(ctx.line_id, ctx.station, [name for name, _text in found])
+        return replace(frame, meta={**frame.meta, FRAME_CHECK: "; ".join(text for _name, text in found)})
 
     def halt(self) -> None:
         """Stop reading: set the stop event and interrupt a blocked read."""
@@ -110,7 +135,8 @@ class CodeWorker(Worker):
     """Identifies the unit of each frame and routes it to its line's model queue.
 
     When a model queue stays full for ``queue_wait_s`` (inference is falling behind), the
-    frame becomes ``not_inspected`` right here, counted and logged — never silently dropped.
+    frame becomes ``not_inspected`` right here, counted and logged — never silently dropped. So does
+    a frame that failed its camera's checks (:mod:`linecheck.frame_checks`): it is never inferred.
     """
 
     def __init__(
@@ -155,6 +181,7 @@ class CodeWorker(Worker):
             log.exception("line %s frame %d: code reader failed", frame.line_id, frame.seq)
             reading = CodeReading(code=None, status=CodeStatus.UNREAD, note=f"code reader failed: {exc}")
         line = self.readers[frame.line_id].line
+        refused = frame.meta.get(FRAME_CHECK)
         coded = CodedFrame(
             frame=frame,
             line=line,
@@ -162,9 +189,21 @@ class CodeWorker(Worker):
             code_status=reading.status,
             received_at=time.monotonic() - age,
             code_note=reading.note,
-            geometry=self.measure(line, frame),
+            geometry=None if refused else self.measure(line, frame),
         )
         model_name, queue = self.routes[frame.line_id]
+        if refused:  # a frame no model should judge: recorded not_inspected with its image and code
+            self.metrics.frame_not_inspected(frame.line_id, "frame_check")
+            self._warn.warning(
+                f"frame-check-{frame.line_id}-{frame.station}",
+                "line %s station %s frame %d not_inspected: %s",
+                frame.line_id,
+                frame.station,
+                frame.seq,
+                refused,
+            )
+            self.results.put_until(failed(coded, model_name, f"frame check: {refused}"), self.stop)
+            return
         started = time.monotonic()
         if queue.put(coded, timeout=self.queue_wait_s):
             self.metrics.waited(queue.name, time.monotonic() - started)

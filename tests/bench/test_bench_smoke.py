@@ -104,6 +104,16 @@ def check_hot_folder(figures: dict[str, Any]) -> None:
     assert eager["read"] + eager["half_read"] == 6  # each file once: read, or set aside as unreadable
 
 
+def check_frame_checks(figures: dict[str, Any]) -> None:
+    assert set(figures["cost_ms"]) == {"640x640", "2048x2048", "4096x256", "5120x5120"}
+    assert all(row["measure_ms"] > 0 for row in figures["cost_ms"].values())
+    assert figures["real_root"] is None  # the root given does not exist: the synthetic lines only
+    assert sorted(figures["sets"]) == ["synthetic-bearing", "synthetic-pv", "synthetic-textile"]
+    for row in figures["sets"].values():
+        assert row["refused_by_defaults"] == 0 and row["false_refusals"] == 0
+        assert row["caught"]["dark"] == 1.0 and row["caught"]["frozen"] == 1.0
+
+
 def check_gpu_skip(figures: dict[str, Any]) -> None:
     if figures["skipped"]:
         assert "CUDA" in figures["reason"]
@@ -154,6 +164,11 @@ def check_gpu_cpu(figures: dict[str, Any]) -> None:
             ["--frames", "6", "--size", "320x240", "--rate", "10", "--settle", "0,0.3", "--chunk-ms", "40"],
             check_hot_folder,
         ),
+        (
+            "frame_checks.py",
+            ["--root", "no-such-folder", "--units", "2", "--repeats", "2"],
+            check_frame_checks,
+        ),
         ("gpu.py", ["--frames", "4", "--batches", "1"], check_gpu_skip),
         (
             "gpu.py",
@@ -161,7 +176,16 @@ def check_gpu_cpu(figures: dict[str, Any]) -> None:
             check_gpu_cpu,
         ),
     ],
-    ids=["pipeline", "pipeline_int8", "api_ingest", "trace_lookup", "hot_folder", "gpu", "gpu_code_on_cpu"],
+    ids=[
+        "pipeline",
+        "pipeline_int8",
+        "api_ingest",
+        "trace_lookup",
+        "hot_folder",
+        "frame_checks",
+        "gpu",
+        "gpu_code_on_cpu",
+    ],
 )
 def test_script_smallest_size(script: str, args: list[str], check: Any) -> None:
     code, output = run_script(script, *args)

@@ -3,7 +3,7 @@
 A camera plug-in of the inspector: registered for ``synth://`` URIs through the ``linecheck.sources``
 entry point (``pyproject.toml``), so the inspector itself never imports the synthetic renderer.
 
-URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0``
+URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0&dark=0&blurred=0``
 
 * ``kind``: textile, bearing or pv (default: the line's kind; must match it).
 * ``seed``: generator seed (default 0). ``start``: first unit serial (default 1).
@@ -11,6 +11,11 @@ URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0``
 * ``units``: stop after this many units (default: run forever).
 * ``unreadable``: make every N-th unit's printed code unreadable (0 = never), to exercise
   the ``code_unread`` path.
+* ``dark``: image every N-th unit with the light off (2 % of its level, the camera's noise
+  left): a failed lamp, or a PV module the EL tester did not contact (0 = never).
+* ``blurred``: image every N-th unit out of focus (a Gaussian blur of sigma 6 px; 0 = never).
+  Both exercise the frame checks (:mod:`linecheck.frame_checks`), which make such frames
+  ``not_inspected`` instead of judging them.
 
 The ground truth travels in ``Frame.meta`` (``unit_code``, ``gt_xyxy``, ``gt_class_ids``,
 ``unit_frame``, ``unit_frames``, ``roll_offset_m``) so a demo or test can score recall. For
@@ -33,7 +38,9 @@ from linecheck.inspect.frame_source import FrameSource, SourceContext, SourceQue
 from linecheck.kinds import get_kind, parse_kind
 from linecheck.messages import Frame
 
-_PARAMS = {"seed", "rate", "units", "start", "unreadable"}
+_PARAMS = {"seed", "rate", "units", "start", "unreadable", "dark", "blurred"}
+#: Level left by the light going off (``dark=N``), and the defocus of ``blurred=N``, in pixels.
+DARK_GAIN, BLUR_SIGMA = 0.02, 6.0
 
 
 def smear_codes(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -78,6 +85,8 @@ class SyntheticSource(FrameSource):
         self.start = query.integer("start", 1)
         self.units = query.integer("units", 0) or None
         self.unreadable = query.integer("unreadable", 0)
+        self.dark = query.integer("dark", 0)
+        self.blurred = query.integer("blurred", 0)
         camera = next((c for c in context.line.cameras if c.station == context.station), None)
         self.rate = query.number("rate", camera.fps if camera else 0.0, unit="frames per second")
         self._frames: Iterator[tuple[Any, Any, int]] | None = None
@@ -121,6 +130,13 @@ class SyntheticSource(FrameSource):
         smeared = bool(self.unreadable) and number % self.unreadable == 0 and not self.web
         if smeared:
             image = smear_codes(image)
+        dark = bool(self.dark) and number % self.dark == 0
+        blurred = bool(self.blurred) and number % self.blurred == 0
+        if blurred:
+            image = np.asarray(cv2.GaussianBlur(image, (0, 0), BLUR_SIGMA), np.uint8)
+        if dark:
+            noise = np.random.default_rng(self.seed * 100_003 + number).normal(0.0, 0.6, image.shape)
+            image = np.clip(image * DARK_GAIN + noise, 0, 255).astype(np.uint8)
         trigger = unit.code if self.context.line.code_source == "trigger" else None
         meta: dict[str, Any] = {
             "unit_code": unit.code,
@@ -130,6 +146,7 @@ class SyntheticSource(FrameSource):
             "gt_xyxy": np.asarray(sframe.boxes, np.float32).reshape(-1, 4),
             "gt_class_ids": np.asarray(sframe.class_ids, np.int64).reshape(-1),
             "code_smeared": smeared,
+            "fault": "dark" if dark else "blurred" if blurred else None,
         }
         if self.web:
             meta["roll_offset_m"] = float(sframe.offset_m)

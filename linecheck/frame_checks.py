@@ -1,0 +1,244 @@
+"""Is a camera frame fit to be judged? Exposure, contrast, focus and a frozen camera, per frame.
+
+A model that sees a black frame finds no defect in it. On a real line that happens when the lamp
+fails, a lens cap is left on, a PV module is not contacted in the EL tester (no current, no
+light), a camera delivers the same buffer again and again, or a lens drifts out of focus: each of
+them would pass every unit as good. The inspector therefore measures every frame before it is
+inferred and makes a frame that fails a check ``not_inspected``, naming the check and the value,
+never ``pass`` (:class:`FrameChecker`, run by the source worker of each camera).
+
+The measures (:func:`measure`), on the frame's grey levels (0-255):
+
+* ``brightness``: mean level. A frame outside ``checks.brightness`` is too dark or too bright.
+* ``contrast``: standard deviation of the levels. Below ``min_contrast`` the frame is flat: a
+  covered lens, a camera sending a constant buffer.
+* ``saturated``: share of pixels at 255. Above ``max_saturated`` the frame is over-exposed.
+* ``sharpness``: variance of the Laplacian. Below ``min_sharpness`` the frame is out of focus
+  (or smeared by motion). It depends on the scene, so it is off until calibrated on good frames
+  (``linecheck lines check-frames``). A dark, bright or flat frame is not also called blurred.
+* ``frozen``: how many frames in a row were identical to the bit (CRC-32 of the pixels). A
+  sensor's noise makes two real exposures differ; ``frozen_frames: N`` fails the N-th identical
+  frame in a row and every one after it.
+
+A frame of more than :data:`ANALYSIS_PIXELS` pixels is measured on a copy scaled down to that
+many (area average), so the cost stays a few milliseconds a frame (``bench/frame_checks.py``) and
+the figures of a camera depend only on its own frames. The defaults catch only what no real frame
+looks like (a black, white or flat frame); the rest is tuned per camera in the line YAML::
+
+    cameras:
+      - station: el
+        checks: {brightness: [20, 200], min_sharpness: 35, frozen_frames: 2}
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Frames larger than this are measured on a copy scaled down to this many pixels.
+ANALYSIS_PIXELS = 1 << 20
+#: ``Frame.meta`` key under which the source worker leaves a frame's failed checks for the code worker.
+META_KEY = "frame_check"
+#: The brightness range and contrast no usable frame falls outside (a black, white or flat frame).
+DEFAULT_BRIGHTNESS = (4.0, 251.0)
+DEFAULT_MIN_CONTRAST = 2.0
+
+
+class FrameChecks(BaseModel):
+    """A camera's frame checks (``cameras[].checks`` in a line YAML): a frame failing one is not inspected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="false: judge every frame as it comes (not advised)")
+    brightness: tuple[float, float] = Field(
+        DEFAULT_BRIGHTNESS, description="[low, high]: the mean grey level (0-255) a usable frame has"
+    )
+    min_contrast: float = Field(
+        DEFAULT_MIN_CONTRAST,
+        ge=0,
+        description="standard deviation of the grey levels under which a frame is flat",
+    )
+    max_saturated: float = Field(
+        1.0, ge=0, le=1, description="share of pixels at 255 above which a frame is over-exposed (1: off)"
+    )
+    min_sharpness: float = Field(
+        0.0, ge=0, description="variance of the Laplacian below which a frame is out of focus (0: off)"
+    )
+    frozen_frames: int = Field(
+        0, ge=0, description="N >= 2: the N-th identical frame in a row means a frozen camera (0: off)"
+    )
+
+    @field_validator("brightness")
+    @classmethod
+    def _ordered_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 <= low < high <= 255:
+            raise ValueError(f"brightness={list(value)}: expected [low, high] with 0 <= low < high <= 255")
+        return value
+
+    @field_validator("frozen_frames")
+    @classmethod
+    def _at_least_two(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("frozen_frames=1: a single frame cannot repeat; use 2 or more, or 0 for off")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class FrameQuality:
+    """What :func:`measure` found in one frame (``frozen``: identical frames in a row, this one included)."""
+
+    brightness: float
+    contrast: float
+    saturated: float
+    sharpness: float
+    frozen: int = 1
+
+    def as_dict(self) -> dict[str, float]:
+        """The measures, rounded for a log line or a table."""
+        return {
+            "brightness": round(self.brightness, 1),
+            "contrast": round(self.contrast, 1),
+            "saturated": round(self.saturated, 4),
+            "sharpness": round(self.sharpness, 1),
+            "frozen": self.frozen,
+        }
+
+
+def _grey(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    pixels = grey.shape[0] * grey.shape[1]
+    if pixels > ANALYSIS_PIXELS:
+        scale = math.sqrt(ANALYSIS_PIXELS / pixels)
+        size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(grey, np.uint8)
+
+
+def measure(image: npt.NDArray[np.uint8], *, frozen: int = 1) -> FrameQuality:
+    """Brightness, contrast, saturation and sharpness of a BGR (or grey) uint8 frame."""
+    grey = _grey(image)
+    mean, std = cv2.meanStdDev(grey)
+    # the 4-neighbour Laplacian of 8-bit levels fits in int16 (at most 1020): exact, 5x faster than float
+    _lap_mean, lap_std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_16S, ksize=1))
+    return FrameQuality(
+        brightness=float(mean[0, 0]),
+        contrast=float(std[0, 0]),
+        saturated=float(np.count_nonzero(grey == 255)) / grey.size,
+        sharpness=float(lap_std[0, 0]) ** 2,
+        frozen=frozen,
+    )
+
+
+def problems(quality: FrameQuality, checks: FrameChecks) -> list[tuple[str, str]]:
+    """Each check ``quality`` fails: (the check's name, text naming the value and the limit)."""
+    if not checks.enabled:
+        return []
+    found: list[tuple[str, str]] = []
+    low, high = checks.brightness
+    if quality.brightness < low:
+        found.append(
+            ("brightness", f"too dark: mean level {quality.brightness:.1f} < {low:g} (checks.brightness)")
+        )
+    elif quality.brightness > high:
+        found.append(
+            ("brightness", f"too bright: mean level {quality.brightness:.1f} > {high:g} (checks.brightness)")
+        )
+    if quality.contrast < checks.min_contrast:
+        found.append(
+            (
+                "contrast",
+                f"flat frame: contrast {quality.contrast:.2f} < {checks.min_contrast:g} "
+                "(checks.min_contrast)",
+            )
+        )
+    if quality.saturated > checks.max_saturated:
+        found.append(
+            (
+                "saturated",
+                f"over-exposed: {quality.saturated:.1%} of pixels at 255 > {checks.max_saturated:.1%} "
+                "(checks.max_saturated)",
+            )
+        )
+    exposed = not found  # focus means nothing in a dark, bright or flat frame: its cause is named
+    if exposed and checks.min_sharpness and quality.sharpness < checks.min_sharpness:
+        found.append(
+            (
+                "sharpness",
+                f"out of focus: sharpness {quality.sharpness:.1f} < {checks.min_sharpness:g} "
+                "(checks.min_sharpness)",
+            )
+        )
+    if checks.frozen_frames and quality.frozen >= checks.frozen_frames:
+        found.append(
+            (
+                "frozen",
+                f"frozen camera: {quality.frozen} identical frames in a row "
+                f"(checks.frozen_frames={checks.frozen_frames})",
+            )
+        )
+    return found
+
+
+class FrameChecker:
+    """One camera's checks with the memory a frozen camera needs (one per source worker: not thread-safe)."""
+
+    def __init__(self, checks: FrameChecks) -> None:
+        self.checks = checks
+        self._last_crc: int | None = None
+        self._last_shape: tuple[int, ...] = ()
+        self._run = 0
+
+    def check(self, image: npt.NDArray[np.uint8]) -> tuple[FrameQuality, list[tuple[str, str]]]:
+        """Measure ``image`` (the next frame of this camera) and list the checks it fails."""
+        crc = zlib.crc32(np.ascontiguousarray(image).data) if self.checks.frozen_frames else None
+        same = crc is not None and crc == self._last_crc and image.shape == self._last_shape
+        self._run = self._run + 1 if same else 1
+        self._last_crc, self._last_shape = crc, image.shape
+        quality = measure(image, frozen=self._run)
+        return quality, problems(quality, self.checks)
+
+
+def suggest(measured: Sequence[FrameQuality]) -> FrameChecks:
+    """Checks that every one of ``measured`` (frames known to be good) passes, with room for drift.
+
+    The brightness range reaches half-way from the darkest and the brightest good frame to 0 and 255;
+    the contrast and sharpness floors are half of the lowest good frame's (defocus divides the
+    Laplacian's variance by far more than two); saturation gets twice the worst good frame's share
+    plus 1 %; a frozen camera is caught at the second identical frame.
+    """
+    if not measured:
+        raise ValueError("no frames measured: give at least one good frame")
+    bright = [q.brightness for q in measured]
+    low = max(0.0, min(bright) / 2)
+    high = min(255.0, max(bright) + (255.0 - max(bright)) / 2)
+    if high <= low:
+        low, high = DEFAULT_BRIGHTNESS
+    return FrameChecks(
+        brightness=(round(low, 1), round(high, 1)),
+        min_contrast=round(min(q.contrast for q in measured) / 2, 2),
+        max_saturated=round(min(1.0, 2 * max(q.saturated for q in measured) + 0.01), 4),
+        min_sharpness=round(min(q.sharpness for q in measured) / 2, 1),
+        frozen_frames=2,
+    )
+
+
+def summarise(measured: Iterable[FrameQuality]) -> dict[str, dict[str, float]]:
+    """The min / median / max of each measure over ``measured``."""
+    rows = list(measured)
+    out: dict[str, dict[str, float]] = {}
+    for name in ("brightness", "contrast", "saturated", "sharpness"):
+        values = np.array([getattr(q, name) for q in rows], np.float64)
+        out[name] = {
+            "min": float(values.min()),
+            "median": float(np.median(values)),
+            "max": float(values.max()),
+        }
+    return out

@@ -1,0 +1,154 @@
+"""A lamp that fails, a lens out of focus: such frames are not inspected, never judged and passed.
+
+The whole inspector with the real API; the synthetic camera images some units dark (``dark=N``) or
+blurred (``blurred=N``). The test detector finds nothing in an image it does not know, so without the
+checks those units would pass: the second test shows it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import yaml
+from insp_helpers import LiveApi, TableDetector, truth_table
+from typer.testing import CliRunner
+
+from linecheck.cli.main import app
+from linecheck.config import LineConfig
+from linecheck.datasets.synth.camera import SyntheticSource
+from linecheck.inspect.api_client import ApiClient
+from linecheck.inspect.frame_source import SourceContext
+from linecheck.inspect.service import InspectorService, SourceSpec
+from linecheck.inspect.settings import InspectorSettings
+from linecheck.kinds import Kind
+
+URI = "synth://bearing?seed=5&units=6&rate=0&dark=3&blurred=5"  # units 3 and 6 dark, unit 5 blurred
+
+
+def _line(lines: dict[str, LineConfig], checks: dict[str, Any]) -> LineConfig:
+    base = lines["bearing-01"].model_dump(mode="json")
+    camera = {**base["cameras"][0], "checks": checks}
+    return LineConfig.model_validate({**base, "cameras": [camera]})
+
+
+def _run(
+    line: LineConfig, settings: InspectorSettings, api: LiveApi
+) -> tuple[dict, TableDetector, dict[str, float | None]]:
+    detector = TableDetector(Kind.BEARING, truth_table(line, seed=5, units=6))
+    svc = InspectorService(
+        [line],
+        detectors={"bearing": lambda: detector},
+        settings=settings,
+        client=ApiClient(api.url, api.line_key),
+        sources=[SourceSpec(line_id=line.id, station="face", uri=URI)],
+    )
+    svc.start()
+    assert svc.wait_sources(60) and svc.drain(60) and svc.wait_delivered(30)
+    status = svc.status()
+    sample = svc.metrics.registry.get_sample_value
+    labels = {"line": line.id, "station": "face"}
+    metrics = {
+        **{
+            check: sample("linecheck_inspector_frame_check_failures_total", {**labels, "check": check})
+            for check in ("brightness", "sharpness")
+        },
+        "level": sample("linecheck_inspector_frame_quality", {**labels, "measure": "brightness"}),
+        "refused": sample(
+            "linecheck_inspector_frames_not_inspected_total", {"line": line.id, "cause": "frame_check"}
+        ),
+    }
+    svc.stop()
+    return status, detector, metrics
+
+
+def test_dark_and_blurred_frames_are_not_inspected_naming_the_check(
+    lines: dict[str, LineConfig], settings: InspectorSettings, live_api: LiveApi
+) -> None:
+    line = _line(lines, {"min_sharpness": 50, "frozen_frames": 2})
+    status, detector, metrics = _run(line, settings, live_api)
+    stored = sorted(live_api.inspections(line_id="bearing-01"), key=lambda i: i["frame_seq"])
+    assert len(stored) == 6
+    refused = {i["frame_seq"]: i["reason"] for i in stored if i["verdict"] == "not_inspected"}
+    assert sorted(refused) == [stored[2]["frame_seq"], stored[4]["frame_seq"], stored[5]["frame_seq"]]
+    for unit in (2, 5):
+        reason = refused[stored[unit]["frame_seq"]]
+        assert reason.startswith("frame check: too dark: mean level ") and "(checks.brightness)" in reason
+        assert "flat frame: contrast" in reason
+    assert "out of focus: sharpness " in refused[stored[4]["frame_seq"]]
+    assert all(i["image_ref"] for i in stored)  # the refused frame is kept for a person to look at
+    assert {i["verdict"] for i in stored if i["frame_seq"] not in refused} <= {"pass", "fail"}
+    assert sum(detector.calls) == 3  # a refused frame never reaches the model
+
+    bearing = status["lines"]["bearing-01"]
+    assert bearing["not_inspected_causes"] == {"frame_check": 3}
+    face = bearing["cameras"]["face"]
+    assert face["frame_checks_failed"] == {
+        "brightness": 2,
+        "contrast": 2,
+        "sharpness": 1,
+    }  # dark: not blurred
+    assert face["last_frame"]["brightness"] < 4  # unit 6 was dark
+    assert metrics["brightness"] == 2 and metrics["sharpness"] == 1 and metrics["refused"] == 3
+    assert metrics["level"] is not None and metrics["level"] < 4
+
+
+def test_without_the_checks_a_dark_frame_passes(
+    lines: dict[str, LineConfig], settings: InspectorSettings, live_api: LiveApi
+) -> None:
+    """What the checks prevent: the model sees nothing in a black frame, so the unit passes."""
+    status, detector, _metrics = _run(_line(lines, {"enabled": False}), settings, live_api)
+    stored = sorted(live_api.inspections(line_id="bearing-01"), key=lambda i: i["frame_seq"])
+    assert [i["verdict"] for i in (stored[2], stored[5])] == ["pass", "pass"]
+    assert (
+        sum(detector.calls) == 6
+        and "frame_check" not in status["lines"]["bearing-01"]["not_inspected_causes"]
+    )
+
+
+def test_check_frames_measures_a_folder_and_suggests_checks_that_refuse_the_faults(
+    lines: dict[str, LineConfig], tmp_path: Path
+) -> None:
+    good, faulty = tmp_path / "good", tmp_path / "faulty"
+    good.mkdir()
+    faulty.mkdir()
+    line = lines["bearing-01"]
+    source = SyntheticSource(URI, SourceContext(line=line, station="face"))
+    while (frame := source.read()) is not None:
+        folder = faulty if frame.meta["fault"] else good
+        cv2.imwrite(str(folder / f"{frame.seq:03d}-{frame.meta['fault'] or 'ok'}.png"), frame.image)
+    runner = CliRunner()
+    result = runner.invoke(app, ["lines", "check-frames", str(good), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["frames"] == 3 and report["failed"] == []
+    suggested = report["suggested_checks"]
+    assert suggested["min_sharpness"] > 50 and suggested["frozen_frames"] == 2
+    lo, hi = suggested["brightness"]
+    assert lo < report["measures"]["brightness"]["min"] <= report["measures"]["brightness"]["max"] < hi
+
+    yaml_path = tmp_path / "bearing-01.yaml"
+    data = line.model_dump(mode="json")
+    data["cameras"][0]["checks"] = suggested
+    yaml_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    for image in sorted(good.iterdir()):  # a good frame saved twice in a row: a frozen camera
+        (faulty / f"{image.stem}-again.png").write_bytes(image.read_bytes())
+        (faulty / f"{image.stem}-bgain.png").write_bytes(image.read_bytes())
+    result = runner.invoke(app, ["lines", "check-frames", str(faulty), "--line", str(yaml_path), "--json"])
+    assert result.exit_code == 1, result.output
+    failed = {row["file"]: " ".join(row["problems"]) for row in json.loads(result.output)["failed"]}
+    assert {name for name in failed if "dark" in name or "blurred" in name} == {
+        p.name for p in faulty.iterdir() if "ok" not in p.name
+    }
+    assert "too dark" in failed["002-dark.png"] and "out of focus" in failed["004-blurred.png"]
+    frozen = [name for name, text in failed.items() if "frozen camera" in text]
+    assert len(frozen) == 3 and all(name.endswith("-bgain.png") for name in frozen)
+
+    result = runner.invoke(app, ["lines", "check-frames", str(tmp_path / "none")])
+    assert (
+        result.exit_code != 0
+        and "frames=" in result.output
+        and "expected a folder of images" in result.output
+    )
