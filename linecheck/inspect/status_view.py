@@ -41,6 +41,21 @@ def unit_text(line: dict[str, Any]) -> Text:
     return Text(f"{line.get('units', 0)} units ({detail})")
 
 
+def not_inspected_text(line: dict[str, Any]) -> Text:
+    """Frames not inspected, and how many a camera's checks refused with the checks (a lamp, a lens)."""
+    count = line.get("verdicts", {}).get("not_inspected", 0)
+    text = Text(str(count), style="yellow" if count else "")
+    refused = {
+        station: failed
+        for station, camera in (line.get("cameras") or {}).items()
+        if (failed := camera.get("frame_checks_failed"))
+    }
+    if refused:
+        checks = sorted({check for failed in refused.values() for check in failed})
+        text.append(f" ({', '.join(refused)}: {', '.join(checks)})", style="bold red")
+    return text
+
+
 def lines_table(status: dict[str, Any]) -> Table:
     """One row per line: frames, verdicts, codes, unit state."""
     elapsed = status.get("elapsed_s") or 0.0
@@ -60,9 +75,7 @@ def lines_table(status: dict[str, Any]) -> Table:
             f"{fps:.1f}",
             Text(str(verdicts.get("pass", 0)), style="green"),
             Text(str(verdicts.get("fail", 0)), style="red" if verdicts.get("fail") else ""),
-            Text(
-                str(verdicts.get("not_inspected", 0)), style="yellow" if verdicts.get("not_inspected") else ""
-            ),
+            not_inspected_text(line),
             str(line.get("codes", {}).get("code_unread", 0)),
             unit_text(line),
         )

@@ -25,3 +25,15 @@ def test_a_hot_folder_backlog_shows_beside_the_frames() -> None:
     row = next(r for r in text.splitlines() if r.startswith("pv-01"))
     assert "120 +7 waiting" in row and " 100 " in row and " 15 " in row
     assert "waiting" not in next(r for r in text.splitlines() if r.startswith("pv-02"))
+
+
+def test_frames_a_camera_refused_show_with_the_checks_they_failed() -> None:
+    cameras = {
+        "el": {"last_frame": {"brightness": 1.2}, "frame_checks_failed": {"brightness": 3, "contrast": 3}},
+        "side": {"last_frame": {"brightness": 90.0}, "frame_checks_failed": {}},
+    }
+    line = {"frames_in": 40, "verdicts": {"pass": 30, "not_inspected": 10}, "codes": {}, "units": 40}
+    text = rendered({"elapsed_s": 10.0, "lines": {"pv-01": {**line, "cameras": cameras}, "pv-02": line}})
+    row = next(r for r in text.splitlines() if r.startswith("pv-01"))
+    assert "10 (el: brightness, contrast)" in row and "side" not in row
+    assert "brightness" not in next(r for r in text.splitlines() if r.startswith("pv-02"))
