@@ -158,11 +158,12 @@ def test_the_client_reconnects_after_the_server_restarts(
         second = _service(line, settings, endpoint, "synth://pv?seed=8&units=4&rate=1", units=4)
         second.start()
         try:
-            assert wait_until(lambda: watcher.received.connects == 2, timeout=30)
+            # >= 2: on a loaded host a state read slower than the watcher's 1 s makes it reconnect once more
+            assert wait_until(lambda: watcher.received.connects >= 2, timeout=30)
             assert second.wait_sources(30) and second.drain(30)
             assert wait_until(lambda: len(watcher.events(line.id)) >= before + 1, timeout=30)
         finally:
             second.stop()
     finally:
         watcher.stop()
-    assert watcher.received.connects == 2
+    assert watcher.received.connects >= 2
