@@ -156,6 +156,11 @@ class LineConfig(BaseModel):
         description="more models run on every frame (a classifier, an anomaly model); the verdict is "
         "the union; ``classes`` lists every model's classes, the main model's first",
     )
+    shadow: list[ModelRef] = Field(
+        default_factory=list,
+        description="candidate models judged beside the line's on every frame it inspects and compared, "
+        "never acted on (linecheck.inspect.shadow; `linecheck models shadow` reports)",
+    )
     options: SerializeAsAny[KindOptions] = Field(
         default_factory=KindOptions,
         description="the kind's own section, written in YAML under the kind's name (``pv:``, ``textile:``)",
@@ -226,10 +231,24 @@ class LineConfig(BaseModel):
         if unknown:
             raise ValueError(f"thresholds names unknown classes {unknown}; line classes are {self.classes}")
         self._per_cell_models_have_cells(spec)
+        self._shadows_are_other_models()
         return self
 
+    def _shadows_are_other_models(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        for ref in self.shadow:
+            key = (ref.name, ref.version)
+            if key in seen:
+                raise ValueError(f"shadow {ref.name}@{ref.version} is listed twice")
+            seen.add(key)
+            if self.model is not None and key == (self.model.name, self.model.version):
+                raise ValueError(
+                    f"shadow {ref.name}@{ref.version} is the line's own model; a shadow is a candidate "
+                    "(another version or stage, e.g. version: staging, or another model)"
+                )
+
     def _per_cell_models_have_cells(self, spec: KindSpec[Any]) -> None:
-        for ref in [self.model, *self.extra_models]:
+        for ref in [self.model, *self.extra_models, *self.shadow]:
             if ref is None or not ref.per_cell:
                 continue
             if ref.tile:

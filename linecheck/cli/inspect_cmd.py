@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         """Inspect frames from a line: read codes, infer, judge, keep every result and send it to the API."""
         from linecheck.config import load_lines
         from linecheck.inspect.api_client import ApiClient
-        from linecheck.inspect.detectors import detector_factories
+        from linecheck.inspect.detectors import detector_factories, shadow_specs
         from linecheck.inspect.metrics import InspectorMetrics
         from linecheck.inspect.reject import HttpSignal, JsonLinesSignal, RejectSink, SignalOutput
         from linecheck.inspect.service import InspectorService, SourceSpec
@@ -118,6 +118,12 @@ def register(app: typer.Typer) -> None:
                 triton_url=triton_url,
                 timeout_s=settings.infer_timeout_s * 0.8,
             )
+            shadows = shadow_specs(
+                configs,
+                "triton" if runtime == "triton" else "onnx",
+                triton_url=triton_url,
+                timeout_s=settings.infer_timeout_s * 0.8,
+            )
             board = TriggerBoard()
             client = (
                 ApiClient(
@@ -145,6 +151,7 @@ def register(app: typer.Typer) -> None:
                 board=board,
                 metrics=metrics,
                 sinks=[rejects] if sinks else [],
+                shadows=shadows,
             )
             if trigger_file is not None:
                 trigger_lines = [c.id for c in configs if c.code_source == "trigger"] or [configs[0].id]

@@ -1,7 +1,8 @@
-"""`linecheck models list|show|promote`: the on-disk model registry."""
+"""`linecheck models list|show|promote|build|shadow`: the model registry, and the lines' shadow models."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -88,3 +89,71 @@ def build(models_dir: ModelsDir = None) -> None:
     for exported in built:
         console.print(f"built {exported.path} (input {exported.input_shape}, output {exported.output_shape})")
     console.print(f"{len(built)} graph(s) built under {registry.root}; the others were already there")
+
+
+@app.command("shadow")
+def shadow(
+    inspector_dir: Path | None = typer.Option(
+        None, "--inspector-dir", help="the inspector's folder (default: LINECHECK_INSPECTOR_DIR)"
+    ),
+    line: str | None = typer.Option(None, "--line", "-l", help="only this line"),
+    as_json: bool = typer.Option(False, "--json", help="print the summaries as one JSON list"),
+) -> None:
+    """How the lines' shadow models judged the frames the lines inspected, beside production.
+
+    ``production only``: units production failed that the candidate would have passed (escapes it would
+    add); ``shadow only``: units it would have failed that production passed (catches or false rejects:
+    look at them in the shadow's disagreements.jsonl and images/ before promoting).
+    """
+    import json
+
+    from linecheck.inspect.settings import InspectorSettings
+    from linecheck.inspect.shadow import read_summaries
+    from linecheck.settings_env import read_settings
+
+    with errors_exit():
+        folder = inspector_dir or read_settings(InspectorSettings).inspector_dir
+        summaries = [s for s in read_summaries(folder) if line in (None, s.get("line_id"))]
+    if as_json:
+        print(json.dumps(summaries))
+        return
+    if not summaries:
+        console.print(f"no shadow model has judged a frame under {folder} (a line's shadow: entries)")
+        return
+    table = Table(title=f"shadow models under {folder}")
+    for column in (
+        "line",
+        "shadow",
+        "version",
+        "frames",
+        "agree",
+        "production only",
+        "shadow only",
+        "skipped",
+    ):
+        table.add_column(column, justify="left" if column in ("line", "shadow") else "right")
+    for s in summaries:
+        compared = int(s.get("compared", 0))
+        agree = int(s.get("both_pass", 0)) + int(s.get("both_fail", 0))
+        skipped = s.get("skipped") or {}
+        table.add_row(
+            str(s.get("line_id")),
+            str(s.get("shadow")),
+            str(s.get("model_version")),
+            str(compared),
+            f"{agree / compared:.1%}" if compared else "-",
+            str(s.get("production_only", 0)),
+            str(s.get("shadow_only", 0)),
+            ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "0",
+        )
+    console.print(table)
+    for s in summaries:
+        defects = s.get("defects") or {}
+        classes = sorted(set(defects.get("production", {})) | set(defects.get("shadow", {})))
+        if classes:
+            counts = ", ".join(
+                f"{c} {defects.get('production', {}).get(c, 0)}/{defects.get('shadow', {}).get(c, 0)}"
+                for c in classes
+            )
+            console.print(f"{s.get('line_id')} {s.get('shadow')} defects production/shadow: {counts}")
+        console.print(f"  disagreements: {s['folder']}/disagreements.jsonl")

@@ -37,6 +37,16 @@ def docker_command(
     )
 
 
+def shadow_candidates() -> list[tuple[str, str]]:
+    """(model, version) of every ``shadow:`` entry of the lines in LINECHECK_LINES_DIR (if it exists)."""
+    from linecheck.config import get_path_settings, load_lines
+
+    lines_dir = get_path_settings().lines_dir
+    if not lines_dir.is_dir():
+        return []
+    return [(ref.name, ref.version) for line in load_lines(lines_dir).values() for ref in line.shadow]
+
+
 def register(app: typer.Typer) -> None:
     """Add ``serve triton`` to ``app``."""
 
@@ -58,6 +68,11 @@ def register(app: typer.Typer) -> None:
         http_port: int | None = typer.Option(None, help="(default: 8000)"),
         metrics_port: int | None = typer.Option(None, help="(default: 8002)"),
         build_only: bool = typer.Option(False, "--build-only", help="write the repository and exit"),
+        shadows: bool = typer.Option(
+            True,
+            "--shadows/--no-shadows",
+            help="also serve the versions the lines' shadow: entries name, as NAME--VERSION",
+        ),
     ) -> None:
         """Build the model repository from the registry and serve it with Triton (Ctrl-C stops it)."""
         from linecheck.serving.triton.embedded import EmbeddedTriton
@@ -76,6 +91,7 @@ def register(app: typer.Typer) -> None:
                 RepositoryOptions.from_settings(settings, flavor=flavor.value),
                 names=names,
                 stage=stage,
+                candidates=shadow_candidates() if shadows else (),
             )
         for model in served:
             typer.echo(

@@ -16,6 +16,7 @@ from linecheck.config import LineConfig, ModelRef, get_path_settings
 from linecheck.errors import ConfigError
 from linecheck.inspect.batcher import DetectorFactory
 from linecheck.inspect.service import model_of
+from linecheck.inspect.shadow import ShadowSpec, shadow_label
 from linecheck.model.detector import Detector
 from linecheck.model.union import UnionDetector
 
@@ -147,6 +148,56 @@ def onnx_factories(
         return build
 
     return {name: factory(name, line) for name, line in _by_model(lines).items()}
+
+
+def shadow_specs(
+    lines: Sequence[LineConfig],
+    runtime: Runtime,
+    *,
+    triton_url: str | None = None,
+    timeout_s: float = 8.0,
+    registry_root: Path | None = None,
+    threads: int = 0,
+) -> dict[str, list[ShadowSpec]]:
+    """Line id -> its ``shadow:`` models, each with the factory of its detector on ``runtime``.
+
+    On Triton a shadow is asked for by :func:`~linecheck.model.registry.served_name` (``bearing--staging``:
+    ``linecheck serve triton`` serves the versions the lines' shadows name under it); with ONNX Runtime it
+    is read from the registry at its version or stage. Tiles and per-cell crops apply as for any model.
+    """
+    from linecheck.model.registry import Registry, served_name
+
+    def on_triton(ref: ModelRef) -> Detector:
+        from linecheck.serving.triton.client import TritonDetector
+
+        return TritonDetector(
+            served_name(ref.name, ref.version),
+            url=triton_url,
+            version="",
+            expected_classes=None,
+            timeout_s=timeout_s,
+            retries=0,
+            ready_timeout_s=2.0,
+        )
+
+    def on_onnx(ref: ModelRef) -> Detector:
+        from linecheck.serving.triton.onnx_detector import OnnxDetector
+
+        registry = Registry(registry_root or get_path_settings().models_dir)
+        return OnnxDetector.from_registry(registry.get(ref.name, ref.version), intra_op_threads=threads)
+
+    if runtime not in ("triton", "onnx"):
+        raise ConfigError(f"runtime={runtime!r}: expected triton or onnx")
+    build_one = on_triton if runtime == "triton" else on_onnx
+
+    def factory(ref: ModelRef, line: LineConfig) -> DetectorFactory:
+        return lambda: _per_cell(_tiled(build_one(ref), ref), ref, line)
+
+    return {
+        line.id: [ShadowSpec(shadow_label(ref.name, ref.version), factory(ref, line)) for ref in line.shadow]
+        for line in lines
+        if line.shadow
+    }
 
 
 def detector_factories(

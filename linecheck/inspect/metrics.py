@@ -182,6 +182,19 @@ class InspectorMetrics:
             ["line", "station", "check"],
             registry=r,
         )
+        self.shadow_frames = Counter(
+            f"{p}shadow_frames",
+            "Frames a line's shadow model judged, by outcome: both_pass, both_fail, production_only "
+            "(production failed, the shadow would have passed), shadow_only",
+            ["line", "shadow", "outcome"],
+            registry=r,
+        )
+        self.shadow_skip = Counter(
+            f"{p}shadow_skipped",
+            "Frames a shadow model did not judge, by cause (queue_full, unavailable, error)",
+            ["line", "shadow", "cause"],
+            registry=r,
+        )
         self.roll_score = Gauge(
             f"{p}roll_points_per_100yd2", "Running four-point score of the current roll", ["line"], registry=r
         )
@@ -236,6 +249,14 @@ class InspectorMetrics:
         for check in checks:
             self.frame_check_failures.labels(line, station, check).inc()
             self._count("frame_checks", line, station, check)
+
+    def shadow_compared(self, line: str, shadow: str, outcome: str) -> None:
+        """A shadow model judged a frame of ``line``; ``outcome`` compares it with production."""
+        self.shadow_frames.labels(line, shadow, outcome).inc()
+
+    def shadow_skipped(self, line: str, shadow: str, cause: str, frames: int = 1) -> None:
+        """``frames`` of ``line`` were not judged by the shadow model (``cause``)."""
+        self.shadow_skip.labels(line, shadow, cause).inc(frames)
 
     def frames_unrecorded(self) -> dict[str, int]:
         """Per line: frames read from sources that have no recorded verdict (yet)."""

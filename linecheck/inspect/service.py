@@ -32,6 +32,7 @@ from linecheck.inspect.outputs import build_outputs
 from linecheck.inspect.outputs.base import LineOutput, OutputContext, OutputMetrics
 from linecheck.inspect.sender import SenderWorker
 from linecheck.inspect.settings import InspectorSettings
+from linecheck.inspect.shadow import ShadowLog, ShadowSpec, ShadowWorker, judged_for_shadow, shadow_dir
 from linecheck.inspect.stages import CodeWorker, JudgeWorker, Observer, RecordWorker, SourceWorker
 from linecheck.inspect.triggers import TriggerBoard
 from linecheck.inspect.workers import Channel, Worker
@@ -70,6 +71,7 @@ class InspectorService:
         observers: Sequence[Observer] = (),
         code_workers: int = 1,
         sinks: Sequence[DecisionSink] = (),
+        shadows: Mapping[str, Sequence[ShadowSpec]] | None = None,
     ) -> None:
         if not lines:
             raise ConfigError("inspector: no lines to run")
@@ -90,6 +92,13 @@ class InspectorService:
         if missing:
             raise ConfigError(f"inspector: no detector for model(s) {missing}; have {sorted(detectors)}")
         self.detectors = detectors
+        self.shadows = {lid: list(specs) for lid, specs in (shadows or {}).items() if specs}
+        unknown = sorted(set(self.shadows) - set(self.lines))
+        if unknown:
+            raise ConfigError(
+                f"shadow models for line(s) {unknown}, which are not among {sorted(self.lines)}"
+            )
+        self.shadow_workers: list[ShadowWorker] = []
         self.code_workers = max(1, code_workers)
         self.observers = list(observers)
         self.sinks = list(sinks)
@@ -182,12 +191,33 @@ class InspectorService:
             )
             for m in models
         }
+        self.shadow_workers = [
+            ShadowWorker(
+                line_id=lid,
+                spec=spec,
+                logic=logic_for(self.lines[lid]),  # its own: kind logic keeps per-unit state
+                inbox=Channel(f"shadow-{lid}-{spec.label}", s.queue_size),
+                record=ShadowLog(
+                    shadow_dir(s.inspector_dir, lid, spec.label),
+                    line_id=lid,
+                    label=spec.label,
+                    keep_images=s.shadow_keep_images,
+                ),
+                metrics=self.metrics,
+                max_batch=s.max_batch,
+                reconnect_s=(s.reconnect_min_s, s.reconnect_max_s),
+                stop=self._abort,
+            )
+            for lid, specs in self.shadows.items()
+            for spec in specs
+        ]
+        observers = [*self.observers, self._offer_to_shadows] if self.shadow_workers else self.observers
         judge = JudgeWorker(
             logics=self.logics,
             inbox=results,
             out=records,
             metrics=self.metrics,
-            observers=self.observers,
+            observers=observers,
             stop=self._abort,
             settle=gate.settle,
         )
@@ -221,8 +251,20 @@ class InspectorService:
             log.info("inspector metrics on %s/metrics", self.server.url)
         self._start_outputs(gate)
         self.started_at = time.monotonic()
-        for worker in [*self.pipeline, *([self.sender] if self.sender else []), *self.source_workers]:
+        for worker in [
+            *self.shadow_workers,
+            *self.pipeline,
+            *([self.sender] if self.sender else []),
+            *self.source_workers,
+        ]:
             worker.start()
+
+    def _offer_to_shadows(self, result: InspectionResult, inferred: InferredFrame) -> None:
+        """Give each of the line's shadow models the frame the line judged (never waiting for them)."""
+        if judged_for_shadow(result):
+            for worker in self.shadow_workers:
+                if worker.line_id == result.line_id:
+                    worker.offer((inferred, result))
 
     def _start_outputs(self, gate: RejectGate) -> None:
         """Build the line outputs the lines name, start them and the gate (an output that fails stops all)."""
@@ -280,6 +322,12 @@ class InspectorService:
                 return False
         if self.stopped_at is None:
             self.stopped_at = time.monotonic()
+        for shadow in self.shadow_workers:  # the judge is done: no more frames for them
+            shadow.inbox.close()
+        for shadow in self.shadow_workers:
+            left = None if deadline is None else max(1.0, deadline - time.monotonic())
+            if not shadow.join(left):  # a slow candidate never holds the line's results back
+                log.warning("inspector: shadow %s had frames left when the drain ended", shadow.name)
         return True
 
     def wait_delivered(self, timeout: float) -> bool:
@@ -313,7 +361,7 @@ class InspectorService:
             self.wait_delivered(deliver_timeout_s)
         self._abort.set()
         self._sender_stop.set()
-        for worker in [*self.pipeline, *([self.sender] if self.sender else [])]:
+        for worker in [*self.pipeline, *self.shadow_workers, *([self.sender] if self.sender else [])]:
             worker.join(5.0)
         if self.gate is not None:
             self.gate.close()
@@ -372,6 +420,15 @@ class InspectorService:
                     if w.source.context.line_id == lid
                 },
                 "frames_abandoned": m.total("frames_abandoned", lid),
+                "shadow": {
+                    w.spec.label: {
+                        **{k: v for k, v in w.record.snapshot().items() if k not in ("line_id", "shadow")},
+                        "state": "up" if w.detector is not None else "down",
+                        "last_error": w.last_error,
+                    }
+                    for w in self.shadow_workers
+                    if w.line_id == lid
+                },
                 **logic.status(),
             }
         outbox = self.outbox.counts() if self.outbox is not None else None

@@ -72,6 +72,12 @@ class InspectorSettings(ServiceSettings):
     )
 
     # Outbox sender.
+    shadow_keep_images: int = Field(
+        200,
+        ge=0,
+        description="frames kept as PNG per shadow model where it and production disagree "
+        "(linecheck.inspect.shadow)",
+    )
     send_batch: int = Field(100, ge=1, le=500, description="inspections per POST")
     send_interval_s: float = Field(0.2, gt=0, description="sender poll interval when idle")
     retry_min_s: float = Field(0.5, gt=0, description="first resend delay after a failure")

@@ -19,6 +19,18 @@ from linecheck.model.card import ONNX_FILE, ModelCard
 CARD_FILE = "model_card.json"
 STAGES_FILE = "stages.json"
 WEIGHTS_FILE = "weights.pt"
+#: The stage every model is served at under its own name.
+SERVED_STAGE = "production"
+
+
+def served_name(name: str, version: str | int = SERVED_STAGE) -> str:
+    """The name Triton serves ``name`` at ``version`` under.
+
+    The name itself at production, else ``<name>--<version>`` (``bearing--staging``, ``bearing--4``):
+    how a shadow candidate is served beside the production version, by the repository builder, and
+    asked for by the inspector.
+    """
+    return name if str(version) == SERVED_STAGE else f"{name}--{version}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from linecheck.errors import ConfigError, ModelContractError, RegistryError
-from linecheck.model.registry import ModelVersion, Registry
+from linecheck.model.registry import ModelVersion, Registry, served_name
 from linecheck.serving.triton.contract import PARAM_BATCH_LIMIT, PARAM_THREADS, ModelContract
 from linecheck.serving.triton.onnx_detector import OnnxDetector
 from linecheck.serving.triton.settings import Flavor, TritonSettings
@@ -244,8 +244,12 @@ def build_repository(
     *,
     names: Sequence[str] | None = None,
     stage: str = "production",
+    candidates: Sequence[tuple[str, str]] = (),
 ) -> list[ServedModel]:
     """Write the ``stage`` version of each model in ``names`` (default: every registered model).
+
+    ``candidates``: (model, version or stage) pairs served beside them under
+    :func:`~linecheck.model.registry.served_name` (``bearing--staging``): the lines' shadow models.
 
     Raises:
         RegistryError: a model is missing or has no version at ``stage``.
@@ -258,10 +262,18 @@ def build_repository(
     Path(repository).mkdir(parents=True, exist_ok=True)
     served: list[ServedModel] = []
     for model in selected:
-        version = registry.get(model, stage)
-        if version.card.onnx is None:
-            raise ModelContractError(
-                f"{version.path}: model card has no 'onnx' section; export the model first"
+        served.append(add_model_version(repository, _exported(registry.get(model, stage)), options))
+    for model, wanted in dict.fromkeys(candidates):
+        name = served_name(model, wanted)
+        if all(m.name != name for m in served):
+            served.append(
+                add_model_version(repository, _exported(registry.get(model, wanted)), options, name=name)
             )
-        served.append(add_model_version(repository, version, options))
     return served
+
+
+def _exported(version: ModelVersion) -> ModelVersion:
+    """``version``, if it has an ONNX graph to serve."""
+    if version.card.onnx is None:
+        raise ModelContractError(f"{version.path}: model card has no 'onnx' section; export the model first")
+    return version

@@ -177,3 +177,29 @@ def test_repository_copies_are_independent_of_the_registry(tmp_path):
     add_model_version(tmp_path / "repo", version, RepositoryOptions())
     shutil.rmtree(version.path)
     assert (tmp_path / "repo" / "textile" / "1" / "model.onnx").stat().st_size > 1_000_000
+
+
+def test_a_shadow_candidate_is_served_beside_production_under_its_own_name(tmp_path):
+    reg = Registry(tmp_path / "reg")
+    register_tiny(reg, "textile")
+    candidate = register_tiny(reg, "textile", promote=False)
+    reg.promote("textile", candidate.card.version, "staging")
+    repo = tmp_path / "repo"
+    served = build_repository(
+        reg, repo, RepositoryOptions(), candidates=[("textile", "staging"), ("textile", "staging")]
+    )
+    assert [(s.name, s.version) for s in served] == [("textile", 1), ("textile--staging", 2)]
+    config = parse_config((repo / "textile--staging" / CONFIG_FILE).read_text())
+    assert config.name == "textile--staging" and list(config.version_policy.specific.versions) == [2]
+    assert list(
+        parse_config((repo / "textile" / CONFIG_FILE).read_text()).version_policy.specific.versions
+    ) == [1]
+    # a candidate that is production itself is the production model, served once
+    assert [
+        s.name
+        for s in build_repository(
+            reg, tmp_path / "r2", RepositoryOptions(), candidates=[("textile", "production")]
+        )
+    ] == ["textile"]
+    with pytest.raises(RegistryError, match="no version at stage 'canary'"):
+        build_repository(reg, tmp_path / "r3", RepositoryOptions(), candidates=[("textile", "canary")])
