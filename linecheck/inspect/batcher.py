@@ -43,6 +43,69 @@ def failed(coded: CodedFrame, model_name: str, reason: str) -> InferredFrame:
     )
 
 
+class DetectorLink:
+    """One model's detector, built by its factory when first needed, rebuilt with backoff after a failure.
+
+    :meth:`get` returns the detector, or None while the model is down and its next try is not due;
+    :meth:`fail` drops a detector that failed and puts the next try ``min_s`` later, doubling up to
+    ``max_s``. ``on_connect`` is called with the error the model recovers from (None the first time).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        factory: DetectorFactory,
+        *,
+        min_s: float,
+        max_s: float,
+        report: Callable[[str], None],
+        on_connect: Callable[[Detector, str | None], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.factory = factory
+        self.min_s, self.max_s = min_s, max_s
+        self.report = report
+        self.on_connect = on_connect
+        self.detector: Detector | None = None
+        self.last_error: str | None = None
+        self._retry_at = 0.0
+        self._delay = min_s
+
+    def get(self) -> Detector | None:
+        """The connected detector, connecting it when a try is due; None while the model is down."""
+        if self.detector is not None:
+            return self.detector
+        if time.monotonic() < self._retry_at:
+            return None
+        try:
+            self.detector = self.factory()
+        except Exception as exc:  # any failure to build the detector is retried with backoff
+            self.fail(f"cannot connect detector: {exc}")
+            return None
+        recovered, self.last_error = self.last_error, None
+        self._delay = self.min_s
+        if self.on_connect is not None:
+            self.on_connect(self.detector, recovered)
+        return self.detector
+
+    def fail(self, error: str) -> None:
+        """The model failed with ``error``: close its detector and try again after the backoff."""
+        self.last_error = error
+        self._retry_at = time.monotonic() + self._delay
+        self.report(f"{error}; retrying in {self._delay:.1f}s")
+        self._delay = min(self._delay * 2, self.max_s)
+        self.close()
+
+    def close(self) -> None:
+        """Close the detector, if one is connected (best effort)."""
+        if self.detector is not None:
+            detector, self.detector = self.detector, None
+            try:
+                detector.close()
+            except Exception:  # closing a broken detector is best effort
+                log.debug("model %s: close raised", self.name, exc_info=True)
+
+
 class BatchWorker(Worker):
     """Runs one model on batches of frames from any number of cameras / lines."""
 
@@ -64,46 +127,36 @@ class BatchWorker(Worker):
         self.results = results
         self.settings = settings
         self.metrics = metrics
-        self.detector: Detector | None = None
-        self.last_error: str | None = None
-        self._retry_at = 0.0
-        self._retry_delay = settings.reconnect_min_s
+        self.link = DetectorLink(
+            model_name,
+            factory,
+            min_s=settings.reconnect_min_s,
+            max_s=settings.reconnect_max_s,
+            report=lambda text: log.error("model %s: %s", model_name, text),
+            on_connect=self._connected,
+        )
         self._executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{model_name}")
         self.batches = 0
         self._warn = RateLimitedLog(log)
 
     def setup(self) -> None:
         """Connect the detector (a failure here is retried later, not fatal)."""
-        self._connect()
+        self.link.get()
 
-    def _connect(self) -> Detector | None:
-        if self.detector is not None:
-            return self.detector
-        if time.monotonic() < self._retry_at:
-            return None
-        try:
-            self.detector = self.factory()
-        except Exception as exc:  # any failure to build the detector is retried with backoff
-            self._fail_connection(f"cannot connect detector: {exc}")
-            return None
-        if self.last_error is not None:
-            log.info("model %s: detector connected again after: %s", self.model_name, self.last_error)
+    @property
+    def detector(self) -> Detector | None:
+        """The connected detector (None while the model is down)."""
+        return self.link.detector
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the model is down, or was last (None once it answers again)."""
+        return self.link.last_error
+
+    def _connected(self, _detector: Detector, recovered: str | None) -> None:
+        if recovered is not None:
+            log.info("model %s: detector connected again after: %s", self.model_name, recovered)
             self.metrics.detector_reconnects.labels(self.model_name).inc()
-        self.last_error = None
-        self._retry_delay = self.settings.reconnect_min_s
-        return self.detector
-
-    def _fail_connection(self, error: str) -> None:
-        self.last_error = error
-        self._retry_at = time.monotonic() + self._retry_delay
-        log.error("model %s: %s; retrying in %.1fs", self.model_name, error, self._retry_delay)
-        self._retry_delay = min(self._retry_delay * 2, self.settings.reconnect_max_s)
-        if self.detector is not None:
-            detector, self.detector = self.detector, None
-            try:
-                detector.close()
-            except Exception:  # closing a broken detector is best effort
-                log.debug("model %s: close after failure raised", self.model_name, exc_info=True)
 
     def _collect(self) -> list[CodedFrame] | None:
         """Up to ``max_batch`` frames, waiting at most ``max_delay_ms`` after the first; None when drained."""
@@ -153,7 +206,7 @@ class BatchWorker(Worker):
                 live.append(coded)
         if not live:
             return
-        detector = self._connect()
+        detector = self.link.get()
         if detector is None:
             self._fail_all(live, "unavailable", f"detector unavailable: {self.last_error}")
             return
@@ -165,22 +218,22 @@ class BatchWorker(Worker):
         except cf.TimeoutError:
             reason = f"inference timed out after {self.settings.infer_timeout_s}s"
             self._abandon_executor()
-            self._fail_connection(reason)
+            self.link.fail(reason)
             self._fail_all(live, "timeout", reason)
             return
         except ServingError as exc:
-            self._fail_connection(f"{type(exc).__name__}: {exc}")
+            self.link.fail(f"{type(exc).__name__}: {exc}")
             self._fail_all(live, "error", f"inference failed: {type(exc).__name__}: {exc}")
             return
         except Exception as exc:  # an unexpected detector bug must still not pass a unit
             log.exception("model %s: detector raised", self.model_name)
-            self._fail_connection(f"{type(exc).__name__}: {exc}")
+            self.link.fail(f"{type(exc).__name__}: {exc}")
             self._fail_all(live, "error", f"inference failed: {type(exc).__name__}: {exc}")
             return
         seconds = time.monotonic() - started
         if len(detections) != len(live):
             reason = f"detector returned {len(detections)} results for {len(live)} images"
-            self._fail_connection(reason)
+            self.link.fail(reason)
             self._fail_all(live, "error", reason)
             return
         self.batches += 1
@@ -222,10 +275,5 @@ class BatchWorker(Worker):
     def teardown(self) -> None:
         """Close the detector and the results channel (as one of its producers)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        if self.detector is not None:
-            try:
-                self.detector.close()
-            except Exception:  # best effort on the way out
-                log.debug("model %s: close raised", self.model_name, exc_info=True)
-            self.detector = None
+        self.link.close()
         self.results.close()

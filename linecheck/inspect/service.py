@@ -423,7 +423,9 @@ class InspectorService:
                 "shadow": {
                     w.spec.label: {
                         **{k: v for k, v in w.record.snapshot().items() if k not in ("line_id", "shadow")},
-                        "state": "up" if w.detector is not None else "down",
+                        "state": "stopped"
+                        if w.finished.is_set()
+                        else ("up" if w.detector is not None else "down"),
                         "last_error": w.last_error,
                     }
                     for w in self.shadow_workers

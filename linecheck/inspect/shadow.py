@@ -36,7 +36,7 @@ from typing import Any
 
 import cv2
 
-from linecheck.inspect.batcher import DetectorFactory
+from linecheck.inspect.batcher import DetectorFactory, DetectorLink
 from linecheck.inspect.kinds import KindLogic
 from linecheck.inspect.messages import InferredFrame, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
@@ -247,12 +247,29 @@ class ShadowWorker(Worker):
         self.record = record
         self.metrics = metrics
         self.max_batch = max_batch
-        self.detector: Detector | None = None
-        self.last_error: str | None = None
-        self._min_s, self._max_s = reconnect_s
-        self._delay = self._min_s
-        self._retry_at = 0.0
-        self._warn = RateLimitedLog(log)
+        warn = RateLimitedLog(log)
+        self.link = DetectorLink(
+            spec.label,
+            spec.factory,
+            min_s=reconnect_s[0],
+            max_s=reconnect_s[1],
+            report=lambda text: warn.warning(
+                self.name, "shadow %s on line %s: %s", spec.label, line_id, text
+            ),
+            on_connect=lambda detector, _recovered: record.version(str(detector.model_version)),
+        )
+        #: Why the shadow skipped its last frames (a judging bug, which leaves the model connected).
+        self.judge_error: str | None = None
+
+    @property
+    def detector(self) -> Detector | None:
+        """The shadow's connected detector (None while it is down)."""
+        return self.link.detector
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the shadow is down or skipped frames last."""
+        return self.link.last_error or self.judge_error
 
     def offer(self, item: tuple[InferredFrame, InspectionResult]) -> None:
         """Queue a judged frame for the shadow without waiting; a full queue skips it (counted)."""
@@ -277,33 +294,9 @@ class ShadowWorker(Worker):
                 batch.append(item)
             self.process(batch)
 
-    def _connect(self) -> Detector | None:
-        if self.detector is None and time.monotonic() >= self._retry_at:
-            try:
-                self.detector = self.spec.factory()
-            except Exception as exc:  # a shadow that cannot connect is retried; the line never waits for it
-                self._fail(f"cannot connect: {exc}")
-            else:
-                self._delay = self._min_s
-                self.last_error = None
-                self.record.version(str(self.detector.model_version))
-        return self.detector
-
-    def _fail(self, error: str) -> None:
-        self.last_error = error
-        self._retry_at = time.monotonic() + self._delay
-        self._delay = min(self._delay * 2, self._max_s)
-        self._warn.warning(self.name, "shadow %s on line %s: %s", self.spec.label, self.line_id, error)
-        if self.detector is not None:
-            detector, self.detector = self.detector, None
-            try:
-                detector.close()
-            except Exception:  # closing a broken detector is best effort
-                log.debug("shadow %s: close after failure raised", self.spec.label, exc_info=True)
-
     def process(self, batch: Sequence[tuple[InferredFrame, InspectionResult]]) -> None:
         """Infer ``batch`` with the shadow, judge each frame as the line would, compare."""
-        detector = self._connect()
+        detector = self.link.get()
         if detector is None:
             self._skip("unavailable", len(batch))
             return
@@ -313,7 +306,7 @@ class ShadowWorker(Worker):
             if len(answers) != len(batch):
                 raise ValueError(f"{len(answers)} answers for {len(batch)} frames")
         except Exception as exc:  # a failing shadow skips its frames; the line's results are already out
-            self._fail(f"inference failed: {type(exc).__name__}: {exc}")
+            self.link.fail(f"inference failed: {type(exc).__name__}: {exc}")
             self._skip("error", len(batch))
             return
         latency_ms = (time.monotonic() - started) * 1000.0
@@ -330,18 +323,14 @@ class ShadowWorker(Worker):
             except Exception as exc:  # per-frame boundary: a judging bug skips the frame for the shadow only
                 log.exception("shadow %s on line %s: judging failed", self.spec.label, self.line_id)
                 self._skip("error", 1)
-                self.last_error = f"judging failed: {type(exc).__name__}: {exc}"
+                self.judge_error = f"judging failed: {type(exc).__name__}: {exc}"
                 continue
             outcome = self.record.compared(production, shadow)
             self.metrics.shadow_compared(self.line_id, self.spec.label, outcome)
 
     def teardown(self) -> None:
         """Close the shadow's detector and write its summary."""
-        if self.detector is not None:
-            try:
-                self.detector.close()
-            except Exception:  # best effort at shutdown
-                log.debug("shadow %s: close raised", self.spec.label, exc_info=True)
+        self.link.close()
         self.record.flush()
 
 

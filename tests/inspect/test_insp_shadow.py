@@ -86,7 +86,7 @@ def test_a_shadow_model_is_compared_frame_by_frame_and_never_acted_on(
     defective = sum(bool(len(boxes)) for boxes, _ids in table.values())
     assert len(stored) == 6 and sum(i["verdict"] == "fail" for i in stored) == defective  # production's
     shadow = status["lines"]["bearing-01"]["shadow"][LABEL]
-    assert shadow["state"] == "up" and shadow["model_version"] == "7"
+    assert shadow["state"] == "stopped" and shadow["model_version"] == "7"  # the status after the drain
     assert shadow["compared"] == 6 and shadow["production_only"] == 1 and shadow["shadow_only"] == 1
     assert shadow["both_fail"] == defective - 1 and shadow["both_pass"] == 6 - defective - 1
     assert {k: v or 0 for k, v in metrics.items()} == {
