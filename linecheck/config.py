@@ -7,6 +7,7 @@ cached accessor. This module holds what they share: the paths, the line YAML mod
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -34,6 +35,7 @@ from linecheck.kinds import FrameView, KindOptions, KindSpec, get_kind, kind_nam
 from linecheck.line_outputs import LineOutputs
 from linecheck.settings_env import SHARED_PREFIX, ServiceSettings, read_settings
 from linecheck.text_files import decode_problem, decode_text
+from linecheck.verification import VerificationConfig
 
 #: Repository root when running from a checkout (configs/, models/ live there).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -161,6 +163,11 @@ class LineConfig(BaseModel):
         description="candidate models judged beside the line's on every frame it inspects and compared, "
         "never acted on (linecheck.inspect.shadow; `linecheck models shadow` reports)",
     )
+    verification: VerificationConfig | None = Field(
+        None,
+        description="challenge parts (a red rabbit that must fail, a master that must pass) run every "
+        "every_h hours to prove the station still catches defects (linecheck.verification)",
+    )
     options: SerializeAsAny[KindOptions] = Field(
         default_factory=KindOptions,
         description="the kind's own section, written in YAML under the kind's name (``pv:``, ``textile:``)",
@@ -232,7 +239,23 @@ class LineConfig(BaseModel):
             raise ValueError(f"thresholds names unknown classes {unknown}; line classes are {self.classes}")
         self._per_cell_models_have_cells(spec)
         self._shadows_are_other_models()
+        self._challenge_parts_fit_the_line()
         return self
+
+    def _challenge_parts_fit_the_line(self) -> None:
+        if self.verification is None:
+            return
+        for i, part in enumerate(self.verification.parts):
+            if not re.fullmatch(self.code_pattern, part.code):
+                raise ValueError(
+                    f"verification.parts.{i}.code={part.code!r} does not match the line's code_pattern "
+                    f"{self.code_pattern} (the line could not read it)"
+                )
+            unknown = sorted(set(part.classes) - set(self.classes))
+            if unknown:
+                raise ValueError(
+                    f"verification.parts.{i}.classes names {unknown}, not classes of the line {self.classes}"
+                )
 
     def _shadows_are_other_models(self) -> None:
         seen: set[tuple[str, str]] = set()

@@ -195,6 +195,13 @@ class InspectorMetrics:
             ["line", "shadow", "cause"],
             registry=r,
         )
+        self.challenge_parts = Counter(
+            f"{p}challenge_parts",
+            "Challenge parts of a line's verification inspected, by outcome: met (a red rabbit rejected, a "
+            "master passed) or missed (the station did not judge it as it must)",
+            ["line", "code", "outcome"],
+            registry=r,
+        )
         self.roll_score = Gauge(
             f"{p}roll_points_per_100yd2", "Running four-point score of the current roll", ["line"], registry=r
         )

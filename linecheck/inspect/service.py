@@ -37,6 +37,7 @@ from linecheck.inspect.stages import CodeWorker, JudgeWorker, Observer, RecordWo
 from linecheck.inspect.triggers import TriggerBoard
 from linecheck.inspect.workers import Channel, Worker
 from linecheck.messages import Frame
+from linecheck.verification import met
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,10 @@ class InspectorService:
                 f"shadow models for line(s) {unknown}, which are not among {sorted(self.lines)}"
             )
         self.shadow_workers: list[ShadowWorker] = []
+        #: Per line, the latest inspection of each challenge part this inspector saw (status only: the
+        #: API keeps the record and says whether the verification is due).
+        self.challenge_runs: dict[str, dict[str, dict[str, Any]]] = {}
+        self._challenge_lock = threading.Lock()
         self.code_workers = max(1, code_workers)
         self.observers = list(observers)
         self.sinks = list(sinks)
@@ -211,7 +216,9 @@ class InspectorService:
             for lid, specs in self.shadows.items()
             for spec in specs
         ]
-        observers = [*self.observers, self._offer_to_shadows] if self.shadow_workers else self.observers
+        observers = [*self.observers, self._note_challenge_part]
+        if self.shadow_workers:
+            observers.append(self._offer_to_shadows)
         judge = JudgeWorker(
             logics=self.logics,
             inbox=results,
@@ -258,6 +265,37 @@ class InspectorService:
             *self.source_workers,
         ]:
             worker.start()
+
+    def _note_challenge_part(self, result: InspectionResult, _inferred: InferredFrame) -> None:
+        """A challenge part of the line's verification: tell the operator at once if it was judged right."""
+        config = self.lines[result.line_id].verification
+        part = config.part(result.code) if config is not None else None
+        if part is None:
+            return
+        classes = {d.class_name for d in result.defects}
+        ok = met(part, result.verdict.value, classes)
+        self.metrics.challenge_parts.labels(result.line_id, part.code, "met" if ok else "missed").inc()
+        with self._challenge_lock:
+            self.challenge_runs.setdefault(result.line_id, {})[part.code] = {
+                "met": ok,
+                "verdict": result.verdict.value,
+                "classes": sorted(classes),
+                "expect": part.expect,
+                "inspection_id": result.id,
+                "captured_at": result.captured_at.isoformat(),
+            }
+        if not ok:
+            log.error(
+                "line %s: challenge part %s was judged %s (%s), expected %s %s: the station may not catch "
+                "this defect; stop and check it (GET /v1/lines/%s/verification)",
+                result.line_id,
+                part.code,
+                result.verdict.value,
+                ", ".join(sorted(classes)) or "no defect",
+                part.expect,
+                ", ".join(part.classes),
+                result.line_id,
+            )
 
     def _offer_to_shadows(self, result: InspectionResult, inferred: InferredFrame) -> None:
         """Give each of the line's shadow models the frame the line judged (never waiting for them)."""
@@ -390,6 +428,10 @@ class InspectorService:
         self.stop()
 
     # -- observation --------------------------------------------------------------------------
+    def _challenge_status(self, line_id: str) -> dict[str, dict[str, Any]]:
+        with self._challenge_lock:
+            return {code: dict(run) for code, run in self.challenge_runs.get(line_id, {}).items()}
+
     def status(self) -> dict[str, Any]:
         """A JSON-friendly snapshot: per line counts and unit state, queues, models, outbox, sender."""
         m = self.metrics
@@ -420,6 +462,7 @@ class InspectorService:
                     if w.source.context.line_id == lid
                 },
                 "frames_abandoned": m.total("frames_abandoned", lid),
+                "challenge_parts": self._challenge_status(lid),
                 "shadow": {
                     w.spec.label: {
                         **{k: v for k, v in w.record.snapshot().items() if k not in ("line_id", "shadow")},

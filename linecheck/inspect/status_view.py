@@ -56,6 +56,15 @@ def not_inspected_text(line: dict[str, Any]) -> Text:
     return text
 
 
+def challenge_text(line: dict[str, Any]) -> Text:
+    """The line's challenge parts seen: a red rabbit missed is the first thing an operator must see."""
+    runs = line.get("challenge_parts") or {}
+    missed = sorted(code for code, run in runs.items() if not run.get("met"))
+    if missed:
+        return Text(f"CHALLENGE PART MISSED: {', '.join(missed)}", style="bold red")
+    return Text(f"{len(runs)} challenge part(s) met", style="green") if runs else Text("")
+
+
 def lines_table(status: dict[str, Any]) -> Table:
     """One row per line: frames, verdicts, codes, unit state."""
     elapsed = status.get("elapsed_s") or 0.0
@@ -77,7 +86,7 @@ def lines_table(status: dict[str, Any]) -> Table:
             Text(str(verdicts.get("fail", 0)), style="red" if verdicts.get("fail") else ""),
             not_inspected_text(line),
             str(line.get("codes", {}).get("code_unread", 0)),
-            unit_text(line),
+            Text.assemble(unit_text(line), " ", challenge_text(line)),
         )
     return table
 

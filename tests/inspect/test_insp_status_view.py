@@ -37,3 +37,15 @@ def test_frames_a_camera_refused_show_with_the_checks_they_failed() -> None:
     row = next(r for r in text.splitlines() if r.startswith("pv-01"))
     assert "10 (el: brightness, contrast)" in row and "side" not in row
     assert "brightness" not in next(r for r in text.splitlines() if r.startswith("pv-02"))
+
+
+def test_a_missed_challenge_part_is_what_the_row_shows_first() -> None:
+    line = {"frames_in": 4, "verdicts": {"pass": 3, "fail": 1}, "codes": {}, "units": 4}
+    parts = {"BR9900000001": {"met": False}, "BR9900000002": {"met": True}}
+    text = rendered({"elapsed_s": 10.0, "lines": {"b-1": {**line, "challenge_parts": parts}, "b-2": line}})
+    assert "CHALLENGE PART MISSED: BR9900000001" in next(r for r in text.splitlines() if r.startswith("b-1"))
+    assert "CHALLENGE" not in next(r for r in text.splitlines() if r.startswith("b-2"))
+    ok = rendered(
+        {"elapsed_s": 1.0, "lines": {"b-1": {**line, "challenge_parts": {"BR9900000002": {"met": True}}}}}
+    )
+    assert "1 challenge part(s) met" in ok

@@ -446,6 +446,35 @@ class GoldenOut(_Out):
     chosen_at: datetime | None = None
 
 
+class ChallengePartOut(_Out):
+    """A challenge part of a line's verification and its latest inspection."""
+
+    code: str
+    expect: Literal["pass", "fail"]
+    classes: list[str] = Field(description="classes that must be among its defects (a part that must fail)")
+    met: bool | None = Field(description="its latest inspection met the expectation (None: never inspected)")
+    current: bool = Field(description="its latest inspection is within the verification interval")
+    inspection_id: str | None
+    captured_at: datetime | None
+    verdict: str | None
+    found_classes: list[str] = Field(description="classes of the defects the model found in it")
+
+
+class VerificationOut(_Out):
+    """A line's error-proofing verification: its challenge parts: does the station still catch defects?."""
+
+    line_id: str
+    state: Literal["verified", "due", "failed"] = Field(
+        description="verified: every part met its expectation within every_h; due: a part was not run in "
+        "that time; failed: a part's latest inspection missed its expectation (a red rabbit passed)"
+    )
+    every_h: float
+    verified_at: datetime | None = Field(description="when the last part of the current verification ran")
+    due_at: datetime | None = Field(description="when the current verification stops holding")
+    problem: str | None
+    parts: list[ChallengePartOut]
+
+
 class UnitSummaryOut(_Out):
     """A recently inspected unit and its verdict after review (the kiosk)."""
 

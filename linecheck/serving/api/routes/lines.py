@@ -10,12 +10,13 @@ from fastapi.responses import StreamingResponse
 from linecheck.contract import NAME_PATTERN
 from linecheck.errors import NotFoundError
 from linecheck.serving.api.deps import ContextDep, ReaderKeyDep, ReviewerKeyDep
-from linecheck.serving.api.responses import GoldenOut, LineOut, LineStatsOut, RecentUnitsOut
+from linecheck.serving.api.responses import GoldenOut, LineOut, LineStatsOut, RecentUnitsOut, VerificationOut
 from linecheck.serving.api.schemas import GoldenIn, LineIdPath, Since, Until
 from linecheck.serving.api.services.exports import defects_csv
 from linecheck.serving.api.services.golden import choose_golden, golden_sample
 from linecheck.serving.api.services.stats import check_period, line_stats
 from linecheck.serving.api.services.units import latest_units
+from linecheck.serving.api.services.verification import line_verification
 from linecheck.serving.store.repositories import lines as repo
 
 router = APIRouter(prefix="/v1/lines", tags=["lines"])
@@ -102,6 +103,16 @@ def get_golden(
 def post_golden(line_id: LineIdPath, body: GoldenIn, key: ReviewerKeyDep, context: ContextDep) -> GoldenOut:
     """Choose an inspection's frame as the golden sample of its station (earlier choices are kept)."""
     return choose_golden(context.db, context.lines, line_id, body, key)
+
+
+@router.get("/{line_id}/verification", response_model=VerificationOut)
+def get_verification(line_id: LineIdPath, _key: ReaderKeyDep, context: ContextDep) -> VerificationOut:
+    """The line's error-proofing verification (404 when its YAML lists no challenge parts).
+
+    Were its challenge parts (a red rabbit that must fail, a master that must pass) run within the
+    interval, and judged as they must be?
+    """
+    return line_verification(context.db, context.lines, line_id)
 
 
 @router.get("/{line_id}/units", response_model=RecentUnitsOut)

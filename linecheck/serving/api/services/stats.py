@@ -105,9 +105,11 @@ def line_stats(
     """Statistics of ``line_id`` per shift (or hour) between ``since`` and ``until`` (default: the last 24 h).
 
     Unit verdicts (and the fail rate) are :func:`~linecheck.serving.api.services.verdicts.unit_verdict`,
-    the same as the grade endpoint and the trace; throughput is per hour of running time.
+    the same as the grade endpoint and the trace; throughput is per hour of running time. The line's
+    challenge parts (``verification:``) are not production: no figure counts them.
     """
-    lines.require(line_id)
+    line = lines.require(line_id)
+    challenge = [p.code for p in line.verification.parts] if line.verification else []
     since, until = check_period(since, until)
     if bucket == "hour" and until - since > MAX_HOURLY_PERIOD:
         raise InvalidFieldError(
@@ -120,8 +122,10 @@ def line_stats(
     with db.reader() as session:
         per_window = []
         for start, end in windows:
-            stats = window_stats(session, line_id, start, end, idle_gap_s=idle_gap_s)
-            codes = codes_in_window(session, line_id, start, end) if stats.inspections else []
+            stats = window_stats(session, line_id, start, end, idle_gap_s=idle_gap_s, exclude_codes=challenge)
+            codes = (
+                codes_in_window(session, line_id, start, end, exclude=challenge) if stats.inspections else []
+            )
             all_codes.update(codes)
             per_window.append((start, end, stats, codes))
         verdicts = verdicts_for_codes(session, lines, sorted(all_codes))

@@ -6,10 +6,11 @@ Unit verdicts (and so the fail rate) are not counted here: they are the grade af
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import Defect, Inspection
@@ -45,10 +46,34 @@ class WindowStats:
 
 
 def window_stats(
-    session: Session, line_id: str, start: datetime, end: datetime, *, idle_gap_s: float, top: int = 5
+    session: Session,
+    line_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    idle_gap_s: float,
+    top: int = 5,
+    exclude_codes: Sequence[str] = (),
 ) -> WindowStats:
-    """Aggregate one window (indexed queries); defects rejected by a reviewer are not counted."""
-    in_window = (Inspection.line_id == line_id, Inspection.captured_at >= start, Inspection.captured_at < end)
+    """Aggregate one window (indexed queries); defects rejected by a reviewer are not counted.
+
+    ``exclude_codes``: units left out of every figure (a line's challenge parts: not production).
+    """
+    in_window: tuple[ColumnElement[bool], ...] = (
+        Inspection.line_id == line_id,
+        Inspection.captured_at >= start,
+        Inspection.captured_at < end,
+    )
+    excluded: tuple[ColumnElement[bool], ...] = ()
+    if exclude_codes:
+        in_window += (or_(Inspection.code.is_(None), Inspection.code.not_in(list(exclude_codes))),)
+        challenged = select(Inspection.id).where(
+            Inspection.line_id == line_id,
+            Inspection.captured_at >= start,
+            Inspection.captured_at < end,
+            Inspection.code.in_(list(exclude_codes)),
+        )
+        excluded = (Defect.inspection_id.not_in(challenged),)
     stats = WindowStats()
     rows = session.execute(
         select(Inspection.station, Inspection.verdict, func.count())
@@ -84,6 +109,7 @@ def window_stats(
             Defect.captured_at >= start,
             Defect.captured_at < end,
             Defect.review_state != "rejected",
+            *excluded,
         )
         .group_by(Inspection.station)
     )
@@ -94,6 +120,7 @@ def window_stats(
         Defect.captured_at >= start,
         Defect.captured_at < end,
         Defect.review_state != "rejected",
+        *excluded,
     )
     per_class = session.execute(
         select(Defect.final_class, func.count()).where(*defect_window).group_by(Defect.final_class)

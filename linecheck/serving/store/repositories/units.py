@@ -58,8 +58,10 @@ def unit_facts(session: Session, codes: Sequence[str]) -> UnitFacts:
     return UnitFacts(units=units, inspections=inspections, defects=defects)
 
 
-def codes_in_window(session: Session, line_id: str, start: datetime, end: datetime) -> list[str]:
-    """Codes of ``line_id`` with an inspection captured in [start, end)."""
+def codes_in_window(
+    session: Session, line_id: str, start: datetime, end: datetime, *, exclude: Sequence[str] = ()
+) -> list[str]:
+    """Codes of ``line_id`` with an inspection captured in [start, end), but those in ``exclude``."""
     query = (
         select(Inspection.code)
         .where(
@@ -67,6 +69,7 @@ def codes_in_window(session: Session, line_id: str, start: datetime, end: dateti
             Inspection.captured_at >= start,
             Inspection.captured_at < end,
             Inspection.code.is_not(None),
+            *((Inspection.code.not_in(list(exclude)),) if exclude else ()),
         )
         .distinct()
     )

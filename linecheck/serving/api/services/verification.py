@@ -1,0 +1,66 @@
+"""A line's error-proofing verification, from its challenge parts' latest inspections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from linecheck.errors import NotFoundError
+from linecheck.serving.api.responses import ChallengePartOut, VerificationOut
+from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.store.db import Database
+from linecheck.serving.store.models import utcnow
+from linecheck.serving.store.repositories import inspections as repo
+from linecheck.verification import PartRun, evaluate
+
+
+def line_verification(
+    db: Database, lines: LineRegistry, line_id: str, now: datetime | None = None
+) -> VerificationOut:
+    """Where ``line_id``'s verification stands (404 when the line lists no challenge parts).
+
+    Each part's latest inspection on this line counts, judged as the machine judged it: its verdict and
+    the classes of the defects the model found (a reviewer's later decision does not make a red rabbit
+    caught or missed).
+    """
+    line = lines.require(line_id)
+    config = line.verification
+    if config is None:
+        raise NotFoundError(f"line {line_id} lists no challenge parts (verification: in its YAML)")
+    with db.reader() as session:
+        latest = {}
+        for inspection in repo.inspections_for_codes(session, [p.code for p in config.parts]):
+            if inspection.line_id == line_id and inspection.code is not None:
+                latest[inspection.code] = inspection  # capture order: the last one wins
+        classes: dict[str, set[str]] = {i.id: set() for i in latest.values()}
+        for defect in repo.defects_for_inspections(session, list(classes)):
+            if defect.source == "model":
+                classes[defect.inspection_id].add(defect.class_name)
+    runs = {
+        code: PartRun(
+            captured_at=i.captured_at, verdict=i.verdict, classes=frozenset(classes[i.id]), inspection_id=i.id
+        )
+        for code, i in latest.items()
+    }
+    status = evaluate(config, runs, now or utcnow())
+    return VerificationOut(
+        line_id=line_id,
+        state=status.state,
+        every_h=config.every_h,
+        verified_at=status.verified_at,
+        due_at=status.due_at,
+        problem=status.problem(),
+        parts=[
+            ChallengePartOut(
+                code=s.part.code,
+                expect=s.part.expect,
+                classes=list(s.part.classes),
+                met=s.met,
+                current=s.current,
+                inspection_id=s.last.inspection_id if s.last else None,
+                captured_at=s.last.captured_at if s.last else None,
+                verdict=s.last.verdict if s.last else None,
+                found_classes=sorted(s.last.classes) if s.last else [],
+            )
+            for s in status.parts
+        ],
+    )

@@ -1,0 +1,115 @@
+"""``GET /v1/lines/{id}/verification``: the challenge parts' latest inspections, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_harness import LINES_DIR
+from api_payloads import bearing
+
+from linecheck.serving.api.testing import create_key, run_api
+
+RABBIT, MASTER = "BR9900000001", "BR9900000002"
+
+
+@pytest.fixture(scope="module")
+def verified_lines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped lines; bearing-01 with a red rabbit (must fail with a scratch) and a master part."""
+    folder = tmp_path_factory.mktemp("lines")
+    for path in LINES_DIR.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        if path.stem == "bearing-01":
+            text += (
+                "verification:\n  every_h: 8\n  parts:\n"
+                f"    - {{code: {RABBIT}, expect: fail, classes: [scratch]}}\n"
+                f"    - {{code: {MASTER}, expect: pass}}\n"
+            )
+        (folder / path.name).write_text(text, encoding="utf-8")
+    return folder
+
+
+class Client:
+    def __init__(self, base: str, db_url: str) -> None:
+        self.base = base
+        self.line = {"Authorization": f"Bearer {create_key(db_url, 'line', 'bearing-01')}"}
+        self.viewer = {"Authorization": f"Bearer {create_key(db_url, 'viewer')}"}
+
+    def inspect(self, code: str, minutes_ago: float, defects: list[tuple[str, str]] | None = None) -> None:
+        at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        body = bearing(code, defects, captured_at=at.isoformat())
+        response = httpx.post(self.base + "/v1/inspections", json=body, headers=self.line, timeout=30)
+        assert response.status_code == 201, response.text
+
+    def verification(self, line_id: str = "bearing-01") -> httpx.Response:
+        return httpx.get(self.base + f"/v1/lines/{line_id}/verification", headers=self.viewer, timeout=30)
+
+
+@pytest.fixture
+def client(any_db_url: str, verified_lines: Path, tmp_path: Path) -> Iterator[Client]:
+    with run_api(any_db_url, tmp_path / "api", lines_dir=verified_lines) as base:
+        yield Client(base, any_db_url)
+
+
+def _state(client: Client) -> dict[str, Any]:
+    response = client.verification()
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_the_verification_follows_the_challenge_parts_latest_inspections(client: Client) -> None:
+    status = _state(client)
+    assert status["state"] == "due" and status["every_h"] == 8
+    assert [(p["code"], p["met"], p["current"]) for p in status["parts"]] == [
+        (RABBIT, None, False),
+        (MASTER, None, False),
+    ]
+
+    client.inspect(RABBIT, 30, [("scratch", "face"), ("dent", "bore")])
+    client.inspect(MASTER, 20)
+    status = _state(client)
+    assert status["state"] == "verified" and status["problem"] is None
+    rabbit = status["parts"][0]
+    assert rabbit["met"] and rabbit["verdict"] == "fail" and rabbit["found_classes"] == ["dent", "scratch"]
+    due = datetime.fromisoformat(status["due_at"])
+    assert timedelta(hours=7, minutes=25) < due - datetime.now(UTC) < timedelta(hours=7, minutes=35)
+
+    client.inspect(RABBIT, 5)  # the red rabbit passed: the station no longer catches it
+    status = _state(client)
+    assert status["state"] == "failed" and status["due_at"] is None
+    assert status["problem"] == f"challenge part {RABBIT} was judged pass, expected fail with scratch"
+    client.inspect(RABBIT, 1, [("scratch", "face")])  # fixed, run again
+    assert _state(client)["state"] == "verified"
+
+
+def test_a_part_run_before_the_interval_no_longer_counts_and_a_line_without_parts_is_404(
+    client: Client,
+) -> None:
+    client.inspect(RABBIT, 9 * 60, [("scratch", "face")])
+    client.inspect(MASTER, 10)
+    status = _state(client)
+    assert status["state"] == "due" and status["problem"] == (
+        f"challenge part(s) {RABBIT} not run within the verification interval"
+    )
+    missing = client.verification("pv-01")
+    assert missing.status_code == 404 and "lists no challenge parts" in missing.text
+    assert client.verification("nope-01").status_code == 404
+
+
+def test_challenge_parts_are_not_production_in_the_line_statistics(client: Client) -> None:
+    client.inspect("BR0000000101", 40, [("dent", "face")])
+    client.inspect("BR0000000102", 35)
+    client.inspect(RABBIT, 30, [("scratch", "face")])
+    client.inspect(MASTER, 20)
+    since = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    response = httpx.get(
+        client.base + "/v1/lines/bearing-01/stats", params={"since": since}, headers=client.viewer, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    totals = response.json()["totals"]
+    assert totals["units"] == 2 and totals["failed_units"] == 1 and totals["inspections"] == 2
+    assert totals["defects_by_class"] == {"dent": 1}  # the red rabbit's scratch is not a production defect
