@@ -267,12 +267,18 @@ def seed(stack: Stack) -> None:
 
 @contextmanager
 def running_stack(
-    template: Path, directory: Path, *, seed_data: bool = True, settings: dict[str, Any] | None = None
+    template: Path,
+    directory: Path,
+    *,
+    seed_data: bool = True,
+    settings: dict[str, Any] | None = None,
+    lines_dir: Path | None = None,
 ) -> Iterator[Stack]:
     """Start the real API (uvicorn, SQLite in ``directory``), create keys, seed it; stop it on exit.
 
     ``seed_data=False`` leaves the store empty (but for the keys) for a test that posts its own;
-    ``settings`` overrides API settings (``{"root_path": "/linecheck"}``).
+    ``settings`` overrides API settings (``{"root_path": "/linecheck"}``); ``lines_dir``: line YAMLs
+    other than the shipped ones.
     """
     db_url = copy_sqlite(template, directory / "linecheck.db")
     keys = {
@@ -282,7 +288,7 @@ def running_stack(
         "reviewer": api_testing.create_key(db_url, "reviewer", name="qa reviewer"),
         "viewer": api_testing.create_key(db_url, "viewer", name="qa viewer"),
     }
-    with api_testing.run_api(db_url, directory, settings=settings) as base_url:
+    with api_testing.run_api(db_url, directory, settings=settings, lines_dir=lines_dir) as base_url:
         stack = Stack(base_url=base_url, db_url=db_url, data_dir=directory, keys=keys)
         if seed_data:
             seed(stack)

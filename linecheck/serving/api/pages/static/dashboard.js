@@ -1,5 +1,6 @@
 // Line dashboard: units by their verdict after review, fail rate, throughput over running time, SPC charts
-// (p-chart, Pareto, trend by station), the model version in use, reviewers, and the defects as CSV.
+// (p-chart, Pareto, trend by station), the model version in use, the error-proofing verification of a line with
+// challenge parts, reviewers, and the defects as CSV.
 
 import { appUrl, getFile, getJson, lines } from "./api.js";
 import { actorName, el, fmtDuration, fmtPct, fmtTime, replace, saveBlob } from "./dom.js";
@@ -28,7 +29,7 @@ function tile(id, label, value, note) {
 }
 
 /** The tiles come from the API's period totals: each unit counted once, by its grade after review. */
-function renderTiles(stats, models, line) {
+function renderTiles(stats, models, line, verification) {
   const t = stats.totals;
   const by = t.units_by_status;
   const latest = models.latest;
@@ -44,10 +45,21 @@ function renderTiles(stats, models, line) {
       t.running_s ? `${rate(t.frames_per_hour / 3600)} frames/s · ${rate(t.units_per_hour)} units/h over ` +
         `${fmtDuration(t.running_s)} running` : "the line did not run"),
     tile("kpi-model", "model in use", latest ? `${latest.model_name} v${latest.model_version}` : "—",
-      latest ? `last frame ${fmtTime(latest.captured_at)}; configured ${configured}` : `configured ${configured}`));
+      latest ? `last frame ${fmtTime(latest.captured_at)}; configured ${configured}` : `configured ${configured}`),
+    verification ? verificationTile(verification) : null);
   $("kpi-model").dataset.version = latest ? latest.model_version : "";
   $("kpi-fail-rate").dataset.rate = t.fail_rate === null ? "" : String(t.fail_rate);
   $("kpi-throughput").dataset.framesPerHour = t.frames_per_hour === null ? "" : String(t.frames_per_hour);
+}
+
+/** The line's error-proofing verification (its challenge parts), when its YAML lists any. */
+function verificationTile(v) {
+  const value = { verified: "verified", due: "due", failed: "FAILED" }[v.state];
+  const note = v.state === "verified" ? `until ${fmtTime(v.due_at)} (every ${v.every_h} h)` : v.problem;
+  const box = tile("kpi-verification", "error-proofing", value, note);
+  box.dataset.state = v.state;
+  box.classList.add(`tile-${v.state}`);
+  return box;
 }
 
 function renderModels(models) {
@@ -139,13 +151,15 @@ async function load() {
   const range = { since: since.toISOString(), until: until.toISOString() };
   const statsPath = `/v1/lines/${encodeURIComponent(lineId)}/stats`;
   try {
-    const [stats, models, reviewers] = await Promise.all([
+    const verificationPath = `/v1/lines/${encodeURIComponent(lineId)}/verification`;
+    const [stats, models, reviewers, verification] = await Promise.all([
       getJson(statsPath, range), modelsInUse(lineId), getJson("/v1/review/stats", range),
+      line.config.verification ? getJson(verificationPath) : null,
     ]);
     const groups = subgroup === "hour" ? await getJson(statsPath, { ...range, bucket: "hour" }) : stats;
     if (token !== loads) return;
     $("line-title").textContent = `${line.name || line.id} (${line.kind})`;
-    renderTiles(stats, models, line);
+    renderTiles(stats, models, line, verification);
     drawShiftChart($("chart"), stats.shifts, line.config.classes);
     $("pchart-subgroup").textContent = subgroup === "hour" ? "per hour" : "per shift";
     drawPChart($("pchart"), groups.shifts);
