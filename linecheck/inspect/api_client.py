@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -207,6 +208,19 @@ class ApiClient:
             else:  # not confirmed item by item: ask again for this one (idempotent)
                 outcomes.append(self.post_inspection(payload))
         return outcomes
+
+    def verification(self, line_id: str) -> dict[str, Any] | None:
+        """The line's error-proofing verification (``GET /v1/lines/{id}/verification``); None: it has none."""
+        path = f"/v1/lines/{quote(line_id, safe='')}/verification"
+        response = self._request("GET", path)
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise ApiSendError(
+                f"GET {path}: {_error_text(response)}", cause="rejected", status=response.status_code
+            )
+        body = response.json()
+        return body if isinstance(body, dict) else None
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -202,6 +202,13 @@ class InspectorMetrics:
             ["line", "code", "outcome"],
             registry=r,
         )
+        self.verification_state = Gauge(
+            f"{p}verification_state",
+            "The line's error-proofing verification as the API answers it: 1 verified, 0 due, -1 failed "
+            "(NaN: not known)",
+            ["line"],
+            registry=r,
+        )
         self.roll_score = Gauge(
             f"{p}roll_points_per_100yd2", "Running four-point score of the current roll", ["line"], registry=r
         )

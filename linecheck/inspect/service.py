@@ -35,6 +35,7 @@ from linecheck.inspect.settings import InspectorSettings
 from linecheck.inspect.shadow import ShadowLog, ShadowSpec, ShadowWorker, judged_for_shadow, shadow_dir
 from linecheck.inspect.stages import CodeWorker, JudgeWorker, Observer, RecordWorker, SourceWorker
 from linecheck.inspect.triggers import TriggerBoard
+from linecheck.inspect.verification_watch import VerificationWatch
 from linecheck.inspect.workers import Channel, Worker
 from linecheck.messages import Frame
 from linecheck.verification import met
@@ -103,6 +104,7 @@ class InspectorService:
         #: Per line, the latest inspection of each challenge part this inspector saw (status only: the
         #: API keeps the record and says whether the verification is due).
         self.challenge_runs: dict[str, dict[str, dict[str, Any]]] = {}
+        self.verification: VerificationWatch | None = None
         self._challenge_lock = threading.Lock()
         self.code_workers = max(1, code_workers)
         self.observers = list(observers)
@@ -231,6 +233,14 @@ class InspectorService:
         recorder = RecordWorker(outbox=self.outbox, inbox=records, stop=self._abort)
         gate.record = recorder.record
         self.pipeline = [*code_workers, *self.batchers.values(), judge, recorder]
+        if self.client is not None and any(line.verification for line in self.lines.values()):
+            self.verification = VerificationWatch(
+                lines=list(self.lines.values()),
+                client=self.client,
+                metrics=self.metrics,
+                poll_s=s.verification_poll_s,
+                stop=self._sender_stop,
+            )
         if self.client is not None:
             self.sender = SenderWorker(
                 outbox=self.outbox,
@@ -259,6 +269,7 @@ class InspectorService:
         self._start_outputs(gate)
         self.started_at = time.monotonic()
         for worker in [
+            *([self.verification] if self.verification else []),
             *self.shadow_workers,
             *self.pipeline,
             *([self.sender] if self.sender else []),
@@ -284,6 +295,8 @@ class InspectorService:
                 "inspection_id": result.id,
                 "captured_at": result.captured_at.isoformat(),
             }
+        if self.verification is not None:
+            self.verification.recheck()  # once its inspection reached the API
         if not ok:
             log.error(
                 "line %s: challenge part %s was judged %s (%s), expected %s %s: the station may not catch "
@@ -399,7 +412,12 @@ class InspectorService:
             self.wait_delivered(deliver_timeout_s)
         self._abort.set()
         self._sender_stop.set()
-        for worker in [*self.pipeline, *self.shadow_workers, *([self.sender] if self.sender else [])]:
+        for worker in [
+            *self.pipeline,
+            *self.shadow_workers,
+            *([self.sender] if self.sender else []),
+            *([self.verification] if self.verification else []),
+        ]:
             worker.join(5.0)
         if self.gate is not None:
             self.gate.close()
@@ -463,6 +481,7 @@ class InspectorService:
                 },
                 "frames_abandoned": m.total("frames_abandoned", lid),
                 "challenge_parts": self._challenge_status(lid),
+                "verification": self.verification.snapshot(lid) if self.verification else None,
                 "shadow": {
                     w.spec.label: {
                         **{k: v for k, v in w.record.snapshot().items() if k not in ("line_id", "shadow")},

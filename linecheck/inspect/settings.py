@@ -72,6 +72,12 @@ class InspectorSettings(ServiceSettings):
     )
 
     # Outbox sender.
+    verification_poll_s: float = Field(
+        30.0,
+        gt=0,
+        description="seconds between asking the API where a line's error-proofing verification stands "
+        "(lines with challenge parts; linecheck.inspect.verification_watch)",
+    )
     shadow_keep_images: int = Field(
         200,
         ge=0,

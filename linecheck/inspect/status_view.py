@@ -60,8 +60,15 @@ def challenge_text(line: dict[str, Any]) -> Text:
     """The line's challenge parts seen: a red rabbit missed is the first thing an operator must see."""
     runs = line.get("challenge_parts") or {}
     missed = sorted(code for code, run in runs.items() if not run.get("met"))
+    state = (line.get("verification") or {}).get("state")
     if missed:
         return Text(f"CHALLENGE PART MISSED: {', '.join(missed)}", style="bold red")
+    if state == "failed":
+        return Text("VERIFICATION FAILED", style="bold red")
+    if state == "due":
+        return Text("verification due: run the challenge parts", style="bold yellow")
+    if state == "verified":
+        return Text("verified", style="green")
     return Text(f"{len(runs)} challenge part(s) met", style="green") if runs else Text("")
 
 

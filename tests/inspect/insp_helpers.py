@@ -116,10 +116,11 @@ class TableDetector:
 class LiveApi:
     """The real API (uvicorn in a thread) on a fixed port, which a test can stop and start again."""
 
-    def __init__(self, db_url: str, data_dir: Path, port: int) -> None:
+    def __init__(self, db_url: str, data_dir: Path, port: int, *, lines_dir: Path | None = None) -> None:
         self.db_url = db_url
         self.data_dir = data_dir
         self.port = port
+        self.lines_dir = lines_dir
         self.url = f"http://127.0.0.1:{port}"
         self._stack: ExitStack | None = None
         self.line_key = create_key(db_url, "line", ["textile-01", "bearing-01", "pv-01"], name="inspector")
@@ -127,7 +128,9 @@ class LiveApi:
 
     def start(self) -> None:
         self._stack = ExitStack()
-        self._stack.enter_context(run_api(self.db_url, self.data_dir, port=self.port))
+        self._stack.enter_context(
+            run_api(self.db_url, self.data_dir, port=self.port, lines_dir=self.lines_dir)
+        )
 
     def stop(self) -> None:
         if self._stack is not None:

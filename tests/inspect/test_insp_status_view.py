@@ -49,3 +49,13 @@ def test_a_missed_challenge_part_is_what_the_row_shows_first() -> None:
         {"elapsed_s": 1.0, "lines": {"b-1": {**line, "challenge_parts": {"BR9900000002": {"met": True}}}}}
     )
     assert "1 challenge part(s) met" in ok
+
+
+def test_the_apis_verification_state_shows_on_the_row() -> None:
+    line = {"frames_in": 4, "verdicts": {"pass": 4}, "codes": {}, "units": 4}
+    rows = {
+        state: rendered({"elapsed_s": 1.0, "lines": {"b-1": {**line, "verification": {"state": state}}}})
+        for state in ("failed", "due", "verified", "unknown")
+    }
+    assert "VERIFICATION FAILED" in rows["failed"] and "verification due" in rows["due"]
+    assert " verified" in rows["verified"] and "verif" not in rows["unknown"]

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import itertools
 import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
-from insp_helpers import TableDetector, truth_table
+from insp_helpers import LiveApi, TableDetector, truth_table, wait_until
 
-from linecheck.config import LineConfig
+from linecheck.config import LineConfig, load_line
 from linecheck.datasets.synth import iter_units
+from linecheck.inspect.api_client import ApiClient
+from linecheck.inspect.outputs.opcua_client import OpcUaWatcher
+from linecheck.inspect.outputs.peers import free_port
 from linecheck.inspect.service import InspectorService, SourceSpec
 from linecheck.inspect.settings import InspectorSettings
 from linecheck.kinds import Kind
+from linecheck.serving.store.testing import copy_sqlite
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_challenge_part_judged_wrong_is_reported_at_once(
@@ -61,3 +70,106 @@ def test_a_challenge_part_judged_wrong_is_reported_at_once(
     assert any(
         f"challenge part {defective.code} was judged fail" in r.getMessage() for r in caplog.records
     )  # the operator's log names it
+
+
+RABBIT = "BR9900000001"
+PARTS = f"verification:\n  every_h: 8\n  parts:\n    - {{code: {RABBIT}, expect: fail, classes: [scratch]}}\n"
+
+
+def test_the_line_pc_shows_the_apis_verification_to_the_operator_and_the_plc(
+    lines: dict[str, LineConfig], settings: InspectorSettings, api_template: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "lines"
+    folder.mkdir()
+    for path in (ROOT / "configs" / "lines").glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        (folder / path.name).write_text(text + (PARTS if path.stem == "bearing-01" else ""), encoding="utf-8")
+    line = _opcua(load_line(folder / "bearing-01.yaml"))
+    api = LiveApi(
+        copy_sqlite(api_template, tmp_path / "api" / "linecheck.db"),
+        tmp_path / "api",
+        free_port("127.0.0.1"),
+        lines_dir=folder,
+    )
+    api.start()
+    endpoint = f"opc.tcp://127.0.0.1:{free_port('127.0.0.1')}/linecheck"
+    s = settings.model_copy(
+        update={"verification_poll_s": 0.2, "opcua_endpoint": endpoint, "opcua_users": {"plc": "pw"}}
+    )
+    svc = InspectorService(
+        [line],
+        detectors={"bearing": lambda: TableDetector(Kind.BEARING)},
+        settings=s,
+        client=ApiClient(api.url, api.line_key),
+        sources=[SourceSpec(line_id=line.id, station="face", uri="synth://bearing?seed=5&units=200&rate=2")],
+    )
+    svc.start()
+    watcher = OpcUaWatcher(endpoint, [line.id], username="plc", password="pw").start()
+
+    def state() -> str | None:
+        answer = svc.status()["lines"][line.id]["verification"]
+        return None if answer is None else answer["state"]
+
+    def plc() -> tuple[str, bool]:
+        return watcher.read(f"{line.id}.Verification.State"), watcher.read(f"{line.id}.Verification.Ok")
+
+    def gauge() -> float | None:
+        return svc.metrics.registry.get_sample_value(
+            "linecheck_inspector_verification_state", {"line": line.id}
+        )
+
+    try:
+        assert wait_until(lambda: state() == "due")  # never run
+        assert wait_until(lambda: watcher.wait_connected(1) and plc() == ("due", False))
+        _post(api, RABBIT, minutes_ago=10, scratch=True)
+        assert wait_until(lambda: state() == "verified") and gauge() == 1.0
+        assert wait_until(lambda: plc() == ("verified", True))
+        _post(api, RABBIT, minutes_ago=1, scratch=False)  # the red rabbit passed
+        assert wait_until(lambda: state() == "failed") and gauge() == -1.0
+        assert wait_until(lambda: plc() == ("failed", False))
+        assert (
+            "was judged pass, expected fail with scratch"
+            in svc.status()["lines"][line.id]["verification"]["problem"]
+        )
+        api.stop()  # the API gone: not known, the last answer kept beside the reason
+        assert wait_until(lambda: state() == "unknown")
+        answer = svc.status()["lines"][line.id]["verification"]
+        assert answer["last_known"]["state"] == "failed" and answer["error"]
+        assert wait_until(lambda: plc() == ("unknown", False))
+    finally:
+        watcher.stop()
+        svc.stop(drain_timeout_s=10, deliver_timeout_s=0)
+        api.stop()
+
+
+def _opcua(line: LineConfig) -> LineConfig:
+    outputs = {"reject_deadline_ms": 5000, "opcua": {"vision_system": "Rings"}}
+    return LineConfig.model_validate({**line.model_dump(mode="json"), "outputs": outputs})
+
+
+def _post(api: LiveApi, code: str, *, minutes_ago: float, scratch: bool) -> None:
+    defects = [
+        {"class_name": "scratch", "confidence": 0.8, "bbox": [5, 5, 30, 30], "location": {"zone": "face"}}
+    ]
+    body = {
+        "id": f"{code}-{minutes_ago}".lower(),
+        "line_id": "bearing-01",
+        "station": "face",
+        "code": code,
+        "code_status": "read",
+        "captured_at": (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
+        "model_name": "bearing",
+        "model_version": "1",
+        "verdict": "fail" if scratch else "pass",
+        "frame_seq": 1,
+        "image_width": 640,
+        "image_height": 640,
+        "defects": defects if scratch else [],
+    }
+    response = httpx.post(
+        api.url + "/v1/inspections",
+        json=body,
+        headers={"Authorization": f"Bearer {api.line_key}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text

@@ -19,6 +19,9 @@ its own thread and event loop. Browse names of the standard parts are in the Mac
           EncoderCount, ResultEvaluation (1 OK, 2 NotOK, 3 NotDecidable), Verdict, Reject,
           DefectCount, DefectClasses, FailSafe, CreationTime, ResultContent (the outcome's JSON)
       ResultManagement/ResultCount
+      Verification/State, Ok                       linecheck's own: the error-proofing verification
+                                                   (none | unknown | verified | due | failed; Ok is
+                                                   true when verified, or the line has no challenge parts)
 
 A ``ResultReadyEventType`` event (fields as LastResult) is emitted by the VisionSystem object for
 every unit, as soon as the gate decides it (the deadline's fail-safe reject included).
@@ -265,6 +268,7 @@ class OpcUaOutput(QueuedOutput):
                     await self.set_state(system, "Error")
                 elif system.state == "Error" and healthy:
                     await self.set_state(system, system.mode)
+                await self._show_verification(system, line.get("verification"))
                 version = model.get("version")
                 if version is not None:
                     recipe = f"{line.get('model')} v{version}"
@@ -277,6 +281,20 @@ class OpcUaOutput(QueuedOutput):
                             ua.Variant(recipe, ua.VariantType.String)
                         )
             await asyncio.sleep(0.5)
+
+    async def _show_verification(self, system: _System, verification: dict[str, Any] | None) -> None:
+        """``Verification.State`` (none, unknown, verified, due, failed) and ``Ok`` (verified or no parts)."""
+        if verification is None:
+            return  # no challenge parts, or no API to ask: the values written at start stand
+        state = str(verification.get("state", "unknown"))
+        if system.nodes.get("_verification") == state:
+            return
+        ua = asyncua_ua()
+        system.nodes["_verification"] = state
+        await system.nodes["VerificationState"].write_value(ua.Variant(state, ua.VariantType.String))
+        await system.nodes["VerificationOk"].write_value(
+            ua.Variant(state == "verified", ua.VariantType.Boolean)
+        )
 
     # -- methods (called on the server's loop) ------------------------------------------------
     async def start_single_job(self, system: _System, meas_id: str, part_id: str, encoder: int) -> str:

@@ -163,6 +163,15 @@ async def build_system(server: Any, output: OpcUaOutput, system: _System) -> Non
         nid("RecipeManagement.ModelVersion"), qn("ModelVersion", False), ""
     )
 
+    # linecheck's own: the error-proofing verification (challenge parts) a PLC can interlock on
+    verification = await vs.add_object(nid("Verification"), qn("Verification", False))
+    nodes["VerificationState"] = await verification.add_variable(
+        nid("Verification.State"), qn("State", False), "none" if line.verification is None else "unknown"
+    )
+    nodes["VerificationOk"] = await verification.add_variable(
+        nid("Verification.Ok"), qn("Ok", False), line.verification is None
+    )
+
     results = await vs.add_object(nid("ResultManagement"), qn("ResultManagement"))
     nodes["ResultCount"] = await results.add_variable(
         nid("ResultManagement.ResultCount"), qn("ResultCount", False), ua.Variant(0, ua.VariantType.UInt32)
