@@ -120,6 +120,10 @@ class NotFoundError(LinecheckError):
     """A requested entity (line, unit, defect, model) does not exist."""
 
 
+class GoneError(LinecheckError):
+    """A requested entity existed and was removed on purpose (an image past its retention)."""
+
+
 class ConflictError(LinecheckError):
     """A write conflicts with what is already stored (same id, different content)."""
 

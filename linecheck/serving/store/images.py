@@ -4,7 +4,8 @@ An image's reference is the SHA-256 of its bytes (64 lowercase hex), so storing 
 twice is a no-op and a reference can never name two different images. :class:`ImageStore` is
 the interface the API uses; :class:`FileImageStore` keeps files under a directory. An
 S3-compatible store (bucket key = reference, ``If-None-Match: *`` on put) implements the same
-three methods for deployments at scale.
+four methods for deployments at scale. Only the image retention deletes
+(:mod:`linecheck.serving.api.services.retention`), after the records say the image expired.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from pathlib import Path
 from typing import Protocol
 
 from linecheck.contract import REF_PATTERN
-from linecheck.errors import ImageStoreError, InvalidFieldError, NotFoundError, PayloadTooLargeError
+from linecheck.errors import (
+    GoneError,
+    ImageStoreError,
+    InvalidFieldError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
 
 _REF_RE = re.compile(REF_PATTERN)
 CONTENT_TYPES = ("image/png", "image/jpeg")
@@ -29,6 +36,10 @@ _MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
 class ImageStoreFullError(ImageStoreError):
     """The image store has no space left (ENOSPC / quota): nothing was stored, try again later."""
+
+
+class ImageExpiredError(GoneError):
+    """The image was deleted by the image retention; the records that refer to it are kept (410)."""
 
 
 def check_ref(ref: str, *, field: str = "ref") -> str:
@@ -72,6 +83,10 @@ class ImageStore(Protocol):
 
     def exists(self, ref: str) -> bool:
         """Whether ``ref`` is stored."""
+        ...
+
+    def delete(self, ref: str) -> int | None:
+        """Delete the bytes of ``ref``; the bytes freed, or None when nothing was stored under it."""
         ...
 
 
@@ -218,6 +233,22 @@ class FileImageStore:
                 ) from exc
             raise ImageStoreError(f"cannot store image {ref} under {self.root}: {exc}") from exc
         return ref
+
+    def delete(self, ref: str) -> int | None:
+        """Remove the file of ``ref`` (the bytes freed, None when there was none).
+
+        The directory is not fsynced: a deletion lost in a power cut brings the file back, which
+        leaves an expired image's bytes on disk (never a record pointing at a missing file).
+        """
+        path = self.path(ref)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ImageStoreError(f"cannot delete image {ref} at {path}: {exc}") from exc
+        return size
 
     def get(self, ref: str) -> StoredImage:
         """Read a stored image."""

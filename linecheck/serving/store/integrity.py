@@ -41,7 +41,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "reviews": "SELECT, INSERT",
     "genealogy": "SELECT, INSERT",
     "process_events": "SELECT, INSERT",
-    "images": "SELECT, INSERT",
+    "images": "SELECT, INSERT, UPDATE",  # the image retention's expiry marks (files go; records stay)
     "golden_samples": "SELECT, INSERT",
     "api_keys": "SELECT",
     "readiness_probe": "SELECT, INSERT, UPDATE",

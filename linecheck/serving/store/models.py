@@ -42,6 +42,23 @@ NAMING_CONVENTION = {
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
+#: Predicates of the image retention's partial indexes (migration 0011 writes the same text). The
+#: retention's queries use the same text, so that SQLite (which matches a partial index's terms
+#: literally) and PostgreSQL both use them. A *live* image is one whose record has not expired it.
+LIVE_FRAME = "image_ref IS NOT NULL AND image_expired_at IS NULL"
+#: A pass frame: judged pass with no defect (a defect added by a reviewer makes it another frame).
+LIVE_PASS_FRAME = f"{LIVE_FRAME} AND verdict = 'pass' AND defect_count = 0"
+LIVE_OTHER_FRAME = f"{LIVE_FRAME} AND (verdict <> 'pass' OR defect_count <> 0)"
+LIVE_CROP = "crop_ref IS NOT NULL AND crop_expired_at IS NULL"
+LIVE_HEATMAP = "heatmap_ref IS NOT NULL AND heatmap_expired_at IS NULL"
+LIVE_DEFECT_IMAGES = f"({LIVE_CROP}) OR ({LIVE_HEATMAP})"
+EXPIRED_FILE_LEFT = "expired_at IS NOT NULL AND file_deleted_at IS NULL"
+
+
+def _partial(name: str, *columns: str, where: str) -> Index:
+    """An index of the rows ``where`` holds for, on SQLite and PostgreSQL alike."""
+    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware datetimes stored in UTC on every backend (SQLite keeps no offset)."""
@@ -127,6 +144,10 @@ class Inspection(Base):
             sqlite_where=text("code IS NULL"),
             postgresql_where=text("code IS NULL"),
         ),
+        # image retention: the frames still stored, oldest first, and who else holds a ref (0011)
+        _partial("ix_inspections_pass_image_live", "captured_at", "id", where=LIVE_PASS_FRAME),
+        _partial("ix_inspections_other_image_live", "captured_at", "id", where=LIVE_OTHER_FRAME),
+        _partial("ix_inspections_image_ref_live", "image_ref", where=LIVE_FRAME),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -150,6 +171,8 @@ class Inspection(Base):
     image_width: Mapped[int] = mapped_column(Integer)
     image_height: Mapped[int] = mapped_column(Integer)
     image_ref: Mapped[str | None] = mapped_column(String(64))
+    #: When the image retention removed the frame (``image_ref`` is kept; the bytes are gone).
+    image_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     roll_offset_m: Mapped[float | None] = mapped_column(Float)
     #: The product's geometry found in the frame (``geometry_mode: auto``), as the line's kind
     #: writes it; None when the line YAML's was used (and for inspections stored before 0009).
@@ -171,6 +194,10 @@ class Defect(Base):
         Index("ix_defects_review_state_id", "review_state", "id"),
         Index("ix_defects_review_state_line_id_id", "review_state", "line_id", "id"),
         Index("ix_defects_line_id_captured_at", "line_id", "captured_at"),
+        # image retention: defects whose crop or heat map is still stored, and who holds a ref (0011)
+        _partial("ix_defects_images_live", "captured_at", "id", where=LIVE_DEFECT_IMAGES),
+        _partial("ix_defects_crop_ref_live", "crop_ref", where=LIVE_CROP),
+        _partial("ix_defects_heatmap_ref_live", "heatmap_ref", where=LIVE_HEATMAP),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -193,6 +220,9 @@ class Defect(Base):
     crop_ref: Mapped[str | None] = mapped_column(String(64))
     #: JPEG heat map of an anomaly region over the crop (same box); None for other defects.
     heatmap_ref: Mapped[str | None] = mapped_column(String(64))
+    #: When the image retention removed the crop / the heat map (the refs are kept).
+    crop_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heatmap_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     review_state: Mapped[str] = mapped_column(String(16), default="pending")
     final_class: Mapped[str] = mapped_column(String(64), index=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -268,15 +298,28 @@ class ProcessEvent(Base):
 
 
 class Image(Base):
-    """Metadata of a content-addressed image (the bytes live in the image store)."""
+    """Metadata of a content-addressed image (the bytes live in the image store).
+
+    The image retention first sets ``expired_at`` (with every record holding the ref), then
+    deletes the file and sets ``file_deleted_at``: see :mod:`linecheck.serving.api.services.retention`.
+    """
 
     __tablename__ = "images"
+    __table_args__ = (
+        _partial("ix_images_live_created_at", "created_at", "ref", where="expired_at IS NULL"),
+        _partial("ix_images_expired_file_left", "ref", where=EXPIRED_FILE_LEFT),
+    )
 
     ref: Mapped[str] = mapped_column(String(64), primary_key=True)
     content_type: Mapped[str] = mapped_column(String(32))
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
+    #: When the retention expired the image (GET answers 410 from then on), and by which setting.
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expired_by: Mapped[str | None] = mapped_column(String(200))
+    #: When its file was deleted (null with ``expired_at`` set: the deletion is still to be done).
+    file_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class GoldenSample(Base):
