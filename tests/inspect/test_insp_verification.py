@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from insp_helpers import LiveApi, TableDetector, truth_table, wait_until
+from lc_challenge import RABBIT, challenge_lines, part_inspection
 
 from linecheck.config import LineConfig, load_line
 from linecheck.datasets.synth import iter_units
@@ -72,18 +72,10 @@ def test_a_challenge_part_judged_wrong_is_reported_at_once(
     )  # the operator's log names it
 
 
-RABBIT = "BR9900000001"
-PARTS = f"verification:\n  every_h: 8\n  parts:\n    - {{code: {RABBIT}, expect: fail, classes: [scratch]}}\n"
-
-
 def test_the_line_pc_shows_the_apis_verification_to_the_operator_and_the_plc(
     lines: dict[str, LineConfig], settings: InspectorSettings, api_template: Path, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "lines"
-    folder.mkdir()
-    for path in (ROOT / "configs" / "lines").glob("*.yaml"):
-        text = path.read_text(encoding="utf-8")
-        (folder / path.name).write_text(text + (PARTS if path.stem == "bearing-01" else ""), encoding="utf-8")
+    folder = challenge_lines(tmp_path / "lines", master=False)
     line = _opcua(load_line(folder / "bearing-01.yaml"))
     api = LiveApi(
         copy_sqlite(api_template, tmp_path / "api" / "linecheck.db"),
@@ -148,27 +140,9 @@ def _opcua(line: LineConfig) -> LineConfig:
 
 
 def _post(api: LiveApi, code: str, *, minutes_ago: float, scratch: bool) -> None:
-    defects = [
-        {"class_name": "scratch", "confidence": 0.8, "bbox": [5, 5, 30, 30], "location": {"zone": "face"}}
-    ]
-    body = {
-        "id": f"{code}-{minutes_ago}".lower(),
-        "line_id": "bearing-01",
-        "station": "face",
-        "code": code,
-        "code_status": "read",
-        "captured_at": (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
-        "model_name": "bearing",
-        "model_version": "1",
-        "verdict": "fail" if scratch else "pass",
-        "frame_seq": 1,
-        "image_width": 640,
-        "image_height": 640,
-        "defects": defects if scratch else [],
-    }
     response = httpx.post(
         api.url + "/v1/inspections",
-        json=body,
+        json=part_inspection(code, minutes_ago=minutes_ago, scratch=scratch),
         headers={"Authorization": f"Bearer {api.line_key}"},
         timeout=10,
     )

@@ -9,28 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import LINES_DIR
 from api_payloads import bearing
+from lc_challenge import MASTER, RABBIT, challenge_lines
 
 from linecheck.serving.api.testing import create_key, run_api
-
-RABBIT, MASTER = "BR9900000001", "BR9900000002"
 
 
 @pytest.fixture(scope="module")
 def verified_lines(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped lines; bearing-01 with a red rabbit (must fail with a scratch) and a master part."""
-    folder = tmp_path_factory.mktemp("lines")
-    for path in LINES_DIR.glob("*.yaml"):
-        text = path.read_text(encoding="utf-8")
-        if path.stem == "bearing-01":
-            text += (
-                "verification:\n  every_h: 8\n  parts:\n"
-                f"    - {{code: {RABBIT}, expect: fail, classes: [scratch]}}\n"
-                f"    - {{code: {MASTER}, expect: pass}}\n"
-            )
-        (folder / path.name).write_text(text, encoding="utf-8")
-    return folder
+    return challenge_lines(tmp_path_factory.mktemp("lines"))
 
 
 class Client:

@@ -3,58 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lc_challenge import MASTER, RABBIT, challenge_lines, part_inspection
 from page_actions import css, no_script_errors, one, open_page
 from review_browser import screenshot, wait_for
 from review_seed import Stack, running_stack
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[3]
-RABBIT, MASTER = "BR9900000001", "BR9900000002"
-
 
 @pytest.fixture(scope="module")
 def stack(pages_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    lines = tmp_path_factory.mktemp("lines")
-    for path in (ROOT / "configs" / "lines").glob("*.yaml"):
-        text = path.read_text(encoding="utf-8")
-        if path.stem == "bearing-01":
-            text += (
-                "verification:\n  every_h: 8\n  parts:\n"
-                f"    - {{code: {RABBIT}, expect: fail, classes: [scratch]}}\n"
-                f"    - {{code: {MASTER}, expect: pass}}\n"
-            )
-        (lines / path.name).write_text(text, encoding="utf-8")
+    lines = challenge_lines(tmp_path_factory.mktemp("lines"))
     directory = tmp_path_factory.mktemp("verification-api")
     with running_stack(pages_sqlite_template, directory, seed_data=False, lines_dir=lines) as running:
         yield running
 
 
 def _inspect(stack: Stack, code: str, minutes_ago: float, scratch: bool) -> None:
-    defects = [
-        {"class_name": "scratch", "confidence": 0.8, "bbox": [5, 5, 30, 30], "location": {"zone": "face"}}
-    ]
-    body: dict[str, Any] = {
-        "id": f"{code}-{minutes_ago}".lower(),
-        "line_id": "bearing-01",
-        "station": "face",
-        "code": code,
-        "code_status": "read",
-        "captured_at": (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
-        "model_name": "bearing",
-        "model_version": "1",
-        "verdict": "fail" if scratch else "pass",
-        "frame_seq": int(minutes_ago),
-        "image_width": 640,
-        "image_height": 640,
-        "defects": defects if scratch else [],
-    }
-    response = stack.post("/v1/inspections", "bearing", json=body)
+    response = stack.post(
+        "/v1/inspections", "bearing", json=part_inspection(code, minutes_ago=minutes_ago, scratch=scratch)
+    )
     assert response.status_code == 201, response.text
 
 
