@@ -1,4 +1,4 @@
-"""`linecheck db upgrade|current|backup|restore|verify|grant`: schema, backups, the audit trail."""
+"""`linecheck db upgrade|current|backup|restore|verify|grant|prune-images`: schema, backups, audit, images."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from linecheck.cli.common import (
 
 app = typer.Typer(
     help="Traceability store: migrate, show revision, back up and restore (SQLite), verify the audit trail, "
-    "grant the API's PostgreSQL role.",
+    "grant the API's PostgreSQL role, expire images by the image retention.",
     no_args_is_help=True,
 )
 
@@ -188,3 +188,40 @@ def grant(
         for statement in grant_app_role(db.engine, role):
             console.print(statement)
     console.print(f"granted {role} what the API needs")
+
+
+@app.command("prune-images")
+def prune_images(
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="say what would expire and be freed; change nothing"
+    ),
+    url: DatabaseUrl = None,
+) -> None:
+    """Expire images past the image retention: delete their files, keep every record (saying so).
+
+    The same run the API makes every LINECHECK_API_IMAGE_PRUNE_INTERVAL_S, by the same settings
+    (LINECHECK_API_IMAGE_RETENTION_PASS_DAYS, LINECHECK_API_IMAGE_RETENTION_DEFECT_DAYS), over the
+    image store of LINECHECK_API_IMAGES_DIR; safe while the API runs. Prints what it expired (or,
+    with --dry-run, would), the bytes freed, what it kept and why, and the oldest image kept.
+    """
+    from linecheck.serving.api.services.retention import RetentionPolicy
+    from linecheck.serving.api.services.retention import prune_images as prune
+    from linecheck.serving.api.settings import ApiSettings
+    from linecheck.serving.store.images import FileImageStore
+    from linecheck.settings_env import read_settings
+
+    with errors_exit():
+        settings = read_settings(ApiSettings)
+        policy = RetentionPolicy.from_settings(settings)
+        if not policy.enabled:
+            console.print(f"no image retention set ({policy.describe()}): every image is kept")
+            return
+        with open_database(url) as db:
+            report = prune(
+                db,
+                FileImageStore(settings.resolved_images_dir()),
+                policy,
+                dry_run=dry_run,
+                batch=settings.image_prune_batch,
+            )
+    console.print(f"image retention ({policy.describe()}): {report.summary()}")

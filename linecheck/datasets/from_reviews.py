@@ -35,7 +35,7 @@ import numpy as np
 from linecheck.datasets.boxes import YoloBoxes, empty_boxes, xyxy_to_yolo
 from linecheck.datasets.writer import YoloWriter, check_destination
 from linecheck.datasets.yolo import validate_yolo
-from linecheck.errors import DatasetError, InvalidFieldError, NotFoundError
+from linecheck.errors import DatasetError, GoneError, InvalidFieldError, NotFoundError
 from linecheck.serving.store.images import sniff_content_type
 
 PendingPolicy = Literal["skip", "keep"]
@@ -247,7 +247,7 @@ def _save_image(source: ReviewSource, frame: ReviewedFrame, folder: Path) -> Pat
         return "no stored full frame (image_ref is empty)"
     try:
         data = source.image(frame.image_ref)
-    except NotFoundError as exc:
+    except (NotFoundError, GoneError) as exc:  # gone: the image retention deleted it
         return f"image {frame.image_ref} not available: {exc}"
     content_type = sniff_content_type(data)
     if content_type is None or cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is None:

@@ -23,6 +23,7 @@ from linecheck.datasets.from_reviews import REVIEW_STATES, LineClasses, Reviewed
 from linecheck.errors import (
     AuthenticationError,
     ConfigError,
+    GoneError,
     InvalidFieldError,
     NotFoundError,
     PermissionDeniedError,
@@ -99,6 +100,8 @@ class ApiReviewSource:
             raise PermissionDeniedError(where)
         if response.status_code == 404:
             raise NotFoundError(where)
+        if response.status_code == 410:  # an image the retention deleted
+            raise GoneError(where)
         if response.status_code == 422:
             raise InvalidFieldError(path, params, message)
         raise StoreError(where)

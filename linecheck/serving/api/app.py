@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 import linecheck
+from linecheck.serving.api.background import start_pruning
 from linecheck.serving.api.context import ApiContext
 from linecheck.serving.api.docs import install_docs
 from linecheck.serving.api.errors import install_error_handlers
@@ -78,9 +79,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         await run_in_threadpool(context.prestart)
         # a broken page file of a release stops the start, not one page's first request later
         await run_in_threadpool(pages)
+        pruner = start_pruning(context)  # the image retention, when one is set
         try:
             yield
         finally:
+            if pruner is not None:
+                await pruner.stop()
             context.close()
 
     app = FastAPI(

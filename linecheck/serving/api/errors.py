@@ -25,6 +25,7 @@ from linecheck.errors import (
     AuthenticationError,
     ConfigError,
     ConflictError,
+    GoneError,
     ImageStoreError,
     InvalidFieldError,
     LinecheckError,
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 _STATUS: tuple[tuple[type[LinecheckError], int, str], ...] = (
     (InvalidFieldError, 422, "invalid_field"),
     (NotFoundError, 404, "not_found"),
+    (GoneError, 410, "gone"),
     (ConflictError, 409, "conflict"),
     (AuthenticationError, 401, "unauthenticated"),
     (PermissionDeniedError, 403, "forbidden"),

@@ -69,6 +69,23 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        self.images_pruned = Counter(
+            "linecheck_images_pruned",
+            "images expired by the image retention (their records stay and say so)",
+            registry=self.registry,
+        )
+        self.image_bytes_pruned = Counter(
+            "linecheck_image_bytes_pruned",
+            "bytes of image files the image retention deleted",
+            registry=self.registry,
+        )
+        self.image_prune_runs = Counter(
+            "linecheck_image_prune_runs",
+            "image retention runs inside the API, by outcome (ok|error): alert on errors",
+            ["outcome"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)

@@ -85,6 +85,12 @@ class DefectOut(_Out):
     heatmap_ref: str | None = Field(
         None, description="anomaly defects: JPEG heat map of the region over the crop (the crop's box)"
     )
+    crop_expired_at: datetime | None = Field(
+        None, description="when the image retention deleted the crop (null: stored); GET answers 410"
+    )
+    heatmap_expired_at: datetime | None = Field(
+        None, description="when the image retention deleted the heat map (null: stored)"
+    )
     review_state: str
     final_bbox: tuple[float, float, float, float] | None = Field(
         None, description="the box after a reviewer moved or resized it (null: the model's box stands)"
@@ -118,6 +124,8 @@ class DefectOut(_Out):
             location=row.location,
             crop_ref=row.crop_ref,
             heatmap_ref=row.heatmap_ref,
+            crop_expired_at=row.crop_expired_at,
+            heatmap_expired_at=row.heatmap_expired_at,
             review_state=current.state,
             final_bbox=current.final_bbox,
             final_location=trusted_location(row.final_bbox, row.final_location, current),
@@ -150,6 +158,11 @@ class InspectionOut(_Out):
     image_width: int
     image_height: int
     image_ref: str | None
+    image_expired_at: datetime | None = Field(
+        None,
+        description="when the image retention deleted the frame (null: stored, or never sent); the ref "
+        "stays and GET /v1/images/{ref} answers 410",
+    )
     roll_offset_m: float | None
     geometry: dict[str, Any] | None = Field(
         None,
@@ -277,6 +290,9 @@ class QueueItemOut(_Out):
     station: str
     captured_at: datetime
     image_ref: str | None
+    image_expired_at: datetime | None = Field(
+        None, description="when the image retention deleted the frame (null: stored)"
+    )
     image_width: int
     image_height: int
     model_name: str | None

@@ -109,6 +109,28 @@ class ApiSettings(ServiceSettings):
         description="/readyz answers 507 when the SQLite database's or the image store's filesystem has less "
         "free space than this, in MiB (0: no check)",
     )
+    image_retention_pass_days: int | None = Field(
+        None,
+        ge=1,
+        description="days the full frame of an inspection judged pass with no defect is kept after its "
+        "capture, then deleted (the record stays); unset: kept for ever",
+    )
+    image_retention_defect_days: int | None = Field(
+        None,
+        ge=1,
+        description="days every other frame (fail, not_inspected, or with a defect) and every defect crop "
+        "and heat map is kept after capture; unset: kept for ever. At least the pass days. Images of "
+        "pending defects, unread codes and golden samples are never deleted",
+    )
+    image_prune_interval_s: float = Field(
+        3600.0,
+        ge=0,
+        description="seconds between image retention runs inside the API when a retention is set (0: none in "
+        "the API; run `linecheck db prune-images` instead)",
+    )
+    image_prune_batch: int = Field(
+        500, ge=1, le=5000, description="images decided per transaction by an image retention run"
+    )
 
     @field_validator("shift_timezone")
     @classmethod
@@ -152,6 +174,17 @@ class ApiSettings(ServiceSettings):
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError(
                 f"{shown(self, 'ssl_certfile')}, {shown(self, 'ssl_keyfile')}: HTTPS needs both, or neither"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _defect_images_outlive_pass_frames(self) -> ApiSettings:
+        passed, defect = self.image_retention_pass_days, self.image_retention_defect_days
+        if passed is not None and defect is not None and defect < passed:
+            raise ValueError(
+                f"{shown(self, 'image_retention_defect_days')} is shorter than "
+                f"{shown(self, 'image_retention_pass_days')}: the images of defects are kept at least as "
+                "long as pass frames"
             )
         return self
 

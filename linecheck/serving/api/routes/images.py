@@ -57,11 +57,17 @@ async def post_image(
 
 
 @router.get(
-    "/{ref}", response_class=Response, responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}}
+    "/{ref}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, 410: {"description": "expired"}},
 )
 def get_image(ref: str, _key: ReaderKeyDep, context: ContextDep) -> Response:
-    """The image stored under ``ref`` (immutable, so it may be cached for ever)."""
-    image = load_image(context.images, ref)
+    """The image stored under ``ref`` (immutable, so it may be cached for ever).
+
+    **410** when the image retention expired it (the message names the setting); the records
+    that refer to it are kept and carry `image_expired_at` / `crop_expired_at` / `heatmap_expired_at`.
+    """
+    image = load_image(context.db, context.images, ref)
     return Response(
         image.data,
         media_type=image.content_type,

@@ -11,6 +11,7 @@ from linecheck.serving.store.db import Database
 from linecheck.serving.store.keys import KeyInfo
 from linecheck.serving.store.models import utcnow
 from linecheck.serving.store.repositories import golden as repo
+from linecheck.serving.store.repositories import images as image_repo
 from linecheck.serving.store.repositories import inspections as inspection_repo
 from linecheck.serving.store.repositories.actors import actor_names
 
@@ -69,6 +70,13 @@ def choose_golden(db: Database, lines: LineRegistry, line_id: str, body: GoldenI
             )
         if frame.image_ref is None:
             raise InvalidFieldError("inspection_id", body.inspection_id, "has no stored frame image")
+        # share-locked: once chosen, the image is a golden sample the retention keeps
+        if frame.image_expired_at is not None or image_repo.expired_among(
+            session, [frame.image_ref], lock=True
+        ):
+            raise InvalidFieldError(
+                "inspection_id", body.inspection_id, "its frame image was deleted by the image retention"
+            )
         station = body.station or frame.station
         repo.add_golden(
             session,

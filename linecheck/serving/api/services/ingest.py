@@ -8,13 +8,15 @@ Rules:
   with different content is a conflict (409). Content is compared by a SHA-256 of the
   validated inspection, so key order and number formatting do not matter.
 * The unit for a code is created on the code's first inspection, with the line's kind.
+* A frame, crop or heat map whose image the retention already expired is stored as expired
+  (``image_expired_at`` ...): a record never points at a deleted file without saying so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +41,7 @@ from linecheck.serving.api.services.records import tz_offset
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.keys import KeyInfo
 from linecheck.serving.store.models import utcnow
+from linecheck.serving.store.repositories import images as image_repo
 from linecheck.serving.store.repositories import inspections as repo
 from linecheck.serving.store.repositories import lines as line_repo
 
@@ -215,6 +218,8 @@ class IngestService:
                 raise ConflictingIdsError(conflicts)
             new = [(i, item, h) for i, item, h in unique.values() if item.id not in existing]
             now = utcnow()
+            # share-locked: the retention cannot expire one of these before this commits
+            expired = image_repo.expired_among(session, _refs(item for _, item, _ in new), lock=True)
             self._ensure_stations(session, [(item.line_id, item.station) for _, item, _ in new])
             repo.insert_units(
                 session,
@@ -229,7 +234,9 @@ class IngestService:
                     if item.code is not None
                 ],
             )
-            inserted = repo.insert_inspections(session, [self._row(item, h, key, now) for _, item, h in new])
+            inserted = repo.insert_inspections(
+                session, [self._row(item, h, key, now, expired) for _, item, h in new]
+            )
             raced = [entry for entry in new if entry[1].id not in inserted]
             if raced:  # stored by a concurrent request between our read and our insert
                 again = repo.existing_hashes(session, [item.id for _, item, _ in raced])
@@ -238,7 +245,7 @@ class IngestService:
                     self._metrics.conflicts.inc(len(conflicts))
                     raise ConflictingIdsError(conflicts)
             defect_rows = [
-                self._defect_row(item, defect, lines[item.line_id].kind)
+                self._defect_row(item, defect, lines[item.line_id].kind, expired)
                 for _, item, _ in new
                 if item.id in inserted
                 for defect in item.defects
@@ -273,7 +280,10 @@ class IngestService:
                     self._metrics.defects.labels(item.line_id, defect.class_name).inc()
 
     @staticmethod
-    def _row(item: InspectionIn, digest: str, key: KeyInfo, now: Any) -> dict[str, Any]:
+    def _row(
+        item: InspectionIn, digest: str, key: KeyInfo, now: Any, expired: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        expired = expired or {}
         return {
             "id": item.id,
             "code": item.code,
@@ -293,6 +303,7 @@ class IngestService:
             "image_width": item.image_width,
             "image_height": item.image_height,
             "image_ref": item.image_ref,
+            "image_expired_at": expired.get(item.image_ref) if item.image_ref else None,
             "roll_offset_m": item.roll_offset_m,
             "geometry": item.geometry,
             "defect_count": len(item.defects),
@@ -304,7 +315,10 @@ class IngestService:
         }
 
     @staticmethod
-    def _defect_row(item: InspectionIn, defect: DefectIn, kind: str) -> dict[str, Any]:
+    def _defect_row(
+        item: InspectionIn, defect: DefectIn, kind: str, expired: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        expired = expired or {}
         x1, y1, x2, y2 = defect.bbox
         return {
             "inspection_id": item.id,
@@ -320,7 +334,18 @@ class IngestService:
             "location": defect.location,
             "crop_ref": defect.crop_ref,
             "heatmap_ref": defect.heatmap_ref,
+            "crop_expired_at": expired.get(defect.crop_ref) if defect.crop_ref else None,
+            "heatmap_expired_at": expired.get(defect.heatmap_ref) if defect.heatmap_ref else None,
             "review_state": "pending",
             "reviewed_at": None,
             **_defect_columns(defect, kind),
         }
+
+
+def _refs(items: Iterable[InspectionIn]) -> list[str]:
+    """Every image ref ``items`` hold: frames, crops and heat maps."""
+    refs: list[str] = []
+    for item in items:
+        refs += [item.image_ref] if item.image_ref else []
+        refs += [ref for d in item.defects for ref in (d.crop_ref, d.heatmap_ref) if ref]
+    return refs

@@ -40,6 +40,7 @@ def review_queue(
                 station=inspection.station,
                 captured_at=inspection.captured_at,
                 image_ref=inspection.image_ref,
+                image_expired_at=inspection.image_expired_at,
                 image_width=inspection.image_width,
                 image_height=inspection.image_height,
                 model_name=inspection.model_name,

@@ -66,6 +66,7 @@ def newest_good_frame(
             Inspection.verdict == "pass",
             Inspection.defect_count == 0,
             Inspection.image_ref.is_not(None),
+            Inspection.image_expired_at.is_(None),  # a frame the image retention deleted shows nothing
         )
         .order_by(Inspection.captured_at.desc())
         .limit(1)
