@@ -137,6 +137,20 @@ export function imageUrl(ref) {
   return imageCache.get(ref);
 }
 
+/** What storedImage() resolves to for an image the retention deleted (the API answers 410 Gone). */
+export const EXPIRED = "expired";
+
+/** The decoded <img> of stored image `ref`: null without a ref, EXPIRED when the image retention deleted it. */
+export async function storedImage(ref) {
+  if (!ref) return null;
+  try {
+    return await loadImage(await imageUrl(ref));
+  } catch (exc) {
+    if (exc instanceof ApiError && exc.status === 410) return EXPIRED;
+    throw exc;
+  }
+}
+
 /** Load an <img> from `src` and resolve when decoded. */
 export function loadImage(src) {
   return new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 // Full frames with their boxes drawn on a canvas, and defect crops (stored, or cut from the frame).
 
-import { imageUrl, loadImage } from "./api.js";
+import { EXPIRED, storedImage } from "./api.js";
 import { classColour } from "./dom.js";
 import { placeLabel } from "./viewer.js";
 
@@ -11,8 +11,13 @@ function fit(width, height, maxWidth, maxHeight) {
   return { scale, width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }
 
-async function frameImage(ref) {
-  return ref ? loadImage(await imageUrl(ref)) : null;
+/** A dark placeholder with a line of text where an image would be. */
+function placeholder(ctx, text, width, height) {
+  ctx.fillStyle = "#3a3f47";
+  ctx.fillRect(0, 0, width, height);
+  ctx.fillStyle = "#cfd3da";
+  ctx.font = "14px system-ui, sans-serif";
+  ctx.fillText(text, 12, 24);
 }
 
 /** Draw a label for box `r` inside the canvas and clear of the labels already `taken`. */
@@ -33,19 +38,16 @@ function label(ctx, text, r, colour, taken) {
  */
 export async function drawFrame(canvas, { ref, width, height, boxes, classes, maxWidth = 640, maxHeight = 480 }) {
   const size = fit(width, height, maxWidth, maxHeight);
-  const img = await frameImage(ref);
+  const img = await storedImage(ref);
   canvas.width = size.width;
   canvas.height = size.height;
   const ctx = canvas.getContext("2d");
-  if (img) {
+  if (img && img !== EXPIRED) {
     ctx.drawImage(img, 0, 0, size.width, size.height);
   } else {
-    ctx.fillStyle = "#3a3f47";
-    ctx.fillRect(0, 0, size.width, size.height);
-    ctx.fillStyle = "#cfd3da";
-    ctx.font = "14px system-ui, sans-serif";
-    ctx.fillText("no full frame stored", 12, 24);
+    placeholder(ctx, img === EXPIRED ? "image expired" : "no full frame stored", size.width, size.height);
   }
+  canvas.dataset.expired = String(img === EXPIRED);
   const drawn = [];
   const ordered = [...boxes].sort((a, b) => Number(Boolean(a.selected)) - Number(Boolean(b.selected)));
   for (const box of ordered) {
@@ -75,7 +77,8 @@ export async function drawFrame(canvas, { ref, width, height, boxes, classes, ma
 /**
  * Show the crop of a defect in `canvas`: its heat map over the crop when `heatmapRef` is given (an
  * anomaly defect, the crop's box), else the stored crop when there is one, else the box cut from the
- * full frame with a margin. Returns "heatmap", "stored", "frame" or "none".
+ * full frame with a margin. Returns "heatmap", "stored", "frame", "expired" (the image retention deleted
+ * what there was to show) or "none".
  */
 export async function drawCrop(canvas, { cropRef, heatmapRef = null, frameRef, bbox, width, height, maxSize = 220 }) {
   const ctx = canvas.getContext("2d");
@@ -86,12 +89,14 @@ export async function drawCrop(canvas, { cropRef, heatmapRef = null, frameRef, b
   let sh = 0;
   let origin = "none";
   const storedRef = heatmapRef || cropRef;
-  if (storedRef) {
-    source = await loadImage(await imageUrl(storedRef));
+  const stored = await storedImage(storedRef);
+  const frame = stored && stored !== EXPIRED ? null : await storedImage(frameRef);
+  if (stored && stored !== EXPIRED) {
+    source = stored;
     [sw, sh] = [source.naturalWidth, source.naturalHeight];
     origin = heatmapRef ? "heatmap" : "stored";
-  } else if (frameRef) {
-    source = await loadImage(await imageUrl(frameRef));
+  } else if (frame && frame !== EXPIRED) {
+    source = frame;
     const kx = source.naturalWidth / width;
     const ky = source.naturalHeight / height;
     const [x1, y1, x2, y2] = bbox;
@@ -105,10 +110,10 @@ export async function drawCrop(canvas, { cropRef, heatmapRef = null, frameRef, b
   if (!source || sw <= 0 || sh <= 0) {
     canvas.width = maxSize;
     canvas.height = Math.round(maxSize / 2);
-    ctx.fillStyle = "#3a3f47";
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    canvas.dataset.origin = "none";
-    return "none";
+    const expired = stored === EXPIRED || frame === EXPIRED;
+    placeholder(ctx, expired ? "image expired" : "", canvas.width, canvas.height);
+    canvas.dataset.origin = expired ? "expired" : "none";
+    return canvas.dataset.origin;
   }
   const size = fit(sw, sh, maxSize, maxSize);
   canvas.width = size.width;

@@ -12,11 +12,12 @@ export function heatmapView(defect, wants) {
   return { available, shown, heatmapRef: shown ? defect.heatmap_ref : null };
 }
 
-/** Caption of the crop pane for what drawCrop drew ("heatmap", "stored", "frame" or "none"). */
+/** Caption of the crop pane for what drawCrop drew ("heatmap", "stored", "frame", "expired" or "none"). */
 export function cropCaption(origin) {
   return {
     heatmap: "heat map of the anomaly over the crop",
     stored: "stored crop",
     frame: "cut from the frame",
+    expired: "image expired (deleted by the image retention)",
   }[origin] || "no image";
 }

@@ -110,6 +110,7 @@ function inspectionEntry(inspection, classes, grade) {
       released ? [" ", statusBadge("released", "failed as inspected, accepted after review")] : "",
       ` ${inspection.line_id}/${inspection.station}${where} · ${inspection.model_name || "—"} v${inspection.model_version || "—"} `,
       trigger, inspection.image_ref ? toggle : "",
+      inspection.image_expired_at ? el("span", { class: "muted image-expired" }, " image expired") : "",
       inspection.reason ? el("div", { class: "muted" }, released ? `at inspection: ${inspection.reason}` : inspection.reason) : "",
       defects.length ? el("ul", { class: "defect-list" }, defects) : "", frameBox));
 }

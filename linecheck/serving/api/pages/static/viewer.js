@@ -6,7 +6,7 @@
 // y * scale + oy). What is drawn is mirrored in data attributes for tests and tools: boxes and
 // labels (canvas pixels), scale, zoom, offset, filter, mode and the draft box (frame pixels).
 
-import { imageUrl, loadImage } from "./api.js";
+import { EXPIRED, storedImage } from "./api.js";
 import { classColour } from "./dom.js";
 
 const HANDLE = 8;
@@ -46,6 +46,7 @@ export class FrameViewer {
     this.onDraft = onDraft;
     this.onPick = onPick;
     this.image = null;
+    this.expired = false;
     this.width = 1;
     this.height = 1;
     this.boxes = [];
@@ -70,7 +71,10 @@ export class FrameViewer {
 
   /** Show frame `ref` (width x height pixels) with `boxes` [{id, bbox, class_name, confidence, selected, rejected}]. */
   async show({ ref, width, height, boxes }) {
-    this.image = ref ? await loadImage(await imageUrl(ref)) : null;
+    const image = await storedImage(ref);
+    this.expired = image === EXPIRED; // the image retention deleted it: say so, draw no broken image
+    this.image = this.expired ? null : image;
+    this.canvas.dataset.expired = String(this.expired);
     this.width = width;
     this.height = height;
     this.boxes = boxes;
@@ -197,7 +201,7 @@ export class FrameViewer {
       ctx.fillRect(ox, oy, this.width * scale, this.height * scale);
       ctx.fillStyle = "#cfd3da";
       ctx.font = "14px system-ui, sans-serif";
-      ctx.fillText("no full frame stored", ox + 12, oy + 24);
+      ctx.fillText(this.expired ? "image expired" : "no full frame stored", ox + 12, oy + 24);
     }
     const drawn = [];
     const labels = [];
