@@ -69,7 +69,7 @@ def violations(packages: tuple[str, ...], forbidden: tuple[str, ...], root: Path
 
 
 #: Modules every package may import: kinds, the wire contract, the model contract, messages, errors, grading,
-#: which files are images.
+#: which files are images, whether a frame is fit to judge, the challenge-part rule.
 FLOOR = (
     "linecheck.kinds",
     "linecheck.contract",
@@ -82,6 +82,8 @@ FLOOR = (
     "linecheck.image_files",
     "linecheck.pixel_depth",
     "linecheck.text_files",
+    "linecheck.frame_checks",
+    "linecheck.verification",
 )
 
 #: (importing packages, packages they must not import)
