@@ -173,7 +173,11 @@ class MjpegCamera:
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
                 while camera.online.is_set():
-                    _ok, buf = cv2.imencode(".jpg", np.full((side, side, 3), camera.sent % 250, np.uint8))
+                    # a textured frame, new each time: a flat one is what the frame checks refuse
+                    image = np.random.default_rng(camera.sent).integers(
+                        30, 220, (side, side, 3), dtype=np.uint8
+                    )
+                    _ok, buf = cv2.imencode(".jpg", image)
                     head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(buf)
                     try:
                         self.wfile.write(head + buf.tobytes() + b"\r\n")
