@@ -100,3 +100,21 @@ def test_challenge_parts_are_not_production_in_the_line_statistics(client: Clien
     totals = response.json()["totals"]
     assert totals["units"] == 2 and totals["failed_units"] == 1 and totals["inspections"] == 2
     assert totals["defects_by_class"] == {"dent": 1}  # the red rabbit's scratch is not a production defect
+
+
+def test_challenge_parts_do_not_wait_in_the_review_queue(client: Client) -> None:
+    client.inspect("BR0000000101", 40, [("dent", "face")])
+    client.inspect(RABBIT, 30, [("scratch", "face")])
+
+    def queue(**params: Any) -> list[tuple[str, str]]:
+        response = httpx.get(
+            client.base + "/v1/review/queue", params=params, headers=client.viewer, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["total"] == len(body["items"])
+        return [(i["code"], i["defect"]["class_name"]) for i in body["items"]]
+
+    assert queue() == [("BR0000000101", "dent")]  # the red rabbit's known scratch is not a reviewer's work
+    assert queue(line_id="bearing-01") == [("BR0000000101", "dent")]
+    assert queue(code=RABBIT) == [(RABBIT, "scratch")]  # asked for by its code, it is there

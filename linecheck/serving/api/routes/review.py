@@ -56,6 +56,7 @@ def review_queue(
 
     `total` counts matches up to 10,000 (`total_exact` is false beyond); `unread_inspections`
     counts frames whose code could not be read (list them with `GET /v1/inspections?code_status=code_unread`).
+    The lines' challenge parts (`verification:` in a line YAML) are left out unless `code` names one.
     """
     flt = QueueFilter(
         code=code,
@@ -67,7 +68,7 @@ def review_queue(
         since=since,
         until=until,
     )
-    return service.review_queue(context.db, flt, limit=limit, offset=offset, sort=sort)
+    return service.review_queue(context.db, flt, limit=limit, offset=offset, sort=sort, lines=context.lines)
 
 
 @router.get("/review/stats", response_model=ReviewerStatsOut)

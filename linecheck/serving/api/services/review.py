@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from linecheck.errors import ConflictError, NotFoundError
 from linecheck.kinds import check_code
 from linecheck.serving.api.auth import require_line
@@ -19,9 +21,27 @@ from linecheck.serving.store.repositories.actors import actor_names
 
 
 def review_queue(
-    db: Database, flt: review_repo.QueueFilter, *, limit: int, offset: int, sort: str = "newest"
+    db: Database,
+    flt: review_repo.QueueFilter,
+    *,
+    limit: int,
+    offset: int,
+    sort: str = "newest",
+    lines: LineRegistry | None = None,
 ) -> QueueOut:
-    """A page of the queue (newest first, or lowest confidence first), its total and unread frames."""
+    """A page of the queue (newest first, or lowest confidence first), its total and unread frames.
+
+    With ``lines``, the lines' challenge parts (``verification:``) are left out unless ``flt.code``
+    asks for one: their defects are known, and the verification judges them, not a reviewer.
+    """
+    if lines is not None and flt.code is None:
+        known = tuple(
+            (line_id, part.code)
+            for line_id, line in sorted(lines.all().items())
+            if line.verification is not None and flt.line_id in (None, line_id)
+            for part in line.verification.parts
+        )
+        flt = replace(flt, exclude_units=known)
     with db.reader() as session:
         rows = review_repo.review_queue(session, flt, limit=limit, offset=offset, sort=sort)
         total = review_repo.count_queue(session, flt, cap=COUNT_CAP)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, func, select, update
+from sqlalchemy import Row, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store import audit
@@ -137,12 +137,24 @@ class QueueFilter:
     since: datetime | None = None
     until: datetime | None = None
     code: str | None = None
+    #: (line id, code) of units left out: the lines' challenge parts, whose defects are known.
+    exclude_units: tuple[tuple[str, str], ...] = ()
 
 
 def _queue_query(query: _SelectT, flt: QueueFilter) -> _SelectT:
     if flt.code is not None:
         frames = select(Inspection.id).where(Inspection.code == flt.code)
         query = query.where(Defect.inspection_id.in_(frames))
+    if flt.exclude_units:
+        known = select(Inspection.id).where(
+            or_(
+                *(
+                    and_(Inspection.line_id == line, Inspection.code == code)
+                    for line, code in flt.exclude_units
+                )
+            )
+        )
+        query = query.where(Defect.inspection_id.not_in(known))
     if flt.state is not None:
         query = query.where(Defect.review_state == flt.state)
     if flt.line_id is not None:
