@@ -67,6 +67,11 @@ class VerificationConfig(BaseModel):
             raise ValueError(f"parts list code(s) {twice} more than once")
         return self
 
+    @property
+    def codes(self) -> list[str]:
+        """The challenge parts' codes, in the YAML's order."""
+        return [p.code for p in self.parts]
+
     def part(self, code: str | None) -> ChallengePart | None:
         """The challenge part with ``code``, if it is one."""
         return next((p for p in self.parts if p.code == code), None)

@@ -83,8 +83,8 @@ def check_frames(
 
     Every frame is also checked with the camera's current checks (``--line``; else the defaults), and
     the command exits 1 when a frame fails one (on frames of good products: the checks are too strict,
-    or the camera is not set up). Calibrate on a folder
-    of frames of good products taken at the line's lighting and focus.
+    or the camera is not set up). Calibrate on a folder of frames of good products taken at the line's
+    lighting and focus.
     """
     import json
 

@@ -180,14 +180,16 @@ def shadow_specs(
             ready_timeout_s=2.0,
         )
 
+    if runtime not in ("triton", "onnx"):
+        raise ConfigError(f"runtime={runtime!r}: expected triton or onnx")
+    registry = Registry(registry_root or get_path_settings().models_dir) if runtime == "onnx" else None
+
     def on_onnx(ref: ModelRef) -> Detector:
         from linecheck.serving.triton.onnx_detector import OnnxDetector
 
-        registry = Registry(registry_root or get_path_settings().models_dir)
+        assert registry is not None
         return OnnxDetector.from_registry(registry.get(ref.name, ref.version), intra_op_threads=threads)
 
-    if runtime not in ("triton", "onnx"):
-        raise ConfigError(f"runtime={runtime!r}: expected triton or onnx")
     build_one = on_triton if runtime == "triton" else on_onnx
 
     def factory(ref: ModelRef, line: LineConfig) -> DetectorFactory:

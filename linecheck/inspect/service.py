@@ -57,6 +57,13 @@ def model_of(line: LineConfig) -> str:
     return line.model.name if line.model else line.kind
 
 
+def _model_state(worker: BatchWorker | ShadowWorker) -> str:
+    """A model worker's state in the status: stopped (its worker finished), up or down."""
+    if worker.finished.is_set():
+        return "stopped"
+    return "up" if worker.detector is not None else "down"
+
+
 class InspectorService:
     """Runs the line-side pipeline for one or more lines until stopped (or the sources end)."""
 
@@ -485,9 +492,7 @@ class InspectorService:
                 "shadow": {
                     w.spec.label: {
                         **{k: v for k, v in w.record.snapshot().items() if k not in ("line_id", "shadow")},
-                        "state": "stopped"
-                        if w.finished.is_set()
-                        else ("up" if w.detector is not None else "down"),
+                        "state": _model_state(w),
                         "last_error": w.last_error,
                     }
                     for w in self.shadow_workers
@@ -507,9 +512,7 @@ class InspectorService:
             "models": {
                 name: {
                     "connected": b.detector is not None,
-                    "state": "stopped"
-                    if b.finished.is_set()
-                    else ("up" if b.detector is not None else "down"),
+                    "state": _model_state(b),
                     "batches": b.batches,
                     "last_error": b.last_error,
                     "version": None if b.detector is None else str(b.detector.model_version),

@@ -193,16 +193,8 @@ class CodeWorker(Worker):
         )
         model_name, queue = self.routes[frame.line_id]
         if refused:  # a frame no model should judge: recorded not_inspected with its image and code
-            self.metrics.frame_not_inspected(frame.line_id, "frame_check")
-            self._warn.warning(
-                f"frame-check-{frame.line_id}-{frame.station}",
-                "line %s station %s frame %d not_inspected: %s",
-                frame.line_id,
-                frame.station,
-                frame.seq,
-                refused,
-            )
-            self.results.put_until(failed(coded, model_name, f"frame check: {refused}"), self.stop)
+            key = f"frame-check-{frame.line_id}-{frame.station}"
+            self.not_inspected(coded, model_name, "frame_check", f"frame check: {refused}", key)
             return
         started = time.monotonic()
         if queue.put(coded, timeout=self.queue_wait_s):
@@ -210,8 +202,22 @@ class CodeWorker(Worker):
             return
         self.metrics.waited(queue.name, time.monotonic() - started)
         reason = f"inference queue {queue.name} full for {self.queue_wait_s}s: inference is falling behind"
-        self.metrics.frame_not_inspected(frame.line_id, "queue_full")
-        self._warn.warning(queue.name, "line %s frame %d not_inspected: %s", frame.line_id, frame.seq, reason)
+        self.not_inspected(coded, model_name, "queue_full", reason, queue.name)
+
+    def not_inspected(
+        self, coded: CodedFrame, model_name: str, cause: str, reason: str, log_key: str
+    ) -> None:
+        """Pass ``coded`` on uninferred, not_inspected for ``reason``: counted by cause, logged."""
+        frame = coded.frame
+        self.metrics.frame_not_inspected(frame.line_id, cause)
+        self._warn.warning(
+            log_key,
+            "line %s station %s frame %d not_inspected: %s",
+            frame.line_id,
+            frame.station,
+            frame.seq,
+            reason,
+        )
         self.results.put_until(failed(coded, model_name, reason), self.stop)
 
     def measure(self, line: LineConfig, frame: Frame) -> FrameGeometry | None:

@@ -36,10 +36,10 @@ def review_queue(
     """
     if lines is not None and flt.code is None:
         known = tuple(
-            (line_id, part.code)
+            (line_id, code)
             for line_id, line in sorted(lines.all().items())
             if line.verification is not None and flt.line_id in (None, line_id)
-            for part in line.verification.parts
+            for code in line.verification.codes
         )
         flt = replace(flt, exclude_units=known)
     with db.reader() as session:

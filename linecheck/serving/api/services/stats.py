@@ -109,7 +109,7 @@ def line_stats(
     challenge parts (``verification:``) are not production: no figure counts them.
     """
     line = lines.require(line_id)
-    challenge = [p.code for p in line.verification.parts] if line.verification else []
+    challenge = line.verification.codes if line.verification else []
     since, until = check_period(since, until)
     if bucket == "hour" and until - since > MAX_HOURLY_PERIOD:
         raise InvalidFieldError(

@@ -28,7 +28,7 @@ def line_verification(
         raise NotFoundError(f"line {line_id} lists no challenge parts (verification: in its YAML)")
     with db.reader() as session:
         latest = {}
-        for inspection in repo.inspections_for_codes(session, [p.code for p in config.parts]):
+        for inspection in repo.inspections_for_codes(session, config.codes):
             if inspection.line_id == line_id and inspection.code is not None:
                 latest[inspection.code] = inspection  # capture order: the last one wins
         classes: dict[str, set[str]] = {i.id: set() for i in latest.values()}
