@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializationInfo,
     SerializeAsAny,
     SerializerFunctionWrapHandler,
@@ -29,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
+from linecheck.contract import ProductId
 from linecheck.errors import ConfigError, InvalidFieldError
 from linecheck.frame_checks import FrameChecks
 from linecheck.kinds import FrameView, KindOptions, KindSpec, get_kind, kind_names
@@ -136,6 +138,54 @@ class ModelRef(BaseModel):
     )
 
 
+def _thresholds_in_range(value: dict[str, float]) -> dict[str, float]:
+    for name, thr in value.items():
+        if not 0.0 <= thr <= 1.0:
+            raise ValueError(f"thresholds.{name}={thr!r}: expected a value in [0, 1]")
+    return value
+
+
+Thresholds = Annotated[dict[str, float], AfterValidator(_thresholds_in_range)]
+
+
+class ProductConfig(BaseModel):
+    """One product (recipe) a line makes, written under the line's ``products:``.
+
+    A changeover (the PLC's ``PrepareProduct``, ``POST /product``, a job's ``product``) or the unit's
+    code (``code_pattern``) picks it; the unit is then judged with the line's config and this product's
+    changes over it (:meth:`LineConfig.for_product`): thresholds and the kind's section merged key by
+    key, the model, the line speed. Classes, cameras and outputs stay the line's.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: ProductId
+    name: str = ""
+    code_pattern: str | None = Field(
+        None,
+        description="a unit whose code matches it (whole, a regular expression) is this product, whatever "
+        "product the line is on; codes must still match the line's code_pattern to be read",
+    )
+    thresholds: Thresholds = Field(default_factory=dict, description="per class, over the line's")
+    model: ModelRef | None = Field(None, description="its own model (the line's classes); unset: the line's")
+    extra_models: list[ModelRef] | None = Field(None, description="its own extra models; unset: the line's")
+    speed_m_per_min: float | None = Field(None, gt=0)
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="changes to the kind's section, written under the kind's name (``pv: {cols: 12}``)",
+    )
+
+    @field_validator("code_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"code_pattern={value!r} is not a regular expression: {exc}") from None
+        return value
+
+
 class LineConfig(BaseModel):
     """One production line, as written in ``configs/lines/<id>.yaml``."""
 
@@ -145,9 +195,7 @@ class LineConfig(BaseModel):
     name: str = ""
     kind: str = Field(description="a registered kind (built-in: textile, bearing, pv; plug-ins add more)")
     classes: list[str] = Field(default_factory=list)
-    thresholds: dict[str, float] = Field(
-        default_factory=dict, description="per-class; 'default' for the rest"
-    )
+    thresholds: Thresholds = Field(default_factory=dict, description="per-class; 'default' for the rest")
     code_pattern: str = ""
     code_source: Literal["frame", "trigger"] = "frame"
     speed_m_per_min: float = Field(30.0, gt=0)
@@ -176,6 +224,19 @@ class LineConfig(BaseModel):
         default_factory=LineOutputs,
         description="reject deadline and the line outputs it uses (OPC UA, MQTT, Modbus; see line_outputs)",
     )
+    products: list[ProductConfig] = Field(
+        default_factory=list,
+        description="the products (recipes) the line makes, each with its changes to this config; a "
+        "changeover or the unit's code picks one (for_product)",
+    )
+    default_product: ProductId | None = Field(
+        None, description="the product the line is on at start-up; unset: the line's own config"
+    )
+
+    #: Per product id, the line's config as that product changes it (built once, after validation).
+    _variants: dict[str, LineConfig] = PrivateAttr(default_factory=dict)
+    #: The product this config is the variant of (None: the line's own).
+    _product: str | None = PrivateAttr(None)
 
     @model_validator(mode="before")
     @classmethod
@@ -196,10 +257,9 @@ class LineConfig(BaseModel):
         try:
             data["options"] = spec.options(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{spec.name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise ValueError(problems) from None
+            raise ValueError(_problems(exc, spec.name)) from None
+        if isinstance(data.get("products"), list):
+            data["products"] = [_product_section(p, i, spec.name) for i, p in enumerate(data["products"])]
         return data
 
     @field_validator("kind")
@@ -213,15 +273,12 @@ class LineConfig(BaseModel):
         data = handler(self)
         if isinstance(data, dict) and "options" in data:
             data[self.kind] = data.pop("options")
+        for product in (data.get("products") or ()) if isinstance(data, dict) else ():
+            if isinstance(product, dict) and "options" in product:
+                options = product.pop("options")
+                if options:
+                    product[self.kind] = options
         return data
-
-    @field_validator("thresholds")
-    @classmethod
-    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
-        for name, thr in value.items():
-            if not 0.0 <= thr <= 1.0:
-                raise ValueError(f"thresholds.{name}={thr!r}: expected a value in [0, 1]")
-        return value
 
     @model_validator(mode="after")
     def _fill_kind_defaults(self) -> LineConfig:
@@ -240,7 +297,75 @@ class LineConfig(BaseModel):
         self._per_cell_models_have_cells(spec)
         self._shadows_are_other_models()
         self._challenge_parts_fit_the_line()
+        self._build_variants()
         return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Build the products' configs once more: private attributes are set only after validation."""
+        self._variants = self._build_variants()
+
+    def _build_variants(self) -> dict[str, LineConfig]:
+        """Each product's config (a ValueError naming ``products.N`` when one is not a valid line)."""
+        ids = [p.id for p in self.products]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"products: {twice} listed more than once")
+        if self.default_product is not None and self.default_product not in ids:
+            raise ValueError(f"default_product={self.default_product!r} is not one of the products {ids}")
+        base = self.model_dump(mode="json", exclude={"products", "default_product"})
+        variants: dict[str, LineConfig] = {}
+        for i, product in enumerate(self.products):
+            data = {**base, "thresholds": {**self.thresholds, **product.thresholds}}
+            data[self.kind] = {**base[self.kind], **product.options}
+            if product.model is not None:
+                data["model"] = product.model.model_dump(mode="json")
+            if product.extra_models is not None:
+                data["extra_models"] = [m.model_dump(mode="json") for m in product.extra_models]
+            if product.speed_m_per_min is not None:
+                data["speed_m_per_min"] = product.speed_m_per_min
+            try:
+                variant = LineConfig.model_validate(data)
+            except ValidationError as exc:
+                raise ValueError(f"products.{i} ({product.id}): {_problems(exc)}") from None
+            variant._product = product.id
+            variants[product.id] = variant
+        return variants
+
+    @property
+    def product(self) -> str | None:
+        """The product this config is for (None: the line's own config)."""
+        return self._product
+
+    def for_product(self, product: str | None) -> LineConfig:
+        """The line's config for ``product`` (None: the line's own).
+
+        Raises:
+            InvalidFieldError: ``product`` is not one of the line's products.
+
+        """
+        if product is None:
+            return self
+        try:
+            return self._variants[product]
+        except KeyError:
+            raise InvalidFieldError(
+                "product",
+                product,
+                f"not a product of line {self.id}; its products are {list(self._variants)}",
+            ) from None
+
+    def product_for_code(self, code: str | None) -> str | None:
+        """The first product whose ``code_pattern`` matches ``code`` whole (None: no product claims it)."""
+        if code is None:
+            return None
+        for product in self.products:
+            if product.code_pattern is not None and re.fullmatch(product.code_pattern, code):
+                return product.id
+        return None
+
+    def variants(self) -> list[LineConfig]:
+        """The line's own config and each product's: every model and geometry it may run."""
+        return [self, *self._variants.values()]
 
     def _challenge_parts_fit_the_line(self) -> None:
         if self.verification is None:
@@ -290,6 +415,36 @@ class LineConfig(BaseModel):
     def threshold(self, class_name: str) -> float:
         """Confidence threshold for ``class_name`` (its own, else ``default``, else 0.25)."""
         return self.thresholds.get(class_name, self.thresholds.get("default", 0.25))
+
+
+def model_of(line: LineConfig) -> str:
+    """The model name a line (or one of its products) runs: its ``model.name``, default the kind."""
+    return line.model.name if line.model else line.kind
+
+
+def _problems(exc: ValidationError, *prefix: str) -> str:
+    """A validation error's problems on one line: ``field.path: message; ...`` (under ``prefix``)."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join([*prefix, *(str(p) for p in err["loc"])])
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def _product_section(product: Any, index: int, kind: str) -> Any:
+    """A product's entry with its changes to the kind's section (written under the kind's name) as options."""
+    if not isinstance(product, dict):
+        return product
+    others = sorted(set(product) & set(kind_names()) - {kind})
+    if others:
+        raise ValueError(
+            f"products.{index}: section {others[0]!r} belongs to {others[0]} lines; this line is {kind}"
+        )
+    if kind in product:
+        product = dict(product)
+        product["options"] = product.pop(kind)
+    return product
 
 
 def load_line(path: Path) -> LineConfig:

@@ -125,6 +125,8 @@ Reason = Annotated[str, StringConstraints(max_length=REASON_MAX_CHARS), _Clean]
 Comment = Annotated[str, StringConstraints(max_length=COMMENT_MAX_CHARS), _Clean]
 EventLocation = Annotated[str, StringConstraints(max_length=EVENT_LOCATION_MAX_CHARS), _Clean]
 TriggerId = Annotated[str, StringConstraints(min_length=1, max_length=TRIGGER_ID_MAX_CHARS), _Clean]
+#: A product (recipe) a line makes, as its YAML's ``products:`` names it (``6204-2RS``, ``PV-6x10``).
+ProductId = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 #: A line encoder's count at a trigger: any 64-bit integer (a PLC's signed counter wraps below zero).
 EncoderCount = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 
@@ -297,7 +299,7 @@ class DefectPayload(_Payload):
 
 
 #: Inspection fields added after the first contract; a null one is left out of the payload and its hash.
-_OMITTED_WHEN_NULL = ("trigger_id", "encoder_count", "geometry")
+_OMITTED_WHEN_NULL = ("trigger_id", "encoder_count", "geometry", "product")
 
 
 class TriggerPayload(_Payload):
@@ -330,6 +332,11 @@ class InspectionPayload(_Payload):
     encoder_count: EncoderCount | None = Field(
         None,
         description="the line encoder's count at the trigger (PLC shift-register position); null: none given",
+    )
+    product: ProductId | None = Field(
+        None,
+        description="the product (recipe) the unit was judged as, one of its line's products: its thresholds "
+        "and geometry applied; null: the line's own (a line with no products:)",
     )
     image_width: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
     image_height: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)

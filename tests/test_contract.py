@@ -89,7 +89,7 @@ def _api_error(body: dict[str, Any]) -> InvalidFieldError:
 
 
 def test_every_field_survives_inspector_to_api() -> None:
-    result = InspectionResult(**result_fields())
+    result = InspectionResult(**{**result_fields(), "product": "M10-120H"})
     payload = result.to_payload()
     assert list(payload) == list(InspectionPayload.model_fields)
     assert all(value is not None for value in payload.values()), payload
@@ -112,6 +112,7 @@ def test_every_field_survives_inspector_to_api() -> None:
         "frame_seq": result.frame_seq,
         "trigger_id": "M-1001",
         "encoder_count": 52311,
+        "product": "M10-120H",
         "image_width": result.image_width,
         "image_height": result.image_height,
         "image_ref": result.image_ref,
