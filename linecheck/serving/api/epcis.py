@@ -5,8 +5,9 @@ same ID, in every later export and in the trace of every code it involves:
 
 * every inspection of the code -> ``ObjectEvent`` (action OBSERVE, bizStep ``inspecting``,
   disposition ``conformant`` / ``non_conformant`` / ``unknown`` for pass / fail / not_inspected;
-  the verdict, model, the trigger (the PLC's MeasId and encoder count, when sent) and the defects as
-  the model reported them as ``linecheck:`` extension fields);
+  the verdict, model, the trigger (the PLC's MeasId and encoder count, when sent), the product it
+  was judged as (when the line has products) and the defects as the model reported them as
+  ``linecheck:`` extension fields);
 * every review decision (confirm, reject, reclassify, a corrected box, a defect drawn by a
   reviewer, an undo) -> ``ObjectEvent`` (bizStep ``inspecting``, ``linecheck:review``): reviews are
   appended, never changed, so a later decision is a new event rather than an edit of an old one;
@@ -117,6 +118,7 @@ def _inspection_event(inspection: InspectionOut, uris: _Uris) -> dict[str, Any]:
             "inspectionID": inspection.id,
             "triggerID": inspection.trigger_id,
             "encoderCount": inspection.encoder_count,
+            "product": inspection.product,
             "verdict": inspection.verdict,
             "reason": inspection.reason,
             "model": {"name": inspection.model_name, "version": inspection.model_version}

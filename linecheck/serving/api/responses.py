@@ -155,6 +155,9 @@ class InspectionOut(_Out):
         None, description="the PLC's measurement / job id (MeasId) or <station>:<frame_seq>; null: not sent"
     )
     encoder_count: int | None = Field(None, description="the line encoder's count at the trigger")
+    product: str | None = Field(
+        None, description="the line's product (recipe) the unit was judged as; null: the line's own config"
+    )
     image_width: int
     image_height: int
     image_ref: str | None
@@ -299,6 +302,7 @@ class QueueItemOut(_Out):
     model_version: str | None
     trigger_id: str | None = Field(None, description="the inspection's trigger (the PLC's MeasId), if sent")
     encoder_count: int | None = None
+    product: str | None = Field(None, description="the line's product the unit was judged as, if any")
 
 
 class QueueOut(_Out):
@@ -334,6 +338,11 @@ class GradeOut(_Out):
     code: str
     kind: str
     line_id: str
+    product: str | None = Field(
+        None,
+        description="the line's product the unit was graded as (that of its newest inspection); null: the "
+        "line's own config",
+    )
     grade: str
     accepted: bool
     status: UnitStatusOut = "accepted"
@@ -413,6 +422,7 @@ class LineStatsOut(_Out):
     """Statistics of a line over a period, per shift (or per hour)."""
 
     line_id: str
+    product: str | None = Field(None, description="the product asked for: its inspections and units only")
     since: datetime
     until: datetime
     bucket: Literal["shift", "hour"] = "shift"
@@ -428,6 +438,11 @@ class LineOut(_Out):
     kind: str
     name: str
     config: dict[str, Any]
+    product_configs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per product of the line (its YAML's products:), the line's config as that product "
+        "changes it (LineConfig.for_product): what a page draws a unit of that product with",
+    )
     stations: list[str]
     updated_at: datetime
     updated_by: str
@@ -496,6 +511,7 @@ class UnitSummaryOut(_Out):
 
     code: str
     last_at: datetime
+    product: str | None = Field(None, description="the line's product the unit was graded as, if any")
     status: UnitStatusOut
     grade: str
     accepted: bool

@@ -29,6 +29,7 @@ from linecheck.contract import (
     InspectionPayload,
     LineId,
     ProcessEventPayload,
+    ProductId,
     ReviewPayload,
     Timestamp,
     TriggerId,
@@ -57,6 +58,7 @@ __all__ = [
     "MergeIn",
     "Offset",
     "ProcessEventIn",
+    "ProductQuery",
     "ReviewIn",
     "RowId",
     "Since",
@@ -86,6 +88,10 @@ ClassNameQuery = Annotated[ClassName | None, Query()]
 CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
 TriggerIdQuery = Annotated[
     TriggerId | None, Query(description="the PLC's measurement / job id (MeasId) the unit was triggered with")
+]
+#: A product of a line (``products:`` in its YAML); one the line, or every line, lacks is a 422.
+ProductQuery = Annotated[
+    ProductId | None, Query(description="a product (recipe) of the line: the units judged as it only")
 ]
 Since = Annotated[Timestamp | None, Query(description="from this time on (ISO 8601 with offset)")]
 Until = Annotated[Timestamp | None, Query(description="before this time (ISO 8601 with offset)")]

@@ -138,6 +138,8 @@ class Inspection(Base):
         Index("ix_inspections_line_id_captured_at", "line_id", "captured_at"),
         # a PLC's log names a unit by its trigger (MeasId): look it up per line
         Index("ix_inspections_line_id_trigger_id", "line_id", "trigger_id"),
+        # the inspections and statistics of one product of a line, by time (0012)
+        Index("ix_inspections_line_id_product_captured_at", "line_id", "product", "captured_at"),
         Index(
             "ix_inspections_unread",
             "captured_at",
@@ -168,6 +170,9 @@ class Inspection(Base):
     #: at it; None for inspections stored before 0010 and from inspectors that send neither.
     trigger_id: Mapped[str | None] = mapped_column(String(128))
     encoder_count: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    #: The product (one of the line's ``products:``) the unit was judged as; None: the line's own config
+    #: (a line without products, and inspections stored before 0012).
+    product: Mapped[str | None] = mapped_column(String(64))
     image_width: Mapped[int] = mapped_column(Integer)
     image_height: Mapped[int] = mapped_column(Integer)
     image_ref: Mapped[str | None] = mapped_column(String(64))

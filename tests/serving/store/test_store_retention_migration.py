@@ -7,7 +7,7 @@ from alembic import command
 from lc_plain_rows import T, insert_rows, inspection_rows
 from sqlalchemy import inspect
 
-from linecheck.serving.store.db import alembic_config, current_revision, head_revision, make_engine
+from linecheck.serving.store.db import alembic_config, current_revision, make_engine
 
 REF = "ab" * 32
 COLUMNS = {
@@ -56,7 +56,7 @@ def test_0011_adds_the_expiry_columns_and_its_downgrade_keeps_every_row(empty_ur
             insert_rows(conn, rows)
 
         command.upgrade(config, "0011")
-        assert current_revision(engine) == "0011" == head_revision()
+        assert current_revision(engine) == "0011"
         for table, added in COLUMNS.items():
             columns = _columns(engine, table)
             assert added <= set(columns) and all(columns[c]["nullable"] for c in added)

@@ -16,6 +16,7 @@ from linecheck.serving.api.schemas import (
     InspectionIdPath,
     LineIdQuery,
     Offset,
+    ProductQuery,
     Since,
     TriggerIdQuery,
     Until,
@@ -73,6 +74,7 @@ def list_inspections(
     code_status: CodeStatus | None = Query(None, description="code_unread: frames waiting for a code"),
     verdict: Verdict | None = None,
     trigger_id: TriggerIdQuery = None,
+    product: ProductQuery = None,
     since: Since = None,
     until: Until = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -80,7 +82,8 @@ def list_inspections(
 ) -> InspectionPageOut:
     """List inspections, newest first; `code_status=code_unread` lists frames still without a code.
 
-    `line_id` + `trigger_id` finds the record of the unit a PLC triggered (its MeasId).
+    `line_id` + `trigger_id` finds the record of the unit a PLC triggered (its MeasId). `product`: the
+    inspections judged as that product (one of the line's `products:`; an unknown one is a 422).
     """
     flt = InspectionFilter(
         line_id=line_id,
@@ -88,10 +91,11 @@ def list_inspections(
         code_status=code_status,
         verdict=verdict,
         trigger_id=trigger_id,
+        product=product,
         since=since,
         until=until,
     )
-    return queries.list_inspections(context.db, flt, limit=limit, offset=offset)
+    return queries.list_inspections(context.db, context.lines, flt, limit=limit, offset=offset)
 
 
 @router.get("/{inspection_id}", response_model=InspectionOut)

@@ -6,17 +6,20 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from linecheck.contract import NAME_PATTERN
 from linecheck.errors import NotFoundError
 from linecheck.serving.api.deps import ContextDep, ReaderKeyDep, ReviewerKeyDep
 from linecheck.serving.api.responses import GoldenOut, LineOut, LineStatsOut, RecentUnitsOut, VerificationOut
-from linecheck.serving.api.schemas import GoldenIn, LineIdPath, Since, Until
+from linecheck.serving.api.schemas import GoldenIn, LineIdPath, ProductQuery, Since, Until
 from linecheck.serving.api.services.exports import defects_csv
 from linecheck.serving.api.services.golden import choose_golden, golden_sample
+from linecheck.serving.api.services.products import product_configs
 from linecheck.serving.api.services.stats import check_period, line_stats
 from linecheck.serving.api.services.units import latest_units
 from linecheck.serving.api.services.verification import line_verification
+from linecheck.serving.store.models import Line
 from linecheck.serving.store.repositories import lines as repo
 
 router = APIRouter(prefix="/v1/lines", tags=["lines"])
@@ -26,18 +29,7 @@ router = APIRouter(prefix="/v1/lines", tags=["lines"])
 def list_lines(_key: ReaderKeyDep, context: ContextDep) -> list[LineOut]:
     """Every registered line with its config."""
     with context.db.reader() as session:
-        return [
-            LineOut(
-                id=row.id,
-                kind=row.kind,
-                name=row.name,
-                config=row.config,
-                stations=repo.list_stations(session, row.id),
-                updated_at=row.updated_at,
-                updated_by=row.updated_by,
-            )
-            for row in repo.list_lines(session)
-        ]
+        return [_line_out(session, row) for row in repo.list_lines(session)]
 
 
 @router.get("/{line_id}", response_model=LineOut)
@@ -47,15 +39,20 @@ def get_line(line_id: LineIdPath, _key: ReaderKeyDep, context: ContextDep) -> Li
         row = repo.get_line(session, line_id)
         if row is None:
             raise NotFoundError(f"line_id={line_id!r} is not a registered line")
-        return LineOut(
-            id=row.id,
-            kind=row.kind,
-            name=row.name,
-            config=row.config,
-            stations=repo.list_stations(session, row.id),
-            updated_at=row.updated_at,
-            updated_by=row.updated_by,
-        )
+        return _line_out(session, row)
+
+
+def _line_out(session: Session, row: Line) -> LineOut:
+    return LineOut(
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        config=row.config,
+        product_configs=product_configs(row.config),
+        stations=repo.list_stations(session, row.id),
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
 
 
 @router.get("/{line_id}/stats", response_model=LineStatsOut)
@@ -66,13 +63,15 @@ def get_stats(
     since: Since = None,
     until: Until = None,
     bucket: Literal["shift", "hour"] = "shift",
+    product: ProductQuery = None,
 ) -> LineStatsOut:
     """Per shift (or hour, up to 7 days): frames, units by verdict after review, fail rate, throughput.
 
     A unit's status is its grade after review (`GET /v1/units/{code}/grade`): `accepted`,
     `released` (by review), `failed` or `not_inspected`; fail rate = units not accepted / units.
     Throughput is per hour of running time (gaps between frames over `idle_gap_s` are stops).
-    `totals` counts every unit once over the whole period.
+    `totals` counts every unit once over the whole period. `product`: one of the line's products only
+    (its frames, defects and units; an unknown one is a 422).
     """
     settings = context.settings
     return line_stats(
@@ -85,6 +84,7 @@ def get_stats(
         zone=settings.shift_timezone,
         idle_gap_s=settings.stats_idle_gap_s,
         bucket=bucket,
+        product=product,
     )
 
 

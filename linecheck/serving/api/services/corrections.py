@@ -5,7 +5,8 @@ current state, which is the history replayed by
 :func:`linecheck.serving.store.review_state.replay` (the rules are listed there). A corrected
 box's location on the product is worked out again by the line's kind (so the grade and the
 training labels follow the corrected box), with the product's geometry found in the frame when
-the inspection brought one (``geometry_mode: auto``), else with the line YAML's.
+the inspection brought one (``geometry_mode: auto``), else with the line YAML's; in both cases as
+the product the inspection was judged as changes the line (``products:``, :mod:`.products`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from linecheck.serving.api.auth import require_line
 from linecheck.serving.api.responses import DefectOut
 from linecheck.serving.api.schemas import AddDefectIn, BulkReviewIn, MergeIn, UndoIn
 from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.api.services.products import config_for
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.keys import KeyInfo
 from linecheck.serving.store.models import Defect, Inspection, utcnow
@@ -149,7 +151,7 @@ def _load(
     require_line(key, defect.line_id, field="defect.line_id")
     inspection = inspection_repo.get_inspection(session, defect.inspection_id)
     assert inspection is not None  # a defect's inspection is a foreign key
-    return defect, inspection, lines.require(defect.line_id)
+    return defect, inspection, config_for(lines.require(defect.line_id), inspection.product)
 
 
 def defects_out(session: Session, defect_ids: Sequence[int]) -> list[DefectOut]:
@@ -222,7 +224,7 @@ def add_defect(
         if inspection is None:
             raise NotFoundError(f"inspection id={inspection_id!r} does not exist")
         require_line(key, inspection.line_id, field="inspection.line_id")
-        line = lines.require(inspection.line_id)
+        line = config_for(lines.require(inspection.line_id), inspection.product)
         _check_class(line, body.class_name, "class_name")
         _check_box(body.bbox, inspection, "bbox")
         location = locate(line, inspection, body.bbox)

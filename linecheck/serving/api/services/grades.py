@@ -26,6 +26,7 @@ def grade_out(verdict: UnitVerdict) -> GradeOut:
         code=verdict.code,
         kind=verdict.kind,
         line_id=verdict.line_id,
+        product=verdict.product,
         grade=grade.label,
         accepted=verdict.accepted,
         status=verdict.status,

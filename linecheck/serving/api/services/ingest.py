@@ -8,6 +8,8 @@ Rules:
   with different content is a conflict (409). Content is compared by a SHA-256 of the
   validated inspection, so key order and number formatting do not matter.
 * The unit for a code is created on the code's first inspection, with the line's kind.
+* An inspection's ``product`` must be one of its line's products; its locations and found
+  geometry are checked with that product's config (:mod:`.products`).
 * A frame, crop or heat map whose image the retention already expired is stored as expired
   (``image_expired_at`` ...): a record never points at a deleted file without saying so.
 """
@@ -37,6 +39,7 @@ from linecheck.serving.api.schemas import (
     InspectionIn,
 )
 from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.api.services.products import ingest_config
 from linecheck.serving.api.services.records import tz_offset
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.keys import KeyInfo
@@ -124,13 +127,23 @@ def _check_geometry(
 
 
 def _check_item(item: InspectionIn, line: LineConfig, prefix: str, errors: list[InvalidFieldError]) -> None:
-    """The rules that need the line (the contract's own were checked when the body was parsed)."""
+    """The rules that need the line (the contract's own were checked when the body was parsed).
+
+    Locations and a found geometry are checked with the geometry of the item's product (left
+    unchecked when the line has no such product: that is the error then).
+    """
+    judged: LineConfig | None = None
+    try:
+        judged = ingest_config(line, item.product, field=f"{prefix}product")
+    except InvalidFieldError as exc:
+        errors.append(exc)
     if item.code is not None:
         try:
             check_code(item.code, line.code_pattern, field=f"{prefix}code")
         except InvalidFieldError as exc:
             errors.append(exc)
-    _check_geometry(item, line, prefix, errors)
+    if judged is not None:
+        _check_geometry(item, judged, prefix, errors)
     classes = set(line.classes)
     for j, defect in enumerate(item.defects):
         field = f"{prefix}defects[{j}]"
@@ -143,7 +156,8 @@ def _check_item(item: InspectionIn, line: LineConfig, prefix: str, errors: list[
         problem = bbox_problem(defect.bbox, item.image_width, item.image_height)
         if problem is not None:
             errors.append(InvalidFieldError(f"{field}.bbox", list(defect.bbox), problem))
-        _check_location(defect, line, f"{field}.location", errors)
+        if judged is not None:
+            _check_location(defect, judged, f"{field}.location", errors)
 
 
 def _defect_columns(defect: DefectIn, kind: str) -> dict[str, Any]:
@@ -300,6 +314,7 @@ class IngestService:
             "frame_seq": item.frame_seq,
             "trigger_id": item.trigger_id,
             "encoder_count": item.encoder_count,
+            "product": item.product,
             "image_width": item.image_width,
             "image_height": item.image_height,
             "image_ref": item.image_ref,

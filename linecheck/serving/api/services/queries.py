@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from linecheck.errors import NotFoundError
 from linecheck.serving.api.responses import AuditOut, DefectOut, InspectionOut, InspectionPageOut
 from linecheck.serving.api.services.audit import unit_audit
+from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.api.services.products import check_product_filter
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.models import Inspection
 from linecheck.serving.store.repositories import inspections as repo
@@ -51,9 +53,10 @@ def _with_defects(
 
 
 def list_inspections(
-    db: Database, flt: repo.InspectionFilter, *, limit: int, offset: int
+    db: Database, lines: LineRegistry, flt: repo.InspectionFilter, *, limit: int, offset: int
 ) -> InspectionPageOut:
-    """A page of inspections (without defects) and the total count."""
+    """A page of inspections (without defects) and the total count; a product filter must be a product."""
+    check_product_filter(lines, flt.product, flt.line_id)
     with db.reader() as session:
         rows = repo.list_inspections(session, flt, limit=limit, offset=offset)
         total = repo.count_inspections(session, flt, cap=COUNT_CAP)

@@ -67,6 +67,7 @@ def review_queue(
                 model_version=inspection.model_version,
                 trigger_id=inspection.trigger_id,
                 encoder_count=inspection.encoder_count,
+                product=inspection.product,
             )
             for defect, inspection in rows
         ]

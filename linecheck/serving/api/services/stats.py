@@ -101,14 +101,18 @@ def line_stats(
     zone: str,
     idle_gap_s: float = 300.0,
     bucket: Literal["shift", "hour"] = "shift",
+    product: str | None = None,
 ) -> LineStatsOut:
     """Statistics of ``line_id`` per shift (or hour) between ``since`` and ``until`` (default: the last 24 h).
 
     Unit verdicts (and the fail rate) are :func:`~linecheck.serving.api.services.verdicts.unit_verdict`,
     the same as the grade endpoint and the trace; throughput is per hour of running time. The line's
-    challenge parts (``verification:``) are not production: no figure counts them.
+    challenge parts (``verification:``) are not production: no figure counts them. With ``product``
+    (one of the line's products, else :class:`InvalidFieldError` naming ``product``), only the frames
+    judged as that product, their defects and their units count.
     """
     line = lines.require(line_id)
+    line.for_product(product)  # a product the line does not make: 422 naming `product`
     challenge = line.verification.codes if line.verification else []
     since, until = check_period(since, until)
     if bucket == "hour" and until - since > MAX_HOURLY_PERIOD:
@@ -122,9 +126,13 @@ def line_stats(
     with db.reader() as session:
         per_window = []
         for start, end in windows:
-            stats = window_stats(session, line_id, start, end, idle_gap_s=idle_gap_s, exclude_codes=challenge)
+            stats = window_stats(
+                session, line_id, start, end, idle_gap_s=idle_gap_s, exclude_codes=challenge, product=product
+            )
             codes = (
-                codes_in_window(session, line_id, start, end, exclude=challenge) if stats.inspections else []
+                codes_in_window(session, line_id, start, end, exclude=challenge, product=product)
+                if stats.inspections
+                else []
             )
             all_codes.update(codes)
             per_window.append((start, end, stats, codes))
@@ -184,6 +192,7 @@ def line_stats(
     )
     return LineStatsOut(
         line_id=line_id,
+        product=product,
         since=since,
         until=until,
         bucket=bucket,

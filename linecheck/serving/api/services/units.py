@@ -19,6 +19,7 @@ def latest_units(db: Database, lines: LineRegistry, line_id: str, *, limit: int)
         UnitSummaryOut(
             code=code,
             last_at=at,
+            product=verdict.product,
             status=verdict.status,
             grade=verdict.grade.label,
             accepted=verdict.accepted,

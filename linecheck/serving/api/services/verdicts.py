@@ -2,7 +2,8 @@
 
 This one function is what the grade endpoint, the trace, the line statistics (fail rate) and the
 kiosk all report, so they cannot disagree. The grade is the line kind's
-(:meth:`linecheck.kinds.KindSpec.grade_unit`), computed twice over the stored defects:
+(:meth:`linecheck.kinds.KindSpec.grade_unit`), with the config of the product the unit was judged
+as (:mod:`linecheck.serving.api.services.products`), computed twice over the stored defects:
 
 * **as inspected**: the model's defects with the model's classes and boxes, nothing excluded;
 * **after review**: rejected defects left out, reclassified ones with their new class, moved boxes
@@ -19,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
@@ -29,6 +31,7 @@ from linecheck.errors import LinecheckError
 from linecheck.kinds import Grade, KindSpec, StoredDefect, StoredInspection, get_kind
 from linecheck.serving.api.services.audit import trusted_defect
 from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.api.services.products import unit_config
 from linecheck.serving.store.repositories import reviews as review_repo
 from linecheck.serving.store.repositories import units as unit_repo
 
@@ -54,6 +57,12 @@ class InspectionFacts(Protocol):
 
     @property
     def roll_offset_m(self) -> float | None: ...  # noqa: D102
+
+    @property
+    def captured_at(self) -> datetime: ...  # noqa: D102
+
+    @property
+    def product(self) -> str | None: ...  # noqa: D102
 
 
 class DefectFacts(Protocol):
@@ -88,6 +97,8 @@ class UnitVerdict:
     code: str
     line_id: str
     kind: str
+    #: The line's product the unit was graded as (None: the line's own config).
+    product: str | None
     status: UnitStatus
     grade: Grade
     inspected_grade: Grade
@@ -123,7 +134,11 @@ def _readable(spec: KindSpec[Any], location: Mapping[str, Any] | None) -> Mappin
 def unit_verdict(
     line: LineConfig, code: str, inspections: Sequence[InspectionFacts], defects: Sequence[DefectFacts]
 ) -> UnitVerdict:
-    """The verdict of ``code`` from its stored inspections and defects (pure: no I/O)."""
+    """The verdict of ``code`` from its stored inspections and defects (pure: no I/O).
+
+    ``line`` is the unit's line; the unit is graded with its product's config (:func:`.products.unit_config`).
+    """
+    line = unit_config(line, inspections)
     spec = get_kind(line.kind)
     stored = [
         StoredInspection(id=i.id, verdict=i.verdict, roll_offset_m=i.roll_offset_m) for i in inspections
@@ -165,6 +180,7 @@ def unit_verdict(
         code=code,
         line_id=line.id,
         kind=line.kind,
+        product=line.product,
         status=status,
         grade=grade,
         inspected_grade=inspected_grade,

@@ -109,6 +109,7 @@ class InspectionFilter:
     code_status: str | None = None
     verdict: str | None = None
     trigger_id: str | None = None
+    product: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -127,6 +128,8 @@ def _filtered(query: _SelectT, flt: InspectionFilter) -> _SelectT:
         query = query.where(Inspection.verdict == flt.verdict)
     if flt.trigger_id is not None:
         query = query.where(Inspection.trigger_id == flt.trigger_id)
+    if flt.product is not None:
+        query = query.where(Inspection.product == flt.product)
     if flt.since is not None:
         query = query.where(Inspection.captured_at >= flt.since)
     if flt.until is not None:

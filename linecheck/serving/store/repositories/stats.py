@@ -54,17 +54,24 @@ def window_stats(
     idle_gap_s: float,
     top: int = 5,
     exclude_codes: Sequence[str] = (),
+    product: str | None = None,
 ) -> WindowStats:
     """Aggregate one window (indexed queries); defects rejected by a reviewer are not counted.
 
     ``exclude_codes``: units left out of every figure (a line's challenge parts: not production).
+    ``product``: only the frames judged as this product, and their defects (None: every frame).
     """
     in_window: tuple[ColumnElement[bool], ...] = (
         Inspection.line_id == line_id,
         Inspection.captured_at >= start,
         Inspection.captured_at < end,
     )
-    excluded: tuple[ColumnElement[bool], ...] = ()
+    # which defects count: those of the product's frames, not those of challenge parts.
+    defect_terms: tuple[ColumnElement[bool], ...] = ()
+    if product is not None:
+        in_window += (Inspection.product == product,)
+        of_product = select(Inspection.id).where(*in_window)
+        defect_terms += (Defect.inspection_id.in_(of_product),)
     if exclude_codes:
         in_window += (or_(Inspection.code.is_(None), Inspection.code.not_in(list(exclude_codes))),)
         challenged = select(Inspection.id).where(
@@ -73,7 +80,7 @@ def window_stats(
             Inspection.captured_at < end,
             Inspection.code.in_(list(exclude_codes)),
         )
-        excluded = (Defect.inspection_id.not_in(challenged),)
+        defect_terms += (Defect.inspection_id.not_in(challenged),)
     stats = WindowStats()
     rows = session.execute(
         select(Inspection.station, Inspection.verdict, func.count())
@@ -109,7 +116,7 @@ def window_stats(
             Defect.captured_at >= start,
             Defect.captured_at < end,
             Defect.review_state != "rejected",
-            *excluded,
+            *defect_terms,
         )
         .group_by(Inspection.station)
     )
@@ -120,7 +127,7 @@ def window_stats(
         Defect.captured_at >= start,
         Defect.captured_at < end,
         Defect.review_state != "rejected",
-        *excluded,
+        *defect_terms,
     )
     per_class = session.execute(
         select(Defect.final_class, func.count()).where(*defect_window).group_by(Defect.final_class)

@@ -16,7 +16,13 @@ from linecheck.serving.store.repositories.base import table_of
 _IN_CHUNK = 900
 
 _INSPECTIONS = select(
-    Inspection.id, Inspection.code, Inspection.line_id, Inspection.verdict, Inspection.roll_offset_m
+    Inspection.id,
+    Inspection.code,
+    Inspection.line_id,
+    Inspection.verdict,
+    Inspection.roll_offset_m,
+    Inspection.captured_at,
+    Inspection.product,
 ).where(Inspection.code.in_(bindparam("codes", expanding=True)))
 _DEFECTS = select(
     table_of(Defect).c.id,
@@ -59,9 +65,18 @@ def unit_facts(session: Session, codes: Sequence[str]) -> UnitFacts:
 
 
 def codes_in_window(
-    session: Session, line_id: str, start: datetime, end: datetime, *, exclude: Sequence[str] = ()
+    session: Session,
+    line_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    exclude: Sequence[str] = (),
+    product: str | None = None,
 ) -> list[str]:
-    """Codes of ``line_id`` with an inspection captured in [start, end), but those in ``exclude``."""
+    """Codes of ``line_id`` with an inspection captured in [start, end), but those in ``exclude``.
+
+    ``product``: only codes with an inspection judged as that product in the window.
+    """
     query = (
         select(Inspection.code)
         .where(
@@ -70,6 +85,7 @@ def codes_in_window(
             Inspection.captured_at < end,
             Inspection.code.is_not(None),
             *((Inspection.code.not_in(list(exclude)),) if exclude else ()),
+            *((Inspection.product == product,) if product is not None else ()),
         )
         .distinct()
     )

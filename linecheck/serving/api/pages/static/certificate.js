@@ -44,6 +44,7 @@ async function show(code) {
   replace($("cert-unit"), facts([
     ["line", line ? `${line.id} — ${line.name}` : trace.unit.line_id],
     ["kind", trace.unit.kind],
+    ...(grade.product ? [["product", grade.product]] : []),
     ["inspected", `${fmtTime(first)} – ${fmtTime(last)}`],
     ["frames", `${grade.inspections} (${grade.not_inspected} not inspected, ${grade.frames_failed} judged fail)`],
   ]));
@@ -79,7 +80,9 @@ async function show(code) {
   replace($("cert-genealogy"),
     links.length ? el("ul", {}, links.map((l) => el("li", {}, l.phrase || `${l.parent} ${l.relation} ${l.child}`))) : el("p", { class: "muted" }, "no genealogy links"),
     el("p", {}, `Models: ${trace.model_versions.map((m) => `${m.model_name} v${m.model_version} (${m.inspections} frame(s))`).join(", ") || "—"}`));
-  if (line && inspections.length) drawDefectMap($("cert-map"), { kind: line.kind, config: line.config, inspections });
+  if (line && inspections.length) {
+    drawDefectMap($("cert-map"), { kind: line.kind, config: line.config, inspections, product: grade.product, productConfigs: line.product_configs });
+  }
   $("cert-issued").textContent = `Issued ${fmtTime(new Date().toISOString())} from the linecheck traceability store.`;
   $("cert-body").hidden = false;
   $("certificate").dataset.code = code;

@@ -195,8 +195,13 @@ function bearingMap(config, inspections, classes) {
   return { root, drawn, unlocated, legend: [] };
 }
 
-/** Draw the defect map of `kind` into `container`; returns {drawn, unlocated}. */
-export function drawDefectMap(container, { kind, config, inspections }) {
+/**
+ * Draw the defect map of `kind` into `container`; returns {drawn, unlocated}. `product`: the one of the
+ * line's products the unit was graded as (its grade's `product`): drawn with that product's config, as the
+ * API merged it (`productConfigs`: the line's `product_configs`).
+ */
+export function drawDefectMap(container, { kind, config: lineConfig, inspections, product = null, productConfigs = {} }) {
+  const config = (product && productConfigs[product]) || lineConfig;
   const classes = config.classes;
   const draw = { textile: textileMap, pv: pvMap, bearing: bearingMap }[kind];
   container.replaceChildren();

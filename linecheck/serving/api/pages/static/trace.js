@@ -102,6 +102,10 @@ function inspectionEntry(inspection, classes, grade) {
     ? el("span", { class: "muted trigger", dataset: { trigger: inspection.trigger_id } },
       `trigger ${triggerText(inspection)} `)
     : "";
+  // the product (recipe) the unit was judged as, on a line that makes several
+  const product = inspection.product
+    ? el("span", { class: "muted product", dataset: { product: inspection.product } }, `product ${inspection.product} `)
+    : "";
   // a frame that failed as inspected, of a unit review released, says so next to its verdict
   const released = grade && grade.status === "released" && inspection.verdict === "fail";
   return el("li", { class: "timeline-item timeline-inspection", dataset: { inspectionId: inspection.id, released: String(released) } },
@@ -109,7 +113,7 @@ function inspectionEntry(inspection, classes, grade) {
     el("div", {}, el("strong", {}, "inspected "), badge(inspection.verdict),
       released ? [" ", statusBadge("released", "failed as inspected, accepted after review")] : "",
       ` ${inspection.line_id}/${inspection.station}${where} · ${inspection.model_name || "—"} v${inspection.model_version || "—"} `,
-      trigger, inspection.image_ref ? toggle : "",
+      product, trigger, inspection.image_ref ? toggle : "",
       inspection.image_expired_at ? el("span", { class: "muted image-expired" }, " image expired") : "",
       inspection.reason ? el("div", { class: "muted" }, released ? `at inspection: ${inspection.reason}` : inspection.reason) : "",
       defects.length ? el("ul", { class: "defect-list" }, defects) : "", frameBox));
@@ -156,7 +160,9 @@ async function trace(code) {
   const mapBox = $("defect-map");
   if (line && data.inspections.length) {
     $("map-section").hidden = false;
-    const { drawn } = drawDefectMap(mapBox, { kind: line.kind, config: line.config, inspections: data.inspections });
+    // drawn as the unit was graded: with its product's geometry and grade rules (a 6x12 module)
+    const { drawn } = drawDefectMap(mapBox,
+      { kind: line.kind, config: line.config, inspections: data.inspections, product: grade ? grade.product : null, productConfigs: line.product_configs });
     // the map names itself (its aria-label): no list of kinds here
     const named = mapBox.querySelector("svg[aria-label]");
     const what = named ? named.getAttribute("aria-label") : "defect map";
