@@ -95,7 +95,8 @@ class ModbusTriggerOptions(OutputOptions):
 
     The trigger block at ``counter_register``: the unit counter (the PLC adds 1 for each unit at the
     photo-eye; 16 bits, wrapping), the encoder count at the trigger (32 bits signed, two registers), then
-    the unit's code (``code_registers`` registers, two ASCII characters each, NUL- or space-padded). For
+    the unit's code (``code_registers`` registers, two ASCII characters each, NUL- or space-padded), then
+    with ``product_number`` the unit's product (one register: 1..N the line's ``products:``). For
     each job the inspector writes ``[counter, evaluation, defect count]`` at ``result_register`` in one
     request (evaluation 1 OK, 2 NotOK, 3 NotDecidable as OPC UA's ``ResultEvaluation``).
     """
@@ -112,6 +113,11 @@ class ModbusTriggerOptions(OutputOptions):
     result_register: int | None = Field(
         None, ge=0, le=65535, description="where the answer of each job goes (None: the coil only)"
     )
+    product_number: bool = Field(
+        False,
+        description="the block ends with one more register: the number of the product the unit is (1 "
+        "to N: the line's products in YAML order; 0: the line's own config), the PLC's recipe number",
+    )
     poll_ms: float = Field(5.0, ge=1, le=1000, description="how often the counter is read")
     word_order: Literal["big", "little"] = Field(
         "big", description="of the 32-bit encoder count: big (high word first) or little"
@@ -125,8 +131,8 @@ class ModbusTriggerOptions(OutputOptions):
 
     @property
     def block_size(self) -> int:
-        """Registers of the trigger block: counter, encoder count (2), code."""
-        return 3 + self.code_registers
+        """Registers of the trigger block: counter, encoder count (2), code, product number."""
+        return 3 + self.code_registers + int(self.product_number)
 
     @model_validator(mode="after")
     def _blocks_apart(self) -> ModbusTriggerOptions:

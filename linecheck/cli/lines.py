@@ -56,14 +56,15 @@ def list_(url: DatabaseUrl = None) -> None:
                 r.name,
                 ",".join(list_stations(session, r.id)),
                 len(r.config.get("classes", [])),
+                ",".join(str(p.get("id")) for p in r.config.get("products") or [] if isinstance(p, dict)),
             )
             for r in list_lines(session)
         ]
     table = Table(title=f"{len(rows)} line(s)")
-    for column in ("id", "kind", "name", "stations", "classes"):
+    for column in ("id", "kind", "name", "stations", "classes", "products"):
         table.add_column(column)
-    for line_id, kind, name, stations, classes in rows:
-        table.add_row(line_id, kind, name, stations, str(classes))
+    for line_id, kind, name, stations, classes, products in rows:
+        table.add_row(line_id, kind, name, stations, str(classes), products)
     console.print(table)
 
 

@@ -20,9 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from linecheck.config import LineConfig, ModelRef
+from linecheck.config import LineConfig, ModelRef, model_of
 from linecheck.errors import ConfigError, RegistryError, ServerUnavailableError
-from linecheck.inspect.service import model_of
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,9 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from linecheck.config import LineConfig, ModelRef, get_path_settings
+from linecheck.config import LineConfig, ModelRef, get_path_settings, model_of
 from linecheck.errors import ConfigError
 from linecheck.inspect.batcher import DetectorFactory
-from linecheck.inspect.service import model_of
 from linecheck.inspect.shadow import ShadowSpec, shadow_label
 from linecheck.model.detector import Detector
 from linecheck.model.union import UnionDetector
@@ -23,21 +22,36 @@ from linecheck.model.union import UnionDetector
 Runtime = Literal["triton", "onnx"]
 
 
+def _label(line: LineConfig) -> str:
+    return f"line {line.id}" if line.product is None else f"line {line.id} product {line.product}"
+
+
 def _by_model(lines: Sequence[LineConfig]) -> dict[str, LineConfig]:
-    """One line per model name; lines sharing a model must agree on its classes and version."""
+    """One config per model name, over every line and product (:meth:`LineConfig.variants`).
+
+    Lines and products sharing a model must agree on its classes, version and extra models: the
+    inspector keeps one detector per model name.
+    """
     chosen: dict[str, LineConfig] = {}
-    for line in lines:
+    for line in (v for each in lines for v in each.variants()):
         name = model_of(line)
         other = chosen.setdefault(name, line)
         if other is line:
             continue
         if other.classes != line.classes:
             raise ConfigError(
-                f"lines {other.id} and {line.id} share model {name!r} but list different classes: "
+                f"{_label(other)} and {_label(line)} share model {name!r} but list different classes: "
                 f"{other.classes} vs {line.classes}"
             )
         if (other.model and other.model.version) != (line.model and line.model.version):
-            raise ConfigError(f"lines {other.id} and {line.id} ask for different versions of model {name!r}")
+            raise ConfigError(
+                f"{_label(other)} and {_label(line)} ask for different versions of model {name!r}"
+            )
+        if other.extra_models != line.extra_models or other.model != line.model:
+            raise ConfigError(
+                f"{_label(other)} and {_label(line)} run model {name!r} with different tiles, per-cell "
+                "settings or extra models; give one of them its own model"
+            )
     return chosen
 
 

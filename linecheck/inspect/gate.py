@@ -32,6 +32,8 @@ from linecheck.contract import TriggerPayload, build
 from linecheck.errors import InvalidFieldError
 from linecheck.inspect.messages import InspectionResult, new_inspection_id
 from linecheck.inspect.metrics import InspectorMetrics
+from linecheck.inspect.products import product_of
+from linecheck.inspect.triggers import TriggerBoard
 from linecheck.inspect.verdict import shorten
 from linecheck.inspect.workers import RateLimitedLog
 from linecheck.kinds import check_code
@@ -63,6 +65,7 @@ class Trigger:
         line_id: the line.
         encoder_count: the line encoder at the trigger, when the PLC or the source gave it.
         code: the unit code the PLC gave with the job (trigger-coded lines), if any.
+        product: the product the PLC named for the unit (one of the line's ``products:``), if any.
         triggered_at: ``time.monotonic()`` of the trigger (the deadline counts from here).
         job: True for a PLC job, False for a free-running frame.
 
@@ -73,6 +76,7 @@ class Trigger:
     line_id: str
     encoder_count: int | None = None
     code: str | None = None
+    product: str | None = None
     triggered_at: float
     job: bool = False
 
@@ -95,6 +99,7 @@ class UnitOutcome:
     reject: bool
     reason: str | None
     defect_classes: tuple[str, ...] = ()
+    product: str | None = None
     model_name: str | None = None
     model_version: str | None = None
     captured_at: datetime | None = None
@@ -123,6 +128,7 @@ class UnitOutcome:
             "trigger_id": self.trigger_id,
             "encoder_count": self.encoder_count,
             "code": self.code,
+            "product": self.product,
             "verdict": self.verdict.value,
             "reject": self.reject,
             "fail_safe": self.fail_safe,
@@ -147,6 +153,7 @@ def outcome_of(result: InspectionResult, trigger: Trigger | None, *, now: float)
         or (trigger.trigger_id if trigger else f"{result.station}:{result.frame_seq}"),
         encoder_count=result.encoder_count,
         code=result.code,
+        product=result.product,
         verdict=result.verdict,
         reject=result.verdict is not Verdict.PASS,
         reason=result.reason,
@@ -186,6 +193,7 @@ class RejectGate:
         metrics: counts late units (``frames_not_inspected{cause="reject_deadline"}``).
         record: stores a result the gate made itself (a job whose frame never came).
         sinks: the outputs decisions go to (more with :meth:`add_sink`).
+        board: the lines' current products, for the record of a job whose frame never came.
 
     """
 
@@ -197,8 +205,10 @@ class RejectGate:
         record: Callable[[InspectionResult], None] | None = None,
         sinks: Sequence[DecisionSink] = (),
         clock: Callable[[], float] = time.monotonic,
+        board: TriggerBoard | None = None,
     ) -> None:
         items = lines.values() if isinstance(lines, Mapping) else lines
+        self.board = board
         self.lines = {line.id: line for line in items}
         self.metrics = metrics
         self.record = record
@@ -245,6 +255,7 @@ class RejectGate:
         trigger_id: str | None = None,
         code: str | None = None,
         encoder_count: int | None = None,
+        product: str | None = None,
     ) -> Trigger:
         """A PLC triggered a unit on ``line_id``: the next frame of the line is its frame.
 
@@ -254,7 +265,7 @@ class RejectGate:
         Raises:
             InvalidFieldError: unknown line, a trigger id or encoder count the contract refuses (the
                 API stores both with the inspection), a code that does not match the line's code pattern,
-                or a repeated trigger id with another code or encoder count.
+                a product the line does not list, or a repeated trigger id with another code or encoder count.
 
         """
         if line_id not in self.lines:
@@ -263,6 +274,8 @@ class RejectGate:
         if code:
             check_code(code, self.lines[line_id].code_pattern)
         line = self.lines[line_id]
+        if product is not None:
+            line.for_product(product)  # an unknown one is refused, naming the field
         with self._lock:  # the repeat check and the new job at once: two deliveries at a time make one job
             now = self.clock()
             earlier = None
@@ -286,6 +299,7 @@ class RejectGate:
                 line_id=line_id,
                 encoder_count=encoder_count,
                 code=code or None,
+                product=product,
                 triggered_at=now,
                 job=True,
             )
@@ -456,7 +470,8 @@ class RejectGate:
         if not armed.framed:
             self.metrics.frame_not_inspected(trigger.line_id, LATE_CAUSE)
             if self.record is not None:
-                self.record(frameless_result(line, armed.station, trigger, reason))
+                product = product_of(line, code=trigger.code, trigger=trigger, board=self.board)
+                self.record(frameless_result(line, armed.station, trigger, reason, product=product))
 
 
 def late_result(result: InspectionResult, waited_ms: float, deadline_ms: float) -> InspectionResult:
@@ -473,7 +488,9 @@ def late_result(result: InspectionResult, waited_ms: float, deadline_ms: float) 
     return replace(result, verdict=Verdict.NOT_INSPECTED, defects=(), reason=shorten(reason))
 
 
-def frameless_result(line: LineConfig, station: str, trigger: Trigger, reason: str) -> InspectionResult:
+def frameless_result(
+    line: LineConfig, station: str, trigger: Trigger, reason: str, *, product: str | None = None
+) -> InspectionResult:
     """The record of a job whose frame never came (no image; the camera's configured size)."""
     camera = next((c for c in line.cameras if c.station == station), line.cameras[0])
     return InspectionResult(
@@ -483,6 +500,7 @@ def frameless_result(line: LineConfig, station: str, trigger: Trigger, reason: s
         line_id=line.id,
         station=station,
         code=trigger.code,
+        product=product,
         code_status=CodeStatus.TRIGGER if trigger.code else CodeStatus.UNREAD,
         captured_at=datetime.now(UTC),
         model_name=line.model.name if line.model else line.kind,

@@ -11,7 +11,8 @@ default) are not measured and their locations carry no ``geometry``.
 
 A frame is measured once: measurements are remembered by the frame image's identity for the last
 :data:`REMEMBERED` frames (through a weak reference, so a frame that is gone is never taken for a
-new one at the same address), so the inference stage finds what the code reader measured.
+new one at the same address), so the inference stage finds what the code reader measured. So is the
+product a frame is judged as (:func:`bind`): a cell classifier cuts a 6x12 module's frame in 6x12.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +31,8 @@ from linecheck.errors import InvalidFieldError
 from linecheck.kinds import CellBox, FrameView, GeometrySource, finds_geometry, get_kind
 
 Image = npt.NDArray[np.uint8]
+
+T = TypeVar("T")
 
 #: Frames whose measurement is remembered (well above the frames a service holds in its queues).
 REMEMBERED = 512
@@ -61,27 +65,48 @@ def is_auto(line: LineConfig) -> bool:
     return finds_geometry(line.options)
 
 
-_lock = threading.Lock()
-_measured: OrderedDict[tuple[str, int], tuple[weakref.ref[Image], FrameGeometry]] = OrderedDict()
+class _PerFrame(Generic[T]):
+    """Something known of each of the last :data:`REMEMBERED` frames, by the frame image's identity."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: OrderedDict[tuple[str, int], tuple[weakref.ref[Image], T]] = OrderedDict()
+
+    def get(self, line: LineConfig, image: Image) -> T | None:
+        with self._lock:
+            entry = self._known.get((line.id, id(image)))
+            if entry is None or entry[0]() is not image:
+                return None
+            self._known.move_to_end((line.id, id(image)))
+            return entry[1]
+
+    def put(self, line: LineConfig, image: Image, value: T) -> T:
+        with self._lock:
+            self._known[(line.id, id(image))] = (weakref.ref(image), value)
+            self._known.move_to_end((line.id, id(image)))
+            while len(self._known) > REMEMBERED:
+                self._known.popitem(last=False)
+        return value
 
 
-def _recall(line: LineConfig, image: Image) -> FrameGeometry | None:
-    with _lock:
-        entry = _measured.get((line.id, id(image)))
-        if entry is None or entry[0]() is not image:
-            return None
-        _measured.move_to_end((line.id, id(image)))
-        return entry[1]
+_measured: _PerFrame[FrameGeometry] = _PerFrame()
+_configs: _PerFrame[LineConfig] = _PerFrame()
 
 
 def remember(line: LineConfig, image: Image, geometry: FrameGeometry) -> FrameGeometry:
     """Keep ``geometry`` as the measurement of ``image`` on ``line`` and return it."""
-    with _lock:
-        _measured[(line.id, id(image))] = (weakref.ref(image), geometry)
-        _measured.move_to_end((line.id, id(image)))
-        while len(_measured) > REMEMBERED:
-            _measured.popitem(last=False)
-    return geometry
+    return _measured.put(line, image, geometry)
+
+
+def bind(line: LineConfig, image: Image) -> None:
+    """``image`` is judged with ``line`` (its product's config): the inference stage cuts cells with it."""
+    if line.product is not None:
+        _configs.put(line, image, line)
+
+
+def config_of(line: LineConfig, image: Image) -> LineConfig:
+    """The config ``image`` is judged with: its product's (:func:`bind`), else ``line``."""
+    return _configs.get(line, image) or line
 
 
 def measure(line: LineConfig, image: Image) -> FrameGeometry | None:
@@ -92,7 +117,7 @@ def measure(line: LineConfig, image: Image) -> FrameGeometry | None:
     """
     if not is_auto(line):
         return None
-    known = _recall(line, image)
+    known = _measured.get(line, image)
     if known is not None:
         return known
     try:
@@ -112,6 +137,7 @@ def fallback(why: str) -> FrameGeometry:
 
 def frame_view(line: LineConfig, image: Image) -> FrameView:
     """``image`` as the kind's rules see it: its size and the geometry found in it on an auto line."""
+    line = config_of(line, image)
     found = measure(line, image)
     return FrameView(
         width=int(image.shape[1]),
@@ -121,5 +147,9 @@ def frame_view(line: LineConfig, image: Image) -> FrameView:
 
 
 def cell_boxes(line: LineConfig, image: Image) -> list[CellBox]:
-    """The product's cells in ``image``, row by row (in the geometry found in it on an auto line)."""
+    """The product's cells in ``image``, row by row (in the geometry found in it on an auto line).
+
+    ``line`` is the line the cell model was built for; the frame's product (:func:`bind`) decides.
+    """
+    line = config_of(line, image)
     return get_kind(line.kind).cell_boxes(frame_view(line, image), line.options)

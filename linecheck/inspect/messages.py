@@ -178,6 +178,8 @@ class InspectionResult:
     #: matches the result to the unit at the gate with. Line outputs and the API's record carry them.
     trigger_id: str | None = None
     encoder_count: int | None = None
+    #: The product (recipe) the unit was judged as (:mod:`linecheck.inspect.products`); None: the line's own.
+    product: str | None = None
 
     def __post_init__(self) -> None:
         self.to_contract()
@@ -212,6 +214,7 @@ class InspectionResult:
                 "frame_seq": self.frame_seq,
                 "trigger_id": self.trigger_id,
                 "encoder_count": self.encoder_count,
+                "product": self.product,
                 "image_width": self.image_width,
                 "image_height": self.image_height,
                 "image_ref": self.image_ref,

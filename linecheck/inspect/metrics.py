@@ -164,7 +164,8 @@ class InspectorMetrics:
         )
         self.mqtt_trigger_requests = Counter(
             f"{p}mqtt_trigger_requests",
-            "Trigger requests read from the lines' MQTT trigger topics, by outcome (job, code, refused)",
+            "Trigger requests read from the lines' MQTT trigger topics, by outcome "
+            "(job, code, changeover, refused)",
             ["line", "outcome"],
             registry=r,
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from linecheck.config import LineConfig
+from linecheck.config import LineConfig, model_of
 from linecheck.errors import ConfigError
 from linecheck.inspect.api_client import ApiClient
 from linecheck.inspect.batcher import BatchWorker, DetectorFactory
@@ -52,11 +52,6 @@ class SourceSpec:
     uri: str
 
 
-def model_of(line: LineConfig) -> str:
-    """The model name a line runs (its config's ``model.name``, default the kind)."""
-    return line.model.name if line.model else line.kind
-
-
 def _model_state(worker: BatchWorker | ShadowWorker) -> str:
     """A model worker's state in the status: stopped (its worker finished), up or down."""
     if worker.finished.is_set():
@@ -90,14 +85,19 @@ class InspectorService:
         self.metrics = metrics or InspectorMetrics()
         self.board = board or TriggerBoard()
         for line in lines:
-            self.board.expect(line.id, line.code_pattern)
+            self.board.expect(
+                line.id,
+                line.code_pattern,
+                products=[p.id for p in line.products],
+                default_product=line.default_product,
+            )
         self.sources = list(sources) if sources is not None else self._configured_sources(lines)
         for spec in self.sources:
             if spec.line_id not in self.lines:
                 raise ConfigError(
                     f"source {spec.uri!r}: line_id={spec.line_id!r} is not one of {sorted(self.lines)}"
                 )
-        missing = sorted({model_of(line) for line in lines} - set(detectors))
+        missing = sorted({model_of(v) for line in lines for v in line.variants()} - set(detectors))
         if missing:
             raise ConfigError(f"inspector: no detector for model(s) {missing}; have {sorted(detectors)}")
         self.detectors = detectors
@@ -159,7 +159,7 @@ class InspectorService:
         sources = self._open_sources()  # URI errors surface before any thread starts
         self.outbox = Outbox(s.outbox_path, s.images_dir, keep_sent_images=s.keep_sent_images)
         frames: Channel[Frame] = Channel("frames", s.queue_size, producers=len(sources))
-        models = sorted({model_of(line) for line in self.lines.values()})
+        models = sorted({model_of(v) for line in self.lines.values() for v in line.variants()})
         model_queues: dict[str, Channel[CodedFrame]] = {
             m: Channel(f"infer-{m}", s.queue_size, producers=self.code_workers) for m in models
         }
@@ -171,7 +171,7 @@ class InspectorService:
         for ch in watched:
             self.metrics.watch_queue(ch.name, ch.qsize)
         self.metrics.watch_outbox(self.outbox.counts, self.outbox.image_backlog)
-        gate = self.gate = RejectGate(self.lines, metrics=self.metrics, sinks=self.sinks)
+        gate = self.gate = RejectGate(self.lines, metrics=self.metrics, sinks=self.sinks, board=self.board)
         self.source_workers = [
             SourceWorker(
                 source=src, out=frames, metrics=self.metrics, stop=self._source_stop, admit=gate.admit
@@ -179,12 +179,11 @@ class InspectorService:
             for src in sources
         ]
         readers = {lid: CodeReader(line, board=self.board) for lid, line in self.lines.items()}
-        routes = {lid: (model_of(line), model_queues[model_of(line)]) for lid, line in self.lines.items()}
         code_workers = [
             CodeWorker(
                 name=f"code-{i}",
                 readers=readers,
-                routes=routes,
+                routes=model_queues,
                 inbox=frames,
                 results=results,
                 queue_wait_s=s.queue_wait_s,
@@ -463,9 +462,19 @@ class InspectorService:
         elapsed = ((self.stopped_at or time.monotonic()) - self.started_at) if self.started_at else 0.0
         lines = {}
         for lid, logic in self.logics.items():
+            line, product = self.lines[lid], self.board.product(lid)
             lines[lid] = {
                 "kind": logic.spec.name,
-                "model": model_of(self.lines[lid]),
+                "model": model_of(line.for_product(product)),
+                **(
+                    {
+                        "product": product,
+                        "products": [p.id for p in line.products],
+                        "changeovers": self.board.changeovers.get(lid, 0),
+                    }
+                    if line.products
+                    else {}
+                ),
                 "frames_in": m.total("frames_in", lid),
                 "unreadable_files": m.total("source_unreadable", lid),
                 "waiting_files": sum(

@@ -14,18 +14,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from linecheck.config import LineConfig
+from linecheck.config import LineConfig, model_of
 from linecheck.errors import StoreError
 from linecheck.frame_checks import META_KEY as FRAME_CHECK
 from linecheck.frame_checks import FrameChecker, FrameChecks
 from linecheck.inspect.batcher import failed
 from linecheck.inspect.code_reader import CodeReader, CodeReading
 from linecheck.inspect.frame_source import FrameSource
-from linecheck.inspect.geometry import FrameGeometry, fallback, measure, remember
+from linecheck.inspect.geometry import FrameGeometry, bind, fallback, measure, remember
 from linecheck.inspect.kinds import KindLogic
 from linecheck.inspect.messages import CodedFrame, InferredFrame, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.outbox import Outbox
+from linecheck.inspect.products import product_of
 from linecheck.inspect.verdict import judge, shorten
 from linecheck.inspect.workers import Channel, ChannelClosed, RateLimitedLog, Worker
 from linecheck.messages import CodeStatus, Frame
@@ -144,7 +145,7 @@ class CodeWorker(Worker):
         *,
         name: str,
         readers: Mapping[str, CodeReader],
-        routes: Mapping[str, tuple[str, Channel[CodedFrame]]],
+        routes: Mapping[str, Channel[CodedFrame]],
         inbox: Channel[Frame],
         results: Channel[InferredFrame],
         queue_wait_s: float,
@@ -180,7 +181,12 @@ class CodeWorker(Worker):
         ) as exc:  # per-frame loop boundary: a decoder crash makes the code unread, not the frame lost
             log.exception("line %s frame %d: code reader failed", frame.line_id, frame.seq)
             reading = CodeReading(code=None, status=CodeStatus.UNREAD, note=f"code reader failed: {exc}")
-        line = self.readers[frame.line_id].line
+        reader = self.readers[frame.line_id]
+        product = product_of(
+            reader.line, code=reading.code, trigger=frame.meta.get("trigger"), board=reader.board
+        )
+        line = reader.line.for_product(product)
+        bind(line, frame.image)
         refused = frame.meta.get(FRAME_CHECK)
         coded = CodedFrame(
             frame=frame,
@@ -191,7 +197,8 @@ class CodeWorker(Worker):
             code_note=reading.note,
             geometry=None if refused else self.measure(line, frame),
         )
-        model_name, queue = self.routes[frame.line_id]
+        model_name = model_of(line)
+        queue = self.routes[model_name]
         if refused:  # a frame no model should judge: recorded not_inspected with its image and code
             key = f"frame-check-{frame.line_id}-{frame.station}"
             self.not_inspected(coded, model_name, "frame_check", f"frame check: {refused}", key)
@@ -233,7 +240,7 @@ class CodeWorker(Worker):
 
     def teardown(self) -> None:
         """Close this producer's side of every model queue and of the results channel."""
-        for _model, queue in {id(q): (m, q) for m, q in self.routes.values()}.values():
+        for queue in self.routes.values():
             queue.close()
         self.results.close()
 

@@ -85,8 +85,11 @@ def lines_table(status: dict[str, Any]) -> Table:
         frames = Text(str(line["frames_in"]))
         if waiting:  # images still in a hot folder: a growing count is a line falling behind
             frames.append(f" +{waiting} waiting", style="yellow")
+        name = Text(line_id)
+        if line.get("product"):  # the product (recipe) the line is on: what a changeover set
+            name.append(f" {line['product']}", style="cyan")
         table.add_row(
-            line_id,
+            name,
             frames,
             f"{fps:.1f}",
             Text(str(verdicts.get("pass", 0)), style="green"),

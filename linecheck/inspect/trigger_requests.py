@@ -7,7 +7,11 @@ One JSON object, one meaning on every path:
 * with ``"trigger_id"`` and/or ``"encoder_count"`` (or ``"job": true``) it is a PLC job, as OPC UA
   ``StartSingleJob``: the line's next frame is that unit, the reject deadline counts from now, ``code``
   is optional, and the answer carries the ``inspection_id`` the result will have. The same
-  ``trigger_id`` again within a minute is the same job (:data:`~linecheck.inspect.gate.REPEAT_WINDOW_S`).
+  ``trigger_id`` again within a minute is the same job (:data:`~linecheck.inspect.gate.REPEAT_WINDOW_S`);
+  a job's ``"product"`` is the product that unit is judged as;
+* ``{"line_id": "pv-01", "product": "PV-6x12"}`` changes the line over to one of its ``products:``
+  (``null``: back to the line's own config), for the frames read from now on
+  (:mod:`linecheck.inspect.products`); with ``code`` it also sets the current unit.
 
 ``line_id`` may be left out when the inspector runs one line; a carrier that belongs to one line (an
 MQTT topic) gives it, and a body naming another line is refused.
@@ -61,15 +65,28 @@ class TriggerRequests:
         if not isinstance(body, dict):
             raise InvalidFieldError("body", type(body).__name__, 'expected {"line_id": ..., "code": ...}')
         line = self._line_of(body, line_id)
+        product = body.get("product")
+        if product is not None and not isinstance(product, str):
+            raise InvalidFieldError(
+                "product", product, "expected a product id of the line (a string) or null"
+            )
         if self.jobs is not None and is_job(body):
             return self._job(body, line)
         code = body.get("code")
-        if not isinstance(code, str) or not code.strip():
+        changeover = "product" in body
+        if (code is not None or not changeover) and (not isinstance(code, str) or not code.strip()):
             raise InvalidFieldError("code", code, "expected a non-empty string")
         if self.board is None:
             raise InvalidFieldError("line_id", line, "this inspector has no trigger-coded line")
-        self.board.set(line, code)
-        return {"line_id": line, "code": code}
+        answer: dict[str, Any] = {"line_id": line}
+        if changeover:
+            self.board.check_product(line, product)  # before the code is set: all or nothing
+        if code is not None:
+            self.board.set(line, code)
+            answer["code"] = code
+        if changeover:
+            answer.update(product=product, previous_product=self.board.set_product(line, product))
+        return answer
 
     def _line_of(self, body: dict[str, Any], carrier_line: str | None) -> str:
         named = body.get("line_id")
@@ -92,11 +109,14 @@ class TriggerRequests:
             raise InvalidFieldError("code", code, "expected a string")
         if encoder is not None and (isinstance(encoder, bool) or not isinstance(encoder, int)):
             raise InvalidFieldError("encoder_count", encoder, "expected an integer")
-        trigger = self.jobs(line_id, trigger_id=trigger_id, code=code, encoder_count=encoder)
+        trigger = self.jobs(
+            line_id, trigger_id=trigger_id, code=code, encoder_count=encoder, product=body.get("product")
+        )
         return {
             "line_id": line_id,
             "inspection_id": trigger.inspection_id,
             "trigger_id": trigger.trigger_id,
             "encoder_count": trigger.encoder_count,
             "code": trigger.code,
+            **({"product": trigger.product} if trigger.product is not None else {}),
         }

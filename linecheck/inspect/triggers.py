@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from linecheck.errors import InvalidFieldError
@@ -26,17 +27,70 @@ log = logging.getLogger(__name__)
 
 
 class TriggerBoard:
-    """Thread-safe "current code" per line, with optional pattern checks per line."""
+    """Thread-safe "current code" and "current product" per line, with optional checks per line."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._codes: dict[str, str] = {}
         self._patterns: dict[str, str] = {}
+        self._products: dict[str, tuple[str, ...]] = {}
+        self._current_product: dict[str, str] = {}
+        self.changeovers: dict[str, int] = {}
 
-    def expect(self, line_id: str, pattern: str) -> None:
-        """Validate codes set for ``line_id`` against ``pattern`` (the line's ``code_pattern``)."""
+    def expect(
+        self, line_id: str, pattern: str, *, products: Sequence[str] = (), default_product: str | None = None
+    ) -> None:
+        """Validate codes set for ``line_id`` against ``pattern`` (the line's ``code_pattern``).
+
+        ``products``: the line's product ids, the only ones :meth:`set_product` takes;
+        ``default_product``: the one the line is on until a changeover.
+        """
         with self._lock:
             self._patterns[line_id] = pattern
+            self._products[line_id] = tuple(products)
+            if default_product is not None:
+                self._current_product[line_id] = default_product
+
+    def set_product(self, line_id: str, product: str | None) -> str | None:
+        """Change ``line_id`` over to ``product`` (None: the line's own config); returns the one before.
+
+        Units whose frames are read from now on are judged as ``product``; those already read keep theirs.
+
+        Raises:
+            InvalidFieldError: unknown line, or a product the line's YAML does not list.
+
+        """
+        with self._lock:
+            self._check_product(line_id, product)
+            previous = self._current_product.get(line_id)
+            if product is None:
+                self._current_product.pop(line_id, None)
+            else:
+                self._current_product[line_id] = product
+            if previous != product:
+                self.changeovers[line_id] = self.changeovers.get(line_id, 0) + 1
+        if previous != product:
+            log.info("changeover: line %s from product %s to %s", line_id, previous, product)
+        return previous
+
+    def check_product(self, line_id: str, product: str | None) -> None:
+        """Raise :class:`InvalidFieldError` unless :meth:`set_product` would take ``product``."""
+        with self._lock:
+            self._check_product(line_id, product)
+
+    def _check_product(self, line_id: str, product: str | None) -> None:
+        if line_id not in self._patterns:
+            raise InvalidFieldError("line_id", line_id, f"expected one of {sorted(self._patterns)}")
+        known = self._products.get(line_id, ())
+        if product is not None and product not in known:
+            raise InvalidFieldError(
+                "product", product, f"not a product of line {line_id}; its products are {list(known)}"
+            )
+
+    def product(self, line_id: str) -> str | None:
+        """The product ``line_id`` is on (None: its own config)."""
+        with self._lock:
+            return self._current_product.get(line_id)
 
     @property
     def line_ids(self) -> list[str]:

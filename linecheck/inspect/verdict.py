@@ -78,6 +78,7 @@ def _result(
         image_height=frame.height,
         roll_offset_m=logic.roll_offset_m(coded),
         geometry=logic.geometry_json(coded),
+        product=coded.line.product,
         defects=defects,
         image=frame.image,
     )
@@ -88,7 +89,8 @@ def judge(inferred: InferredFrame, logic: KindLogic) -> InspectionResult:
     if inferred.detections is None:
         return _result(inferred, logic, verdict=Verdict.NOT_INSPECTED, reasons=[inferred.failure])
     frame = inferred.coded.frame
-    kept = inferred.detections.filter(above_threshold(logic.line, inferred.detections))
+    line = inferred.coded.line  # the unit's product's thresholds, when the line has products
+    kept = inferred.detections.filter(above_threshold(line, inferred.detections))
     boxes = clip_boxes(kept.xyxy, frame.width, frame.height)
     usable = (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_PX) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_PX)
     defects = tuple(
@@ -110,4 +112,4 @@ def judge(inferred: InferredFrame, logic: KindLogic) -> InspectionResult:
         if ok
     )
     verdict = Verdict.FAIL if defects else Verdict.PASS
-    return _result(inferred, logic, verdict=verdict, reasons=[logic.reason(defects)], defects=defects)
+    return _result(inferred, logic, verdict=verdict, reasons=[logic.reason(defects, line)], defects=defects)

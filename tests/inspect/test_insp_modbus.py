@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from insp_helpers import TableDetector, truth_table, wait_until
 
 from linecheck.config import LineConfig
+from linecheck.inspect.gate import Trigger
 from linecheck.inspect.outputs.modbus_trigger import TriggerBlock, counter_steps
 from linecheck.inspect.outputs.peers import ModbusGate, free_port
 from linecheck.inspect.service import InspectorService, SourceSpec
@@ -208,3 +210,39 @@ def test_the_trigger_block_decodes_with_either_word_order(word_order: str) -> No
     assert (block.counter, block.encoder_count, block.code) == (42, -70_000, "RL12")
     blank = TriggerBlock.decode([42, 0, 0, 0, 0, 0], options)
     assert blank.code is None and blank.encoder_count == 0
+
+
+def test_the_plcs_product_number_names_each_jobs_product(lines: dict[str, LineConfig]) -> None:
+    from linecheck.inspect.gate import RejectGate
+    from linecheck.inspect.metrics import InspectorMetrics
+    from linecheck.inspect.outputs.modbus_trigger import TriggerPoller
+
+    products = [{"id": "M10-60"}, {"id": "M10-66", "pv": {"cols": 11}}]
+    line = LineConfig.model_validate({**lines["pv-01"].model_dump(mode="json"), "products": products})
+    options = ModbusTriggerOptions(counter_register=0, code_registers=0, product_number=True)
+    assert options.block_size == 4
+    assert TriggerBlock.decode([7, 0, 9, 2], options).product_number == 2
+    gate = RejectGate([line], metrics=InspectorMetrics())
+    refused: list[int] = []
+    started: list[Trigger] = []
+
+    def job(*args: Any, **kwargs: Any) -> Trigger:
+        started.append(gate.job(*args, **kwargs))
+        return started[-1]
+
+    poller = TriggerPoller(
+        line.id,
+        options,
+        read=lambda at, n: [],
+        job=job,
+        refused=refused.append,
+        products=[p.id for p in line.products],
+    )
+    try:
+        poller.poll(TriggerBlock(counter=10, encoder_count=0, code=None, product_number=0))
+        for counter, number in [(11, 2), (12, 0), (13, 1), (14, 3)]:
+            poller.poll(TriggerBlock(counter=counter, encoder_count=0, code=None, product_number=number))
+    finally:
+        gate.close()
+    assert [(t.trigger_id, t.product) for t in started] == [("11", "M10-66"), ("12", None), ("13", "M10-60")]
+    assert refused == [14]  # a recipe number the line does not have: NotDecidable, no job

@@ -59,3 +59,10 @@ def test_the_apis_verification_state_shows_on_the_row() -> None:
     }
     assert "VERIFICATION FAILED" in rows["failed"] and "verification due" in rows["due"]
     assert " verified" in rows["verified"] and "verif" not in rows["unknown"]
+
+
+def test_the_product_a_line_is_on_is_shown_beside_it() -> None:
+    line = {"frames_in": 4, "verdicts": {"pass": 4}, "codes": {}, "units": 4}
+    text = rendered({"elapsed_s": 1.0, "lines": {"pv-01": {**line, "product": "M10-66"}, "pv-02": line}})
+    assert "pv-01 M10-66" in text
+    assert "pv-02 M10" not in text

@@ -73,8 +73,11 @@ class KindLogic:
         )
 
     def locate(self, box: Box, coded: CodedFrame) -> Location:
-        """Where on the product the defect in ``box`` is (auto-geometry lines: and with which geometry)."""
-        location = self.spec.locate(box, self.view(coded), self.options)
+        """Where on the product the defect in ``box`` is (auto-geometry lines: and with which geometry).
+
+        The frame's config (``coded.line``: its product's, on a line with products) places it.
+        """
+        location = self.spec.locate(box, self.view(coded), coded.line.options)
         return location if coded.geometry is None else {**location, "geometry": coded.geometry.source}
 
     def geometry_json(self, coded: CodedFrame) -> dict[str, Any] | None:
@@ -95,23 +98,24 @@ class KindLogic:
         """Web kinds: where along the web the frame starts; None for frame kinds."""
         return None
 
-    def kind_grade(self, defects: Sequence[DefectRecord]) -> Grade:
-        """The kind's grade of ``defects``."""
-        return self.spec.grade(defects, self.options)
+    def kind_grade(self, defects: Sequence[DefectRecord], line: LineConfig | None = None) -> Grade:
+        """The kind's grade of ``defects`` under ``line`` (a product's config; default the line's own)."""
+        return self.spec.grade(defects, (line or self.line).options)
 
-    def grade(self, defects: Sequence[DefectRecord]) -> UnitGrade | None:
+    def grade(self, defects: Sequence[DefectRecord], line: LineConfig | None = None) -> UnitGrade | None:
         """The unit's grade from a frame's defects (None: this kind grades units elsewhere)."""
-        grade = self.kind_grade(defects)
+        grade = self.kind_grade(defects, line)
         return UnitGrade(label=grade.label, head=grade.head, notes=grade.notes)
 
-    def reason(self, defects: Sequence[DefectRecord]) -> str | None:
+    def reason(self, defects: Sequence[DefectRecord], line: LineConfig | None = None) -> str | None:
         """A short grading note for a frame's defects (None when there is nothing to say)."""
-        grade = self.grade(defects) if defects else None
+        grade = self.grade(defects, line) if defects else None
         return join_notes(grade.head, grade.notes) if grade else None
 
     def observe(self, result: InspectionResult) -> bool:
         """Account ``result`` to its unit; True when it starts a new unit."""
-        grade = self.grade(result.defects) if result.verdict is not Verdict.NOT_INSPECTED else None
+        line = self.line.for_product(result.product)
+        grade = self.grade(result.defects, line) if result.verdict is not Verdict.NOT_INSPECTED else None
         with self._lock:
             self.units += 1
             self.unit_verdicts[result.verdict.value] += 1

@@ -30,6 +30,7 @@ class RollState:
 
     code: str
     first_seq: int
+    product: str | None = None
     frames: int = 0
     not_inspected: int = 0
     inspected_m: float = 0.0
@@ -49,6 +50,7 @@ class RollState:
         """JSON-friendly view of the roll."""
         return {
             "code": self.code,
+            **({"product": self.product} if self.product is not None else {}),
             "frames": self.frames,
             "not_inspected_frames": self.not_inspected,
             "inspected_m": round(self.inspected_m, 3),
@@ -66,8 +68,7 @@ class WebLogic(KindLogic):
     def __init__(self, line: LineConfig) -> None:
         super().__init__(line)
         self.frame_length_m = self.spec.frame_length_m(self.options)
-        fps = {c.station: c.fps for c in line.cameras}
-        self._advance_m = {station: line.speed_m_per_min / 60.0 / f for station, f in fps.items()}
+        self._fps = {c.station: c.fps for c in line.cameras}
         self._first_seq: dict[tuple[str, str], int] = {}
         self.roll: RollState | None = None
         self.finished: deque[RollState] = deque(maxlen=ROLL_HISTORY)
@@ -84,10 +85,13 @@ class WebLogic(KindLogic):
         first = self._first_seq.setdefault(key, frame.seq)
         if len(self._first_seq) > 64:  # forget rolls long gone
             self._first_seq.pop(next(iter(self._first_seq)))
-        advance = self._advance_m.get(frame.station, self.frame_length_m)
+        fps = self._fps.get(frame.station)  # the product's line speed (a style may run slower)
+        advance = (
+            coded.line.speed_m_per_min / 60.0 / fps if fps else self.spec.frame_length_m(coded.line.options)
+        )
         return max(0, frame.seq - first) * advance
 
-    def grade(self, defects: Sequence[DefectRecord]) -> None:
+    def grade(self, defects: Sequence[DefectRecord], line: LineConfig | None = None) -> None:
         """Web units are graded per roll (see :meth:`observe`), not per frame."""
         return None
 
@@ -99,19 +103,20 @@ class WebLogic(KindLogic):
             started = self.roll is None or self.roll.code != result.code
             if started:
                 self._close_roll()
-                self.roll = RollState(code=result.code, first_seq=result.frame_seq)
+                self.roll = RollState(code=result.code, first_seq=result.frame_seq, product=result.product)
                 self.units += 1
             roll = self.roll
             assert roll is not None
+            options = self.line.for_product(roll.product).options  # a roll is one product: its first frame's
             roll.frames += 1
             if result.verdict is Verdict.NOT_INSPECTED:
                 roll.not_inspected += 1
             else:
                 start = result.roll_offset_m or 0.0
-                roll.inspected_m = max(roll.inspected_m, start + self.frame_length_m)
+                roll.inspected_m = max(roll.inspected_m, start + self.spec.frame_length_m(options))
                 roll.defects.extend(result.defects)
             if roll.inspected_m > 0:
-                roll.grade = self.spec.grade(roll.defects, self.options, inspected_m=roll.inspected_m)
+                roll.grade = self.spec.grade(roll.defects, options, inspected_m=roll.inspected_m)
         return started
 
     def _close_roll(self) -> None:

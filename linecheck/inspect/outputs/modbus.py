@@ -93,7 +93,15 @@ class ModbusOutput(QueuedOutput):
         def refused(counter: int) -> None:
             self._answer(gate, counter, RESULT_EVALUATION[Verdict.NOT_INSPECTED], 0)
 
-        return TriggerPoller(gate.line_id, trigger, read=read, job=self.context.gate.job, refused=refused)
+        line = next(line for line in self.context.lines if line.id == gate.line_id)
+        return TriggerPoller(
+            gate.line_id,
+            trigger,
+            read=read,
+            job=self.context.gate.job,
+            refused=refused,
+            products=[p.id for p in line.products],
+        )
 
     @staticmethod
     def _request(gate: _Gate, what: str, call: Callable[[Any], Any]) -> Any:

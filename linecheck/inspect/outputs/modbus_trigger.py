@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ class TriggerBlock:
     counter: int
     encoder_count: int
     code: str | None
+    product_number: int | None = None
 
     @classmethod
     def decode(cls, registers: list[int], options: ModbusTriggerOptions) -> TriggerBlock:
@@ -51,11 +52,13 @@ class TriggerBlock:
         convert = ModbusTcpClient.convert_from_registers
         encoder = convert(registers[1:3], ModbusTcpClient.DATATYPE.INT32, word_order=options.word_order)
         code: str | None = None
+        end = 3 + options.code_registers
         if options.code_registers:
-            text = convert(registers[3:], ModbusTcpClient.DATATYPE.STRING, string_encoding="latin-1")
+            text = convert(registers[3:end], ModbusTcpClient.DATATYPE.STRING, string_encoding="latin-1")
             code = str(text).replace("\x00", " ").strip() or None
         assert isinstance(encoder, int)
-        return cls(counter=registers[0], encoder_count=encoder, code=code)
+        product = registers[end] if options.product_number else None
+        return cls(counter=registers[0], encoder_count=encoder, code=code, product_number=product)
 
 
 def counter_steps(last: int, now: int, max_step: int) -> list[int] | None:
@@ -75,6 +78,7 @@ class TriggerPoller:
         read: reads ``count`` holding registers at an address (raises on failure).
         job: :meth:`RejectGate.job`.
         refused: called with a counter the gate refused (its code, say): answered NotDecidable.
+        products: the line's product ids, in YAML order (product number ``n`` is ``products[n - 1]``).
 
     """
 
@@ -86,8 +90,10 @@ class TriggerPoller:
         read: Callable[[int, int], list[int]],
         job: Callable[..., Trigger],
         refused: Callable[[int], None],
+        products: Sequence[str] = (),
     ) -> None:
         self.line_id = line_id
+        self.products = list(products)
         self.options = options
         self.read = read
         self.job = job
@@ -166,11 +172,37 @@ class TriggerPoller:
                 counter,
                 encoder_count=block.encoder_count if latest else None,
                 code=block.code if latest else None,
+                product_number=block.product_number,  # the recipe stands for the units in between too
             )
 
-    def _start(self, counter: int, *, encoder_count: int | None, code: str | None) -> None:
+    def product(self, number: int | None) -> str | None:
+        """The product of a product number (0 or None: the line's own config).
+
+        Raises:
+            InvalidFieldError: a number past the line's products.
+
+        """
+        if not number:
+            return None
+        if number > len(self.products):
+            raise InvalidFieldError(
+                "product_number",
+                number,
+                f"line {self.line_id} has {len(self.products)} products (1..{len(self.products)}, 0: none)",
+            )
+        return self.products[number - 1]
+
+    def _start(
+        self, counter: int, *, encoder_count: int | None, code: str | None, product_number: int | None = None
+    ) -> None:
         try:
-            trigger = self.job(self.line_id, trigger_id=str(counter), code=code, encoder_count=encoder_count)
+            trigger = self.job(
+                self.line_id,
+                trigger_id=str(counter),
+                code=code,
+                encoder_count=encoder_count,
+                product=self.product(product_number),
+            )
         except InvalidFieldError as exc:
             log.error(
                 "modbus trigger of %s: job %d refused (%s=%r: %s); answered NotDecidable",

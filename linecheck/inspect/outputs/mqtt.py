@@ -64,6 +64,7 @@ def result_message(result: InspectionResult) -> dict[str, Any]:
         "trigger_id": result.trigger_id,
         "encoder_count": result.encoder_count,
         "code": result.code,
+        "product": result.product,
         "verdict": result.verdict.value,
         "reject": result.verdict is not Verdict.PASS,
         "reason": result.reason,
@@ -327,7 +328,9 @@ class MqttOutput(LineOutput):
                 refused["trigger_id"] = body["trigger_id"]  # so the sender can match the refusal
             return refused
         self.trigger_counts["answered"] += 1
-        outcome = "job" if "inspection_id" in answer else "code"
+        outcome = (
+            "job" if "inspection_id" in answer else "changeover" if "previous_product" in answer else "code"
+        )
         self.context.metrics.mqtt_trigger_requests.labels(line_id, outcome).inc()
         return answer
 
@@ -427,7 +430,7 @@ class MqttOutput(LineOutput):
 
 
 def line_status(status: dict[str, Any], line_id: str) -> dict[str, Any]:
-    """The line status message: verdict counts, fail rate, queue depth, model and outbox backlog."""
+    """The line status message: verdict counts, fail rate, queue depth, model, product and outbox backlog."""
     line = status.get("lines", {}).get(line_id, {})
     verdicts = {k: int(line.get("verdicts", {}).get(k, 0)) for k in ("pass", "fail", "not_inspected")}
     judged = verdicts["pass"] + verdicts["fail"]
@@ -445,5 +448,6 @@ def line_status(status: dict[str, Any], line_id: str) -> dict[str, Any]:
         "model_name": model_name,
         "model_version": model.get("version"),
         "model_state": model.get("state"),
+        "product": line.get("product"),
         "fail_safe_rejects": int(status.get("fail_safe_rejects", 0)),
     }

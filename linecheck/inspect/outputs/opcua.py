@@ -65,6 +65,7 @@ RESULT_FIELDS = (
     ("ResultId", "String"),
     ("MeasId", "String"),
     ("PartId", "String"),
+    ("ProductId", "String"),
     ("JobId", "String"),
     ("EncoderCount", "Int64"),
     ("ResultEvaluation", "Int32"),
@@ -85,6 +86,7 @@ def result_values(outcome: UnitOutcome) -> dict[str, Any]:
         "ResultId": outcome.inspection_id,
         "MeasId": outcome.trigger_id,
         "PartId": outcome.code or "",
+        "ProductId": outcome.product or "",
         "JobId": outcome.inspection_id if outcome.job else "",
         "EncoderCount": int(outcome.encoder_count if outcome.encoder_count is not None else -1),
         "ResultEvaluation": RESULT_EVALUATION[outcome.verdict],
@@ -269,6 +271,7 @@ class OpcUaOutput(QueuedOutput):
                 elif system.state == "Error" and healthy:
                     await self.set_state(system, system.mode)
                 await self._show_verification(system, line.get("verification"))
+                await self._show_product(system, line.get("product"))
                 version = model.get("version")
                 if version is not None:
                     recipe = f"{line.get('model')} v{version}"
@@ -281,6 +284,14 @@ class OpcUaOutput(QueuedOutput):
                             ua.Variant(recipe, ua.VariantType.String)
                         )
             await asyncio.sleep(0.5)
+
+    async def _show_product(self, system: _System, product: str | None) -> None:
+        """``RecipeManagement.ProductId``: the product the line is on (empty: the line's own config)."""
+        if system.nodes.get("_product", "") == (product or ""):
+            return
+        ua = asyncua_ua()
+        system.nodes["_product"] = product or ""
+        await system.nodes["ProductId"].write_value(ua.Variant(product or "", ua.VariantType.String))
 
     async def _show_verification(self, system: _System, verification: dict[str, Any] | None) -> None:
         """``Verification.State`` (none, unknown, verified, due, failed) and ``Ok`` (verified or no parts)."""
@@ -313,6 +324,19 @@ class OpcUaOutput(QueuedOutput):
         if self.context.gate.undecided(trigger.inspection_id):  # a repeat of a decided job starts nothing
             await self.set_state(system, "SingleExecution")
         return trigger.inspection_id
+
+    async def prepare_product(self, system: _System, product: str) -> str:
+        """PrepareProduct: change the line over to ``product`` (empty: its own config); returns InternalId.
+
+        Frames read from now on are judged as that product (:mod:`linecheck.inspect.products`).
+        """
+        if self.context.board is None:
+            raise InvalidFieldError("product", product, "this inspector takes no changeovers")
+        self.context.board.set_product(system.line_id, product or None)
+        line = next(line for line in self.context.lines if line.id == system.line_id)
+        ref = line.for_product(product or None).model
+        model = f"{ref.name}@{ref.version}" if ref is not None else line.kind
+        return f"{product} ({model})" if product else model
 
     async def start_continuous(self, system: _System) -> str:
         """StartContinuous: every frame of the free-running camera is a unit."""

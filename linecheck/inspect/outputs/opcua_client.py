@@ -194,6 +194,19 @@ class OpcUaWatcher:
 
         return self._sync(go())
 
+    def prepare_product(self, line: str, product: str) -> tuple[str, int]:
+        """Call the line's ``RecipeManagement.PrepareProduct`` (a changeover); returns (InternalId, Error)."""
+        ua = asyncua_ua()
+
+        async def go() -> Any:
+            parent = self._client.get_node(ua.NodeId(f"{line}.RecipeManagement", self.ns))
+            return await parent.call_method(
+                ua.NodeId(f"{line}.RecipeManagement.PrepareProduct", self.ns), product
+            )
+
+        internal, error = self._sync(go())
+        return str(internal), int(error)
+
     def events(self, line: str | None = None) -> list[dict[str, Any]]:
         """The ResultReady events received (of one line, or all)."""
         with self._lock:

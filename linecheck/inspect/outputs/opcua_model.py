@@ -119,6 +119,13 @@ async def build_system(server: Any, output: OpcUaOutput, system: _System) -> Non
             raise _method_error(exc) from exc
         return [ua.Variant(job, ua.VariantType.String)]
 
+    async def prepare_product(parent: Any, product_id: Any) -> list[Any]:
+        try:
+            internal = await output.prepare_product(system, str(product_id.Value or ""))
+        except InvalidFieldError as exc:
+            raise _method_error(exc) from exc
+        return [ua.Variant(internal, ua.VariantType.String), ua.Variant(0, ua.VariantType.Int32)]
+
     async def start_continuous(parent: Any) -> list[Any]:
         try:
             job = await output.start_continuous(system)
@@ -161,6 +168,19 @@ async def build_system(server: Any, output: OpcUaOutput, system: _System) -> Non
     await recipes.add_variable(nid("RecipeManagement.ModelName"), qn("ModelName", False), model)
     nodes["ModelVersion"] = await recipes.add_variable(
         nid("RecipeManagement.ModelVersion"), qn("ModelVersion", False), ""
+    )
+    nodes["ProductId"] = await recipes.add_variable(
+        nid("RecipeManagement.ProductId"), qn("ProductId", False), line.default_product or ""
+    )
+    await recipes.add_method(
+        nid("RecipeManagement.PrepareProduct"),
+        qn("PrepareProduct"),
+        prepare_product,
+        [arg("ProductId", ua.ObjectIds.String, "one of the line's products (empty: the line's own config)")],
+        [
+            arg("InternalId", ua.ObjectIds.String, "the product and the model that will judge it"),
+            arg("Error", ua.ObjectIds.Int32, "0: OK (a product the line does not make: BadInvalidArgument)"),
+        ],
     )
 
     # linecheck's own: the error-proofing verification (challenge parts) a PLC can interlock on

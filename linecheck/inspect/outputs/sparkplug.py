@@ -49,6 +49,7 @@ DEVICE_METRICS = (
     ("Inspection/FailSafeRejects", "UINT64", "fail_safe_rejects"),
     ("Model/Name", "STRING", "model_name"),
     ("Model/Version", "STRING", "model_version"),
+    ("Recipe/Product", "STRING", "product"),
 )
 
 
