@@ -111,3 +111,15 @@ def test_serve_api_refuses_a_root_path_that_is_not_a_prefix(
     result = runner.invoke(app, ["serve", "api", "--root-path", root_path, "--port", "1"])
     assert result.exit_code == 1
     assert f"LINECHECK_API_ROOT_PATH={root_path!r}: expected" in " ".join(result.output.split())
+
+
+def test_lines_list_names_each_lines_products(url: str, tmp_path: Path) -> None:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "configs" / "lines" / "pv-01.yaml").read_text(encoding="utf-8"))
+    config["products"] = [{"id": "M10-60"}, {"id": "M10-66", "pv": {"cols": 11}}]
+    path = tmp_path / "pv-01.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert runner.invoke(app, ["lines", "add", str(path), "--database-url", url]).exit_code == 0
+    listing = runner.invoke(app, ["lines", "list", "--database-url", url], env={"COLUMNS": "200"})
+    assert "M10-60,M10-66" in listing.stdout, listing.stdout
