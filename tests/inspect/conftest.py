@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from insp_helpers import LiveApi
+from lc_demo_warmup import DemoWarmup
 
 from linecheck.config import LineConfig, load_lines
 from linecheck.inspect.settings import InspectorSettings
@@ -54,26 +55,22 @@ def live_api(api_template: Path, tmp_path: Path) -> Iterator[LiveApi]:
 
 
 @pytest.fixture(scope="session")
-def demo_anomaly_cache(lines: dict[str, LineConfig], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_anomaly_cache(demo_models: DemoWarmup | None) -> Path:
     """The demo's anomaly model for seed 1, trained once per session: a demo workdir's ``anomaly/``.
 
     Copy it into a test's demo workdir (``shutil.copytree``) and the demo reuses it instead of training.
+    It trains in the background from the session's start (tests/lc_demo_warmup.py).
     """
-    from linecheck.inspect.demo_anomaly import ensure_anomaly_model
-
-    workdir = tmp_path_factory.mktemp("demo-anomaly")
-    ensure_anomaly_model(lines["textile-01"], workdir, seed=1, lines_dir=ROOT / "configs" / "lines")
-    return workdir / "anomaly"
+    assert demo_models is not None
+    return demo_models.wait() / "anomaly"
 
 
 @pytest.fixture(scope="session")
-def demo_cells_cache(lines: dict[str, LineConfig], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_cells_cache(demo_models: DemoWarmup | None) -> Path:
     """The demo's PV cell classifier for seed 1, trained once per session: a demo workdir's ``cells/``.
 
     Copy it into a test's demo workdir (``shutil.copytree``) and the demo reuses it instead of training.
+    It trains in the background from the session's start (tests/lc_demo_warmup.py).
     """
-    from linecheck.inspect.demo_cells import ensure_cell_classifier
-
-    workdir = tmp_path_factory.mktemp("demo-cells")
-    ensure_cell_classifier(lines["pv-01"], workdir, seed=1, lines_dir=ROOT / "configs" / "lines")
-    return workdir / "cells"
+    assert demo_models is not None
+    return demo_models.wait() / "cells"
