@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
+from linecheck.audit import AuditConfig
 from linecheck.contract import ProductId
 from linecheck.errors import ConfigError, InvalidFieldError
 from linecheck.frame_checks import FrameChecks
@@ -223,6 +224,10 @@ class LineConfig(BaseModel):
     outputs: LineOutputs = Field(
         default_factory=LineOutputs,
         description="reject deadline and the line outputs it uses (OPC UA, MQTT, Modbus; see line_outputs)",
+    )
+    audit: AuditConfig | None = Field(
+        None,
+        description="the share of passed units kept for a person to audit, for escapes (linecheck.audit)",
     )
     products: list[ProductConfig] = Field(
         default_factory=list,

@@ -299,7 +299,7 @@ class DefectPayload(_Payload):
 
 
 #: Inspection fields added after the first contract; a null one is left out of the payload and its hash.
-_OMITTED_WHEN_NULL = ("trigger_id", "encoder_count", "geometry", "product")
+_OMITTED_WHEN_NULL = ("trigger_id", "encoder_count", "geometry", "product", "audit_sample")
 
 
 class TriggerPayload(_Payload):
@@ -337,6 +337,11 @@ class InspectionPayload(_Payload):
         None,
         description="the product (recipe) the unit was judged as, one of its line's products: its thresholds "
         "and geometry applied; null: the line's own (a line with no products:)",
+    )
+    audit_sample: Literal[True] | None = Field(
+        None,
+        description="true: a passed unit's frame kept for a person to audit (the line's audit.pass_sample, "
+        "linecheck.audit); its image_ref is the frame; null: not in the sample",
     )
     image_width: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
     image_height: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
@@ -389,6 +394,8 @@ class InspectionPayload(_Payload):
                     problems.append((name, None, f"required when verdict is {self.verdict}"))
         if self.geometry is not None:
             problems.extend(json_problems(self.geometry, ("geometry",)))
+        if self.audit_sample and (self.verdict is not Verdict.PASS or self.code is None):
+            problems.append(("audit_sample", True, "only a passed unit with a code is sampled for audit"))
         _refuse(type(self), problems)
         return self
 

@@ -180,6 +180,8 @@ class InspectionResult:
     encoder_count: int | None = None
     #: The product (recipe) the unit was judged as (:mod:`linecheck.inspect.products`); None: the line's own.
     product: str | None = None
+    #: A passed unit in the line's pass-audit sample (:mod:`linecheck.audit`): its frame is kept.
+    audit_sample: bool = False
 
     def __post_init__(self) -> None:
         self.to_contract()
@@ -189,8 +191,8 @@ class InspectionResult:
 
     @property
     def keep_image(self) -> bool:
-        """True when the full frame must be uploaded: failed, not inspected or code unread."""
-        return self.verdict is not Verdict.PASS or self.code_status is CodeStatus.UNREAD
+        """True when the full frame must be uploaded: failed, not inspected, code unread, or audit sample."""
+        return self.verdict is not Verdict.PASS or self.code_status is CodeStatus.UNREAD or self.audit_sample
 
     def to_contract(self) -> InspectionPayload:
         """The inspection as the ingest contract's model, checked with the rules the API applies.
@@ -215,6 +217,7 @@ class InspectionResult:
                 "trigger_id": self.trigger_id,
                 "encoder_count": self.encoder_count,
                 "product": self.product,
+                "audit_sample": True if self.audit_sample else None,
                 "image_width": self.image_width,
                 "image_height": self.image_height,
                 "image_ref": self.image_ref,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from linecheck.audit import sampled
 from linecheck.config import LineConfig
 from linecheck.contract import REASON_MAX_CHARS, clean_text
 from linecheck.inspect.kinds.base import KindLogic
@@ -59,6 +60,10 @@ def _result(
     if coded.code_status is CodeStatus.UNREAD and not coded.code_note:
         notes.append("code unread")
     trigger = frame.meta.get("trigger")
+    web = logic.spec.unit == "web"  # a roll is sampled frame by frame (linecheck.audit)
+    audit = verdict is Verdict.PASS and sampled(
+        coded.line.audit, frame.line_id, coded.code, frame.seq if web else None
+    )
     return InspectionResult(
         **({"id": trigger.inspection_id} if trigger is not None else {}),
         trigger_id=None if trigger is None else trigger.trigger_id,
@@ -79,6 +84,7 @@ def _result(
         roll_offset_m=logic.roll_offset_m(coded),
         geometry=logic.geometry_json(coded),
         product=coded.line.product,
+        audit_sample=audit,
         defects=defects,
         image=frame.image,
     )
