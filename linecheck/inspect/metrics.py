@@ -150,6 +150,12 @@ class InspectorMetrics:
             ["line"],
             registry=r,
         )
+        self.audit_samples = Counter(
+            f"{p}audit_samples",
+            "Passed frames kept for a person to audit (the line's audit.pass_sample; linecheck.audit)",
+            ["line"],
+            registry=r,
+        )
         self.reject_signals = Counter(
             f"{p}reject_signals",
             "Reject-signal events sent, by reject true/false",
@@ -309,6 +315,11 @@ class InspectorMetrics:
         """A frame of ``line`` (``geometry_mode: auto``) showed no product: the YAML's geometry was used."""
         self.geometry_fallbacks.labels(line).inc()
         self._count("geometry_fallbacks", line)
+
+    def audit_sample(self, line: str) -> None:
+        """A passed frame of ``line`` was kept for audit."""
+        self.audit_samples.labels(line).inc()
+        self._count("audit_samples", line)
 
     def reject_signal(self, line: str, reject: bool) -> None:
         """A reject-signal event was emitted for a frame of ``line``."""

@@ -295,6 +295,8 @@ class JudgeWorker(Worker):
         self.metrics.verdict(
             line_id, result.verdict.value, [d.class_name for d in result.defects], result.code_status.value
         )
+        if result.audit_sample:
+            self.metrics.audit_sample(line_id)
         status = logic.status().get("current_roll")
         if status and status.get("points_per_100yd2") is not None:
             self.metrics.roll_score.labels(line_id).set(status["points_per_100yd2"])

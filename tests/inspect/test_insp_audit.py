@@ -31,11 +31,16 @@ def test_the_sampled_passed_units_keep_their_frames_and_say_so(
     assert svc.wait_sources(60) and svc.drain(60)
     assert svc.outbox is not None
     rows = {r.payload["code"]: r for r in svc.outbox.rows()}
+    counted = svc.status()["lines"]["pv-01"]["audit_samples"]
+    metric = svc.metrics.registry.get_sample_value(
+        "linecheck_inspector_audit_samples_total", {"line": "pv-01"}
+    )
     svc.stop()
     assert sorted(rows) == sorted(u.code for u in units)
     passed = [code for code, row in rows.items() if row.payload["verdict"] == "pass"]
     expected = {code for code in passed if sampled(line.audit, line.id, code)}
     assert 0 < len(expected) < len(passed)  # a share of them, not all or none
+    assert counted == metric == len(expected)
     for code, row in rows.items():
         audit = row.payload.get("audit_sample")
         assert audit is (True if code in expected else None), code
