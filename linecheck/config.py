@@ -300,6 +300,7 @@ class LineConfig(BaseModel):
         if unknown:
             raise ValueError(f"thresholds names unknown classes {unknown}; line classes are {self.classes}")
         self._per_cell_models_have_cells(spec)
+        self._job_stations_are_cameras()
         self._shadows_are_other_models()
         self._challenge_parts_fit_the_line()
         self._build_variants()
@@ -386,6 +387,17 @@ class LineConfig(BaseModel):
                 raise ValueError(
                     f"verification.parts.{i}.classes names {unknown}, not classes of the line {self.classes}"
                 )
+
+    def _job_stations_are_cameras(self) -> None:
+        stations = self.outputs.job_stations
+        cameras = [c.station for c in self.cameras]
+        unknown = [s for s in stations if s not in cameras]
+        if unknown:
+            raise ValueError(
+                f"outputs.job_stations names {unknown}, not stations of the line's cameras {cameras}"
+            )
+        if len(set(stations)) != len(stations):
+            raise ValueError(f"outputs.job_stations lists a station twice: {stations}")
 
     def _shadows_are_other_models(self) -> None:
         seen: set[tuple[str, str]] = set()

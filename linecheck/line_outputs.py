@@ -236,6 +236,11 @@ class LineOutputs(BaseModel):
         description="a unit not judged this long after its trigger fires the reject anyway and is recorded "
         "not_inspected; unset: no deadline (results are sent whenever they are ready)",
     )
+    job_stations: list[str] = Field(
+        default_factory=list,
+        description="the cameras (stations) a PLC job takes one frame of each: the unit's one decision waits "
+        "for all and rejects unless every frame passed; empty: a job takes the line's next frame",
+    )
     sections: dict[str, OutputOptions] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -247,14 +252,16 @@ class LineOutputs(BaseModel):
         out: dict[str, Any] = {}
         sections: dict[str, OutputOptions] = {}
         for key, value in data.items():
-            if key == "reject_deadline_ms":
+            if key in ("reject_deadline_ms", "job_stations"):
                 out[key] = value
                 continue
             try:
                 spec = get_output(key)
             except InvalidFieldError:
                 known = ", ".join(output_names())
-                raise ValueError(f"unknown output {key!r}; expected reject_deadline_ms or {known}") from None
+                raise ValueError(
+                    f"unknown output {key!r}; expected reject_deadline_ms, job_stations or {known}"
+                ) from None
             try:
                 sections[key] = spec.options_model.model_validate(value or {})
             except ValidationError as exc:
@@ -271,6 +278,8 @@ class LineOutputs(BaseModel):
         data = handler(self)
         if isinstance(data, dict):
             data.pop("sections", None)
+            if not data.get("job_stations"):
+                data.pop("job_stations", None)
             data.update({name: section.model_dump() for name, section in self.sections.items()})
         return data
 

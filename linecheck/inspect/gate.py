@@ -177,12 +177,27 @@ class DecisionSink(Protocol):
 
 @dataclass(kw_only=True)
 class _Armed:
+    """A unit waiting for its decision: its trigger, deadline and, for a job, the frames it takes.
+
+    A job over several stations (``outputs.job_stations``) takes one frame of each: ``ids`` is each
+    station's inspection id (the first station's is the job's own), ``waiting`` the stations whose frame
+    has not come, ``judged`` the results so far; its decision waits for all of them.
+    """
+
     trigger: Trigger
     station: str
     deadline: float | None
     framed: bool = False
     fired: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    stations: tuple[str, ...] = ()
+    ids: dict[str, str] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)
+    judged: list[InspectionResult] = field(default_factory=list)
+
+    def frame_ids(self) -> list[str]:
+        """The inspection ids of the unit's frames (one, or one per station of the job)."""
+        return list(self.ids.values()) if self.stations else [self.trigger.inspection_id]
 
 
 class RejectGate:
@@ -215,7 +230,8 @@ class RejectGate:
         self.sinks: list[DecisionSink] = list(sinks)
         self.clock = clock
         self._lock = threading.Condition()
-        self._armed: dict[str, _Armed] = {}
+        self._armed: dict[str, _Armed] = {}  # by the inspection id of each frame not settled yet
+        self._units: dict[str, _Armed] = {}  # by the unit's (job's) inspection id, until decided
         self._jobs: dict[str, deque[_Armed]] = {lid: deque() for lid in self.lines}
         self._recent: dict[str, OrderedDict[str, Trigger]] = {lid: OrderedDict() for lid in self.lines}
         self._heap: list[tuple[float, str]] = []
@@ -305,8 +321,19 @@ class RejectGate:
             )
             if trigger_id:
                 self._recent[line_id][trigger_id] = trigger
+            stations = tuple(line.outputs.job_stations)
             self._arm(
-                _Armed(trigger=trigger, station=line.cameras[0].station, deadline=self._due(line_id, now))
+                _Armed(
+                    trigger=trigger,
+                    station=stations[0] if stations else line.cameras[0].station,
+                    deadline=self._due(line_id, now),
+                    stations=stations,
+                    ids={
+                        st: inspection_id if i == 0 else f"{inspection_id}-{i}"
+                        for i, st in enumerate(stations)
+                    },
+                    waiting=set(stations),
+                )
             )
         return trigger
 
@@ -339,7 +366,7 @@ class RejectGate:
     def undecided(self, inspection_id: str) -> bool:
         """Whether the unit ``inspection_id`` is still waiting for its decision (a repeat may not be)."""
         with self._lock:
-            return inspection_id in self._armed
+            return inspection_id in self._units
 
     def pending_jobs(self, line_id: str) -> int:
         """Jobs of ``line_id`` waiting for their frame."""
@@ -347,17 +374,19 @@ class RejectGate:
             return len(self._jobs.get(line_id, ()))
 
     def admit(self, frame: Frame) -> Frame:
-        """Give ``frame`` its trigger: the oldest waiting job of its line, or its own (free-running)."""
+        """Give ``frame`` its trigger: the oldest waiting job of its line, or its own (free-running).
+
+        On a line with ``outputs.job_stations`` a job takes one frame of each of those stations (the
+        oldest job still waiting for the frame's station); frames of other stations run free.
+        """
         if frame.line_id not in self.lines:
             return frame
         with self._lock:
-            queue = self._jobs[frame.line_id]
-            armed = queue.popleft() if queue else None
-            if armed is not None:
-                armed.framed = True
-                armed.station = frame.station
+            armed = self._job_for(frame)
         if armed is not None:
             trigger = armed.trigger
+            if armed.stations:  # this station's frame of the unit: its own inspection id
+                trigger = replace(trigger, inspection_id=armed.ids[frame.station])
             meta = {**frame.meta, TRIGGER_META: trigger}
             return replace(frame, meta=meta, trigger_code=trigger.code or frame.trigger_code)
         age = max(0.0, (datetime.now(UTC) - frame.captured_at).total_seconds())
@@ -380,13 +409,35 @@ class RejectGate:
         )
         return replace(frame, meta={**frame.meta, TRIGGER_META: trigger})
 
+    def _job_for(self, frame: Frame) -> _Armed | None:
+        """The job ``frame`` belongs to (the caller holds the lock), off the waiting list once complete."""
+        queue = self._jobs[frame.line_id]
+        stations = self.lines[frame.line_id].outputs.job_stations
+        if not stations:
+            armed = queue.popleft() if queue else None
+            if armed is not None:
+                armed.framed = True
+                armed.station = frame.station
+            return armed
+        if frame.station not in stations:
+            return None
+        armed = next((a for a in queue if frame.station in a.waiting), None)
+        if armed is not None:
+            armed.waiting.discard(frame.station)
+            armed.framed = True
+            if not armed.waiting:
+                queue.remove(armed)
+        return armed
+
     def _due(self, line_id: str, at: float) -> float | None:
         deadline = self.deadline_s(line_id)
         return None if deadline is None else at + deadline
 
     def _arm(self, armed: _Armed) -> None:
         with self._lock:
-            self._armed[armed.trigger.inspection_id] = armed
+            for inspection_id in armed.frame_ids():
+                self._armed[inspection_id] = armed
+            self._units[armed.trigger.inspection_id] = armed
             if not armed.framed:
                 self._jobs[armed.trigger.line_id].append(armed)
             if armed.deadline is not None:
@@ -395,14 +446,29 @@ class RejectGate:
 
     # -- decisions ----------------------------------------------------------------------------
     def settle(self, result: InspectionResult) -> InspectionResult:
-        """Decide the unit of ``result`` (past its deadline: ``not_inspected``); returns what to record."""
+        """Decide the unit of ``result`` (past its deadline: ``not_inspected``); returns what to record.
+
+        A frame of a job over several stations decides its unit when it is the last of them: one
+        outcome for the unit, rejected when any station's frame is not a pass.
+        """
         now = self.clock()
         with self._lock:
             armed = self._armed.pop(result.id, None)
+            complete: list[InspectionResult] | None = None
+            if armed is not None and not armed.fired:
+                armed.judged.append(result)
+                if len(armed.judged) >= max(1, len(armed.stations)):
+                    self._units.pop(armed.trigger.inspection_id, None)
+                    complete = armed.judged
         if armed is not None and armed.fired:
             self.metrics.frame_not_inspected(result.line_id, LATE_CAUSE)
             return late_result(result, (now - armed.trigger.triggered_at) * 1000.0, self._deadline_ms(result))
-        self._dispatch(outcome_of(result, armed.trigger if armed else None, now=now))
+        if armed is None:
+            self._dispatch(outcome_of(result, None, now=now))
+        elif complete is not None:
+            order = {station: i for i, station in enumerate(armed.stations)}
+            judged = sorted(complete, key=lambda r: order.get(r.station, 0))
+            self._dispatch(unit_outcome_of(judged, armed.trigger, now=now))
         return result
 
     def _deadline_ms(self, result: InspectionResult) -> float:
@@ -424,21 +490,32 @@ class RejectGate:
                 if self._stop:
                     return
                 _at, inspection_id = heapq.heappop(self._heap)
-                armed = self._armed.get(inspection_id)
+                armed = self._units.pop(inspection_id, None)
                 if armed is None or armed.fired:
                     continue
                 armed.fired = True
-                if not armed.framed:
-                    self._armed.pop(inspection_id, None)
+                missing = self._frameless(armed)
+                for frame_id in missing.values():  # frames that never came: recorded here, not awaited
+                    self._armed.pop(frame_id, None)
+                if armed in self._jobs[armed.trigger.line_id]:
                     self._jobs[armed.trigger.line_id].remove(armed)
-            self._expire(armed)
+            self._expire(armed, missing)
 
-    def _expire(self, armed: _Armed) -> None:
+    @staticmethod
+    def _frameless(armed: _Armed) -> dict[str, str]:
+        """Station -> inspection id of each frame the unit still waits for (none came)."""
+        if armed.stations:
+            return {station: armed.ids[station] for station in armed.stations if station in armed.waiting}
+        return {} if armed.framed else {armed.station: armed.trigger.inspection_id}
+
+    def _expire(self, armed: _Armed, missing: Mapping[str, str]) -> None:
         trigger = armed.trigger
         line = self.lines[trigger.line_id]
         now = self.clock()
         ms = line.outputs.reject_deadline_ms
-        why = "no frame" if not armed.framed else "not judged"
+        why = "no frame" if missing else "not judged"
+        if missing and armed.stations:
+            why = f"no frame of {', '.join(missing)}"
         reason = f"{why} within reject_deadline_ms={ms:g}: rejected by the fail-safe"
         self.fired += 1
         self._warn.warning(
@@ -453,7 +530,7 @@ class RejectGate:
             UnitOutcome(
                 inspection_id=trigger.inspection_id,
                 line_id=trigger.line_id,
-                station=armed.station,
+                station="+".join(armed.stations) if armed.stations else armed.station,
                 trigger_id=trigger.trigger_id,
                 encoder_count=trigger.encoder_count,
                 code=trigger.code,
@@ -467,11 +544,49 @@ class RejectGate:
                 job=trigger.job,
             )
         )
-        if not armed.framed:
+        for station, frame_id in missing.items():
             self.metrics.frame_not_inspected(trigger.line_id, LATE_CAUSE)
             if self.record is not None:
                 product = product_of(line, code=trigger.code, trigger=trigger, board=self.board)
-                self.record(frameless_result(line, armed.station, trigger, reason, product=product))
+                frame_trigger = replace(trigger, inspection_id=frame_id)
+                self.record(frameless_result(line, station, frame_trigger, reason, product=product))
+
+
+def unit_outcome_of(results: Sequence[InspectionResult], trigger: Trigger, *, now: float) -> UnitOutcome:
+    """The one outcome of a job over several stations, from each station's result (in station order).
+
+    Rejected unless every frame passed: any fail makes the unit fail, else any not inspected makes it
+    not inspected (fail-safe: a station that could not judge its view never lets the unit pass).
+    """
+    verdicts = {r.verdict for r in results}
+    verdict = (
+        Verdict.FAIL
+        if Verdict.FAIL in verdicts
+        else Verdict.NOT_INSPECTED
+        if Verdict.NOT_INSPECTED in verdicts
+        else Verdict.PASS
+    )
+    first = results[0]
+    reasons = [f"{r.station}: {r.reason}" for r in results if r.reason]
+    return UnitOutcome(
+        inspection_id=trigger.inspection_id,
+        line_id=first.line_id,
+        station="+".join(r.station for r in results),
+        trigger_id=trigger.trigger_id,
+        encoder_count=trigger.encoder_count,
+        code=next((r.code for r in results if r.code), trigger.code),
+        product=first.product,
+        verdict=verdict,
+        reject=verdict is not Verdict.PASS,
+        reason=shorten("; ".join(reasons)) if reasons else None,
+        defect_classes=tuple(d.class_name for r in results for d in r.defects),
+        model_name=first.model_name,
+        model_version=first.model_version,
+        captured_at=min(r.captured_at for r in results),
+        triggered_at=trigger.triggered_at,
+        decided_at=now,
+        job=trigger.job,
+    )
 
 
 def late_result(result: InspectionResult, waited_ms: float, deadline_ms: float) -> InspectionResult:
