@@ -69,7 +69,7 @@ def violations(packages: tuple[str, ...], forbidden: tuple[str, ...], root: Path
 
 
 #: Modules every package may import: kinds, the wire contract, the model contract, messages, errors, grading,
-#: which files are images, whether a frame is fit to judge, the challenge-part rule.
+#: which files are images, whether a frame is fit to judge, the challenge-part rule, the pass-audit sample.
 FLOOR = (
     "linecheck.kinds",
     "linecheck.contract",
@@ -84,6 +84,8 @@ FLOOR = (
     "linecheck.text_files",
     "linecheck.frame_checks",
     "linecheck.verification",
+    "linecheck.audit",
+    "linecheck.line_outputs",
 )
 
 #: (importing packages, packages they must not import)
