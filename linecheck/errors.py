@@ -128,6 +128,23 @@ class ConflictError(LinecheckError):
     """A write conflicts with what is already stored (same id, different content)."""
 
 
+class StateConflictError(ConflictError):
+    """A write that what is stored does not allow now, naming the field it is about (a 409).
+
+    Attributes:
+        field: the field of the request (or of the stored record) at odds.
+        value: its value.
+        reason: why it cannot be done now, and what to do first.
+
+    """
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}={value!r}: {reason}")
+
+
 class AuthenticationError(LinecheckError):
     """No API key, or an unknown one."""
 

@@ -47,6 +47,11 @@ def _print(report: ReviewExportReport) -> None:
     )
     decisions = ", ".join(f"{k} {v}" for k, v in report.decisions.items())
     console.print(f"defects by decision: {decisions} (rejected ones are removed)")
+    if report.audited_ok or report.escapes:
+        console.print(
+            f"pass audits: {report.audited_ok} ok frame(s) as background, "
+            f"{report.escapes} escape(s) labelled with the defects drawn on them"
+        )
     table = Table(title="boxes per class")
     table.add_column("id", justify="right")
     table.add_column("class")
@@ -91,7 +96,8 @@ def register(app: typer.Typer) -> None:
         """Export confirmed and corrected labels as a YOLO dataset (rejected defects removed).
 
         Reclassified defects take the reviewer's class; frames whose defects were all rejected
-        become background images. Every frame of a unit lands in the same split.
+        become background images. Audited pass-audit frames join too: ok ones as background
+        images, escapes with the defects drawn on them. Every frame of a unit lands in the same split.
         """
         from linecheck.datasets.from_reviews import ReviewSource, export_reviews
         from linecheck.datasets.review_sources import ApiReviewSource, StoreReviewSource

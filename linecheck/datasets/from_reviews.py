@@ -11,6 +11,11 @@ A frame goes into the dataset when a reviewer has decided on at least one of its
   model missed, drawn by a reviewer, is a label like a confirmed one (merged boxes are one
   corrected box, the others rejected).
 
+Passed frames kept for audit (``audit_sample``, :mod:`linecheck.audit`) join once a person audited
+them: an ``ok`` frame (nothing missed) is a background image, an unbiased negative of production;
+an ``escape`` frame is labelled with the defects the reviewer drew on it (what the model missed).
+An audit sample not audited yet is skipped, even with a defect drawn on it (the audit is not done).
+
 Frames are read through a :class:`ReviewSource` (the API over HTTP, or the store directly, see
 :mod:`linecheck.datasets.review_sources`), images are the stored full frames, and the dataset is
 written all-or-nothing by :class:`~linecheck.datasets.writer.YoloWriter`, split by unit code
@@ -26,6 +31,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -88,6 +94,9 @@ class ReviewedFrame:
     image_width: int
     image_height: int
     defects: tuple[ReviewedDefect, ...]
+    #: A passed frame kept for audit, and the outcome of its newest audit (None: not audited yet).
+    audit_sample: bool = False
+    audit: str | None = None
 
     def __post_init__(self) -> None:
         if self.image_width <= 0 or self.image_height <= 0:
@@ -125,6 +134,12 @@ class ReviewSource(Protocol):
         """Frames of ``line_id`` captured in [since, until) with at least one reviewed defect."""
         ...
 
+    def audited_frames(
+        self, line_id: str, *, since: datetime | None, until: datetime | None
+    ) -> Iterator[ReviewedFrame]:
+        """Audited pass-audit samples of ``line_id`` captured in [since, until), challenge parts left out."""
+        ...
+
     def image(self, ref: str) -> bytes:
         """Bytes of the stored image ``ref`` (:class:`NotFoundError` when it is not stored)."""
         ...
@@ -152,6 +167,9 @@ class ReviewExportReport:
     boxes_per_class: dict[str, int] = field(default_factory=dict)
     splits: dict[str, int] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
+    #: Audited pass-audit frames written: ``ok`` ones (background images) and escapes (labelled).
+    audited_ok: int = 0
+    escapes: int = 0
     skipped: list[SkippedFrame] = field(default_factory=list)
 
 
@@ -257,6 +275,19 @@ def _save_image(source: ReviewSource, frame: ReviewedFrame, folder: Path) -> Pat
     return path
 
 
+def audit_problem(frame: ReviewedFrame) -> str | None:
+    """Why an audit sample cannot join the dataset yet (None: it can, or it is no audit sample)."""
+    if not frame.audit_sample:
+        return None
+    if frame.audit is None:
+        return "audit sample not audited yet (audit it on the Audit page: ok, or escape after drawing)"
+    if frame.audit == "escape" and not any(
+        d.source != "model" and d.review_state != "rejected" for d in frame.defects
+    ):
+        return "audited as an escape, but no defect drawn on it is kept (draw it again and re-audit)"
+    return None
+
+
 def _collect(
     source: ReviewSource,
     line_ids: Sequence[str],
@@ -270,10 +301,18 @@ def _collect(
     labelled: list[_Labelled] = []
     seen: set[str] = set()
     for line_id in line_ids:
-        for frame in source.reviewed_frames(line_id, since=since, until=until):
+        frames = chain(
+            source.reviewed_frames(line_id, since=since, until=until),
+            source.audited_frames(line_id, since=since, until=until),
+        )
+        for frame in frames:
             if frame.inspection_id in seen:
                 continue
             seen.add(frame.inspection_id)
+            problem = audit_problem(frame)
+            if problem is not None:
+                report.skipped.append(SkippedFrame(inspection_id=frame.inspection_id, reason=problem))
+                continue
             outcome = frame_labels(frame, names, pending=pending)
             if isinstance(outcome, str):
                 report.skipped.append(SkippedFrame(inspection_id=frame.inspection_id, reason=outcome))
@@ -293,7 +332,7 @@ def export_reviews(
     seed: int = 0,
     pending: PendingPolicy = "skip",
 ) -> ReviewExportReport:
-    """Write the reviewed frames of ``line_ids`` as a YOLO dataset at ``dst`` (absent or empty).
+    """Write the reviewed (and audited) frames of ``line_ids`` as a YOLO dataset at ``dst`` (absent or empty).
 
     Raises :class:`DatasetError` when no frame qualifies (nothing is written then) or when the
     written dataset does not validate; :class:`InvalidFieldError` for bad arguments.
@@ -335,6 +374,8 @@ def export_reviews(
                 stem = f"{item.frame.line_id}_{item.frame.inspection_id}"
                 writer.add(stem, path, item.boxes, split=split)
                 decisions.update(item.decisions)
+                report.audited_ok += int(item.frame.audit == "ok")
+                report.escapes += int(item.frame.audit == "escape")
                 if split is not None:
                     report.splits[split] = report.splits.get(split, 0) + 1
             report.data_yaml = writer.commit()

@@ -1,10 +1,12 @@
 """Where :func:`linecheck.datasets.from_reviews.export_reviews` reads reviewed frames from.
 
 * :class:`ApiReviewSource`: the traceability API over HTTP (any key may read): the review queue
-  per decision finds the frames, ``/v1/inspections/{id}`` gives all of a frame's defects and
+  per decision finds the frames, the audit queue (``/v1/review/audit?state=audited``) the audited
+  pass-audit samples, ``/v1/inspections/{id}`` gives all of a frame's defects and its audit, and
   ``/v1/images/{ref}`` the stored full frame.
 * :class:`StoreReviewSource`: the store itself (SQLite or PostgreSQL URL plus the image folder),
-  through the API's repositories, for exports next to the database without a running API.
+  through the API's repositories, for exports next to the database without a running API; its
+  audited frames leave out the line's challenge parts, as the API's audit queue does.
 
 Both read a live store page by page: a review made during an export may or may not be in it.
 """
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -30,6 +32,11 @@ from linecheck.errors import (
     ServerUnavailableError,
     StoreError,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from linecheck.serving.store.models import Inspection
 
 PAGE = 500
 
@@ -130,22 +137,52 @@ class ApiReviewSource:
                 offset += PAGE
         return found
 
+    def _audited_inspection_ids(
+        self, line_id: str, since: datetime | None, until: datetime | None
+    ) -> dict[str, None]:
+        found: dict[str, None] = {}
+        offset = 0
+        while True:
+            params: dict[str, Any] = {"line_id": line_id, "state": "audited", "limit": PAGE, "offset": offset}
+            if since is not None:
+                params["since"] = since.isoformat()
+            if until is not None:
+                params["until"] = until.isoformat()
+            items = self._get("/v1/review/audit", params).json()["items"]
+            found.update((item["inspection_id"], None) for item in items)
+            if len(items) < PAGE:
+                return found
+            offset += PAGE
+
+    def _frame(self, inspection_id: str) -> ReviewedFrame:
+        body = self._get(f"/v1/inspections/{inspection_id}").json()
+        latest = body.get("latest_audit")
+        return ReviewedFrame(
+            inspection_id=body["id"],
+            line_id=body["line_id"],
+            code=body["code"],
+            captured_at=datetime.fromisoformat(body["captured_at"]),
+            image_ref=body["image_ref"],
+            image_width=int(body["image_width"]),
+            image_height=int(body["image_height"]),
+            defects=tuple(_defect(d) for d in body["defects"]),
+            audit_sample=bool(body.get("audit_sample")),
+            audit=str(latest["outcome"]) if latest else None,
+        )
+
     def reviewed_frames(
         self, line_id: str, *, since: datetime | None, until: datetime | None
     ) -> Iterator[ReviewedFrame]:
         """Frames with a reviewed defect, each with all of its defects (one request per frame)."""
         for inspection_id in self._reviewed_inspection_ids(line_id, since, until):
-            body = self._get(f"/v1/inspections/{inspection_id}").json()
-            yield ReviewedFrame(
-                inspection_id=body["id"],
-                line_id=body["line_id"],
-                code=body["code"],
-                captured_at=datetime.fromisoformat(body["captured_at"]),
-                image_ref=body["image_ref"],
-                image_width=int(body["image_width"]),
-                image_height=int(body["image_height"]),
-                defects=tuple(_defect(d) for d in body["defects"]),
-            )
+            yield self._frame(inspection_id)
+
+    def audited_frames(
+        self, line_id: str, *, since: datetime | None, until: datetime | None
+    ) -> Iterator[ReviewedFrame]:
+        """Audited pass-audit samples, each with all of its defects (one request per frame)."""
+        for inspection_id in self._audited_inspection_ids(line_id, since, until):
+            yield self._frame(inspection_id)
 
     def image(self, ref: str) -> bytes:
         """The stored image ``ref``."""
@@ -205,11 +242,48 @@ class StoreReviewSource:
                 raise NotFoundError(f"line_id={line_id!r} is not a registered line of the store")
             return LineClasses(line_id=line_id, kind=row.kind, classes=tuple(row.config["classes"]))
 
+    @staticmethod
+    def _frames(session: Session, inspections: list[Inspection]) -> list[ReviewedFrame]:
+        """``inspections`` with all of their defects and their newest audits (two queries)."""
+        from linecheck.serving.store.repositories import audits as audit_repo
+        from linecheck.serving.store.repositories import inspections as inspection_repo
+
+        defects = inspection_repo.defects_for_inspections(session, [i.id for i in inspections])
+        audits = audit_repo.latest_audits(session, [i.id for i in inspections if i.audit_sample])
+        by_inspection: dict[str, list[ReviewedDefect]] = {}
+        for d in defects:
+            x1, y1, x2, y2 = d.final_bbox or (d.x1, d.y1, d.x2, d.y2)
+            by_inspection.setdefault(d.inspection_id, []).append(
+                ReviewedDefect(
+                    id=d.id,
+                    class_name=d.class_name,
+                    final_class=d.final_class,
+                    review_state=d.review_state,
+                    bbox=(x1, y1, x2, y2),
+                    source=d.source,
+                    corrected=d.final_bbox is not None and d.source == "model",
+                )
+            )
+        return [
+            ReviewedFrame(
+                inspection_id=inspection.id,
+                line_id=inspection.line_id,
+                code=inspection.code,
+                captured_at=inspection.captured_at,
+                image_ref=inspection.image_ref,
+                image_width=inspection.image_width,
+                image_height=inspection.image_height,
+                defects=tuple(by_inspection.get(inspection.id, ())),
+                audit_sample=inspection.audit_sample,
+                audit=str(audits[inspection.id].outcome) if inspection.id in audits else None,
+            )
+            for inspection in inspections
+        ]
+
     def reviewed_frames(
         self, line_id: str, *, since: datetime | None, until: datetime | None
     ) -> Iterator[ReviewedFrame]:
         """Frames with a reviewed defect, each with all of its defects, a page at a time."""
-        from linecheck.serving.store.repositories import inspections as inspection_repo
         from linecheck.serving.store.repositories import reviews as review_repo
 
         for state in REVIEW_STATES:
@@ -219,35 +293,39 @@ class StoreReviewSource:
                 with self._db.reader() as session:
                     rows = review_repo.review_queue(session, flt, limit=PAGE, offset=offset)
                     inspections = {inspection.id: inspection for _, inspection in rows}
-                    defects = inspection_repo.defects_for_inspections(session, list(inspections))
-                by_inspection: dict[str, list[ReviewedDefect]] = {}
-                for d in defects:
-                    x1, y1, x2, y2 = d.final_bbox or (d.x1, d.y1, d.x2, d.y2)
-                    by_inspection.setdefault(d.inspection_id, []).append(
-                        ReviewedDefect(
-                            id=d.id,
-                            class_name=d.class_name,
-                            final_class=d.final_class,
-                            review_state=d.review_state,
-                            bbox=(x1, y1, x2, y2),
-                            source=d.source,
-                            corrected=d.final_bbox is not None and d.source == "model",
-                        )
-                    )
-                for inspection in inspections.values():
-                    yield ReviewedFrame(
-                        inspection_id=inspection.id,
-                        line_id=inspection.line_id,
-                        code=inspection.code,
-                        captured_at=inspection.captured_at,
-                        image_ref=inspection.image_ref,
-                        image_width=inspection.image_width,
-                        image_height=inspection.image_height,
-                        defects=tuple(by_inspection.get(inspection.id, ())),
-                    )
+                    frames = self._frames(session, list(inspections.values()))
+                yield from frames
                 if len(rows) < PAGE:
                     break
                 offset += PAGE
+
+    def audited_frames(
+        self, line_id: str, *, since: datetime | None, until: datetime | None
+    ) -> Iterator[ReviewedFrame]:
+        """Audited pass-audit samples (the line's challenge parts left out), a page at a time."""
+        from linecheck.config import LineConfig
+        from linecheck.serving.store.repositories import audits as audit_repo
+        from linecheck.serving.store.repositories import lines as line_repo
+
+        with self._db.reader() as session:
+            row = line_repo.get_line(session, line_id)
+        verification = LineConfig.from_stored(row.config).verification if row is not None else None
+        flt = audit_repo.AuditFilter(
+            state="audited",
+            line_id=line_id,
+            since=since,
+            until=until,
+            exclude_units=tuple((line_id, code) for code in (verification.codes if verification else [])),
+        )
+        offset = 0
+        while True:
+            with self._db.reader() as session:
+                rows = audit_repo.audit_queue(session, flt, limit=PAGE, offset=offset)
+                frames = self._frames(session, rows)
+            yield from frames
+            if len(rows) < PAGE:
+                return
+            offset += PAGE
 
     def image(self, ref: str) -> bytes:
         """The stored image ``ref`` from the image folder."""

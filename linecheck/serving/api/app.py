@@ -23,6 +23,7 @@ from linecheck.serving.api.pages.router import pages
 from linecheck.serving.api.pages.router import router as pages_router
 from linecheck.serving.api.root_path import RootPathMiddleware
 from linecheck.serving.api.routes import (
+    audits,
     events,
     genealogy,
     images,
@@ -103,7 +104,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.root_path:  # behind a reverse proxy under a path
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
-    for module in (inspections, images, trace, review, units, lines, genealogy, events, me):
+    for module in (inspections, images, trace, review, audits, units, lines, genealogy, events, me):
         app.include_router(module.router)
     app.include_router(pages_router)  # the QA review pages at /review
 

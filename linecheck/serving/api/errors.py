@@ -32,6 +32,7 @@ from linecheck.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    StateConflictError,
     StoreError,
     StoreFullError,
 )
@@ -154,6 +155,9 @@ def error_response(exc: LinecheckError) -> JSONResponse:
         errors = exc.errors if isinstance(exc, InvalidFieldsError) else [exc]
         entries = [_entry(kind, f"{e.field}={_short(e.value)}: {e.reason}", e.field, e.value) for e in errors]
         body = {"error": entries[0], "errors": entries}
+    elif isinstance(exc, StateConflictError):
+        entry = _entry(kind, f"{exc.field}={_short(exc.value)}: {exc.reason}", exc.field, exc.value)
+        body = {"error": entry, "errors": [entry]}
     elif isinstance(exc, ConflictingIdsError):
         entries = [
             _entry(kind, f"{f}={v!r} is already stored with different content", f, v) for f, v in exc.fields

@@ -49,6 +49,12 @@ class ApiMetrics:
         self.reviews = Counter(
             "linecheck_reviews", "review decisions, by decision", ["decision"], registry=self.registry
         )
+        self.audits = Counter(
+            "linecheck_audits",
+            "pass audits recorded, by line and outcome (ok|escape)",
+            ["line", "outcome"],
+            registry=self.registry,
+        )
         self.images = Counter(
             "linecheck_images_stored",
             "images received, by outcome (created|duplicate)",

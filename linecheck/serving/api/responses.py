@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
-from linecheck.serving.store.models import Defect, Inspection, Review
+from linecheck.serving.store.models import Audit, Defect, Inspection, Review
 from linecheck.serving.store.review_state import replay, trusted_location
 
 
@@ -68,6 +68,33 @@ class ReviewOut(_Out):
             at=row.at,
             comment=row.comment,
             bbox=tuple(bbox) if bbox is not None else None,
+        )
+
+
+class PassAuditOut(_Out):
+    """A person's audit of a pass-audit sample frame (the newest one of a frame is its audit)."""
+
+    id: int
+    inspection_id: str
+    outcome: str = Field(
+        description="ok: nothing missed; escape: the model missed the defect the reviewer drew on the frame"
+    )
+    actor: str = Field(description="the key that audited (key:<id>), as recorded")
+    actor_name: str | None = Field(None, description="the name given to that key, if any")
+    comment: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, row: Audit | Row[Any], names: Mapping[str, str] | None = None) -> PassAuditOut:
+        """From a stored audit (ORM object or Core row); trusted data, so not validated again."""
+        return cls.model_construct(
+            id=row.id,
+            inspection_id=row.inspection_id,
+            outcome=row.outcome,
+            actor=row.actor,
+            actor_name=(names or {}).get(row.actor),
+            comment=row.comment,
+            at=row.created_at,
         )
 
 
@@ -158,6 +185,9 @@ class InspectionOut(_Out):
     product: str | None = Field(
         None, description="the line's product (recipe) the unit was judged as; null: the line's own config"
     )
+    audit_sample: bool = Field(
+        False, description="a passed unit's frame kept for a person to audit (the line's audit.pass_sample)"
+    )
     image_width: int
     image_height: int
     image_ref: str | None
@@ -177,13 +207,25 @@ class InspectionOut(_Out):
     created_by: str
     code_assigned_by: str | None
     code_assigned_at: datetime | None
+    latest_audit: PassAuditOut | None = Field(
+        None, description="an audit sample's audit (its newest); null: not audited yet, or not a sample"
+    )
     defects: list[DefectOut] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, row: Inspection, defects: list[DefectOut] | None = None) -> InspectionOut:
+    def of(
+        cls,
+        row: Inspection,
+        defects: list[DefectOut] | None = None,
+        latest_audit: PassAuditOut | None = None,
+    ) -> InspectionOut:
         """From a stored inspection; trusted data, so not validated again."""
-        values = {name: getattr(row, name) for name in cls.model_fields if name != "defects"}
-        return cls.model_construct(**values, defects=defects or [])
+        values = {name: getattr(row, name) for name in cls.model_fields if name not in _NOT_COLUMNS}
+        return cls.model_construct(**values, defects=defects or [], latest_audit=latest_audit)
+
+
+#: Fields of :class:`InspectionOut` that are not columns of the inspection.
+_NOT_COLUMNS = frozenset({"defects", "latest_audit"})
 
 
 class InspectionPageOut(_Out):

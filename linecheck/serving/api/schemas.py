@@ -9,7 +9,7 @@ which name the field they reject.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -42,6 +42,7 @@ __all__ = [
     "INT64_MAX",
     "ROW_ID_MAX",
     "AddDefectIn",
+    "AuditIn",
     "BulkReviewIn",
     "ClassNameQuery",
     "CodeAssignIn",
@@ -189,3 +190,12 @@ class GoldenIn(_Body):
     inspection_id: str = Field(pattern=ID_PATTERN)
     station: str | None = Field(None, pattern=NAME_PATTERN, description="default: the inspection's station")
     note: Comment = None
+
+
+class AuditIn(_Body):
+    """A person's audit of a pass-audit sample frame (``linecheck.audit``)."""
+
+    outcome: Literal["ok", "escape"] = Field(
+        description="ok: nothing missed; escape: the model missed a defect (draw it on the frame first)"
+    )
+    comment: Comment = None

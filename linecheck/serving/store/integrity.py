@@ -3,9 +3,10 @@
 * The database is consistent: SQLite's ``integrity_check`` and ``foreign_key_check``; on
   PostgreSQL (no ``amcheck`` needed) every table is read through, no index is left invalid, and
   ``fsync`` / ``synchronous_commit`` / ``full_page_writes`` are on.
-* The audit trail's guards are in place: the review triggers exist (and are enabled).
+* The audit trails' guards are in place: the triggers of the reviews and of the pass audits exist
+  (and are enabled).
 * On PostgreSQL, the role the API connects as cannot get around them: it is no superuser, owns
-  no table, is no member of the owner, and may not TRUNCATE, DELETE, or UPDATE reviews.
+  no table, is no member of the owner, and may not TRUNCATE, DELETE, or UPDATE reviews or audits.
   :func:`grant_app_role` gives a role exactly what the API needs (:data:`APP_PRIVILEGES`).
 """
 
@@ -28,9 +29,16 @@ REVIEW_GUARDS = {
     "sqlite": ("reviews_no_update", "reviews_no_delete", "reviews_no_replace"),
     "postgresql": ("reviews_append_only", "reviews_no_truncate"),
 }
+#: Triggers that keep the pass ``audits`` append-only, per dialect (migration 0013).
+AUDIT_GUARDS = {
+    "sqlite": ("audits_no_update", "audits_no_delete", "audits_no_replace"),
+    "postgresql": ("audits_append_only", "audits_no_truncate"),
+}
+#: The append-only tables, what their triggers are called in messages, and the triggers.
+_GUARDED = (("reviews", "review", REVIEW_GUARDS), ("audits", "audit", AUDIT_GUARDS))
 
 #: What the API's role may do, table by table: it reads everything, deletes nothing, never changes a
-#: review, and writes line configs and keys only through the owner (start-up sync, ``linecheck``).
+#: review or an audit, and writes line configs and keys only through the owner (start-up sync, ``linecheck``).
 APP_PRIVILEGES: dict[str, str] = {
     "alembic_version": "SELECT",
     "lines": "SELECT",
@@ -39,6 +47,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "inspections": "SELECT, INSERT, UPDATE",  # a code typed in for an unread frame, defect counts
     "defects": "SELECT, INSERT, UPDATE",  # the current review state (checked against the reviews)
     "reviews": "SELECT, INSERT",
+    "audits": "SELECT, INSERT",  # a re-audit is a new row
     "genealogy": "SELECT, INSERT",
     "process_events": "SELECT, INSERT",
     "images": "SELECT, INSERT, UPDATE",  # the image retention's expiry marks (files go; records stay)
@@ -92,17 +101,18 @@ def _sqlite(conn: Connection) -> list[Finding]:
         )
     else:
         findings.append(_ok("integrity", "SQLite foreign_key_check: ok"))
-    present = {
-        str(r[0])
-        for r in conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'reviews'"
-        )
-    }
-    missing = [t for t in REVIEW_GUARDS["sqlite"] if t not in present]
-    if missing:
-        findings.append(_error("guards", f"review triggers missing (dropped?): {', '.join(missing)}"))
-    else:
-        findings.append(_ok("guards", "review triggers present: " + ", ".join(REVIEW_GUARDS["sqlite"])))
+    for table, what, guards in _GUARDED:
+        present = {
+            str(r[0])
+            for r in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)
+            )
+        }
+        missing = [t for t in guards["sqlite"] if t not in present]
+        if missing:
+            findings.append(_error("guards", f"{what} triggers missing (dropped?): {', '.join(missing)}"))
+        else:
+            findings.append(_ok("guards", f"{what} triggers present: " + ", ".join(guards["sqlite"])))
     return findings
 
 
@@ -133,25 +143,27 @@ def _postgres(conn: Connection) -> list[Finding]:
         value = str(conn.execute(text(f"SHOW {setting}")).scalar_one())
         if value == "off":
             findings.append(_warning("durability", f"{setting} is off: a crash can lose acknowledged writes"))
-    triggers = {
-        str(r[0]): str(r[1])
-        for r in conn.execute(
-            text(
-                "SELECT tgname, tgenabled FROM pg_trigger"
-                " WHERE tgrelid = 'reviews'::regclass AND NOT tgisinternal"
+    for table, what, guards in _GUARDED:
+        triggers = {
+            str(r[0]): str(r[1])
+            for r in conn.execute(
+                text(
+                    "SELECT tgname, tgenabled FROM pg_trigger"
+                    " WHERE tgrelid = CAST(:table AS regclass) AND NOT tgisinternal"
+                ),
+                {"table": table},
             )
-        )
-    }
-    missing = [t for t in REVIEW_GUARDS["postgresql"] if t not in triggers]
-    disabled = [t for t in REVIEW_GUARDS["postgresql"] if triggers.get(t) == "D"]
-    if missing or disabled:
-        what = [f"missing: {', '.join(missing)}"] if missing else []
-        what += [f"disabled: {', '.join(disabled)}"] if disabled else []
-        findings.append(_error("guards", "review triggers " + "; ".join(what)))
-    else:
-        findings.append(
-            _ok("guards", "review triggers present and enabled: " + ", ".join(REVIEW_GUARDS["postgresql"]))
-        )
+        }
+        missing = [t for t in guards["postgresql"] if t not in triggers]
+        disabled = [t for t in guards["postgresql"] if triggers.get(t) == "D"]
+        if missing or disabled:
+            found = [f"missing: {', '.join(missing)}"] if missing else []
+            found += [f"disabled: {', '.join(disabled)}"] if disabled else []
+            findings.append(_error("guards", f"{what} triggers " + "; ".join(found)))
+        else:
+            findings.append(
+                _ok("guards", f"{what} triggers present and enabled: " + ", ".join(guards["postgresql"]))
+            )
     return findings
 
 
@@ -206,7 +218,9 @@ def check_app_role(engine: Engine, role: str | None) -> list[Finding]:
                 text("SELECT pg_has_role(:r, :o, 'USAGE')"), {"r": role, "o": table_owner}
             ).scalar():
                 problems.append(f"is a member of {table_owner}, the owner of {table}")
-        for table, privilege in (("reviews", "TRUNCATE"), ("reviews", "DELETE"), ("reviews", "UPDATE")):
+        for table, privilege in (
+            (table, privilege) for table, _, _ in _GUARDED for privilege in ("TRUNCATE", "DELETE", "UPDATE")
+        ):
             if conn.execute(
                 text("SELECT has_table_privilege(:r, :t, :p)"), {"r": role, "t": table, "p": privilege}
             ).scalar():
@@ -216,7 +230,8 @@ def check_app_role(engine: Engine, role: str | None) -> list[Finding]:
         return [
             _ok(
                 "access",
-                f"the API's role {role} cannot TRUNCATE, ALTER, DISABLE TRIGGER, DELETE or UPDATE reviews",
+                f"the API's role {role} cannot TRUNCATE, ALTER, DISABLE TRIGGER, DELETE or UPDATE reviews "
+                "or audits",
             )
         ]
 

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     Float,
@@ -53,6 +55,8 @@ LIVE_CROP = "crop_ref IS NOT NULL AND crop_expired_at IS NULL"
 LIVE_HEATMAP = "heatmap_ref IS NOT NULL AND heatmap_expired_at IS NULL"
 LIVE_DEFECT_IMAGES = f"({LIVE_CROP}) OR ({LIVE_HEATMAP})"
 EXPIRED_FILE_LEFT = "expired_at IS NOT NULL AND file_deleted_at IS NULL"
+#: Predicate of the pass-audit queue's partial index (migration 0013): the frames kept for audit.
+AUDIT_SAMPLE = "audit_sample"
 
 
 def _partial(name: str, *columns: str, where: str) -> Index:
@@ -150,6 +154,8 @@ class Inspection(Base):
         _partial("ix_inspections_pass_image_live", "captured_at", "id", where=LIVE_PASS_FRAME),
         _partial("ix_inspections_other_image_live", "captured_at", "id", where=LIVE_OTHER_FRAME),
         _partial("ix_inspections_image_ref_live", "image_ref", where=LIVE_FRAME),
+        # the pass-audit queue and escape rate: a line's audit samples by time (0013)
+        _partial("ix_inspections_audit_sample", "line_id", "captured_at", where=AUDIT_SAMPLE),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -173,6 +179,9 @@ class Inspection(Base):
     #: The product (one of the line's ``products:``) the unit was judged as; None: the line's own config
     #: (a line without products, and inspections stored before 0012).
     product: Mapped[str | None] = mapped_column(String(64))
+    #: A passed unit's frame kept for a person to audit (the line's ``audit.pass_sample``,
+    #: :mod:`linecheck.audit`); false for every inspection stored before 0013.
+    audit_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     image_width: Mapped[int] = mapped_column(Integer)
     image_height: Mapped[int] = mapped_column(Integer)
     image_ref: Mapped[str | None] = mapped_column(String(64))
@@ -262,6 +271,28 @@ class Review(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     #: SHA-256 of this row's content and ``prev_hash`` (``audit.review_digest``).
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Audit(Base):
+    """A person's audit of a pass-audit sample frame: ``ok`` (nothing missed) or ``escape``.
+
+    Append-only like the reviews (the database refuses UPDATE and DELETE): a re-audit is a new row,
+    and the newest row of an inspection is its audit.
+    """
+
+    __tablename__ = "audits"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('ok', 'escape')", name="outcome"),
+        Index("ix_audits_inspection_id_id", "inspection_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspection_id: Mapped[str] = mapped_column(ForeignKey("inspections.id"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    #: The key that audited (``key:<id>``), as reviews record it.
+    actor: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class GenealogyLink(Base):

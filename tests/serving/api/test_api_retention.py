@@ -19,6 +19,7 @@ from retention_plant import POLICY, Plant, days_ago, inconsistencies, running_pl
 from linecheck.datasets.from_reviews import export_reviews
 from linecheck.datasets.review_sources import ApiReviewSource
 from linecheck.serving.api.services.retention import (
+    KEEP_AUDIT,
     KEEP_CODE,
     KEEP_FOREVER,
     KEEP_GOLDEN,
@@ -115,6 +116,20 @@ def test_what_is_still_needed_is_never_deleted(plant: Plant) -> None:
     for inspection_id in (old_id, young_id):  # both holders of the shared file say so
         assert plant.get(f"/v1/inspections/{inspection_id}").json()["image_expired_at"] is not None
     assert plant.get(f"/v1/inspections/{golden_id}").json()["image_expired_at"] is None
+    assert inconsistencies(plant.db, plant.images) == []
+
+
+def test_a_pass_audit_sample_is_kept_until_a_person_audited_it(plant: Plant) -> None:
+    sample_id, sample = plant.pass_frame(T0, audit_sample=True)
+    _plain_id, plain = plant.pass_frame(T0)
+    first = plant.prune(T0 + day(91))
+    assert first.expired == 1 and first.kept[KEEP_AUDIT] == 1
+    assert plant.status(plain) == 410 and plant.status(sample) == 200 and plant.stored(sample)
+    audited = plant.post(f"/v1/inspections/{sample_id}/audit", "reviewer", {"outcome": "ok"})
+    assert audited.status_code == 201, audited.text
+    later = plant.prune(T0 + day(92))
+    assert later.expired == 1 and KEEP_AUDIT not in later.kept
+    assert plant.status(sample) == 410 and not plant.stored(sample)
     assert inconsistencies(plant.db, plant.images) == []
 
 

@@ -108,3 +108,24 @@ def canvas_data(browser: Any, canvas_id: str = "frame-canvas") -> dict[str, Any]
             canvas_id,
         )
     )
+
+
+def drag(
+    browser: Any, element: Any, start: tuple[float, float], delta: tuple[float, float], shift: bool = False
+) -> None:
+    """Press at ``start`` (element pixels from its top-left), move by ``delta``, release."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    size = element.size
+    chain = ActionChains(browser, duration=20)
+    if shift:
+        chain.key_down(Keys.SHIFT)
+    chain.move_to_element_with_offset(element, start[0] - size["width"] / 2, start[1] - size["height"] / 2)
+    chain.click_and_hold().move_by_offset(delta[0] / 2, delta[1] / 2).move_by_offset(
+        delta[0] / 2, delta[1] / 2
+    )
+    chain.release()
+    if shift:
+        chain.key_up(Keys.SHIFT)
+    chain.perform()

@@ -20,6 +20,7 @@ from page_actions import (
     banner,
     canvas_data,
     css,
+    drag,
     frame_drawn,
     js,
     no_script_errors,
@@ -111,27 +112,6 @@ def select_defect(browser: Any, defect_id: int) -> None:
     wait_for(browser, lambda b: defect_id in queue_ids(b), f"defect {defect_id} listed")
     one(browser, f"#queue-list li[data-defect-id='{defect_id}']").click()
     wait_for(browser, lambda b: frame_drawn(b, defect_id), f"the frame of defect {defect_id}")
-
-
-def drag(
-    browser: Any, element: Any, start: tuple[float, float], delta: tuple[float, float], shift: bool = False
-) -> None:
-    """Press at ``start`` (element pixels from its top-left), move by ``delta``, release."""
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.keys import Keys
-
-    size = element.size
-    chain = ActionChains(browser, duration=20)
-    if shift:
-        chain.key_down(Keys.SHIFT)
-    chain.move_to_element_with_offset(element, start[0] - size["width"] / 2, start[1] - size["height"] / 2)
-    chain.click_and_hold().move_by_offset(delta[0] / 2, delta[1] / 2).move_by_offset(
-        delta[0] / 2, delta[1] / 2
-    )
-    chain.release()
-    if shift:
-        chain.key_up(Keys.SHIFT)
-    chain.perform()
 
 
 def test_a_key_the_api_refuses_is_not_kept(browser: Any, stack: Stack, tools: dict[str, Any]) -> None:

@@ -9,12 +9,19 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from linecheck.errors import NotFoundError
-from linecheck.serving.api.responses import AuditOut, DefectOut, InspectionOut, InspectionPageOut
+from linecheck.serving.api.responses import (
+    AuditOut,
+    DefectOut,
+    InspectionOut,
+    InspectionPageOut,
+    PassAuditOut,
+)
 from linecheck.serving.api.services.audit import unit_audit
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.products import check_product_filter
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.models import Inspection
+from linecheck.serving.store.repositories import audits as audit_repo
 from linecheck.serving.store.repositories import inspections as repo
 from linecheck.serving.store.repositories import reviews as review_repo
 from linecheck.serving.store.repositories.actors import actor_names
@@ -23,12 +30,23 @@ from linecheck.serving.store.repositories.actors import actor_names
 COUNT_CAP = 10_000
 
 
+def latest_audits_out(session: Session, inspections: Sequence[Inspection]) -> dict[str, PassAuditOut]:
+    """The newest audit of each audit sample among ``inspections`` (no query when none is a sample)."""
+    samples = [i.id for i in inspections if i.audit_sample]
+    if not samples:
+        return {}
+    rows = audit_repo.latest_audits(session, samples)
+    names = actor_names(session, {r.actor for r in rows.values()})
+    return {inspection_id: PassAuditOut.of(row, names) for inspection_id, row in rows.items()}
+
+
 def inspections_out(
     session: Session, rows: Sequence[Inspection], *, with_defects: bool
 ) -> list[InspectionOut]:
-    """Inspections as responses, with defects and their reviews when asked (three queries in all)."""
+    """Inspections as responses (an audit sample with its audit), with defects and reviews when asked."""
     if not with_defects:
-        return [InspectionOut.of(row) for row in rows]
+        audits = latest_audits_out(session, rows)
+        return [InspectionOut.of(row, latest_audit=audits.get(row.id)) for row in rows]
     return _with_defects(session, rows)[0]
 
 
@@ -49,7 +67,9 @@ def _with_defects(
         by_inspection.setdefault(defect.inspection_id, []).append(
             DefectOut.of(defect, history.get(defect.id), names)
         )
-    return [InspectionOut.of(row, by_inspection.get(row.id)) for row in rows], list(defects), history
+    audits = latest_audits_out(session, rows)
+    out = [InspectionOut.of(row, by_inspection.get(row.id), audits.get(row.id)) for row in rows]
+    return out, list(defects), history
 
 
 def list_inspections(

@@ -7,8 +7,8 @@ not_inspected, or with a defect) and every defect crop and heat map after
 Images are content-addressed, so one file may be held by several records: it expires only when
 every live record holding it may let it go (:func:`decide`). Never expired: an image of a defect
 pending review (its crop, heat map and the frame it is on), a frame whose unread code waits to be
-typed in, and a golden sample. An upload no record refers to expires after the longer retention
-from its upload, when both are set.
+typed in, a pass-audit sample no one has audited yet (:mod:`linecheck.audit`), and a golden sample.
+An upload no record refers to expires after the longer retention from its upload, when both are set.
 
 **Order, and why** (a crash at any point leaves a consistent store). Per batch of refs:
 
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 KEEP_GOLDEN = "golden sample"
 KEEP_REVIEW = "defect pending review"
 KEEP_CODE = "code waiting to be typed in"
+KEEP_AUDIT = "pass-audit sample waiting for its audit"
 KEEP_FOREVER = "retention unset"
 KEEP_YOUNG = "within retention"
 
@@ -113,6 +114,8 @@ def decide(held: RefHolders, policy: RetentionPolicy, now: datetime) -> Decision
         return Decision(KEEP_REVIEW)
     if held.awaiting_code:
         return Decision(KEEP_CODE)
+    if held.awaiting_audit:
+        return Decision(KEEP_AUDIT)
     classes = [
         (held.newest_pass_frame, policy.pass_days, policy.pass_setting),
         (held.newest_other, policy.defect_days, policy.defect_setting),

@@ -12,6 +12,7 @@ from linecheck.serving.api.schemas import ReviewIn
 from linecheck.serving.api.services.corrections import Step, decide
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.queries import COUNT_CAP
+from linecheck.serving.api.services.verification import challenge_units
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.keys import KeyInfo
 from linecheck.serving.store.models import utcnow
@@ -35,13 +36,7 @@ def review_queue(
     asks for one: their defects are known, and the verification judges them, not a reviewer.
     """
     if lines is not None and flt.code is None:
-        known = tuple(
-            (line_id, code)
-            for line_id, line in sorted(lines.all().items())
-            if line.verification is not None and flt.line_id in (None, line_id)
-            for code in line.verification.codes
-        )
-        flt = replace(flt, exclude_units=known)
+        flt = replace(flt, exclude_units=challenge_units(lines, flt.line_id))
     with db.reader() as session:
         rows = review_repo.review_queue(session, flt, limit=limit, offset=offset, sort=sort)
         total = review_repo.count_queue(session, flt, cap=COUNT_CAP)

@@ -13,6 +13,20 @@ from linecheck.serving.store.repositories import inspections as repo
 from linecheck.verification import PartRun, evaluate
 
 
+def challenge_units(lines: LineRegistry, line_id: str | None = None) -> tuple[tuple[str, str], ...]:
+    """(line id, code) of the challenge parts of ``line_id`` (None: of every line).
+
+    The review and audit queues and the escape rate leave them out: their defects are known, and the
+    verification judges them, not a reviewer.
+    """
+    return tuple(
+        (lid, code)
+        for lid, line in sorted(lines.all().items())
+        if line.verification is not None and line_id in (None, lid)
+        for code in line.verification.codes
+    )
+
+
 def line_verification(
     db: Database, lines: LineRegistry, line_id: str, now: datetime | None = None
 ) -> VerificationOut:

@@ -24,6 +24,7 @@ from linecheck.serving.store.models import (
     LIVE_HEATMAP,
     LIVE_OTHER_FRAME,
     LIVE_PASS_FRAME,
+    Audit,
     Defect,
     GoldenSample,
     Image,
@@ -51,6 +52,7 @@ class RefHolders:
     newest_other: datetime | None = None
     awaiting_review: bool = False
     awaiting_code: bool = False
+    awaiting_audit: bool = False
     golden: bool = False
     records: int = 0
     stored_at: datetime | None = None
@@ -165,11 +167,14 @@ def holders(session: Session, refs: Iterable[str], *, lock: bool) -> dict[str, R
             found[name] = at
 
     i, d, g, im = table_of(Inspection), table_of(Defect), table_of(GoldenSample), table_of(Image)
+    a = table_of(Audit)
     pass_class = case((and_(i.c.verdict == "pass", i.c.defect_count == 0), 1), else_=0)
     # the frame's few defects by inspection_id; the state is wrapped so that no planner walks every
     # pending defect of the store through the review-state indexes instead
     pending = exists().where(d.c.inspection_id == i.c.id, func.coalesce(d.c.review_state, "") == "pending")
     unread = and_(i.c.code_status == "code_unread", i.c.code.is_(None))
+    # a pass-audit sample no person has audited yet: the frame is what the audit looks at
+    unaudited = and_(i.c.audit_sample.is_(True), ~exists().where(a.c.inspection_id == i.c.id))
     for chunk in _chunks(refs):
         for ref in chunk:
             fact(ref)["records"] = 0
@@ -188,6 +193,7 @@ def holders(session: Session, refs: Iterable[str], *, lock: bool) -> dict[str, R
                 func.max(i.c.captured_at).label("newest"),
                 func.max(case((pending, 1), else_=0)).label("pending"),
                 func.max(case((unread, 1), else_=0)).label("unread"),
+                func.max(case((unaudited, 1), else_=0)).label("unaudited"),
                 func.count().label("records"),
             )
             .where(i.c.image_ref.in_(chunk), _live(LIVE_FRAME))
@@ -198,6 +204,7 @@ def holders(session: Session, refs: Iterable[str], *, lock: bool) -> dict[str, R
             found = fact(row.image_ref)
             found["awaiting_review"] = found.get("awaiting_review", False) or bool(row.pending)
             found["awaiting_code"] = found.get("awaiting_code", False) or bool(row.unread)
+            found["awaiting_audit"] = found.get("awaiting_audit", False) or bool(row.unaudited)
             found["records"] += row.records
         for column, live in ((d.c.crop_ref, LIVE_CROP), (d.c.heatmap_ref, LIVE_HEATMAP)):
             held = (

@@ -1,6 +1,6 @@
 // Line dashboard: units by their verdict after review, fail rate, throughput over running time, SPC charts
 // (p-chart, Pareto, trend by station), the model version in use, the error-proofing verification of a line with
-// challenge parts, reviewers, and the defects as CSV.
+// challenge parts, the escape rate of a line that keeps passed frames for audit, reviewers, and the defects as CSV.
 
 import { appUrl, getFile, getJson, lines } from "./api.js";
 import { actorName, el, fmtDuration, fmtPct, fmtTime, replace, saveBlob } from "./dom.js";
@@ -29,7 +29,7 @@ function tile(id, label, value, note) {
 }
 
 /** The tiles come from the API's period totals: each unit counted once, by its grade after review. */
-function renderTiles(stats, models, line, verification) {
+function renderTiles(stats, models, line, verification, audits) {
   const t = stats.totals;
   const by = t.units_by_status;
   const latest = models.latest;
@@ -46,7 +46,8 @@ function renderTiles(stats, models, line, verification) {
         `${fmtDuration(t.running_s)} running` : "the line did not run"),
     tile("kpi-model", "model in use", latest ? `${latest.model_name} v${latest.model_version}` : "—",
       latest ? `last frame ${fmtTime(latest.captured_at)}; configured ${configured}` : `configured ${configured}`),
-    verification ? verificationTile(verification) : null);
+    verification ? verificationTile(verification) : null,
+    audits ? escapeTile(audits) : null);
   $("kpi-model").dataset.version = latest ? latest.model_version : "";
   $("kpi-fail-rate").dataset.rate = t.fail_rate === null ? "" : String(t.fail_rate);
   $("kpi-throughput").dataset.framesPerHour = t.frames_per_hour === null ? "" : String(t.frames_per_hour);
@@ -59,6 +60,26 @@ function verificationTile(v) {
   const box = tile("kpi-verification", "error-proofing", value, note);
   box.dataset.state = v.state;
   box.classList.add(`tile-${v.state}`);
+  return box;
+}
+
+/** A percentage with one decimal, without its unit ("0.5"), for an interval's bounds. */
+function pct(value) {
+  return (100 * value).toFixed(1);
+}
+
+/**
+ * The escape rate measured by the pass audits (GET /v1/lines/{id}/audit), with its 95 % interval:
+ * "0.5 %", "95 %: 0.1–2.7 % · 2 escapes in 400 audited · 13 pending".
+ */
+function escapeTile(a) {
+  const interval = a.escape_rate === null ? "nothing audited yet" : `95 %: ${pct(a.low)}–${pct(a.high)} %`;
+  const counted = `${a.escapes} escape${a.escapes === 1 ? "" : "s"} in ${a.audited} audited`;
+  const pending = el("a", { href: appUrl(`/review/audit?line_id=${encodeURIComponent(a.line_id)}`) }, `${a.pending} pending`);
+  const box = el("div", { class: "tile", id: "kpi-escape-rate" }, el("div", { class: "tile-label" }, "escape rate"),
+    el("div", { class: "tile-value" }, fmtPct(a.escape_rate)),
+    el("div", { class: "tile-note muted" }, `${interval} · ${counted} · `, pending));
+  box.dataset.rate = a.escape_rate === null ? "" : String(a.escape_rate);
   return box;
 }
 
@@ -152,14 +173,16 @@ async function load() {
   const statsPath = `/v1/lines/${encodeURIComponent(lineId)}/stats`;
   try {
     const verificationPath = `/v1/lines/${encodeURIComponent(lineId)}/verification`;
-    const [stats, models, reviewers, verification] = await Promise.all([
+    const audited = line.config.audit && line.config.audit.pass_sample > 0;
+    const [stats, models, reviewers, verification, audits] = await Promise.all([
       getJson(statsPath, range), modelsInUse(lineId), getJson("/v1/review/stats", range),
       line.config.verification ? getJson(verificationPath) : null,
+      audited ? getJson(`/v1/lines/${encodeURIComponent(lineId)}/audit`, range) : null,
     ]);
     const groups = subgroup === "hour" ? await getJson(statsPath, { ...range, bucket: "hour" }) : stats;
     if (token !== loads) return;
     $("line-title").textContent = `${line.name || line.id} (${line.kind})`;
-    renderTiles(stats, models, line, verification);
+    renderTiles(stats, models, line, verification, audits);
     drawShiftChart($("chart"), stats.shifts, line.config.classes);
     $("pchart-subgroup").textContent = subgroup === "hour" ? "per hour" : "per shift";
     drawPChart($("pchart"), groups.shifts);

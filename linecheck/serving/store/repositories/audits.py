@@ -1,0 +1,152 @@
+"""Pass audits (append-only), the audit queue of the sampled frames, and a line's audit counts.
+
+An inspection's audit is its newest ``audits`` row (by id). Every query here reads the audit
+samples only, with the predicate text of their partial index (``models.AUDIT_SAMPLE``), so that
+SQLite and PostgreSQL both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, Select, and_, bindparam, case, exists, func, not_, or_, select, text
+from sqlalchemy.orm import Session
+
+from linecheck.serving.store.models import AUDIT_SAMPLE, Audit, Defect, Inspection
+from linecheck.serving.store.repositories.base import table_of
+
+_IN_CHUNK = 900
+_SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditFilter:
+    """Which audit samples (None: no filter); ``state`` ``pending`` (no audit yet), ``audited`` or None."""
+
+    state: str | None = "pending"
+    line_id: str | None = None
+    product: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    #: (line id, code) of units left out: the lines' challenge parts.
+    exclude_units: tuple[tuple[str, str], ...] = ()
+
+
+def _samples(query: _SelectT, flt: AuditFilter) -> _SelectT:
+    """``query`` narrowed to the audit samples ``flt`` asks for (the audit state apart)."""
+    query = query.where(text(AUDIT_SAMPLE))
+    if flt.line_id is not None:
+        query = query.where(Inspection.line_id == flt.line_id)
+    if flt.product is not None:
+        query = query.where(Inspection.product == flt.product)
+    if flt.since is not None:
+        query = query.where(Inspection.captured_at >= flt.since)
+    if flt.until is not None:
+        query = query.where(Inspection.captured_at < flt.until)
+    if flt.exclude_units:
+        known = or_(
+            *(and_(Inspection.line_id == line, Inspection.code == code) for line, code in flt.exclude_units)
+        )
+        query = query.where(not_(known))  # an audit sample always has a code
+    return query
+
+
+def _filtered(query: _SelectT, flt: AuditFilter) -> _SelectT:
+    query = _samples(query, flt)
+    audited = exists().where(Audit.inspection_id == Inspection.id)
+    if flt.state == "pending":
+        query = query.where(~audited)
+    elif flt.state == "audited":
+        query = query.where(audited)
+    return query
+
+
+def audit_queue(session: Session, flt: AuditFilter, *, limit: int, offset: int) -> list[Inspection]:
+    """A page of audit samples, newest first."""
+    query = _filtered(select(Inspection), flt)
+    query = query.order_by(Inspection.captured_at.desc(), Inspection.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def count_audit_queue(session: Session, flt: AuditFilter, *, cap: int) -> int:
+    """How many audit samples match ``flt``, counting no further than ``cap + 1``."""
+    matching = _filtered(select(Inspection.id), flt).limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(matching)) or 0)
+
+
+def add_audit(
+    session: Session, *, inspection_id: str, outcome: str, actor: str, comment: str | None, at: datetime
+) -> Audit:
+    """Append an audit of an inspection (earlier ones stay; the newest is the inspection's audit)."""
+    audit = Audit(inspection_id=inspection_id, outcome=outcome, actor=actor, comment=comment, created_at=at)
+    session.add(audit)
+    session.flush()
+    return audit
+
+
+_AUDITS = table_of(Audit)
+_LATEST_ROWS = select(_AUDITS).where(
+    _AUDITS.c.id.in_(
+        select(func.max(_AUDITS.c.id))
+        .where(_AUDITS.c.inspection_id.in_(bindparam("ids", expanding=True)))
+        .group_by(_AUDITS.c.inspection_id)
+    )
+)
+
+
+def latest_audits(session: Session, inspection_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    """The newest audit of each of these inspections that has one (plain rows)."""
+    found: dict[str, Row[Any]] = {}
+    ids = list(dict.fromkeys(inspection_ids))
+    for start in range(0, len(ids), _IN_CHUNK):
+        for row in session.execute(_LATEST_ROWS, {"ids": ids[start : start + _IN_CHUNK]}):
+            found[row.inspection_id] = row
+    return found
+
+
+def _latest_id() -> Any:
+    """The id of the newest audit of the inspection of the enclosing query."""
+    newest = select(func.max(Audit.id)).where(Audit.inspection_id == Inspection.id)
+    return newest.correlate(Inspection).scalar_subquery()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditCounts:
+    """Audit samples of a period, how many of them have an audit, and how many audits found an escape."""
+
+    sampled: int
+    audited: int
+    escapes: int
+
+
+def audit_counts(session: Session, flt: AuditFilter) -> AuditCounts:
+    """Counts of the audit samples ``flt`` selects (``flt.state`` is not applied), by their newest audit."""
+    query = _samples(
+        select(
+            func.count(Inspection.id),
+            func.count(Audit.id),
+            func.coalesce(func.sum(case((Audit.outcome == "escape", 1), else_=0)), 0),
+        )
+        .select_from(Inspection)
+        .outerjoin(Audit, Audit.id == _latest_id()),
+        flt,
+    )
+    sampled, audited, escapes = session.execute(query).one()
+    return AuditCounts(sampled=int(sampled), audited=int(audited), escapes=int(escapes))
+
+
+def escape_classes(session: Session, flt: AuditFilter) -> dict[str, int]:
+    """Classes of the reviewer-drawn defects (not rejected) on the samples whose audit is an escape."""
+    query = _samples(
+        select(Defect.final_class, func.count(Defect.id))
+        .select_from(Inspection)
+        .join(Audit, Audit.id == _latest_id())
+        .join(Defect, Defect.inspection_id == Inspection.id)
+        .where(Audit.outcome == "escape", Defect.source == "reviewer", Defect.review_state != "rejected")
+        .group_by(Defect.final_class),
+        flt,
+    )
+    return {str(name): int(n) for name, n in session.execute(query)}

@@ -1,0 +1,156 @@
+"""The Audit page and the dashboard's escape-rate tile in headless Chromium, against the real API.
+
+A reviewer goes through the passed frames kept for audit: ``x`` before drawing is refused on the page, ``o``
+records ok and shows the next frame, ``d`` draws the missed defect and ``x`` records the escape. A viewer key
+sees the frames but cannot decide. The dashboard shows the rate, its 95 % interval and the API's counts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from page_actions import banner, canvas_data, drag, js, no_script_errors, one, open_page, press
+from review_browser import screenshot, wait_for
+from review_seed import Stack, _upload, pv_frame, running_stack
+
+from linecheck.serving.store.testing import migrated_sqlite_template
+
+pytestmark = pytest.mark.browser
+
+LINES_DIR = Path(__file__).resolve().parents[3] / "configs" / "lines"
+
+
+@pytest.fixture(scope="module")
+def audit_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The real API whose pv-01 keeps 2 % of its passed modules for audit, with three such frames."""
+    lines = tmp_path_factory.mktemp("lines")
+    for path in LINES_DIR.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        (lines / path.name).write_text(
+            text + ("\naudit: {pass_sample: 0.02}\n" if path.stem == "pv-01" else "")
+        )
+    template = migrated_sqlite_template(tmp_path_factory.mktemp("template"))
+    with running_stack(template, tmp_path_factory.mktemp("api"), seed_data=False, lines_dir=lines) as stack:
+        now = datetime.now(UTC).replace(microsecond=0)
+        for n in range(3):
+            body = {
+                "id": uuid.uuid4().hex,
+                "line_id": "pv-01",
+                "station": "el",
+                "code": f"PV000000000{700 + n}",
+                "code_status": "read",
+                "captured_at": (now - timedelta(minutes=30 - n)).isoformat(),
+                "model_name": "pv",
+                "model_version": "3",
+                "verdict": "pass",
+                "image_width": 400,
+                "image_height": 240,
+                "image_ref": _upload(stack, "pv", pv_frame()),
+                "audit_sample": True,
+            }
+            response = stack.post("/v1/inspections", "pv", json=body)
+            assert response.status_code == 201, response.text
+        yield stack
+
+
+def api_queue(stack: Stack, state: str = "pending") -> list[dict[str, Any]]:
+    return list(stack.get("/v1/review/audit", "viewer", line_id="pv-01", state=state)["items"])
+
+
+def listed(browser: Any) -> list[str]:
+    return list(
+        js(
+            browser,
+            "return Array.from(document.querySelectorAll('#audit-list li'), li => li.dataset.inspectionId)",
+        )
+    )
+
+
+def shown(browser: Any) -> str | None:
+    """The inspection whose frame is drawn (the selected item's)."""
+    found = js(
+        browser,
+        "const li = document.querySelector(\"#audit-list li[aria-selected='true']\");"
+        "const c = document.getElementById('audit-canvas');"
+        "return li && c.dataset.inspectionId === li.dataset.inspectionId ? li.dataset.inspectionId : null",
+    )
+    return None if found is None else str(found)
+
+
+def latest(stack: Stack, inspection_id: str) -> dict[str, Any]:
+    return dict(stack.get(f"/v1/inspections/{inspection_id}"))
+
+
+def test_a_reviewer_audits_ok_then_draws_and_records_an_escape(browser: Any, audit_stack: Stack) -> None:
+    stack = audit_stack
+    first, second, third = (item["inspection_id"] for item in api_queue(stack))
+    open_page(browser, stack, "/review/audit?line_id=pv-01")
+    wait_for(browser, lambda b: listed(b) == [first, second, third], "the three frames, newest first")
+    wait_for(browser, lambda b: shown(b) == first, "the newest frame shown")
+    assert "Audit" in one(browser, "nav a[aria-current='page']").text
+
+    press(browser, "x")  # nothing drawn yet: the page says what to do, nothing is recorded
+    wait_for(browser, lambda b: "Draw the missed defect first" in banner(b)[1], "the hint to draw first")
+    assert latest(stack, first)["latest_audit"] is None
+
+    press(browser, "o")
+    wait_for(browser, lambda b: listed(b) == [second, third], "the audited frame leaves the list")
+    wait_for(browser, lambda b: shown(b) == second, "the next frame shown")
+    audit = latest(stack, first)["latest_audit"]
+    assert audit["outcome"] == "ok" and audit["actor_name"] == "qa reviewer"
+
+    press(browser, "d")
+    drawn = canvas_data(browser, "audit-canvas")
+    assert drawn["mode"] == "draw"
+    ox, oy = drawn["offset"]
+    scale = drawn["scale"]
+    drag(browser, one(browser, "#audit-canvas"), (ox + 85 * scale, oy + 45 * scale), (30 * scale, 30 * scale))
+    wait_for(browser, lambda b: one(b, "#picker").is_displayed(), "the class picker")
+    classes = stack.get("/v1/lines/pv-01")["config"]["classes"]
+    press(browser, str(classes.index("crack") + 1))
+    wait_for(
+        browser, lambda b: one(b, "#audit-detail").get_attribute("data-drawn") == "1", "the drawn defect"
+    )
+    [added] = latest(stack, second)["defects"]
+    assert (added["source"], added["final_class"]) == ("reviewer", "crack")
+    assert added["bbox"][0] == pytest.approx(85, abs=1.5) and added["bbox"][2] == pytest.approx(115, abs=1.5)
+    assert one(browser, "#btn-ok").get_attribute("disabled") is not None  # ok contradicts the drawn defect
+
+    press(browser, "x")
+    wait_for(browser, lambda b: listed(b) == [third], "the escape leaves the list")
+    assert latest(stack, second)["latest_audit"]["outcome"] == "escape"
+    wait_for(browser, lambda b: shown(b) == third, "the last frame shown")
+    screenshot(browser, "audit")
+    no_script_errors(browser)
+
+
+def test_a_viewer_sees_the_frames_but_cannot_decide(browser: Any, audit_stack: Stack) -> None:
+    [pending] = [item["inspection_id"] for item in api_queue(audit_stack)]
+    open_page(browser, audit_stack, "/review/audit?line_id=pv-01", who="viewer")
+    wait_for(browser, lambda b: shown(b) == pending, "the pending frame shown")
+    for button in ("#btn-ok", "#btn-draw", "#btn-escape"):
+        assert one(browser, button).get_attribute("disabled") is not None, button
+    press(browser, "o")
+    wait_for(browser, lambda b: banner(b)[0] == "forbidden", "the API's 403 explained")
+    assert latest(audit_stack, pending)["latest_audit"] is None
+    no_script_errors(browser, allow=("403",))
+
+
+def test_the_dashboard_shows_the_escape_rate_with_its_interval(browser: Any, audit_stack: Stack) -> None:
+    rate = audit_stack.get("/v1/lines/pv-01/audit")
+    assert (rate["audited"], rate["escapes"], rate["pending"]) == (2, 1, 1)
+    open_page(browser, audit_stack, "/review/dashboard?line=pv-01", who="viewer")
+    tile = wait_for(browser, lambda b: b.find_elements("id", "kpi-escape-rate"), "the escape-rate tile")[0]
+    assert tile.find_element("class name", "tile-value").text == "50.0 %"
+    low, high = (f"{100 * rate[k]:.1f}" for k in ("low", "high"))
+    assert tile.find_element("class name", "tile-note").text == (
+        f"95 %: {low}–{high} % · 1 escape in 2 audited · 1 pending"
+    )
+    assert tile.get_attribute("data-rate") == "0.5"
+    screenshot(browser, "dashboard-escape-rate")
+    no_script_errors(browser)
