@@ -124,6 +124,20 @@ class TracePicker:
             return [c for lid in line_ids if (c := self.failed.get(lid) or self.any.get(lid))]
 
 
+#: The share of passed units the demo keeps for audit (/review/audit): enough to see some in a minute; a
+#: plant keeps far fewer (a reviewer audits them all; see the README's pass audits).
+DEMO_PASS_SAMPLE = 0.05
+
+
+def with_pass_audit(line: LineConfig) -> LineConfig:
+    """``line`` keeping :data:`DEMO_PASS_SAMPLE` of its passed units for audit, unless its YAML says."""
+    if line.audit is not None:
+        return line
+    return LineConfig.model_validate(
+        {**line.model_dump(mode="json"), "audit": {"pass_sample": DEMO_PASS_SAMPLE}}
+    )
+
+
 class Demo:
     """One demo run (see the module docstring)."""
 
@@ -226,6 +240,8 @@ class Demo:
     def _with_trained_models(self) -> tuple[Path, list[Path]]:
         """Textile lines get the anomaly model, PV lines the cell classifier (trained at the first start).
 
+        Every line keeps :data:`DEMO_PASS_SAMPLE` of its passed units for audit (unless its YAML says).
+
         Returns the lines folder the API syncs and the extra registries.
         """
         opts = self.options
@@ -236,6 +252,7 @@ class Demo:
             ("pv", opts.cells, "cell classifier for the PV line", f"the cells of {FRAMES} module frames",
              ensure_cell_classifier, with_cell_classifier),
         )  # fmt: skip
+        self.lines = [with_pass_audit(line) for line in self.lines]
         for kind, wanted, what, source, ensure, extend in plans:
             lines = [line for line in self.lines if line.kind == kind]
             if not wanted or not lines:
@@ -250,8 +267,6 @@ class Demo:
             )
             self.lines = [extend(line) if line.kind == kind else line for line in self.lines]
             registries.append(registry)
-        if not registries:
-            return opts.lines_dir, []
         lines_dir = opts.workdir / "lines"
         write_lines(self.lines, opts.lines_dir, lines_dir)
         return lines_dir, registries

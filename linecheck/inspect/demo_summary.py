@@ -88,6 +88,7 @@ def _line_summary(line: dict[str, Any]) -> dict[str, Any]:
         "defects_per_class": dict(sorted(line.get("defects", {}).items())),
         "not_inspected_causes": dict(line.get("not_inspected_causes", {})),
         "grades": dict(line.get("grades", {})),
+        "audit_samples": line.get("audit_samples", 0),
     }
     if "rolls" in line:  # a web kind
         out["rolls"] = line.get("rolls", [])
@@ -201,6 +202,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         "fail",
         "not insp.",
         "code unread",
+        "audit",
         "recall",
         "defects per class",
     ):
@@ -216,6 +218,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
             str(v.get("fail", 0)),
             str(v.get("not_inspected", 0)),
             str(line["code_unread"]),
+            str(line.get("audit_samples", 0)),
             "-" if r is None else f"{r:.2f}",
             ", ".join(f"{k} {n}" for k, n in line["defects_per_class"].items()) or "-",
         )

@@ -168,6 +168,13 @@ def test_demo_runs_writes_its_summary_and_keeps_the_api_up_until_interrupted(
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
     _check_demo_summary(tmp_path / "summary.json", output.decode())
+    from linecheck.config import load_lines
+    from linecheck.inspect.demo import DEMO_PASS_SAMPLE
+
+    written = load_lines(tmp_path / "demo" / "lines")  # what the demo's API registered
+    assert {lid: line.audit.pass_sample if line.audit else None for lid, line in written.items()} == {
+        lid: DEMO_PASS_SAMPLE for lid in ("textile-01", "bearing-01", "pv-01")
+    }
 
 
 def test_demo_exit_option_stops_after_the_summary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -198,6 +205,7 @@ def _check_demo_summary(summary_path: Path, output: str) -> None:
     assert summary["outbox"]["pending"] == 0 and summary["outbox"]["rejected"] == 0
     assert summary["totals"]["frames"] > 0 and summary["totals"]["verdicts"]["not_inspected"] == 0
     assert summary["latency_ms"]["p50"] is not None
+    assert all(line["audit_samples"] >= 0 for line in summary["lines"].values())
     assert set(summary["models"]) == {"textile", "textile-anomaly", "bearing", "pv", "pv-cls"}
     assert output.count("reusing the one trained earlier") == 2
     # the textile line runs its detector and the anomaly model side by side; good frames stay good
