@@ -353,6 +353,7 @@ class Demo:
             f"  trace a unit:  curl -H 'Authorization: Bearer {stack.viewer_key}' "
             f"{stack.api_url}/v1/trace/{code}\n"
             f"  QA review:     {stack.api_url}/review  (reviewer key: {stack.reviewer_key})\n"
+            f"  pass audits:   {stack.api_url}/review/audit  (the passed frames kept for audit)\n"
             f"  Triton gRPC:   {stack.triton_url}\n"
             "Press Ctrl-C to stop."
         )

@@ -150,7 +150,7 @@ def test_demo_runs_writes_its_summary_and_keeps_the_api_up_until_interrupted(
             assert proc.poll() is None and time.monotonic() < deadline, output.decode()[-2000:]
             output += proc.stdout.read1(65536)
         text = output.decode()
-        assert f"http://127.0.0.1:{port}/docs" in text and "/review" in text
+        assert f"http://127.0.0.1:{port}/docs" in text and "/review" in text and "/review/audit" in text
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         proc.send_signal(signal.SIGINT)
         try:
