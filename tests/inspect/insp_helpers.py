@@ -25,6 +25,7 @@ from linecheck.config import LineConfig
 from linecheck.datasets.synth import iter_units
 from linecheck.datasets.synth.camera import smear_codes
 from linecheck.errors import InferenceError, ServerUnavailableError
+from linecheck.inspect.gate import UnitOutcome
 from linecheck.inspect.messages import DefectRecord, InspectionResult
 from linecheck.kinds import Kind, get_kind
 from linecheck.messages import CodeStatus, Detections, Verdict
@@ -203,3 +204,15 @@ def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.02)
     return bool(predicate())
+
+
+class Decisions:
+    """A decision sink of the reject gate that keeps every unit's outcome (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.items: list[UnitOutcome] = []
+        self.lock = threading.Lock()
+
+    def decide(self, outcome: UnitOutcome) -> None:
+        with self.lock:
+            self.items.append(outcome)

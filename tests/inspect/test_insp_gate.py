@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from insp_helpers import TableDetector, truth_table, wait_until
+from insp_helpers import Decisions, TableDetector, truth_table, wait_until
 
 from linecheck.config import LineConfig
 from linecheck.errors import InvalidFieldError
-from linecheck.inspect.gate import LATE_CAUSE, REPEAT_WINDOW_S, RejectGate, UnitOutcome
+from linecheck.inspect.gate import LATE_CAUSE, REPEAT_WINDOW_S, RejectGate
 from linecheck.inspect.messages import DefectRecord, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.outbox import Outbox
@@ -19,16 +18,6 @@ from linecheck.inspect.service import InspectorService, SourceSpec
 from linecheck.inspect.settings import InspectorSettings
 from linecheck.kinds import Kind
 from linecheck.messages import CodeStatus, Frame, Verdict
-
-
-class Decisions:
-    def __init__(self) -> None:
-        self.items: list[UnitOutcome] = []
-        self.lock = threading.Lock()
-
-    def decide(self, outcome: UnitOutcome) -> None:
-        with self.lock:
-            self.items.append(outcome)
 
 
 def _with_deadline(line: LineConfig, ms: float | None) -> LineConfig:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pytest
-from insp_helpers import TableDetector, truth_table, wait_until
+from insp_helpers import Decisions, TableDetector, truth_table, wait_until
 
 from linecheck.config import LineConfig
-from linecheck.inspect.gate import RejectGate, Trigger, UnitOutcome
+from linecheck.inspect.gate import RejectGate, Trigger
 from linecheck.inspect.messages import DefectRecord, InspectionResult
 from linecheck.inspect.metrics import InspectorMetrics
 from linecheck.inspect.service import InspectorService, SourceSpec
@@ -25,16 +24,6 @@ CAMERAS = [
     {"station": "overview", "source": "synth://bearing"},
 ]
 CODE = "BR0000000042"
-
-
-class Decisions:
-    def __init__(self) -> None:
-        self.items: list[UnitOutcome] = []
-        self.lock = threading.Lock()
-
-    def decide(self, outcome: UnitOutcome) -> None:
-        with self.lock:
-            self.items.append(outcome)
 
 
 def _line(lines: dict[str, LineConfig], deadline_ms: float | None, **outputs: Any) -> LineConfig:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from linecheck.serving.api.responses import DefectOut, PassAuditOut, _Out
+from linecheck.serving.api.responses import DefectOut, PageOut, PassAuditOut, _Out
 
 
 class AuditQueueItemOut(_Out):
@@ -34,14 +34,10 @@ class AuditQueueItemOut(_Out):
     audit: PassAuditOut | None = Field(None, description="its newest audit; null: pending")
 
 
-class AuditQueueOut(_Out):
+class AuditQueueOut(PageOut):
     """A page of the audit samples, newest first."""
 
     items: list[AuditQueueItemOut]
-    total: int = Field(description="matches, counted up to 10,000")
-    total_exact: bool = Field(description="false when there are more matches than total")
-    limit: int
-    offset: int
 
 
 class EscapeRateOut(_Out):

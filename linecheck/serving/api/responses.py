@@ -18,6 +18,15 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="strings")
 
 
+class PageOut(_Out):
+    """What every paged answer says of its page: the matches (counted up to 10,000) and where it starts."""
+
+    total: int = Field(description="matches, counted up to 10,000")
+    total_exact: bool = Field(description="false when there are more matches than total")
+    limit: int
+    offset: int
+
+
 class IngestResultOut(_Out):
     """Outcome of one posted inspection: ``created`` (201) or ``duplicate`` (200, an exact retry)."""
 
@@ -228,14 +237,10 @@ class InspectionOut(_Out):
 _NOT_COLUMNS = frozenset({"defects", "latest_audit"})
 
 
-class InspectionPageOut(_Out):
+class InspectionPageOut(PageOut):
     """A page of inspections."""
 
     items: list[InspectionOut]
-    total: int = Field(description="matches, counted up to 10,000")
-    total_exact: bool = Field(description="false when there are more matches than total")
-    limit: int
-    offset: int
 
 
 class UnitOut(_Out):
@@ -347,14 +352,10 @@ class QueueItemOut(_Out):
     product: str | None = Field(None, description="the line's product the unit was judged as, if any")
 
 
-class QueueOut(_Out):
+class QueueOut(PageOut):
     """A page of the review queue; ``unread_inspections`` counts frames still waiting for a code."""
 
     items: list[QueueItemOut]
-    total: int = Field(description="matches, counted up to 10,000")
-    total_exact: bool = Field(description="false when there are more matches than total")
-    limit: int
-    offset: int
     unread_inspections: int
 
 

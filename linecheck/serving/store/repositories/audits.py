@@ -16,7 +16,7 @@ from sqlalchemy import Row, Select, and_, bindparam, case, exists, func, not_, o
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import AUDIT_SAMPLE, Audit, Defect, Inspection
-from linecheck.serving.store.repositories.base import table_of
+from linecheck.serving.store.repositories.base import count_capped, table_of
 
 _IN_CHUNK = 900
 _SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
@@ -73,8 +73,7 @@ def audit_queue(session: Session, flt: AuditFilter, *, limit: int, offset: int) 
 
 def count_audit_queue(session: Session, flt: AuditFilter, *, cap: int) -> int:
     """How many audit samples match ``flt``, counting no further than ``cap + 1``."""
-    matching = _filtered(select(Inspection.id), flt).limit(cap + 1).subquery()
-    return int(session.scalar(select(func.count()).select_from(matching)) or 0)
+    return count_capped(session, _filtered(select(Inspection.id), flt), cap=cap)
 
 
 def add_audit(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Table
+from sqlalchemy import Float, Select, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -18,6 +18,12 @@ def insert_for(session: Session, table: Any) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def count_capped(session: Session, ids: Select[Any], *, cap: int) -> int:
+    """How many rows ``ids`` selects, counting no further than ``cap + 1`` (a page's "10,000+")."""
+    matching = ids.limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(matching)) or 0)
 
 
 def table_of(model: type[DeclarativeBase]) -> Table:

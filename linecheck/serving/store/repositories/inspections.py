@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, func, select, update
+from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from linecheck.kinds.base import LOCATION_COLUMNS
 from linecheck.serving.store.models import Defect, Inspection, Unit
-from linecheck.serving.store.repositories.base import insert_for, table_of
+from linecheck.serving.store.repositories.base import count_capped, insert_for, table_of
 
 #: SQLite allows 32766 bound parameters per statement; stay well under it for ``IN (...)`` lists.
 _IN_CHUNK = 900
@@ -146,8 +146,7 @@ def list_inspections(session: Session, flt: InspectionFilter, *, limit: int, off
 
 def count_inspections(session: Session, flt: InspectionFilter, *, cap: int) -> int:
     """How many inspections match ``flt``, counting no further than ``cap + 1``."""
-    matching = _filtered(select(Inspection.id), flt).limit(cap + 1).subquery()
-    return int(session.scalar(select(func.count()).select_from(matching)) or 0)
+    return count_capped(session, _filtered(select(Inspection.id), flt), cap=cap)
 
 
 def add_reviewer_defect(

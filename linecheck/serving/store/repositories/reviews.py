@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, Select, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store import audit
 from linecheck.serving.store.models import Defect, Inspection, Review
-from linecheck.serving.store.repositories.base import table_of
+from linecheck.serving.store.repositories.base import count_capped, table_of
 
 _IN_CHUNK = 900
 _SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
@@ -186,5 +186,4 @@ def review_queue(
 
 def count_queue(session: Session, flt: QueueFilter, *, cap: int) -> int:
     """How many defects match ``flt``, counting no further than ``cap + 1`` (a bounded index scan)."""
-    matching = _queue_query(select(Defect.id), flt).limit(cap + 1).subquery()
-    return int(session.scalar(select(func.count()).select_from(matching)) or 0)
+    return count_capped(session, _queue_query(select(Defect.id), flt), cap=cap)
