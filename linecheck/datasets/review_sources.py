@@ -5,8 +5,8 @@
   pass-audit samples, ``/v1/inspections/{id}`` gives all of a frame's defects and its audit, and
   ``/v1/images/{ref}`` the stored full frame.
 * :class:`StoreReviewSource`: the store itself (SQLite or PostgreSQL URL plus the image folder),
-  through the API's repositories, for exports next to the database without a running API; its
-  audited frames leave out the line's challenge parts, as the API's audit queue does.
+  through the API's repositories, for exports next to the database without a running API; it leaves
+  out the line's challenge parts, as the API's review and audit queues do.
 
 Both read a live store page by page: a review made during an export may or may not be in it.
 """
@@ -280,15 +280,28 @@ class StoreReviewSource:
             for inspection in inspections
         ]
 
+    def _challenge_units(self, line_id: str) -> tuple[tuple[str, str], ...]:
+        """The line's challenge parts (its ``verification:``), left out as the API's queues leave them out."""
+        from linecheck.config import LineConfig
+        from linecheck.serving.store.repositories import lines as line_repo
+
+        with self._db.reader() as session:
+            row = line_repo.get_line(session, line_id)
+        verification = LineConfig.from_stored(row.config).verification if row is not None else None
+        return tuple((line_id, code) for code in (verification.codes if verification else []))
+
     def reviewed_frames(
         self, line_id: str, *, since: datetime | None, until: datetime | None
     ) -> Iterator[ReviewedFrame]:
-        """Frames with a reviewed defect, each with all of its defects, a page at a time."""
+        """Frames with a reviewed defect (challenge parts left out), each with all of its defects."""
         from linecheck.serving.store.repositories import reviews as review_repo
 
+        challenge = self._challenge_units(line_id)
         for state in REVIEW_STATES:
             offset = 0
-            flt = review_repo.QueueFilter(state=state, line_id=line_id, since=since, until=until)
+            flt = review_repo.QueueFilter(
+                state=state, line_id=line_id, since=since, until=until, exclude_units=challenge
+            )
             while True:
                 with self._db.reader() as session:
                     rows = review_repo.review_queue(session, flt, limit=PAGE, offset=offset)
@@ -303,19 +316,14 @@ class StoreReviewSource:
         self, line_id: str, *, since: datetime | None, until: datetime | None
     ) -> Iterator[ReviewedFrame]:
         """Audited pass-audit samples (the line's challenge parts left out), a page at a time."""
-        from linecheck.config import LineConfig
         from linecheck.serving.store.repositories import audits as audit_repo
-        from linecheck.serving.store.repositories import lines as line_repo
 
-        with self._db.reader() as session:
-            row = line_repo.get_line(session, line_id)
-        verification = LineConfig.from_stored(row.config).verification if row is not None else None
         flt = audit_repo.AuditFilter(
             state="audited",
             line_id=line_id,
             since=since,
             until=until,
-            exclude_units=tuple((line_id, code) for code in (verification.codes if verification else [])),
+            exclude_units=self._challenge_units(line_id),
         )
         offset = 0
         while True:

@@ -193,3 +193,61 @@ def _frame(audit: str | None, *states: tuple[str, str]) -> ReviewedFrame:
 def test_which_audit_samples_can_join(frame: ReviewedFrame, problem: str | None) -> None:
     found = audit_problem(frame)
     assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_both_sources_leave_the_challenge_parts_out_of_the_dataset(any_db_url: str, tmp_path: Path) -> None:
+    from lc_challenge import RABBIT, challenge_lines
+
+    keys = {
+        "pv": create_key(any_db_url, "line", "bearing-01"),  # the key Plant.post sends inspections with
+        "reviewer": create_key(any_db_url, "reviewer"),
+        "viewer": create_key(any_db_url, "viewer"),
+    }
+    lines = challenge_lines(tmp_path / "lines")
+    with run_api(any_db_url, tmp_path / "api", lines_dir=lines) as base:
+        plant = Plant(base=base, db_url=any_db_url, images_dir=tmp_path / "api" / "images", keys=keys)
+        scratch = {
+            "class_name": "scratch",
+            "confidence": 0.8,
+            "bbox": [5, 5, 30, 30],
+            "location": {"zone": "face"},
+        }
+        ids = {}
+        for n, code in enumerate([RABBIT, "BR0000000777"]):  # the red rabbit, and a production part
+            headers = {"Authorization": f"Bearer {keys['pv']}", "Content-Type": "image/png"}
+            png = cv2.imencode(".png", np.full((64, 64, 3), 40 * (n + 1), np.uint8))[1].tobytes()
+            ref = httpx.post(f"{base}/v1/images", content=png, headers=headers, timeout=30).json()["ref"]
+            body = {
+                "id": uuid.uuid4().hex,
+                "line_id": "bearing-01",
+                "station": "face",
+                "code": code,
+                "code_status": "read",
+                "captured_at": (START + timedelta(minutes=n)).isoformat(),
+                "model_name": "bearing",
+                "model_version": "1",
+                "verdict": "fail",
+                "image_width": 64,
+                "image_height": 64,
+                "image_ref": ref,
+                "defects": [scratch],
+            }
+            plant.post("/v1/inspections", "pv", body)
+            ids[code] = body["id"]
+            viewer = {"Authorization": f"Bearer {keys['viewer']}"}
+            defect = httpx.get(f"{base}/v1/inspections/{body['id']}", headers=viewer, timeout=30).json()
+            plant.post(
+                f"/v1/defects/{defect['defects'][0]['id']}/review", "reviewer", {"decision": "confirm"}
+            )
+        written = {}
+        for kind in ("api", "store"):
+            source: ApiReviewSource | StoreReviewSource = (
+                ApiReviewSource(base, keys["viewer"])
+                if kind == "api"
+                else StoreReviewSource(any_db_url, tmp_path / "api" / "images")
+            )
+            with source:
+                typed: ReviewSource = source
+                export_reviews(typed, tmp_path / f"from-{kind}", line_ids=["bearing-01"], val=0)
+            written[kind] = sorted(labels_of(tmp_path / f"from-{kind}"))
+    assert written["api"] == written["store"] == [f"bearing-01_{ids['BR0000000777']}"]
