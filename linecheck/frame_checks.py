@@ -20,6 +20,13 @@ The measures (:func:`measure`), on the frame's grey levels (0-255):
   sensor's noise makes two real exposures differ; ``frozen_frames: N`` fails the N-th identical
   frame in a row and every one after it.
 
+**Drift** (an early warning, never a refusal): a lamp ages, an LED bar dims, dust settles on a lens,
+long before a frame fails a check. With ``checks.baseline`` (the medians of good frames, which
+``linecheck lines check-frames`` suggests) the camera's running level of each measure (an
+exponentially weighted mean over about ``window`` accepted frames) is compared with its baseline;
+one more than ``tolerance`` away from it (relative) is reported as drifting, the frames are judged as
+before (:class:`DriftWatch`).
+
 A frame of more than :data:`ANALYSIS_PIXELS` pixels is measured on a copy scaled down to that
 many (area average), so the cost stays a few milliseconds a frame (``bench/frame_checks.py``) and
 the figures of a camera depend only on its own frames. The defaults catch only what no real frame
@@ -51,6 +58,28 @@ DEFAULT_BRIGHTNESS = (4.0, 251.0)
 DEFAULT_MIN_CONTRAST = 2.0
 
 
+#: The measures a baseline can watch for drift.
+DRIFT_MEASURES = ("brightness", "contrast", "sharpness")
+
+
+class FrameBaseline(BaseModel):
+    """The levels of a camera's good frames (``checks.baseline``), watched for a slow drift away from them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brightness: float | None = Field(None, gt=0, le=255, description="median mean grey level of good frames")
+    contrast: float | None = Field(None, gt=0, description="median contrast of good frames")
+    sharpness: float | None = Field(None, gt=0, description="median sharpness of good frames")
+    tolerance: float = Field(
+        0.2, gt=0, lt=1, description="relative change of a measure's running level reported as drift"
+    )
+    window: int = Field(200, ge=10, le=100_000, description="frames the running level spans (about)")
+
+    def watched(self) -> dict[str, float]:
+        """Measure -> baseline, for the measures given."""
+        return {name: float(value) for name in DRIFT_MEASURES if (value := getattr(self, name)) is not None}
+
+
 class FrameChecks(BaseModel):
     """A camera's frame checks (``cameras[].checks`` in a line YAML): a frame failing one is not inspected."""
 
@@ -73,6 +102,9 @@ class FrameChecks(BaseModel):
     )
     frozen_frames: int = Field(
         0, ge=0, description="N >= 2: the N-th identical frame in a row means a frozen camera (0: off)"
+    )
+    baseline: FrameBaseline | None = Field(
+        None, description="good frames' levels: a running level that drifts away is reported (never refused)"
     )
 
     @field_validator("brightness")
@@ -187,6 +219,68 @@ def problems(quality: FrameQuality, checks: FrameChecks) -> list[tuple[str, str]
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One measure's running level against its baseline."""
+
+    measure: str
+    baseline: float
+    level: float
+    drifting: bool
+
+    @property
+    def change(self) -> float:
+        """Relative change of the running level from the baseline (-0.25: a quarter lower)."""
+        return self.level / self.baseline - 1.0
+
+    def as_dict(self) -> dict[str, float | bool]:
+        """For the status and a log line."""
+        return {
+            "baseline": round(self.baseline, 2),
+            "level": round(self.level, 2),
+            "change": round(self.change, 4),
+            "drifting": self.drifting,
+        }
+
+
+class DriftWatch:
+    """The running level of each watched measure of one camera (not thread-safe: one per source worker).
+
+    An exponentially weighted mean with ``alpha = 2 / (window + 1)`` (its centre of mass about
+    ``window / 2`` frames back), reported once ``window`` frames were seen: a few odd frames do not
+    make a drift, a lamp losing a fifth of its light over a shift does.
+    """
+
+    def __init__(self, baseline: FrameBaseline) -> None:
+        self.baseline = baseline
+        self.watched = baseline.watched()
+        self.alpha = 2.0 / (baseline.window + 1)
+        self.frames = 0
+        self.levels: dict[str, float] = {}
+
+    def add(self, quality: FrameQuality) -> None:
+        """Take one accepted frame's measures into the running levels."""
+        self.frames += 1
+        for name in self.watched:
+            value = float(getattr(quality, name))
+            old = self.levels.get(name)
+            self.levels[name] = value if old is None else old + self.alpha * (value - old)
+
+    def drifts(self) -> list[Drift]:
+        """Each watched measure against its baseline (none before ``window`` frames were seen)."""
+        if self.frames < self.baseline.window:
+            return []
+        return [
+            Drift(
+                measure=name,
+                baseline=base,
+                level=self.levels[name],
+                drifting=abs(self.levels[name] / base - 1.0) > self.baseline.tolerance,
+            )
+            for name, base in self.watched.items()
+        ]
+
+
 class FrameChecker:
     """One camera's checks with the memory a frozen camera needs (one per source worker: not thread-safe)."""
 
@@ -195,15 +289,22 @@ class FrameChecker:
         self._last_crc: int | None = None
         self._last_shape: tuple[int, ...] = ()
         self._run = 0
+        self.drift = DriftWatch(checks.baseline) if checks.baseline is not None else None
 
     def check(self, image: npt.NDArray[np.uint8]) -> tuple[FrameQuality, list[tuple[str, str]]]:
-        """Measure ``image`` (the next frame of this camera) and list the checks it fails."""
+        """Measure ``image`` (the next frame of this camera) and list the checks it fails.
+
+        A frame that passes them also moves the running levels of the drift watch.
+        """
         crc = zlib.crc32(np.ascontiguousarray(image).data) if self.checks.frozen_frames else None
         same = crc is not None and crc == self._last_crc and image.shape == self._last_shape
         self._run = self._run + 1 if same else 1
         self._last_crc, self._last_shape = crc, image.shape
         quality = measure(image, frozen=self._run)
-        return quality, problems(quality, self.checks)
+        found = problems(quality, self.checks)
+        if self.drift is not None and not found:
+            self.drift.add(quality)
+        return quality, found
 
 
 def suggest(measured: Sequence[FrameQuality]) -> FrameChecks:
@@ -212,7 +313,8 @@ def suggest(measured: Sequence[FrameQuality]) -> FrameChecks:
     The brightness range reaches half-way from the darkest and the brightest good frame to 0 and 255;
     the contrast and sharpness floors are half of the lowest good frame's (defocus divides the
     Laplacian's variance by far more than two); saturation gets twice the worst good frame's share
-    plus 1 %; a frozen camera is caught at the second identical frame.
+    plus 1 %; a frozen camera is caught at the second identical frame; the baseline the drift watch
+    compares with is the good frames' median of each measure (20 % tolerance).
     """
     if not measured:
         raise ValueError("no frames measured: give at least one good frame")
@@ -221,12 +323,14 @@ def suggest(measured: Sequence[FrameQuality]) -> FrameChecks:
     high = min(255.0, max(bright) + (255.0 - max(bright)) / 2)
     if high <= low:
         low, high = DEFAULT_BRIGHTNESS
+    median = {name: float(np.median([getattr(q, name) for q in measured])) for name in DRIFT_MEASURES}
     return FrameChecks(
         brightness=(round(low, 1), round(high, 1)),
         min_contrast=round(min(q.contrast for q in measured) / 2, 2),
         max_saturated=round(min(1.0, 2 * max(q.saturated for q in measured) + 0.01), 4),
         min_sharpness=round(min(q.sharpness for q in measured) / 2, 1),
         frozen_frames=2,
+        baseline=FrameBaseline(**{name: round(value, 2) for name, value in median.items() if value > 0}),
     )
 
 

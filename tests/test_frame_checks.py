@@ -148,3 +148,52 @@ def test_a_line_yaml_carries_its_checks_per_camera(tmp_path: Path) -> None:
     line = load_line(path)
     assert line.cameras[0].checks == FrameChecks(brightness=(20, 200), min_sharpness=35, frozen_frames=2)
     assert line.cameras[1].checks == FrameChecks()
+
+
+def test_a_camera_slowly_dimming_is_reported_drifting_and_its_frames_still_judged() -> None:
+    from linecheck.frame_checks import FrameBaseline
+
+    good = [_scene(seed) for seed in range(9)]
+    suggested = suggest([measure(image) for image in good])
+    assert suggested.baseline is not None and suggested.baseline.tolerance == 0.2
+    assert suggested.baseline.brightness == pytest.approx(
+        summarise(map(measure, good))["brightness"]["median"], abs=0.01
+    )
+    checks = suggested.model_copy(update={"baseline": suggested.baseline.model_copy(update={"window": 20})})
+    checker = FrameChecker(checks)
+    assert checker.drift is not None
+    for i in range(19):
+        checker.check(good[i % 9])
+    assert checker.drift.drifts() == []  # not before a window of frames
+    checker.check(good[1])  # (good[0] again would be a frozen camera: refused, not counted)
+    assert [d.drifting for d in checker.drift.drifts()] == [False, False, False]
+    level = 110.0
+    reported = []
+    while level > 70:  # a lamp losing light: 2 grey levels every 5 frames
+        level -= 2
+        for seed in range(5):
+            _quality, refused = checker.check(_scene(seed, level=int(level)))
+            assert refused == []  # a drift is a warning, the frames are judged
+        reported.append({d.measure: d for d in checker.drift.drifts()}["brightness"])
+    first = next(i for i, d in enumerate(reported) if d.drifting)
+    assert all(not d.drifting for d in reported[:first]) and all(d.drifting for d in reported[first:])
+    assert -0.3 < reported[first].change < -0.2  # flagged once the running level is a fifth down
+    assert reported[first].as_dict()["drifting"] is True
+    with pytest.raises(ValueError):
+        FrameBaseline(brightness=120, tolerance=1.5)
+
+
+def test_refused_frames_do_not_move_the_running_levels() -> None:
+    good = [_scene(seed) for seed in range(4)]
+    checks = suggest([measure(image) for image in good])
+    assert checks.baseline is not None
+    checker = FrameChecker(
+        checks.model_copy(update={"baseline": checks.baseline.model_copy(update={"window": 10})})
+    )
+    for i in range(10):
+        checker.check(good[i % 4])
+    before = dict(checker.drift.levels) if checker.drift else {}
+    for _ in range(30):
+        _quality, refused = checker.check(np.zeros_like(good[0]))  # a black frame: refused, not a drift
+        assert "brightness" in [name for name, _text in refused]
+    assert checker.drift is not None and checker.drift.levels == before and checker.drift.frames == 10

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from linecheck.frame_checks import Drift
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -182,6 +184,20 @@ class InspectorMetrics:
             ["line", "station", "measure"],
             registry=r,
         )
+        self.frame_drift = Gauge(
+            f"{p}frame_drift",
+            "A camera's running level of a measure against its checks.baseline, as a relative change "
+            "(-0.2: a fifth lower; frame_checks drift watch)",
+            ["line", "station", "measure"],
+            registry=r,
+        )
+        self.frame_drifting = Gauge(
+            f"{p}frame_drifting",
+            "1 while a camera's running level of a measure is more than checks.baseline.tolerance away "
+            "from its baseline (an early warning: the frames are still judged)",
+            ["line", "station", "measure"],
+            registry=r,
+        )
         self.frame_check_failures = Counter(
             f"{p}frame_check_failures",
             "Frames a camera's checks refused (not inspected), by check: brightness, contrast, saturated, "
@@ -264,6 +280,12 @@ class InspectorMetrics:
         for name, value in measures.items():
             if name != "frozen":
                 self.frame_level.labels(line, station, name).set(value)
+
+    def frame_drifts(self, line: str, station: str, drifts: Iterable[Drift]) -> None:
+        """A camera's running levels against its baseline (the drift watch)."""
+        for drift in drifts:
+            self.frame_drift.labels(line, station, drift.measure).set(drift.change)
+            self.frame_drifting.labels(line, station, drift.measure).set(1 if drift.drifting else 0)
 
     def frame_check_failed(self, line: str, station: str, checks: Iterable[str]) -> None:
         """A frame of ``station`` failed ``checks`` (it will be not_inspected, cause frame_check)."""

@@ -492,6 +492,7 @@ class InspectorService:
                     w.source.context.station: {
                         "last_frame": w.last_quality,
                         "frame_checks_failed": m.by_key("frame_checks", lid, w.source.context.station),
+                        "drift": dict(w.drift),
                     }
                     for w in self.source_workers
                     if w.source.context.line_id == lid

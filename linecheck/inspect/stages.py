@@ -66,6 +66,8 @@ class SourceWorker(Worker):
         self.checker = FrameChecker(camera.checks if camera is not None else FrameChecks())
         #: The measures of the last frame read (None before the first): the status's ``cameras``.
         self.last_quality: dict[str, float] | None = None
+        #: The drift watch's last report per measure (``checks.baseline``): the status's ``cameras``.
+        self.drift: dict[str, dict[str, float | bool]] = {}
 
     def setup(self) -> None:
         """Open the source."""
@@ -114,10 +116,38 @@ class SourceWorker(Worker):
         else:
             self.last_quality = quality.as_dict()
             self.metrics.frame_quality(ctx.line_id, ctx.station, self.last_quality)
+            self.watch_drift()
         if not found:
             return frame
         self.metrics.frame_check_failed(ctx.line_id, ctx.station, [name for name, _text in found])
         return replace(frame, meta={**frame.meta, FRAME_CHECK: "; ".join(text for _name, text in found)})
+
+    def watch_drift(self) -> None:
+        """Report the running levels against the camera's baseline; log a drift when it starts and ends."""
+        if self.checker.drift is None:
+            return
+        ctx = self.source.context
+        drifts = self.checker.drift.drifts()
+        self.metrics.frame_drifts(ctx.line_id, ctx.station, drifts)
+        for drift in drifts:
+            was = bool(self.drift.get(drift.measure, {}).get("drifting"))
+            if drift.drifting and not was:
+                log.warning(
+                    "line %s station %s: %s drifting: running level %.1f is %+.0f %% from its baseline %.1f "
+                    "(checks.baseline.tolerance %.0f %%): check the lighting and the lens",
+                    ctx.line_id,
+                    ctx.station,
+                    drift.measure,
+                    drift.level,
+                    100 * drift.change,
+                    drift.baseline,
+                    100 * self.checker.drift.baseline.tolerance,
+                )
+            elif was and not drift.drifting:
+                log.info(
+                    "line %s station %s: %s back within its baseline", ctx.line_id, ctx.station, drift.measure
+                )
+            self.drift[drift.measure] = drift.as_dict()
 
     def halt(self) -> None:
         """Stop reading: set the stop event and interrupt a blocked read."""

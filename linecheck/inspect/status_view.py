@@ -42,7 +42,7 @@ def unit_text(line: dict[str, Any]) -> Text:
 
 
 def not_inspected_text(line: dict[str, Any]) -> Text:
-    """Frames not inspected, and how many a camera's checks refused with the checks (a lamp, a lens)."""
+    """Frames not inspected, the checks a camera's refusals failed (a lamp, a lens), and drifting cameras."""
     count = line.get("verdicts", {}).get("not_inspected", 0)
     text = Text(str(count), style="yellow" if count else "")
     refused = {
@@ -53,6 +53,14 @@ def not_inspected_text(line: dict[str, Any]) -> Text:
     if refused:
         checks = sorted({check for failed in refused.values() for check in failed})
         text.append(f" ({', '.join(refused)}: {', '.join(checks)})", style="bold red")
+    drifting = [
+        f"{station} {measure} {100 * float(drift['change']):+.0f} %"
+        for station, camera in (line.get("cameras") or {}).items()
+        for measure, drift in (camera.get("drift") or {}).items()
+        if drift.get("drifting")
+    ]
+    if drifting:  # an early warning: the frames are still judged
+        text.append(f" drifting: {', '.join(drifting)}", style="yellow")
     return text
 
 

@@ -126,6 +126,9 @@ def test_check_frames_measures_a_folder_and_suggests_checks_that_refuse_the_faul
     assert report["frames"] == 3 and report["failed"] == []
     suggested = report["suggested_checks"]
     assert suggested["min_sharpness"] > 50 and suggested["frozen_frames"] == 2
+    baseline = suggested["baseline"]  # the good frames' medians, for the drift watch
+    assert baseline["brightness"] == round(report["measures"]["brightness"]["median"], 2)
+    assert baseline["tolerance"] == 0.2 and baseline["sharpness"] > 0
     lo, hi = suggested["brightness"]
     assert lo < report["measures"]["brightness"]["min"] <= report["measures"]["brightness"]["max"] < hi
 
@@ -152,3 +155,48 @@ def test_check_frames_measures_a_folder_and_suggests_checks_that_refuse_the_faul
         and "frames=" in result.output
         and "expected a folder of images" in result.output
     )
+
+
+def test_a_camera_drifting_from_its_baseline_is_reported_while_its_frames_are_judged(
+    lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path, caplog: Any
+) -> None:
+    import logging
+
+    import numpy as np
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    board = ((np.indices((240, 320)) // 32).sum(axis=0) % 2) * 60.0 - 30
+    for i in range(80):  # 40 frames as calibrated, then the lamp loses a third of its light
+        level = 110 if i < 40 else 110 - (i - 39) * 1.2
+        grey = np.clip(level + board + rng.normal(0, 8, board.shape), 0, 254).astype(np.uint8)
+        cv2.imwrite(str(folder / f"{i:03d}.png"), grey)
+    base = lines["bearing-01"].model_dump(mode="json")
+    checks = {"brightness": [10, 250], "baseline": {"brightness": 110, "window": 20, "tolerance": 0.2}}
+    camera = {**base["cameras"][0], "checks": checks}
+    line = LineConfig.model_validate({**base, "cameras": [camera], "code_source": "trigger"})
+    svc = InspectorService(
+        [line],
+        detectors={"bearing": lambda: TableDetector(Kind.BEARING)},
+        settings=settings,
+        client=None,
+        sources=[SourceSpec(line_id=line.id, station="face", uri=str(folder))],
+    )
+    with caplog.at_level(logging.WARNING, logger="linecheck.inspect.stages"):
+        svc.start()
+        assert svc.wait_sources(60) and svc.drain(60)
+        status = svc.status()["lines"][line.id]
+        sample = svc.metrics.registry.get_sample_value
+        labels = {"line": line.id, "station": "face", "measure": "brightness"}
+        drifting, change = (
+            sample("linecheck_inspector_frame_drifting", labels),
+            sample("linecheck_inspector_frame_drift", labels),
+        )
+        svc.stop()
+    drift = status["cameras"]["face"]["drift"]["brightness"]
+    assert drift["drifting"] is True and drift["baseline"] == 110 and drift["change"] < -0.2
+    assert drifting == 1 and change is not None and change < -0.2
+    assert status["verdicts"].get("not_inspected", 0) == 0  # every frame judged: a warning, not a refusal
+    warnings = [r.getMessage() for r in caplog.records if "brightness drifting" in r.getMessage()]
+    assert len(warnings) == 1 and "check the lighting" in warnings[0]  # once, when it starts

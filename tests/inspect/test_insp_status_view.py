@@ -66,3 +66,12 @@ def test_the_product_a_line_is_on_is_shown_beside_it() -> None:
     text = rendered({"elapsed_s": 1.0, "lines": {"pv-01": {**line, "product": "M10-66"}, "pv-02": line}})
     assert "pv-01 M10-66" in text
     assert "pv-02 M10" not in text
+
+
+def test_a_camera_drifting_from_its_baseline_is_shown_in_yellow() -> None:
+    drift = {"brightness": {"baseline": 120.0, "level": 90.0, "change": -0.25, "drifting": True}}
+    steady = {"contrast": {"baseline": 30.0, "level": 29.0, "change": -0.033, "drifting": False}}
+    line = {"frames_in": 4, "verdicts": {"pass": 4}, "codes": {}, "units": 4}
+    cameras = {"el": {"drift": drift}, "vi": {"drift": steady}}
+    text = rendered({"elapsed_s": 1.0, "lines": {"pv-01": {**line, "cameras": cameras}}})
+    assert "drifting: el brightness -25 %" in text and "contrast" not in text
