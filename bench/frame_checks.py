@@ -7,7 +7,11 @@
    images not used: false refusals of real frames, and the faults caught when the same frames are
    imaged with the light off (2 % of the level plus noise), out of focus (Gaussian blur, sigma 2 and
    6 px) or repeated (a frozen camera).
-3. The same on the synthetic lines' frames (always; no data needed).
+3. Drift (``checks.baseline``, window :data:`DRIFT_WINDOW` frames, 20 % tolerance): on the held-out frames
+   in their order, the share of frames after the first window that a measure was reported drifting
+   (there is no drift: any is a false alarm of the scenes' own variety), then the same frames with the
+   lamp dimming linearly to 50 % over them: how dim it was when brightness was first reported.
+4. The same on the synthetic lines' frames (always; no data needed).
 
     .venv/bin/python bench/frame_checks.py                     # real sets if present, synthetic lines
     .venv/bin/python bench/frame_checks.py --root /data/frames --most 200 --repeats 20
@@ -33,7 +37,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import percentile, print_result
 
-from linecheck.frame_checks import FrameChecker, FrameChecks, measure, problems, suggest
+from linecheck.frame_checks import DriftWatch, FrameChecker, FrameChecks, measure, problems, suggest
 from linecheck.image_files import evenly_spaced, list_images
 from linecheck.pixel_depth import read_bgr8
 
@@ -93,7 +97,38 @@ def evaluate(frames: list[Image], seed: int = 0) -> dict[str, Any]:
         "held_out": len(held_out),
         "false_refusals": false,
         "caught": caught,
+        "drift": drift(checks, held_out),
     }
+
+
+#: Frames the bench's drift watch runs over (a line would use the default 200, over longer runs).
+DRIFT_WINDOW = 50
+
+
+def drift(checks: FrameChecks, frames: list[Image]) -> dict[str, Any]:
+    """False drift reports on ``frames`` as they are, and how dim a lamp dimming over them was when caught."""
+    assert checks.baseline is not None
+    baseline = checks.baseline.model_copy(update={"window": min(DRIFT_WINDOW, max(10, len(frames) // 3))})
+    frames = [frames[i % len(frames)] for i in range(max(len(frames), 3 * baseline.window))]  # a few: cycled
+    steady = DriftWatch(baseline)
+    flagged: dict[str, int] = {}
+    reported = 0
+    for frame in frames:
+        steady.add(measure(frame))
+        drifts = steady.drifts()
+        reported += bool(drifts)
+        for d in drifts:
+            flagged[d.measure] = flagged.get(d.measure, 0) + d.drifting
+    dimming = DriftWatch(baseline)
+    dim_at: float | None = None
+    for i, frame in enumerate(frames):
+        factor = 1.0 - 0.5 * i / max(1, len(frames) - 1)
+        dimming.add(measure(np.clip(frame * factor, 0, 255).astype(np.uint8)))
+        if any(d.measure == "brightness" and d.drifting for d in dimming.drifts()):
+            dim_at = round(1.0 - factor, 3)
+            break
+    false = {name: round(n / reported, 3) for name, n in flagged.items()} if reported else None
+    return {"window": baseline.window, "false_drift_share": false, "flagged_at_dim": dim_at}
 
 
 def real_sets(root: Path, most: int) -> dict[str, list[Image]]:
@@ -139,10 +174,14 @@ def main() -> None:
     figures["seconds"] = time.perf_counter() - started
     for name, row in figures["sets"].items():
         caught = ", ".join(f"{k} {v:.0%}" for k, v in row["caught"].items())
+        d = row["drift"]
+        shares = d["false_drift_share"] or {}
+        false_drift = ", ".join(f"{k} {v:.0%}" for k, v in shares.items()) or "-"
         print(
             f"{name}: {row['frames']} frames, defaults refuse {row['refused_by_defaults']}; "
             f"suggested checks: {row['false_refusals']} of {row['held_out']} held-out frames refused; "
-            f"caught: {caught}"
+            f"caught: {caught}; drift (window {d['window']}): false {false_drift}, "
+            f"dimming lamp flagged at {d['flagged_at_dim']}"
         )
     print_result(figures)
 

@@ -166,7 +166,7 @@ def test_a_camera_slowly_dimming_is_reported_drifting_and_its_frames_still_judge
         checker.check(good[i % 9])
     assert checker.drift.drifts() == []  # not before a window of frames
     checker.check(good[1])  # (good[0] again would be a frozen camera: refused, not counted)
-    assert [d.drifting for d in checker.drift.drifts()] == [False, False, False]
+    assert [(d.measure, d.drifting) for d in checker.drift.drifts()] == [("brightness", False)]
     level = 110.0
     reported = []
     while level > 70:  # a lamp losing light: 2 grey levels every 5 frames

@@ -112,6 +112,8 @@ def check_frame_checks(figures: dict[str, Any]) -> None:
     for row in figures["sets"].values():
         assert row["refused_by_defaults"] == 0 and row["false_refusals"] == 0
         assert row["caught"]["dark"] == 1.0 and row["caught"]["frozen"] == 1.0
+        drift = row["drift"]  # a lamp dimming to half is flagged, somewhere past the 20 % tolerance
+        assert drift["flagged_at_dim"] is not None and 0.1 < drift["flagged_at_dim"] < 0.5, drift
 
 
 def check_gpu_skip(figures: dict[str, Any]) -> None:
