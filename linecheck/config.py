@@ -318,7 +318,8 @@ class LineConfig(BaseModel):
             raise ValueError(f"products: {twice} listed more than once")
         if self.default_product is not None and self.default_product not in ids:
             raise ValueError(f"default_product={self.default_product!r} is not one of the products {ids}")
-        base = self.model_dump(mode="json", exclude={"products", "default_product"})
+        # the line's challenge parts stay the line's (they may name its products, which a variant has not)
+        base = self.model_dump(mode="json", exclude={"products", "default_product", "verification"})
         variants: dict[str, LineConfig] = {}
         for i, product in enumerate(self.products):
             data = {**base, "thresholds": {**self.thresholds, **product.thresholds}}
@@ -386,6 +387,12 @@ class LineConfig(BaseModel):
             if unknown:
                 raise ValueError(
                     f"verification.parts.{i}.classes names {unknown}, not classes of the line {self.classes}"
+                )
+            products = [p.id for p in self.products]
+            strangers = [p for p in part.products if p not in products]
+            if strangers:
+                raise ValueError(
+                    f"verification.parts.{i}.products names {strangers}, not products of the line {products}"
                 )
 
     def _job_stations_are_cameras(self) -> None:

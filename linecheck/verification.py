@@ -11,6 +11,13 @@ pass). Each carries its own code, so the line recognises it. The line YAML lists
         - {code: BR9900000001, expect: fail, classes: [scratch]}   # must fail, a scratch among its defects
         - {code: BR9900000002, expect: pass}                        # must pass
 
+**After a changeover** (a line with ``products:``): the station must prove itself again on the new product
+before its units count as verified (IATF 16949 verifies error-proofing at start-up and at changeover). A
+part may name the products it is a challenge part of (``products: [6205-2RS]``; unset: every product);
+the line's verification covers the parts of the product it is on, and only their inspections since
+that product's run began (``changeover_at``: the first inspection of the product after one of another)
+count. Run the new product's challenge parts right after the changeover: they start the product's run.
+
 The rule both the inspector (which tells the operator at once) and the API (which keeps the record and
 answers ``GET /v1/lines/{id}/verification``) apply lives here: :func:`met` says whether one inspection of a
 part met its expectation, :func:`evaluate` says where the line stands from each part's latest inspection:
@@ -43,6 +50,14 @@ class ChallengePart(BaseModel):
     classes: list[str] = Field(
         default_factory=list, description="(expect: fail) classes that must be among the part's defects"
     )
+    products: list[str] = Field(
+        default_factory=list,
+        description="the line's products this is a challenge part of (empty: every product)",
+    )
+
+    def applies_to(self, product: str | None) -> bool:
+        """Whether the part is a challenge part of ``product`` (None: the line's own config)."""
+        return not self.products or product in self.products
 
     @model_validator(mode="after")
     def _classes_only_for_a_defective_part(self) -> ChallengePart:
@@ -112,6 +127,8 @@ class VerificationStatus:
     verified_at: datetime | None
     due_at: datetime | None
     parts: Sequence[PartStatus]
+    product: str | None = None
+    changeover_at: datetime | None = None
 
     def problem(self) -> str | None:
         """What is wrong, in words (None when verified)."""
@@ -119,7 +136,19 @@ class VerificationStatus:
             missed = [s for s in self.parts if s.met is False]
             return "; ".join(f"challenge part {s.part.code} {_missed(s)}" for s in missed)
         if self.state == "due":
+            if not self.parts:
+                return (
+                    f"no challenge part is listed for product {self.product} (verification.parts[].products)"
+                )
             late = [s.part.code for s in self.parts if not s.current]
+            since = self.changeover_at
+            if since is not None and any(
+                s.last is not None and s.last.captured_at < since for s in self.parts
+            ):
+                return (
+                    f"challenge part(s) {', '.join(late)} not run since the changeover to product "
+                    f"{self.product} at {since.isoformat(timespec='seconds')}"
+                )
             return f"challenge part(s) {', '.join(late)} not run within the verification interval"
         return None
 
@@ -132,23 +161,41 @@ def _missed(status: PartStatus) -> str:
     return f"was judged {found}, expected {wanted}"
 
 
-def evaluate(config: VerificationConfig, latest: Mapping[str, PartRun], now: datetime) -> VerificationStatus:
-    """The line's verification from each part's latest inspection (``latest``: code -> run) at ``now``."""
+def evaluate(
+    config: VerificationConfig,
+    latest: Mapping[str, PartRun],
+    now: datetime,
+    *,
+    product: str | None = None,
+    changeover_at: datetime | None = None,
+) -> VerificationStatus:
+    """The line's verification from each part's latest inspection (``latest``: code -> run) at ``now``.
+
+    ``product``: the product the line is on (its parts are the ones that count); ``changeover_at``: when
+    its run began (None: no changeover seen), before which no part's inspection counts.
+    """
     window = timedelta(hours=config.every_h)
     parts = []
     for part in config.parts:
+        if not part.applies_to(product):
+            continue
         run = latest.get(part.code)
         ok = None if run is None else met(part, run.verdict, run.classes)
-        parts.append(
-            PartStatus(
-                part=part, last=run, met=ok, current=run is not None and now - run.captured_at <= window
-            )
+        current = (
+            run is not None
+            and now - run.captured_at <= window
+            and (changeover_at is None or run.captured_at >= changeover_at)
         )
+        parts.append(PartStatus(part=part, last=run, met=ok, current=current))
+    found = {"parts": parts, "product": product, "changeover_at": changeover_at}
     if any(p.met is False for p in parts):
-        return VerificationStatus(state="failed", verified_at=None, due_at=None, parts=parts)
-    if all(p.met and p.current for p in parts):
+        return VerificationStatus(state="failed", verified_at=None, due_at=None, **found)  # type: ignore[arg-type]
+    if parts and all(p.met and p.current for p in parts):
         runs = [p.last.captured_at for p in parts if p.last is not None]
         return VerificationStatus(
-            state="verified", verified_at=max(runs), due_at=min(runs) + window, parts=parts
+            state="verified",
+            verified_at=max(runs),
+            due_at=min(runs) + window,
+            **found,  # type: ignore[arg-type]
         )
-    return VerificationStatus(state="due", verified_at=None, due_at=None, parts=parts)
+    return VerificationStatus(state="due", verified_at=None, due_at=None, **found)  # type: ignore[arg-type]

@@ -105,3 +105,57 @@ def test_a_line_yaml_lists_its_challenge_parts(tmp_path: Path) -> None:
     line = load_line(_line(tmp_path, CONFIG.model_dump(mode="json")))
     assert line.verification == CONFIG and line.verification.part("BR9900000002") == CONFIG.parts[1]
     assert line.verification.part("BR0000000001") is None
+
+
+PRODUCT_CONFIG = VerificationConfig(
+    every_h=8,
+    parts=[
+        ChallengePart(code="BR9900000001", expect="fail", classes=["scratch"], products=["6204"]),
+        ChallengePart(code="BR9900000005", expect="fail", classes=["scratch"], products=["6205"]),
+        ChallengePart(code="BR9900000002", expect="pass"),  # every product
+    ],
+)
+
+
+def test_the_parts_of_the_product_the_line_is_on_count_and_only_since_its_changeover() -> None:
+    runs = {
+        "BR9900000001": _run(3, "fail", "scratch"),
+        "BR9900000005": _run(2, "fail", "scratch"),
+        "BR9900000002": _run(2, "pass"),
+    }
+    on_6204 = evaluate(PRODUCT_CONFIG, runs, NOW, product="6204")
+    assert on_6204.state == "verified" and [s.part.code for s in on_6204.parts] == [
+        "BR9900000001",
+        "BR9900000002",
+    ]
+    # the line changed over to 6205 an hour ago: parts run before it do not count
+    changed = evaluate(PRODUCT_CONFIG, runs, NOW, product="6205", changeover_at=NOW - timedelta(hours=1))
+    assert changed.state == "due" and [s.part.code for s in changed.parts] == ["BR9900000005", "BR9900000002"]
+    assert changed.problem() == (
+        "challenge part(s) BR9900000005, BR9900000002 not run since the changeover to product 6205 at "
+        f"{(NOW - timedelta(hours=1)).isoformat(timespec='seconds')}"
+    )
+    rerun = {**runs, "BR9900000005": _run(0.5, "fail", "scratch"), "BR9900000002": _run(0.4, "pass")}
+    again = evaluate(PRODUCT_CONFIG, rerun, NOW, product="6205", changeover_at=NOW - timedelta(hours=1))
+    assert again.state == "verified" and again.verified_at == NOW - timedelta(hours=0.4)
+    # the 6204 red rabbit passing does not fail a line that runs 6205
+    broken = {**rerun, "BR9900000001": _run(0.2, "pass")}
+    assert evaluate(PRODUCT_CONFIG, broken, NOW, product="6205").state == "verified"
+    assert evaluate(PRODUCT_CONFIG, broken, NOW, product="6204").state == "failed"
+
+
+def test_a_product_with_no_challenge_part_is_never_verified() -> None:
+    config = VerificationConfig(parts=[ChallengePart(code="BR9900000001", expect="pass", products=["6204"])])
+    status = evaluate(config, {"BR9900000001": _run(1, "pass")}, NOW, product="6300")
+    assert status.state == "due" and status.parts == []
+    assert status.problem() == "no challenge part is listed for product 6300 (verification.parts[].products)"
+
+
+def test_a_part_naming_a_product_the_line_does_not_make_is_refused(tmp_path: Path) -> None:
+    line = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/lines/bearing-01.yaml").read_text())
+    line["products"] = [{"id": "6204"}]
+    line["verification"] = {"parts": [{"code": "BR9900000001", "expect": "pass", "products": ["6205"]}]}
+    path = tmp_path / "bearing.yaml"
+    path.write_text(yaml.safe_dump(line), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"verification.parts.0.products names \['6205'\]"):
+        load_line(path)

@@ -538,6 +538,14 @@ class VerificationOut(_Out):
     """A line's error-proofing verification: its challenge parts: does the station still catch defects?."""
 
     line_id: str
+    product: str | None = Field(
+        None, description="the product the line is on (its newest inspection's), on a line with products"
+    )
+    changeover_at: datetime | None = Field(
+        None,
+        description="when that product's run began (its first inspection after another product's); a part "
+        "inspected before it does not count: the station proves itself again after a changeover",
+    )
     state: Literal["verified", "due", "failed"] = Field(
         description="verified: every part met its expectation within every_h; due: a part was not run in "
         "that time; failed: a part's latest inspection missed its expectation (a red rabbit passed)"
@@ -546,7 +554,7 @@ class VerificationOut(_Out):
     verified_at: datetime | None = Field(description="when the last part of the current verification ran")
     due_at: datetime | None = Field(description="when the current verification stops holding")
     problem: str | None
-    parts: list[ChallengePartOut]
+    parts: list[ChallengePartOut] = Field(description="the challenge parts of the product the line is on")
 
 
 class UnitSummaryOut(_Out):

@@ -118,3 +118,55 @@ def test_challenge_parts_do_not_wait_in_the_review_queue(client: Client) -> None
     assert queue() == [("BR0000000101", "dent")]  # the red rabbit's known scratch is not a reviewer's work
     assert queue(line_id="bearing-01") == [("BR0000000101", "dent")]
     assert queue(code=RABBIT) == [(RABBIT, "scratch")]  # asked for by its code, it is there
+
+
+def test_after_a_changeover_the_new_products_parts_must_run_again(any_db_url: str, tmp_path: Path) -> None:
+    import yaml
+    from lc_challenge import LINES_DIR
+
+    folder = tmp_path / "lines"
+    folder.mkdir()
+    for path in LINES_DIR.glob("*.yaml"):
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if config["id"] == "bearing-01":
+            config["products"] = [{"id": "6204"}, {"id": "6205"}]
+            config["verification"] = {
+                "every_h": 8,
+                "parts": [
+                    {"code": RABBIT, "expect": "fail", "classes": ["scratch"], "products": ["6204"]},
+                    {"code": "BR9900000005", "expect": "fail", "classes": ["scratch"], "products": ["6205"]},
+                    {"code": MASTER, "expect": "pass"},
+                ],
+            }
+        (folder / path.name).write_text(yaml.safe_dump(config), encoding="utf-8")
+    with run_api(any_db_url, tmp_path / "api", lines_dir=folder) as base:
+        client = Client(base, any_db_url)
+
+        def inspect(code: str, minutes_ago: float, product: str, scratch: bool = False) -> None:
+            at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+            defects = [("scratch", "face")] if scratch else None
+            body = bearing(code, defects, captured_at=at.isoformat(), product=product)
+            response = httpx.post(base + "/v1/inspections", json=body, headers=client.line, timeout=30)
+            assert response.status_code == 201, response.text
+
+        inspect("BR0000000100", 60, "6204")  # production of 6204
+        inspect(RABBIT, 50, "6204", scratch=True)
+        inspect(MASTER, 49, "6204")
+        inspect("BR0000000101", 40, "6204")
+        status = _state(client)
+        assert (status["state"], status["product"]) == ("verified", "6204")
+        assert [p["code"] for p in status["parts"]] == [RABBIT, MASTER]
+
+        inspect("BR0000000200", 30, "6205")  # the changeover: the first 6205 unit
+        status = _state(client)
+        assert status["state"] == "due" and status["product"] == "6205"
+        assert datetime.fromisoformat(status["changeover_at"]) < datetime.now(UTC) - timedelta(minutes=29)
+        assert [p["code"] for p in status["parts"]] == ["BR9900000005", MASTER]
+        assert "not run since the changeover to product 6205" in status["problem"]
+
+        inspect("BR9900000005", 20, "6205", scratch=True)
+        inspect(MASTER, 19, "6205")
+        inspect("BR0000000201", 10, "6205")
+        status = _state(client)
+        assert status["state"] == "verified" and status["product"] == "6205"
+        assert datetime.fromisoformat(status["verified_at"]) < datetime.now(UTC) - timedelta(minutes=18)

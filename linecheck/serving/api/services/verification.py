@@ -34,7 +34,8 @@ def line_verification(
 
     Each part's latest inspection on this line counts, judged as the machine judged it: its verdict and
     the classes of the defects the model found (a reviewer's later decision does not make a red rabbit
-    caught or missed).
+    caught or missed). On a line with products, the parts of the product the line is on count, and only
+    their inspections since that product's run began (:func:`linecheck.verification.evaluate`).
     """
     line = lines.require(line_id)
     config = line.verification
@@ -49,15 +50,22 @@ def line_verification(
         for defect in repo.defects_for_inspections(session, list(classes)):
             if defect.source == "model":
                 classes[defect.inspection_id].add(defect.class_name)
+        product, changeover_at = (
+            repo.product_run(session, line_id, [p.id for p in line.products])
+            if line.products
+            else (None, None)
+        )
     runs = {
         code: PartRun(
             captured_at=i.captured_at, verdict=i.verdict, classes=frozenset(classes[i.id]), inspection_id=i.id
         )
         for code, i in latest.items()
     }
-    status = evaluate(config, runs, now or utcnow())
+    status = evaluate(config, runs, now or utcnow(), product=product, changeover_at=changeover_at)
     return VerificationOut(
         line_id=line_id,
+        product=product,
+        changeover_at=changeover_at,
         state=status.state,
         every_h=config.every_h,
         verified_at=status.verified_at,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, select, update
+from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from linecheck.kinds.base import LOCATION_COLUMNS
@@ -82,6 +82,44 @@ def inspections_for_codes(session: Session, codes: Sequence[str]) -> list[Inspec
     for chunk in _chunks(list(codes)):
         found.extend(session.scalars(_INSPECTIONS_FOR_CODES, {"ids": list(chunk)}))
     return sorted(found, key=lambda i: (i.captured_at, i.id))
+
+
+def product_run(
+    session: Session, line_id: str, products: Sequence[str]
+) -> tuple[str | None, datetime | None]:
+    """The product of the line's newest inspection and when that product's run began.
+
+    The run began with the first inspection of the product after the newest one of any other (of
+    ``products``, or none); None when the line never judged another. A few index look-ups on
+    ``(line_id, product, captured_at)``, whatever the number of inspections.
+    """
+
+    def of(product: str | None) -> Any:
+        return Inspection.product.is_(None) if product is None else Inspection.product == product
+
+    newest = session.execute(
+        select(Inspection.product)
+        .where(Inspection.line_id == line_id)
+        .order_by(Inspection.captured_at.desc(), Inspection.id.desc())
+        .limit(1)
+    ).first()
+    if newest is None:
+        return None, None
+    current = newest.product
+    others = [p for p in [None, *products] if p != current]
+    ends = [
+        session.scalar(select(func.max(Inspection.captured_at)).where(Inspection.line_id == line_id, of(p)))
+        for p in others
+    ]
+    last_other = max((end for end in ends if end is not None), default=None)
+    if last_other is None:
+        return current, None
+    began = session.scalar(
+        select(func.min(Inspection.captured_at)).where(
+            Inspection.line_id == line_id, of(current), Inspection.captured_at > last_other
+        )
+    )
+    return current, began
 
 
 def defects_for_inspections(session: Session, inspection_ids: Sequence[str]) -> list[Defect]:
