@@ -7,12 +7,19 @@ many passed units are kept for audit::
 
     audit:
       pass_sample: 0.02        # 2 % of the passed units: their frames are uploaded with the record
+      borderline: 0.1          # and every passed frame whose best detection came within 0.1 of its threshold
 
 The rule the inspector applies (:func:`sampled`) is deterministic: a unit is in the sample when the hash of
 its line and code falls below ``pass_sample``. Every frame of a sampled unit (every station of a bearing) is
 kept, the choice does not depend on the model's verdict or on anything a person chooses, and re-running the
 rule over stored records finds the same units. Web kinds (a fabric roll is one unit of many frames) sample
 frames, not rolls: the hash is over the code and the frame number.
+
+**Near misses** (``borderline``) are kept too: a passed frame whose most confident detection came within
+``borderline`` of its class threshold (:func:`borderline_gap`). They are where escapes hide and what a
+model learns most from (active learning), but they are chosen by the model's own scores: they are audited
+and labelled like the sample, and never counted in the escape rate, which only the random sample
+estimates without bias.
 
 A reviewer audits each sampled frame: ``ok`` (no defect), or ``escape`` after drawing the defect the model
 missed on the frame (it then counts in the unit's grade and as a label). :func:`escape_rate` turns the
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,6 +53,13 @@ class AuditConfig(BaseModel):
         le=1.0,
         description="share of passed units (web kinds: frames) whose frames are uploaded for audit",
     )
+    borderline: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="a passed frame whose best detection scored within this of its class threshold is kept "
+        "for audit too (a near miss; not in the escape rate); 0: off",
+    )
 
 
 def sample_point(line_id: str, code: str, frame_seq: int | None = None) -> float:
@@ -59,6 +74,17 @@ def sampled(config: AuditConfig | None, line_id: str, code: str | None, frame_se
     if config is None or config.pass_sample <= 0.0 or code is None:
         return False
     return sample_point(line_id, code, frame_seq) < config.pass_sample
+
+
+def borderline_gap(scores: Sequence[float], thresholds: Sequence[float]) -> float | None:
+    """How far below its threshold the best detection under threshold came (0.03: 0.03 short; None: none)."""
+    gaps = [t - s for s, t in zip(scores, thresholds, strict=True) if s < t]
+    return min(gaps) if gaps else None
+
+
+def near_miss(config: AuditConfig | None, gap: float | None) -> bool:
+    """True when a passed frame whose best detection was ``gap`` short of its threshold is a near miss."""
+    return config is not None and config.borderline > 0.0 and gap is not None and gap <= config.borderline
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

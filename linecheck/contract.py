@@ -299,7 +299,14 @@ class DefectPayload(_Payload):
 
 
 #: Inspection fields added after the first contract; a null one is left out of the payload and its hash.
-_OMITTED_WHEN_NULL = ("trigger_id", "encoder_count", "geometry", "product", "audit_sample")
+_OMITTED_WHEN_NULL = (
+    "trigger_id",
+    "encoder_count",
+    "geometry",
+    "product",
+    "audit_sample",
+    "audit_borderline",
+)
 
 
 class TriggerPayload(_Payload):
@@ -342,6 +349,11 @@ class InspectionPayload(_Payload):
         None,
         description="true: a passed unit's frame kept for a person to audit (the line's audit.pass_sample, "
         "linecheck.audit); its image_ref is the frame; null: not in the sample",
+    )
+    audit_borderline: Literal[True] | None = Field(
+        None,
+        description="true: a passed frame kept for audit as a near miss (a detection came within the line's "
+        "audit.borderline of its threshold); audited like a sample, never in the escape rate",
     )
     image_width: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
     image_height: int = Field(gt=0, le=IMAGE_SIDE_MAX_PX)
@@ -394,8 +406,9 @@ class InspectionPayload(_Payload):
                     problems.append((name, None, f"required when verdict is {self.verdict}"))
         if self.geometry is not None:
             problems.extend(json_problems(self.geometry, ("geometry",)))
-        if self.audit_sample and (self.verdict is not Verdict.PASS or self.code is None):
-            problems.append(("audit_sample", True, "only a passed unit with a code is sampled for audit"))
+        for name in ("audit_sample", "audit_borderline"):
+            if getattr(self, name) and (self.verdict is not Verdict.PASS or self.code is None):
+                problems.append((name, True, "only a passed unit with a code is kept for audit"))
         _refuse(type(self), problems)
         return self
 

@@ -96,3 +96,14 @@ def test_only_a_passed_unit_with_a_code_is_an_audit_sample() -> None:
     with pytest.raises(InvalidFieldError) as err:
         build(InspectionPayload, {**base, "audit_sample": False})
     assert err.value.field == "audit_sample"
+
+
+def test_a_near_miss_is_the_best_score_under_its_threshold_within_the_margin() -> None:
+    from linecheck.audit import borderline_gap, near_miss
+
+    assert borderline_gap([0.2, 0.42, 0.9], [0.5, 0.5, 0.95]) == pytest.approx(0.05)  # 0.9 of 0.95
+    assert borderline_gap([0.6], [0.5]) is None  # over its threshold: a defect, not a near miss
+    assert borderline_gap([], []) is None
+    config = AuditConfig(borderline=0.1)
+    assert near_miss(config, 0.05) and near_miss(config, 0.1) and not near_miss(config, 0.11)
+    assert not near_miss(AuditConfig(), 0.01) and not near_miss(None, 0.01) and not near_miss(config, None)

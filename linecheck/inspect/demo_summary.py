@@ -88,7 +88,7 @@ def _line_summary(line: dict[str, Any]) -> dict[str, Any]:
         "defects_per_class": dict(sorted(line.get("defects", {}).items())),
         "not_inspected_causes": dict(line.get("not_inspected_causes", {})),
         "grades": dict(line.get("grades", {})),
-        "audit_samples": line.get("audit_samples", 0),
+        "audit_samples": sum((line.get("audit_samples") or {}).values()),
     }
     if "rolls" in line:  # a web kind
         out["rolls"] = line.get("rolls", [])

@@ -182,6 +182,8 @@ class InspectionResult:
     product: str | None = None
     #: A passed unit in the line's pass-audit sample (:mod:`linecheck.audit`): its frame is kept.
     audit_sample: bool = False
+    #: A passed frame kept for audit as a near miss (a score within ``audit.borderline`` of its threshold).
+    audit_borderline: bool = False
 
     def __post_init__(self) -> None:
         self.to_contract()
@@ -191,8 +193,9 @@ class InspectionResult:
 
     @property
     def keep_image(self) -> bool:
-        """True when the full frame must be uploaded: failed, not inspected, code unread, or audit sample."""
-        return self.verdict is not Verdict.PASS or self.code_status is CodeStatus.UNREAD or self.audit_sample
+        """True when the full frame is uploaded: failed, not inspected, code unread, or kept for audit."""
+        kept_for_audit = self.audit_sample or self.audit_borderline
+        return self.verdict is not Verdict.PASS or self.code_status is CodeStatus.UNREAD or kept_for_audit
 
     def to_contract(self) -> InspectionPayload:
         """The inspection as the ingest contract's model, checked with the rules the API applies.
@@ -218,6 +221,7 @@ class InspectionResult:
                 "encoder_count": self.encoder_count,
                 "product": self.product,
                 "audit_sample": True if self.audit_sample else None,
+                "audit_borderline": True if self.audit_borderline else None,
                 "image_width": self.image_width,
                 "image_height": self.image_height,
                 "image_ref": self.image_ref,

@@ -154,8 +154,9 @@ class InspectorMetrics:
         )
         self.audit_samples = Counter(
             f"{p}audit_samples",
-            "Passed frames kept for a person to audit (the line's audit.pass_sample; linecheck.audit)",
-            ["line"],
+            "Passed frames kept for a person to audit (linecheck.audit), by reason: sample (the line's "
+            "audit.pass_sample) or borderline (a near miss within audit.borderline of a threshold)",
+            ["line", "reason"],
             registry=r,
         )
         self.reject_signals = Counter(
@@ -338,10 +339,10 @@ class InspectorMetrics:
         self.geometry_fallbacks.labels(line).inc()
         self._count("geometry_fallbacks", line)
 
-    def audit_sample(self, line: str) -> None:
-        """A passed frame of ``line`` was kept for audit."""
-        self.audit_samples.labels(line).inc()
-        self._count("audit_samples", line)
+    def audit_kept(self, line: str, reason: str) -> None:
+        """A passed frame of ``line`` was kept for audit (``sample`` or ``borderline``)."""
+        self.audit_samples.labels(line, reason).inc()
+        self._count("audit_samples", line, reason)
 
     def reject_signal(self, line: str, reject: bool) -> None:
         """A reject-signal event was emitted for a frame of ``line``."""

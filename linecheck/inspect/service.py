@@ -487,7 +487,7 @@ class InspectorService:
                 "defects": m.by_key("defects", lid),
                 "not_inspected_causes": m.by_key("not_inspected", lid),
                 "geometry_fallbacks": m.total("geometry_fallbacks", lid),
-                "audit_samples": m.total("audit_samples", lid),
+                "audit_samples": m.by_key("audit_samples", lid),
                 "cameras": {
                     w.source.context.station: {
                         "last_frame": w.last_quality,

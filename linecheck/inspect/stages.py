@@ -326,7 +326,9 @@ class JudgeWorker(Worker):
             line_id, result.verdict.value, [d.class_name for d in result.defects], result.code_status.value
         )
         if result.audit_sample:
-            self.metrics.audit_sample(line_id)
+            self.metrics.audit_kept(line_id, "sample")
+        if result.audit_borderline:
+            self.metrics.audit_kept(line_id, "borderline")
         status = logic.status().get("current_roll")
         if status and status.get("points_per_100yd2") is not None:
             self.metrics.roll_score.labels(line_id).set(status["points_per_100yd2"])

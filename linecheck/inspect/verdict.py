@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from linecheck.audit import sampled
+from linecheck.audit import borderline_gap, near_miss, sampled
 from linecheck.config import LineConfig
 from linecheck.contract import REASON_MAX_CHARS, clean_text
 from linecheck.inspect.kinds.base import KindLogic
@@ -52,6 +52,7 @@ def _result(
     verdict: Verdict,
     reasons: list[str | None],
     defects: tuple[DefectRecord, ...] = (),
+    gap: float | None = None,
 ) -> InspectionResult:
     coded = inferred.coded
     frame = coded.frame
@@ -85,6 +86,9 @@ def _result(
         geometry=logic.geometry_json(coded),
         product=coded.line.product,
         audit_sample=audit,
+        audit_borderline=verdict is Verdict.PASS
+        and coded.code is not None
+        and near_miss(coded.line.audit, gap),
         defects=defects,
         image=frame.image,
     )
@@ -96,7 +100,8 @@ def judge(inferred: InferredFrame, logic: KindLogic) -> InspectionResult:
         return _result(inferred, logic, verdict=Verdict.NOT_INSPECTED, reasons=[inferred.failure])
     frame = inferred.coded.frame
     line = inferred.coded.line  # the unit's product's thresholds, when the line has products
-    kept = inferred.detections.filter(above_threshold(line, inferred.detections))
+    detections = inferred.detections
+    kept = detections.filter(above_threshold(line, detections))
     boxes = clip_boxes(kept.xyxy, frame.width, frame.height)
     usable = (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_PX) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_PX)
     defects = tuple(
@@ -118,4 +123,10 @@ def judge(inferred: InferredFrame, logic: KindLogic) -> InspectionResult:
         if ok
     )
     verdict = Verdict.FAIL if defects else Verdict.PASS
-    return _result(inferred, logic, verdict=verdict, reasons=[logic.reason(defects, line)], defects=defects)
+    gap = None
+    if verdict is Verdict.PASS and line.audit is not None and line.audit.borderline:  # a near miss?
+        scores = detections.confidence.tolist()
+        gap = borderline_gap(scores, [line.threshold(name) for name in detections.names()])
+    return _result(
+        inferred, logic, verdict=verdict, reasons=[logic.reason(defects, line)], defects=defects, gap=gap
+    )

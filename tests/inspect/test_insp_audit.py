@@ -33,14 +33,14 @@ def test_the_sampled_passed_units_keep_their_frames_and_say_so(
     rows = {r.payload["code"]: r for r in svc.outbox.rows()}
     counted = svc.status()["lines"]["pv-01"]["audit_samples"]
     metric = svc.metrics.registry.get_sample_value(
-        "linecheck_inspector_audit_samples_total", {"line": "pv-01"}
+        "linecheck_inspector_audit_samples_total", {"line": "pv-01", "reason": "sample"}
     )
     svc.stop()
     assert sorted(rows) == sorted(u.code for u in units)
     passed = [code for code, row in rows.items() if row.payload["verdict"] == "pass"]
     expected = {code for code in passed if sampled(line.audit, line.id, code)}
     assert 0 < len(expected) < len(passed)  # a share of them, not all or none
-    assert counted == metric == len(expected)
+    assert counted == {"sample": len(expected)} and metric == len(expected)
     for code, row in rows.items():
         audit = row.payload.get("audit_sample")
         assert audit is (True if code in expected else None), code
@@ -69,3 +69,32 @@ def test_a_line_without_audit_uploads_no_passed_frame(
     svc.stop()
     assert len(rows) == 6 and all(r.payload["verdict"] == "pass" for r in rows)
     assert all(not r.image_refs and "audit_sample" not in r.payload for r in rows)
+
+
+def test_a_passed_frame_with_a_detection_just_under_its_threshold_is_kept_as_a_near_miss(
+    lines: dict[str, LineConfig], settings: InspectorSettings
+) -> None:
+    data = lines["pv-01"].model_dump(mode="json")
+    # the detector's 0.9 is under a 0.95 threshold: every drawn defect passes, 0.05 short of failing
+    line = LineConfig.model_validate(
+        {**data, "thresholds": {"default": 0.95}, "audit": {"pass_sample": 0.0, "borderline": 0.1}}
+    )
+    units = list(itertools.islice(iter_units("pv", seed=11, line=line), 8))
+    svc = InspectorService(
+        [line],
+        detectors={"pv": lambda: TableDetector(Kind.PV, truth_table(line, seed=11, units=8), confidence=0.9)},
+        settings=settings,
+        client=None,
+        sources=[SourceSpec(line_id=line.id, station="el", uri="synth://pv?seed=11&units=8&rate=0")],
+    )
+    svc.start()
+    assert svc.wait_sources(60) and svc.drain(60)
+    assert svc.outbox is not None
+    rows = {r.payload["code"]: r for r in svc.outbox.rows()}
+    svc.stop()
+    drawn = {u.code for u in units if any(len(f.boxes) for f in u.frames)}
+    assert drawn and drawn != set(rows)  # some units have defects drawn, some not
+    for code, row in rows.items():
+        assert row.payload["verdict"] == "pass" and "audit_sample" not in row.payload
+        assert row.payload.get("audit_borderline") is (True if code in drawn else None), code
+        assert bool(row.image_refs) is (code in drawn)  # only the near misses' frames are uploaded
