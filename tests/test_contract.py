@@ -88,10 +88,14 @@ def _api_error(body: dict[str, Any]) -> InvalidFieldError:
     return caught.value.errors[0]
 
 
+#: Fields only a passed frame carries (kept for audit), checked on a passed result of their own below.
+PASS_ONLY = ("audit_sample", "audit_borderline")
+
+
 def test_every_field_survives_inspector_to_api() -> None:
     result = InspectionResult(**{**result_fields(), "product": "M10-120H"})
     payload = result.to_payload()
-    assert list(payload) == list(InspectionPayload.model_fields)
+    assert list(payload) == [f for f in InspectionPayload.model_fields if f not in PASS_ONLY]
     assert all(value is not None for value in payload.values()), payload
     assert all(value is not None for d in payload["defects"] for value in d.values())
     assert type(payload["code_status"]) is str and type(payload["verdict"]) is str
@@ -120,7 +124,7 @@ def test_every_field_survives_inspector_to_api() -> None:
         "geometry": dict(sorted(result.geometry.items())) if result.geometry else None,
     }
     for name in InspectionPayload.model_fields:
-        if name != "defects":
+        if name != "defects" and name not in PASS_ONLY:
             assert getattr(item, name) == expected[name], name
     assert item.code_status is CodeStatus.TRIGGER and item.verdict is Verdict.FAIL
     assert len(item.defects) == len(result.defects)
@@ -139,6 +143,17 @@ def test_every_field_survives_inspector_to_api() -> None:
     assert item == result.to_contract()
     batch = parse_ingest_body(json.dumps({"inspections": [payload]}).encode(), max_batch=1)
     assert batch.batch and batch.items == [item]
+
+
+def test_a_passed_frame_kept_for_audit_says_why_through_to_the_api() -> None:
+    fields = {**result_fields(), "verdict": Verdict.PASS, "defects": (), "reason": None}
+    result = InspectionResult(**fields, audit_sample=True, audit_borderline=True)
+    payload = result.to_payload()
+    assert (payload["audit_sample"], payload["audit_borderline"]) == (True, True)
+    [item] = parse_ingest_body(json.dumps(payload).encode(), max_batch=1).items
+    assert (item.audit_sample, item.audit_borderline) == (True, True) and item == result.to_contract()
+    plain = InspectionResult(**fields).to_payload()
+    assert not set(PASS_ONLY) & set(plain)  # left out when not kept: older payloads hash as before
 
 
 #: Content hashes of the API's stored rows from before the contract module: a retry of an old
