@@ -48,9 +48,10 @@ def _print(report: ReviewExportReport) -> None:
     decisions = ", ".join(f"{k} {v}" for k, v in report.decisions.items())
     console.print(f"defects by decision: {decisions} (rejected ones are removed)")
     if report.audited_ok or report.escapes:
+        near = f"; {report.near_misses} of them near misses" if report.near_misses else ""
         console.print(
             f"pass audits: {report.audited_ok} ok frame(s) as background, "
-            f"{report.escapes} escape(s) labelled with the defects drawn on them"
+            f"{report.escapes} escape(s) labelled with the defects drawn on them{near}"
         )
     table = Table(title="boxes per class")
     table.add_column("id", justify="right")
@@ -96,8 +97,9 @@ def register(app: typer.Typer) -> None:
         """Export confirmed and corrected labels as a YOLO dataset (rejected defects removed).
 
         Reclassified defects take the reviewer's class; frames whose defects were all rejected
-        become background images. Audited pass-audit frames join too: ok ones as background
-        images, escapes with the defects drawn on them. Every frame of a unit lands in the same split.
+        become background images. Audited frames kept for audit (pass-audit samples and near
+        misses) join too: ok ones as background images, escapes with the defects drawn on them.
+        Every frame of a unit lands in the same split.
         """
         from linecheck.datasets.from_reviews import ReviewSource, export_reviews
         from linecheck.datasets.review_sources import ApiReviewSource, StoreReviewSource

@@ -11,10 +11,12 @@ A frame goes into the dataset when a reviewer has decided on at least one of its
   model missed, drawn by a reviewer, is a label like a confirmed one (merged boxes are one
   corrected box, the others rejected).
 
-Passed frames kept for audit (``audit_sample``, :mod:`linecheck.audit`) join once a person audited
-them: an ``ok`` frame (nothing missed) is a background image, an unbiased negative of production;
-an ``escape`` frame is labelled with the defects the reviewer drew on it (what the model missed).
-An audit sample not audited yet is skipped, even with a defect drawn on it (the audit is not done).
+Passed frames kept for audit, pass-audit samples (``audit_sample``) and near misses
+(``audit_borderline``, :mod:`linecheck.audit`), join once a person audited them: an ``ok`` frame
+(nothing missed) is a background image (a sample's an unbiased negative of production, a near miss's
+a hard one); an ``escape`` frame is labelled with the defects the reviewer drew on it (what the model
+missed). A frame kept for audit and not audited yet is skipped, even with a defect drawn on it (the
+audit is not done).
 
 Frames are read through a :class:`ReviewSource` (the API over HTTP, or the store directly, see
 :mod:`linecheck.datasets.review_sources`), images are the stored full frames, and the dataset is
@@ -94,8 +96,10 @@ class ReviewedFrame:
     image_width: int
     image_height: int
     defects: tuple[ReviewedDefect, ...]
-    #: A passed frame kept for audit, and the outcome of its newest audit (None: not audited yet).
+    #: A passed frame kept for audit (as a pass-audit sample, a near miss, or both), and the outcome of
+    #: its newest audit (None: not audited yet).
     audit_sample: bool = False
+    audit_borderline: bool = False
     audit: str | None = None
 
     def __post_init__(self) -> None:
@@ -105,6 +109,11 @@ class ReviewedFrame:
                 (self.image_width, self.image_height),
                 "expected positive width and height",
             )
+
+    @property
+    def kept_for_audit(self) -> bool:
+        """Kept for a person to audit: a pass-audit sample, a near miss, or both."""
+        return self.audit_sample or self.audit_borderline
 
     @property
     def group(self) -> str:
@@ -137,7 +146,7 @@ class ReviewSource(Protocol):
     def audited_frames(
         self, line_id: str, *, since: datetime | None, until: datetime | None
     ) -> Iterator[ReviewedFrame]:
-        """Audited pass-audit samples of ``line_id`` captured in [since, until), challenge parts left out."""
+        """Audited samples and near misses of ``line_id`` captured in [since, until), challenge parts out."""
         ...
 
     def image(self, ref: str) -> bytes:
@@ -167,9 +176,11 @@ class ReviewExportReport:
     boxes_per_class: dict[str, int] = field(default_factory=dict)
     splits: dict[str, int] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
-    #: Audited pass-audit frames written: ``ok`` ones (background images) and escapes (labelled).
+    #: Audited frames kept for audit written: ``ok`` ones (background images) and escapes (labelled);
+    #: ``near_misses``: how many of them were near misses (a near miss that is a sample too included).
     audited_ok: int = 0
     escapes: int = 0
+    near_misses: int = 0
     skipped: list[SkippedFrame] = field(default_factory=list)
 
 
@@ -276,11 +287,12 @@ def _save_image(source: ReviewSource, frame: ReviewedFrame, folder: Path) -> Pat
 
 
 def audit_problem(frame: ReviewedFrame) -> str | None:
-    """Why an audit sample cannot join the dataset yet (None: it can, or it is no audit sample)."""
-    if not frame.audit_sample:
+    """Why a frame kept for audit cannot join the dataset yet (None: it can, or it was not kept for audit)."""
+    if not frame.kept_for_audit:
         return None
     if frame.audit is None:
-        return "audit sample not audited yet (audit it on the Audit page: ok, or escape after drawing)"
+        what = "audit sample" if frame.audit_sample else "near miss"
+        return f"{what} not audited yet (audit it on the Audit page: ok, or escape after drawing)"
     if frame.audit == "escape" and not any(
         d.source != "model" and d.review_state != "rejected" for d in frame.defects
     ):
@@ -376,6 +388,7 @@ def export_reviews(
                 decisions.update(item.decisions)
                 report.audited_ok += int(item.frame.audit == "ok")
                 report.escapes += int(item.frame.audit == "escape")
+                report.near_misses += int(item.frame.audit is not None and item.frame.audit_borderline)
                 if split is not None:
                     report.splits[split] = report.splits.get(split, 0) + 1
             report.data_yaml = writer.commit()

@@ -2,8 +2,8 @@
 
 * :class:`ApiReviewSource`: the traceability API over HTTP (any key may read): the review queue
   per decision finds the frames, the audit queue (``/v1/review/audit?state=audited``) the audited
-  pass-audit samples, ``/v1/inspections/{id}`` gives all of a frame's defects and its audit, and
-  ``/v1/images/{ref}`` the stored full frame.
+  frames kept for audit (samples and near misses), ``/v1/inspections/{id}`` gives all of a frame's
+  defects and its audit, and ``/v1/images/{ref}`` the stored full frame.
 * :class:`StoreReviewSource`: the store itself (SQLite or PostgreSQL URL plus the image folder),
   through the API's repositories, for exports next to the database without a running API; it leaves
   out the line's challenge parts, as the API's review and audit queues do.
@@ -167,6 +167,7 @@ class ApiReviewSource:
             image_height=int(body["image_height"]),
             defects=tuple(_defect(d) for d in body["defects"]),
             audit_sample=bool(body.get("audit_sample")),
+            audit_borderline=bool(body.get("audit_borderline")),
             audit=str(latest["outcome"]) if latest else None,
         )
 
@@ -180,7 +181,7 @@ class ApiReviewSource:
     def audited_frames(
         self, line_id: str, *, since: datetime | None, until: datetime | None
     ) -> Iterator[ReviewedFrame]:
-        """Audited pass-audit samples, each with all of its defects (one request per frame)."""
+        """Audited samples and near misses, each with all of its defects (one request per frame)."""
         for inspection_id in self._audited_inspection_ids(line_id, since, until):
             yield self._frame(inspection_id)
 
@@ -249,7 +250,7 @@ class StoreReviewSource:
         from linecheck.serving.store.repositories import inspections as inspection_repo
 
         defects = inspection_repo.defects_for_inspections(session, [i.id for i in inspections])
-        audits = audit_repo.latest_audits(session, [i.id for i in inspections if i.audit_sample])
+        audits = audit_repo.latest_audits(session, [i.id for i in inspections if i.kept_for_audit])
         by_inspection: dict[str, list[ReviewedDefect]] = {}
         for d in defects:
             x1, y1, x2, y2 = d.final_bbox or (d.x1, d.y1, d.x2, d.y2)
@@ -275,6 +276,7 @@ class StoreReviewSource:
                 image_height=inspection.image_height,
                 defects=tuple(by_inspection.get(inspection.id, ())),
                 audit_sample=inspection.audit_sample,
+                audit_borderline=inspection.audit_borderline,
                 audit=str(audits[inspection.id].outcome) if inspection.id in audits else None,
             )
             for inspection in inspections
@@ -315,7 +317,7 @@ class StoreReviewSource:
     def audited_frames(
         self, line_id: str, *, since: datetime | None, until: datetime | None
     ) -> Iterator[ReviewedFrame]:
-        """Audited pass-audit samples (the line's challenge parts left out), a page at a time."""
+        """Audited samples and near misses (the line's challenge parts left out), a page at a time."""
         from linecheck.serving.store.repositories import audits as audit_repo
 
         flt = audit_repo.AuditFilter(

@@ -10,13 +10,20 @@ from linecheck.serving.api.responses import DefectOut, PageOut, PassAuditOut, _O
 
 
 class AuditQueueItemOut(_Out):
-    """A passed frame kept for audit: the inspection's facts, the defects drawn on it, and its audit."""
+    """A passed frame kept for audit: its facts, why it was kept, the defects drawn on it, the audit."""
 
     inspection_id: str
     line_id: str
     station: str
     code: str | None
     product: str | None = Field(None, description="the line's product the unit was judged as, if any")
+    audit_sample: bool = Field(
+        description="kept as a pass-audit sample (the line's audit.pass_sample): counts in the escape rate"
+    )
+    audit_borderline: bool = Field(
+        description="kept as a near miss (a detection came within the line's audit.borderline of its "
+        "threshold): audited alike, never in the escape rate"
+    )
     captured_at: datetime
     image_ref: str | None
     image_expired_at: datetime | None = Field(
@@ -35,9 +42,23 @@ class AuditQueueItemOut(_Out):
 
 
 class AuditQueueOut(PageOut):
-    """A page of the audit samples, newest first."""
+    """A page of the frames kept for audit, newest first."""
 
     items: list[AuditQueueItemOut]
+
+
+class NearMissCountsOut(_Out):
+    """A line's near misses (``audit_borderline``) in a period, by their newest audit: not in the escape rate.
+
+    Near misses are chosen by the model's own scores (a detection just under its threshold), so the
+    share of escapes among them says nothing about the line's escape rate; a frame that is a sample
+    too counts here and, as a sample, in the rate.
+    """
+
+    kept: int = Field(description="near misses kept for audit")
+    audited: int
+    escapes: int = Field(description="audits of a near miss that found a defect the model missed")
+    pending: int = Field(description="near misses not audited yet")
 
 
 class EscapeRateOut(_Out):
@@ -45,14 +66,14 @@ class EscapeRateOut(_Out):
 
     Counted over the audit samples captured in the period (challenge parts left out), each by its
     newest audit; ``escape_rate`` = escapes / audited, ``low`` / ``high`` its Wilson score interval
-    (null when nothing was audited).
+    (null when nothing was audited). The near misses are counted apart, in ``borderline``.
     """
 
     line_id: str
     product: str | None = Field(None, description="the product asked for: its samples only")
     since: datetime
     until: datetime
-    sampled: int = Field(description="passed frames kept for audit")
+    sampled: int = Field(description="passed frames kept for audit as samples (near misses apart)")
     audited: int
     escapes: int = Field(description="audits that found a defect the model missed")
     pending: int = Field(description="samples not audited yet")
@@ -61,4 +82,9 @@ class EscapeRateOut(_Out):
     high: float | None = Field(description="upper bound of the 95 % Wilson score interval")
     escapes_by_class: dict[str, int] = Field(
         description="classes of the defects drawn on the escape frames (not rejected), most first"
+    )
+    borderline: NearMissCountsOut = Field(
+        description="the near misses (audit_borderline) of the period, audited like the samples but chosen "
+        "by the model's own scores: not in the escape rate (a near miss that is also a sample counts there "
+        "as a sample)"
     )

@@ -197,6 +197,11 @@ class InspectionOut(_Out):
     audit_sample: bool = Field(
         False, description="a passed unit's frame kept for a person to audit (the line's audit.pass_sample)"
     )
+    audit_borderline: bool = Field(
+        False,
+        description="a passed frame kept for audit as a near miss (a detection came within the line's "
+        "audit.borderline of its threshold); audited like a sample, never in the escape rate",
+    )
     image_width: int
     image_height: int
     image_ref: str | None
@@ -217,7 +222,8 @@ class InspectionOut(_Out):
     code_assigned_by: str | None
     code_assigned_at: datetime | None
     latest_audit: PassAuditOut | None = Field(
-        None, description="an audit sample's audit (its newest); null: not audited yet, or not a sample"
+        None,
+        description="the audit of a frame kept for audit (its newest); null: not audited yet, or not kept",
     )
     defects: list[DefectOut] = Field(default_factory=list)
 

@@ -55,8 +55,9 @@ LIVE_CROP = "crop_ref IS NOT NULL AND crop_expired_at IS NULL"
 LIVE_HEATMAP = "heatmap_ref IS NOT NULL AND heatmap_expired_at IS NULL"
 LIVE_DEFECT_IMAGES = f"({LIVE_CROP}) OR ({LIVE_HEATMAP})"
 EXPIRED_FILE_LEFT = "expired_at IS NOT NULL AND file_deleted_at IS NULL"
-#: Predicate of the pass-audit queue's partial index (migration 0013): the frames kept for audit.
-AUDIT_SAMPLE = "audit_sample"
+#: Predicate of the audit queue's partial index (migration 0014): the frames kept for audit, the
+#: pass-audit samples and the near misses.
+AUDIT_KEPT = "audit_sample OR audit_borderline"
 
 
 def _partial(name: str, *columns: str, where: str) -> Index:
@@ -154,8 +155,8 @@ class Inspection(Base):
         _partial("ix_inspections_pass_image_live", "captured_at", "id", where=LIVE_PASS_FRAME),
         _partial("ix_inspections_other_image_live", "captured_at", "id", where=LIVE_OTHER_FRAME),
         _partial("ix_inspections_image_ref_live", "image_ref", where=LIVE_FRAME),
-        # the pass-audit queue and escape rate: a line's audit samples by time (0013)
-        _partial("ix_inspections_audit_sample", "line_id", "captured_at", where=AUDIT_SAMPLE),
+        # the audit queue, the escape rate and the near misses: a line's frames kept for audit by time (0014)
+        _partial("ix_inspections_audit_kept", "line_id", "captured_at", where=AUDIT_KEPT),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -182,6 +183,9 @@ class Inspection(Base):
     #: A passed unit's frame kept for a person to audit (the line's ``audit.pass_sample``,
     #: :mod:`linecheck.audit`); false for every inspection stored before 0013.
     audit_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    #: A passed frame kept for audit as a near miss (a detection came within the line's ``audit.borderline``
+    #: of its threshold); audited like a sample, never in the escape rate; false before 0014.
+    audit_borderline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     image_width: Mapped[int] = mapped_column(Integer)
     image_height: Mapped[int] = mapped_column(Integer)
     image_ref: Mapped[str | None] = mapped_column(String(64))
@@ -197,6 +201,11 @@ class Inspection(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     code_assigned_by: Mapped[str | None] = mapped_column(String(64))
     code_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def kept_for_audit(self) -> bool:
+        """Kept for a person to audit: a pass-audit sample, a near miss, or both (in SQL: ``AUDIT_KEPT``)."""
+        return self.audit_sample or self.audit_borderline
 
 
 class Defect(Base):

@@ -1,6 +1,7 @@
 """``linecheck data from-reviews`` with pass audits, through the real API and the store on SQLite and
-PostgreSQL: an ``ok`` frame is a background image, an escape is labelled with the defect drawn on it, an
-audit sample not audited yet is skipped, and both sources write the same dataset."""
+PostgreSQL: an ``ok`` frame is a background image, an escape is labelled with the defect drawn on it, a sample
+or near miss not audited yet is skipped, near misses join like samples, and both sources write the same
+dataset."""
 
 from __future__ import annotations
 
@@ -53,8 +54,10 @@ class Plant:
         assert response.status_code in (200, 201), response.text
         return str(response.json()["ref"])
 
-    def frame(self, n: int, *, sample: bool, defects: list[dict[str, Any]] | None = None) -> str:
-        """Post PV module ``n`` (passed, or failed with ``defects``); its inspection id."""
+    def frame(
+        self, n: int, *, sample: bool, near: bool = False, defects: list[dict[str, Any]] | None = None
+    ) -> str:
+        """Post PV module ``n`` (passed, or failed with ``defects``; a sample, a near miss); its id."""
         body = {
             "id": uuid.uuid4().hex,
             "line_id": "pv-01",
@@ -70,6 +73,7 @@ class Plant:
             "image_ref": self.upload(n),
             "defects": defects or [],
             **({"audit_sample": True} if sample else {}),
+            **({"audit_borderline": True} if near else {}),
         }
         self.post("/v1/inspections", "pv", body)
         return str(body["id"])
@@ -107,6 +111,9 @@ def test_audited_frames_join_the_dataset_the_same_through_the_api_and_the_store(
         "location": {"row": 1, "col": 1},
     }
     failed = plant.frame(6, sample=False, defects=[crack])
+    near_ok = plant.frame(7, sample=False, near=True)
+    near_escape = plant.frame(8, sample=False, near=True)
+    near_drawn_only = plant.frame(9, sample=False, near=True)  # drawn on, not audited yet
     trace = httpx.get(
         f"{plant.base}/v1/inspections/{failed}",
         headers={"Authorization": f"Bearer {plant.keys['viewer']}"},
@@ -114,14 +121,14 @@ def test_audited_frames_join_the_dataset_the_same_through_the_api_and_the_store(
     ).json()
     defect_id = trace["defects"][0]["id"]
     plant.post(f"/v1/defects/{defect_id}/review", "reviewer", {"decision": "confirm"})
-    for frame in (escape, drawn_only):
+    for frame in (escape, drawn_only, near_escape, near_drawn_only):
         plant.post(
             f"/v1/inspections/{frame}/defects",
             "reviewer",
             {"class_name": "dark_cell", "bbox": [200, 80, 240, 120]},
         )
-    plant.post(f"/v1/inspections/{ok}/audit", "reviewer", {"outcome": "ok"})
-    plant.post(f"/v1/inspections/{escape}/audit", "reviewer", {"outcome": "escape"})
+    for frame, outcome in ((ok, "ok"), (escape, "escape"), (near_ok, "ok"), (near_escape, "escape")):
+        plant.post(f"/v1/inspections/{frame}/audit", "reviewer", {"outcome": outcome})
 
     written = {}
     for kind in ("api", "store"):
@@ -134,11 +141,12 @@ def test_audited_frames_join_the_dataset_the_same_through_the_api_and_the_store(
         with source:
             typed: ReviewSource = source
             report = export_reviews(typed, dst, line_ids=["pv-01"], val=0)
-        assert (report.images, report.backgrounds, report.audited_ok, report.escapes) == (3, 1, 1, 1), kind
-        assert [(s.inspection_id, s.reason.split(" (")[0]) for s in report.skipped] == [
-            (drawn_only, "audit sample not audited yet")
-        ]
-        assert report.decisions["added"] == 1 and report.decisions["confirmed"] == 2
+        counts = (report.images, report.backgrounds, report.audited_ok, report.escapes, report.near_misses)
+        assert counts == (5, 2, 2, 2, 2), kind
+        assert sorted((s.inspection_id, s.reason.split(" (")[0]) for s in report.skipped) == sorted(
+            [(drawn_only, "audit sample not audited yet"), (near_drawn_only, "near miss not audited yet")]
+        )
+        assert report.decisions["added"] == 2 and report.decisions["confirmed"] == 3
         written[kind] = labels_of(dst)
     dark = ("dark_cell", f"{220 / W:.4f}", f"{100 / H:.4f}", f"{40 / W:.4f}", f"{40 / H:.4f}")
     assert (
@@ -147,6 +155,8 @@ def test_audited_frames_join_the_dataset_the_same_through_the_api_and_the_store(
         == {
             f"pv-01_{ok}": [],
             f"pv-01_{escape}": [dark],
+            f"pv-01_{near_ok}": [],
+            f"pv-01_{near_escape}": [dark],
             f"pv-01_{failed}": [
                 ("crack", f"{60 / W:.4f}", f"{60 / H:.4f}", f"{30 / W:.4f}", f"{30 / H:.4f}")
             ],
@@ -154,7 +164,9 @@ def test_audited_frames_join_the_dataset_the_same_through_the_api_and_the_store(
     )
 
 
-def _frame(audit: str | None, *states: tuple[str, str]) -> ReviewedFrame:
+def _frame(
+    audit: str | None, *states: tuple[str, str], sample: bool = True, near: bool = False
+) -> ReviewedFrame:
     return ReviewedFrame(
         inspection_id="i-1",
         line_id="pv-01",
@@ -174,7 +186,8 @@ def _frame(audit: str | None, *states: tuple[str, str]) -> ReviewedFrame:
             )
             for i, (source, state) in enumerate(states)
         ),
-        audit_sample=True,
+        audit_sample=sample,
+        audit_borderline=near,
         audit=audit,
     )
 
@@ -188,9 +201,17 @@ def _frame(audit: str | None, *states: tuple[str, str]) -> ReviewedFrame:
         (_frame("escape", ("reviewer", "confirmed")), None),
         (_frame("escape", ("reviewer", "rejected")), "no defect drawn on it is kept"),
         (_frame("escape", ("model", "confirmed")), "no defect drawn on it is kept"),
+        (_frame(None, sample=False, near=True), "near miss not audited yet"),
+        (_frame(None, sample=True, near=True), "audit sample not audited yet"),
+        (_frame("ok", sample=False, near=True), None),
+        (
+            _frame("escape", ("reviewer", "rejected"), sample=False, near=True),
+            "no defect drawn on it is kept",
+        ),
+        (_frame(None, ("model", "confirmed"), sample=False), None),  # not kept for audit: a reviewed frame
     ],
 )
-def test_which_audit_samples_can_join(frame: ReviewedFrame, problem: str | None) -> None:
+def test_which_frames_kept_for_audit_can_join(frame: ReviewedFrame, problem: str | None) -> None:
     found = audit_problem(frame)
     assert (found is None) if problem is None else (found is not None and problem in found)
 
@@ -251,3 +272,21 @@ def test_both_sources_leave_the_challenge_parts_out_of_the_dataset(any_db_url: s
                 export_reviews(typed, tmp_path / f"from-{kind}", line_ids=["bearing-01"], val=0)
             written[kind] = sorted(labels_of(tmp_path / f"from-{kind}"))
     assert written["api"] == written["store"] == [f"bearing-01_{ids['BR0000000777']}"]
+
+
+def test_the_command_says_how_many_audited_frames_were_near_misses(tmp_path: Path) -> None:
+    from linecheck.cli.common import console
+    from linecheck.cli.data_reviews import _print
+    from linecheck.datasets.from_reviews import ReviewExportReport
+
+    report = ReviewExportReport(
+        dst=tmp_path, data_yaml=tmp_path / "data.yaml", kind="pv", lines=["pv-01"], names=["crack"],
+        images=3, backgrounds=2, audited_ok=2, escapes=1, near_misses=2,
+    )  # fmt: skip
+    with console.capture() as captured:
+        _print(report)
+    said = " ".join(captured.get().split())
+    assert (
+        "pass audits: 2 ok frame(s) as background, 1 escape(s) labelled with the defects drawn on them; "
+        "2 of them near misses" in said
+    )

@@ -1,6 +1,8 @@
-"""Pass audits on SQLite and PostgreSQL: ingest keeps ``audit_sample``, the audit queue lists the samples
-(challenge parts left out), an audit is refused naming the field and value when the frame contradicts it, and
-a line's escape rate with its 95 % Wilson interval per line and product; the trace shows each audit."""
+"""Pass audits on SQLite and PostgreSQL: ingest keeps ``audit_sample`` and ``audit_borderline``, the audit
+queue lists the samples and the near misses (challenge parts left out, filtered by reason), an audit is
+refused naming the field and value when the frame contradicts it, and a line's escape rate with its 95 %
+Wilson interval per line and product, over the samples only (the near misses counted apart); the trace shows
+each audit."""
 
 from __future__ import annotations
 
@@ -54,6 +56,11 @@ def api(any_db_url: str, audit_lines: Path, tmp_path: Path) -> Iterator[Api]:
 def sample(code: str, minutes: float, **overrides: Any) -> dict[str, Any]:
     """A passed PV module whose frame the inspector kept for audit."""
     return pv(code, captured_at=later(minutes).isoformat(), audit_sample=True, **overrides)
+
+
+def near(code: str, minutes: float, **overrides: Any) -> dict[str, Any]:
+    """A passed PV module whose frame the inspector kept as a near miss."""
+    return pv(code, captured_at=later(minutes).isoformat(), audit_borderline=True, **overrides)
 
 
 def post(api: Api, body: dict[str, Any], who: str = "pv") -> dict[str, Any]:
@@ -163,7 +170,7 @@ def test_each_refusal_names_the_field_and_the_value(api: Api) -> None:
     plain = post(api, pv("PV000000000322", captured_at=later(2).isoformat()))
 
     message = _refused(audit(api, plain["id"], "ok"), 409, "audit_sample", False)
-    assert "not an audit sample" in message
+    assert "was not kept for audit" in message and "audit.borderline" in message
     message = _refused(audit(api, kept["id"], "escape"), 409, "outcome", "escape")
     assert "draw the missed defect first" in message and f"/v1/inspections/{kept['id']}/defects" in message
     _refused(audit(api, kept["id"], "maybe"), 422, "outcome", "maybe")
@@ -241,3 +248,80 @@ def test_the_escape_rate_per_line_and_product_and_the_trace(api: Api) -> None:
     metrics = api.client.get("/metrics").text
     assert 'linecheck_audits_total{line="pv-01",outcome="escape"} 2.0' in metrics
     assert 'linecheck_audits_total{line="pv-01",outcome="ok"} 5.0' in metrics
+
+
+def test_ingest_keeps_the_near_miss_flag_and_a_retry_must_repeat_it(api: Api) -> None:
+    kept = post(api, near("PV000000000331", 1))
+    both = post(api, sample("PV000000000332", 2, audit_borderline=True))
+    plain = post(api, pv("PV000000000333", captured_at=later(3).isoformat()))
+    flags = {
+        i["id"]: (i["audit_sample"], i["audit_borderline"])
+        for i in api.get("/v1/inspections", params={"line_id": "pv-01"}).json()["items"]
+    }
+    assert flags == {kept["id"]: (False, True), both["id"]: (True, True), plain["id"]: (False, False)}
+    stored = api.get(f"/v1/inspections/{kept['id']}").json()
+    assert (stored["audit_borderline"], stored["latest_audit"]) == (True, None)
+    [traced] = api.get(f"/v1/trace/{kept['code']}").json()["inspections"]
+    assert (traced["audit_sample"], traced["audit_borderline"]) == (False, True)
+
+    again = api.post("/v1/inspections", "pv", json=kept)
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    unmarked = {k: v for k, v in kept.items() if k != "audit_borderline"}
+    conflict = api.post("/v1/inspections", "pv", json=unmarked)
+    assert conflict.status_code == 409, conflict.text
+    assert conflict.json()["error"]["field"] == "id"
+    marked = api.post("/v1/inspections", "pv", json={**plain, "audit_borderline": True})
+    assert marked.status_code == 409, marked.text
+
+
+def test_the_queue_lists_near_misses_beside_the_samples_and_filters_by_reason(api: Api) -> None:
+    kept = post(api, sample("PV000000000341", 1))
+    close = post(api, near("PV000000000342", 2))
+    both = post(api, sample("PV000000000343", 3, audit_borderline=True))
+    post(api, pv("PV000000000344", captured_at=later(4).isoformat()))  # passed, not kept for audit
+
+    assert queue(api) == [both["id"], close["id"], kept["id"]]
+    assert queue(api, reason="sample") == [both["id"], kept["id"]]
+    assert queue(api, reason="borderline") == [both["id"], close["id"]]
+    page = api.get("/v1/review/audit", params={"reason": "borderline"}).json()
+    assert (page["total"], page["total_exact"]) == (2, True)
+    flags = {i["inspection_id"]: (i["audit_sample"], i["audit_borderline"]) for i in page["items"]}
+    assert flags == {both["id"]: (True, True), close["id"]: (False, True)}
+    _refused(api.get("/v1/review/audit", params={"reason": "maybe"}), 422, "reason", "maybe")
+
+    assert audit(api, close["id"], "ok", comment="just glare").status_code == 201  # a near miss is audited
+    assert queue(api, reason="borderline") == [both["id"]]
+    assert queue(api, reason="borderline", state="audited") == [close["id"]]
+    assert queue(api, state="audited") == [close["id"]]
+    stored = api.get(f"/v1/inspections/{close['id']}").json()
+    assert (stored["latest_audit"]["outcome"], stored["latest_audit"]["comment"]) == ("ok", "just glare")
+
+
+def test_near_misses_are_counted_apart_and_never_in_the_escape_rate(api: Api) -> None:
+    samples = [post(api, sample(f"PV0000000006{i:02d}", i, product="PV-6x10")) for i in range(4)]
+    nears = [post(api, near(f"PV0000000007{i:02d}", 10 + i, product="PV-6x12")) for i in range(3)]
+    both = post(api, sample("PV000000000800", 20, product="PV-6x12", audit_borderline=True))
+    for body in samples[:3] + nears[1:2]:
+        assert audit(api, body["id"], "ok").status_code == 201
+    for body, name in ((nears[0], "dark_cell"), (nears[2], "dark_cell"), (both, "crack")):
+        draw(api, body["id"], name)
+    for body in (nears[0], both):
+        assert audit(api, body["id"], "escape").status_code == 201
+
+    whole = rate(api)
+    expected = escape_rate(1, 4)  # the samples: 3 ok and the frame that is both, an escape
+    assert {k: whole[k] for k in ("sampled", "audited", "escapes", "pending")} == {
+        "sampled": 5, "audited": 4, "escapes": 1, "pending": 1,
+    }  # fmt: skip
+    assert (whole["escape_rate"], whole["low"], whole["high"]) == pytest.approx(
+        (expected.rate, expected.low, expected.high)
+    )
+    assert whole["escapes_by_class"] == {"crack": 1}  # the near miss's dark cell is not in the rate's classes
+    assert whole["borderline"] == {"kept": 4, "audited": 3, "escapes": 2, "pending": 1}
+
+    wide = rate(api, product="PV-6x12")
+    assert (wide["sampled"], wide["audited"], wide["escapes"]) == (1, 1, 1)
+    assert wide["borderline"] == {"kept": 4, "audited": 3, "escapes": 2, "pending": 1}
+    narrow = rate(api, product="PV-6x10")
+    assert (narrow["sampled"], narrow["audited"], narrow["escapes"], narrow["escape_rate"]) == (4, 3, 0, 0.0)
+    assert narrow["borderline"] == {"kept": 0, "audited": 0, "escapes": 0, "pending": 0}

@@ -133,6 +133,20 @@ def test_a_pass_audit_sample_is_kept_until_a_person_audited_it(plant: Plant) -> 
     assert inconsistencies(plant.db, plant.images) == []
 
 
+def test_a_near_miss_is_kept_until_a_person_audited_it_like_a_sample(plant: Plant) -> None:
+    near_id, near = plant.pass_frame(T0, audit_borderline=True)
+    _plain_id, plain = plant.pass_frame(T0)
+    first = plant.prune(T0 + day(91))
+    assert first.expired == 1 and first.kept[KEEP_AUDIT] == 1
+    assert plant.status(plain) == 410 and plant.status(near) == 200 and plant.stored(near)
+    audited = plant.post(f"/v1/inspections/{near_id}/audit", "reviewer", {"outcome": "ok"})
+    assert audited.status_code == 201, audited.text
+    later = plant.prune(T0 + day(92))
+    assert later.expired == 1 and KEEP_AUDIT not in later.kept
+    assert plant.status(near) == 410 and not plant.stored(near)
+    assert inconsistencies(plant.db, plant.images) == []
+
+
 def test_a_dry_run_changes_nothing_and_tells_what_a_run_will_do(plant: Plant) -> None:
     shared = plant.upload(who="pv")
     ids = [plant.pass_frame(T0 + timedelta(minutes=i), shared)[0] for i in range(3)]  # one file, 3 records

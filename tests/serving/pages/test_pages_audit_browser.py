@@ -1,8 +1,10 @@
 """The Audit page and the dashboard's escape-rate tile in headless Chromium, against the real API.
 
 A reviewer goes through the passed frames kept for audit: ``x`` before drawing is refused on the page, ``o``
-records ok and shows the next frame, ``d`` draws the missed defect and ``x`` records the escape. A viewer key
-sees the frames but cannot decide. The dashboard shows the rate, its 95 % interval and the API's counts.
+records ok and shows the next frame, ``d`` draws the missed defect and ``x`` records the escape. A near miss
+carries its badge in the list and the frame's facts, and the list filters by why a frame was kept. A viewer
+key sees the frames but cannot decide. The dashboard shows the rate, its 95 % interval and the API's counts,
+and the near misses' audits apart.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from page_actions import banner, canvas_data, drag, js, no_script_errors, one, open_page, press
+from page_actions import banner, by, canvas_data, drag, js, no_script_errors, one, open_page, press
 from review_browser import screenshot, wait_for
 from review_seed import Stack, _upload, pv_frame, running_stack
 
@@ -27,17 +29,18 @@ LINES_DIR = Path(__file__).resolve().parents[3] / "configs" / "lines"
 
 @pytest.fixture(scope="module")
 def audit_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The real API whose pv-01 keeps 2 % of its passed modules for audit, with three such frames."""
+    """The real API whose pv-01 keeps 2 % of its passed modules and its near misses for audit: three samples
+    and, older, one near miss."""
     lines = tmp_path_factory.mktemp("lines")
     for path in LINES_DIR.glob("*.yaml"):
         text = path.read_text(encoding="utf-8")
         (lines / path.name).write_text(
-            text + ("\naudit: {pass_sample: 0.02}\n" if path.stem == "pv-01" else "")
+            text + ("\naudit: {pass_sample: 0.02, borderline: 0.1}\n" if path.stem == "pv-01" else "")
         )
     template = migrated_sqlite_template(tmp_path_factory.mktemp("template"))
     with running_stack(template, tmp_path_factory.mktemp("api"), seed_data=False, lines_dir=lines) as stack:
         now = datetime.now(UTC).replace(microsecond=0)
-        for n in range(3):
+        for n in (-10, 0, 1, 2):  # the near miss (n < 0) is the oldest
             body = {
                 "id": uuid.uuid4().hex,
                 "line_id": "pv-01",
@@ -51,7 +54,7 @@ def audit_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "image_width": 400,
                 "image_height": 240,
                 "image_ref": _upload(stack, "pv", pv_frame()),
-                "audit_sample": True,
+                **({"audit_borderline": True} if n < 0 else {"audit_sample": True}),
             }
             response = stack.post("/v1/inspections", "pv", json=body)
             assert response.status_code == 201, response.text
@@ -88,9 +91,9 @@ def latest(stack: Stack, inspection_id: str) -> dict[str, Any]:
 
 def test_a_reviewer_audits_ok_then_draws_and_records_an_escape(browser: Any, audit_stack: Stack) -> None:
     stack = audit_stack
-    first, second, third = (item["inspection_id"] for item in api_queue(stack))
+    first, second, third, near = (item["inspection_id"] for item in api_queue(stack))
     open_page(browser, stack, "/review/audit?line_id=pv-01")
-    wait_for(browser, lambda b: listed(b) == [first, second, third], "the three frames, newest first")
+    wait_for(browser, lambda b: listed(b) == [first, second, third, near], "the four frames, newest first")
     wait_for(browser, lambda b: shown(b) == first, "the newest frame shown")
     assert "Audit" in one(browser, "nav a[aria-current='page']").text
 
@@ -99,7 +102,7 @@ def test_a_reviewer_audits_ok_then_draws_and_records_an_escape(browser: Any, aud
     assert latest(stack, first)["latest_audit"] is None
 
     press(browser, "o")
-    wait_for(browser, lambda b: listed(b) == [second, third], "the audited frame leaves the list")
+    wait_for(browser, lambda b: listed(b) == [second, third, near], "the audited frame leaves the list")
     wait_for(browser, lambda b: shown(b) == second, "the next frame shown")
     audit = latest(stack, first)["latest_audit"]
     assert audit["outcome"] == "ok" and audit["actor_name"] == "qa reviewer"
@@ -122,10 +125,53 @@ def test_a_reviewer_audits_ok_then_draws_and_records_an_escape(browser: Any, aud
     assert one(browser, "#btn-ok").get_attribute("disabled") is not None  # ok contradicts the drawn defect
 
     press(browser, "x")
-    wait_for(browser, lambda b: listed(b) == [third], "the escape leaves the list")
+    wait_for(browser, lambda b: listed(b) == [third, near], "the escape leaves the list")
     assert latest(stack, second)["latest_audit"]["outcome"] == "escape"
     wait_for(browser, lambda b: shown(b) == third, "the last frame shown")
     screenshot(browser, "audit")
+    no_script_errors(browser)
+
+
+def near_badges(browser: Any) -> dict[str, list[str]]:
+    """The near-miss badges next to each listed frame's name."""
+    return dict(
+        js(
+            browser,
+            "return Object.fromEntries(Array.from(document.querySelectorAll('#audit-list li'), li => ["
+            "li.dataset.inspectionId,"
+            "Array.from(li.querySelectorAll('strong .badge-near'), x => x.textContent)]))",
+        )
+    )
+
+
+def test_a_near_miss_is_marked_and_the_list_filters_by_why_a_frame_was_kept(
+    browser: Any, audit_stack: Stack
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    stack = audit_stack
+    third, near = (item["inspection_id"] for item in api_queue(stack))
+    assert [i["audit_borderline"] for i in api_queue(stack)] == [False, True]
+    open_page(browser, stack, "/review/audit?line_id=pv-01")
+    wait_for(browser, lambda b: listed(b) == [third, near], "the sample and the near miss")
+    assert near_badges(browser) == {third: [], near: ["near miss"]}
+    assert not one(browser, "#audit-facts").find_elements(by().CSS_SELECTOR, ".badge-near")  # the sample's
+
+    Select(one(browser, "#audit-reason")).select_by_value("sample")
+    wait_for(browser, lambda b: listed(b) == [third], "the samples only")
+    assert "reason=sample" in browser.current_url
+    Select(one(browser, "#audit-reason")).select_by_value("borderline")
+    wait_for(browser, lambda b: listed(b) == [near], "the near misses only")
+    wait_for(browser, lambda b: shown(b) == near, "the near miss shown")
+    assert one(browser, "#audit-facts .badge-near").text == "near miss"
+
+    one(browser, "#btn-ok").click()  # a near miss is audited like a sample (the focus is on the filter)
+    wait_for(browser, lambda b: listed(b) == [], "the audited near miss leaves the list")
+    assert latest(stack, near)["latest_audit"]["outcome"] == "ok"
+    open_page(browser, stack, "/review/audit?line_id=pv-01&state=audited&reason=borderline")
+    wait_for(browser, lambda b: listed(b) == [near], "the audited near misses, from the address")
+    assert one(browser, "#audit-reason").get_attribute("value") == "borderline"
+    screenshot(browser, "audit-near-miss")
     no_script_errors(browser)
 
 
@@ -152,5 +198,12 @@ def test_the_dashboard_shows_the_escape_rate_with_its_interval(browser: Any, aud
         f"95 %: {low}–{high} % · 1 escape in 2 audited · 1 pending"
     )
     assert tile.get_attribute("data-rate") == "0.5"
+    assert rate["borderline"] == {"kept": 1, "audited": 1, "escapes": 0, "pending": 0}
+    assert one(browser, "#kpi-near-misses").text == "near misses: 1 audited, 0 escapes (not in the rate)"
+    assert (
+        tile.find_element("tag name", "a")
+        .get_attribute("href")
+        .endswith("/review/audit?line_id=pv-01&reason=sample")
+    )  # the pending samples the count is of
     screenshot(browser, "dashboard-escape-rate")
     no_script_errors(browser)

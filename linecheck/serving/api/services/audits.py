@@ -1,7 +1,9 @@
 """Pass audits: a person checks the passed frames kept for audit, and the escape rate is measured.
 
 The inspector keeps the frame of a passed unit in the line's ``audit.pass_sample`` and marks the
-inspection ``audit_sample`` (:mod:`linecheck.audit`). A reviewer audits each such frame:
+inspection ``audit_sample``; it keeps a passed frame whose best detection came within the line's
+``audit.borderline`` of its threshold as a near miss, ``audit_borderline`` (:mod:`linecheck.audit`;
+a frame may be both). A reviewer audits each such frame alike:
 
 * ``ok``: nothing was missed; refused while a reviewer-drawn defect (not rejected) is on the frame;
 * ``escape``: the model missed a defect; the reviewer first draws it on the frame
@@ -11,6 +13,8 @@ inspection ``audit_sample`` (:mod:`linecheck.audit`). A reviewer audits each suc
 Audits are only ever added; an inspection's newest audit is its audit (a re-audit replaces the
 outcome, the earlier rows stay). A line's escape rate (:func:`line_escape_rate`) is escapes / audited
 over the samples of a period, with its 95 % Wilson interval (:func:`linecheck.audit.escape_rate`).
+Near misses are chosen by the model's own scores, so they never enter it: they are counted apart
+(a frame with both flags counts in the rate as a sample, and among the near misses too).
 The lines' challenge parts (``verification:``) are left out everywhere: they are not production.
 """
 
@@ -23,7 +27,12 @@ from sqlalchemy.orm import Session
 
 from linecheck.audit import escape_rate
 from linecheck.errors import NotFoundError, StateConflictError
-from linecheck.serving.api.audit_responses import AuditQueueItemOut, AuditQueueOut, EscapeRateOut
+from linecheck.serving.api.audit_responses import (
+    AuditQueueItemOut,
+    AuditQueueOut,
+    EscapeRateOut,
+    NearMissCountsOut,
+)
 from linecheck.serving.api.auth import require_line
 from linecheck.serving.api.responses import DefectOut, PassAuditOut
 from linecheck.serving.api.schemas import AuditIn
@@ -61,7 +70,7 @@ def drawn_defects(session: Session, inspection_ids: list[str]) -> dict[str, list
 def audit_queue(
     db: Database, lines: LineRegistry, flt: repo.AuditFilter, *, limit: int, offset: int
 ) -> AuditQueueOut:
-    """A page of the audit samples (default: not audited yet), newest first, challenge parts left out."""
+    """A page of the frames kept for audit (default: not audited yet), newest first, challenge parts out."""
     check_product_filter(lines, flt.product, flt.line_id)
     flt = replace(flt, exclude_units=challenge_units(lines, flt.line_id))
     with db.reader() as session:
@@ -76,6 +85,8 @@ def audit_queue(
                 station=row.station,
                 code=row.code,
                 product=row.product,
+                audit_sample=row.audit_sample,
+                audit_borderline=row.audit_borderline,
                 captured_at=row.captured_at,
                 image_ref=row.image_ref,
                 image_expired_at=row.image_expired_at,
@@ -95,12 +106,13 @@ def audit_queue(
 
 def _check_outcome(inspection: Inspection, outcome: str, drawn: list[DefectOut]) -> None:
     """Refuse an outcome the frame contradicts, naming the field and value and what to do first."""
-    if not inspection.audit_sample:
+    if not inspection.kept_for_audit:
         raise StateConflictError(
             "audit_sample",
             False,
-            f"inspection {inspection.id} is not an audit sample: only passed frames the inspector kept for "
-            "audit (the line's audit.pass_sample) are audited",
+            f"inspection {inspection.id} was not kept for audit (audit_sample and audit_borderline are "
+            "false): only passed frames the inspector kept for audit (the line's audit.pass_sample, or a "
+            "near miss within its audit.borderline) are audited",
         )
     kept = [d for d in drawn if d.review_state != "rejected"]
     if outcome == "escape" and not kept:
@@ -129,7 +141,7 @@ class RecordedAudit:
 
 
 def record_audit(db: Database, inspection_id: str, body: AuditIn, key: KeyInfo) -> RecordedAudit:
-    """Append an audit of an audit-sample frame (the module's rules); the frame's line must be the key's."""
+    """Append an audit of a frame kept for audit (the module's rules); the frame's line must be the key's."""
     with db.writer() as session:
         inspection = inspection_repo.get_inspection(session, inspection_id)
         if inspection is None:
@@ -162,14 +174,15 @@ def line_escape_rate(
 ) -> EscapeRateOut:
     """The pass audits of ``line_id`` over a period (default: the last 24 h, at most 31 days).
 
-    With ``product`` (one of the line's, else :class:`InvalidFieldError` naming ``product``), only its
-    samples count.
+    The rate counts the samples only; the near misses are counted apart. With ``product`` (one of the
+    line's, else :class:`InvalidFieldError` naming ``product``), only its frames count.
     """
     line = lines.require(line_id)
     line.for_product(product)  # a product the line does not make: 422 naming `product`
     since, until = check_period(since, until)
     flt = repo.AuditFilter(
         state=None,
+        reason="sample",
         line_id=line_id,
         product=product,
         since=since,
@@ -179,18 +192,22 @@ def line_escape_rate(
     with db.reader() as session:
         counts = repo.audit_counts(session, flt)
         by_class = repo.escape_classes(session, flt)
+        near = repo.audit_counts(session, replace(flt, reason="borderline"))
     rate = escape_rate(counts.escapes, counts.audited)
     return EscapeRateOut(
         line_id=line_id,
         product=product,
         since=since,
         until=until,
-        sampled=counts.sampled,
+        sampled=counts.kept,
         audited=counts.audited,
         escapes=counts.escapes,
-        pending=counts.sampled - counts.audited,
+        pending=counts.kept - counts.audited,
         escape_rate=rate.rate,
         low=rate.low,
         high=rate.high,
         escapes_by_class=dict(sorted(by_class.items(), key=lambda kv: (-kv[1], kv[0]))),
+        borderline=NearMissCountsOut(
+            kept=near.kept, audited=near.audited, escapes=near.escapes, pending=near.kept - near.audited
+        ),
     )

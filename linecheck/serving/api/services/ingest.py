@@ -10,8 +10,9 @@ Rules:
 * The unit for a code is created on the code's first inspection, with the line's kind.
 * An inspection's ``product`` must be one of its line's products; its locations and found
   geometry are checked with that product's config (:mod:`.products`).
-* ``audit_sample`` (a passed unit's frame kept for a person to audit) is stored as sent (false when
-  left out); like every field it is part of the content a retry must repeat.
+* ``audit_sample`` (a passed unit's frame kept for a person to audit) and ``audit_borderline`` (a
+  passed frame kept as a near miss) are stored as sent (false when left out); like every field they
+  are part of the content a retry must repeat.
 * A frame, crop or heat map whose image the retention already expired is stored as expired
   (``image_expired_at`` ...): a record never points at a deleted file without saying so.
 """
@@ -318,6 +319,7 @@ class IngestService:
             "encoder_count": item.encoder_count,
             "product": item.product,
             "audit_sample": bool(item.audit_sample),
+            "audit_borderline": bool(item.audit_borderline),
             "image_width": item.image_width,
             "image_height": item.image_height,
             "image_ref": item.image_ref,

@@ -31,11 +31,11 @@ COUNT_CAP = 10_000
 
 
 def latest_audits_out(session: Session, inspections: Sequence[Inspection]) -> dict[str, PassAuditOut]:
-    """The newest audit of each audit sample among ``inspections`` (no query when none is a sample)."""
-    samples = [i.id for i in inspections if i.audit_sample]
-    if not samples:
+    """The newest audit of each frame kept for audit among ``inspections`` (no query when none was kept)."""
+    kept = [i.id for i in inspections if i.kept_for_audit]
+    if not kept:
         return {}
-    rows = audit_repo.latest_audits(session, samples)
+    rows = audit_repo.latest_audits(session, kept)
     names = actor_names(session, {r.actor for r in rows.values()})
     return {inspection_id: PassAuditOut.of(row, names) for inspection_id, row in rows.items()}
 
@@ -43,7 +43,7 @@ def latest_audits_out(session: Session, inspections: Sequence[Inspection]) -> di
 def inspections_out(
     session: Session, rows: Sequence[Inspection], *, with_defects: bool
 ) -> list[InspectionOut]:
-    """Inspections as responses (an audit sample with its audit), with defects and reviews when asked."""
+    """Inspections as responses (a frame kept for audit with its audit), with defects and reviews if asked."""
     if not with_defects:
         audits = latest_audits_out(session, rows)
         return [InspectionOut.of(row, latest_audit=audits.get(row.id)) for row in rows]

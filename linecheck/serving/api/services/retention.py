@@ -7,7 +7,8 @@ not_inspected, or with a defect) and every defect crop and heat map after
 Images are content-addressed, so one file may be held by several records: it expires only when
 every live record holding it may let it go (:func:`decide`). Never expired: an image of a defect
 pending review (its crop, heat map and the frame it is on), a frame whose unread code waits to be
-typed in, a pass-audit sample no one has audited yet (:mod:`linecheck.audit`), and a golden sample.
+typed in, a frame kept for audit (a pass-audit sample or a near miss, :mod:`linecheck.audit`) no one
+has audited yet, and a golden sample.
 An upload no record refers to expires after the longer retention from its upload, when both are set.
 
 **Order, and why** (a crash at any point leaves a consistent store). Per batch of refs:
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 KEEP_GOLDEN = "golden sample"
 KEEP_REVIEW = "defect pending review"
 KEEP_CODE = "code waiting to be typed in"
-KEEP_AUDIT = "pass-audit sample waiting for its audit"
+KEEP_AUDIT = "pass-audit sample or near miss waiting for its audit"
 KEEP_FOREVER = "retention unset"
 KEEP_YOUNG = "within retention"
 

@@ -1,8 +1,10 @@
-"""Pass audits (append-only), the audit queue of the sampled frames, and a line's audit counts.
+"""Pass audits (append-only), the audit queue of the frames kept for audit, and a line's audit counts.
 
-An inspection's audit is its newest ``audits`` row (by id). Every query here reads the audit
-samples only, with the predicate text of their partial index (``models.AUDIT_SAMPLE``), so that
-SQLite and PostgreSQL both use it.
+A frame is kept for audit as a pass-audit sample (``audit_sample``), a near miss
+(``audit_borderline``), or both. An inspection's audit is its newest ``audits`` row (by id). Every
+query here carries the predicate text of the queue's partial index (``models.AUDIT_KEPT``), so that
+SQLite and PostgreSQL both use it, and narrows it to one reason when asked: the escape rate reads
+the samples only.
 """
 
 from __future__ import annotations
@@ -10,23 +12,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Row, Select, and_, bindparam, case, exists, func, not_, or_, select, text
 from sqlalchemy.orm import Session
 
-from linecheck.serving.store.models import AUDIT_SAMPLE, Audit, Defect, Inspection
+from linecheck.serving.store.models import AUDIT_KEPT, Audit, Defect, Inspection
 from linecheck.serving.store.repositories.base import count_capped, table_of
 
 _IN_CHUNK = 900
 _SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
 
+#: Why a frame was kept for audit (``_REASON_FLAG``: the column that marks it).
+AuditReason = Literal["sample", "borderline"]
+_REASON_FLAG: dict[str, str] = {"sample": "audit_sample", "borderline": "audit_borderline"}
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AuditFilter:
-    """Which audit samples (None: no filter); ``state`` ``pending`` (no audit yet), ``audited`` or None."""
+    """Which frames kept for audit (None: no filter); ``state``: ``pending`` (no audit yet), ``audited``.
+
+    ``reason``: ``sample`` (the pass-audit samples), ``borderline`` (the near misses) or None (either);
+    a frame with both flags is found by each.
+    """
 
     state: str | None = "pending"
+    reason: AuditReason | None = None
     line_id: str | None = None
     product: str | None = None
     since: datetime | None = None
@@ -35,9 +46,11 @@ class AuditFilter:
     exclude_units: tuple[tuple[str, str], ...] = ()
 
 
-def _samples(query: _SelectT, flt: AuditFilter) -> _SelectT:
-    """``query`` narrowed to the audit samples ``flt`` asks for (the audit state apart)."""
-    query = query.where(text(AUDIT_SAMPLE))
+def _kept(query: _SelectT, flt: AuditFilter) -> _SelectT:
+    """``query`` narrowed to the frames kept for audit ``flt`` asks for (the audit state apart)."""
+    query = query.where(text(f"({AUDIT_KEPT})"))
+    if flt.reason is not None:
+        query = query.where(text(_REASON_FLAG[flt.reason]))
     if flt.line_id is not None:
         query = query.where(Inspection.line_id == flt.line_id)
     if flt.product is not None:
@@ -50,12 +63,12 @@ def _samples(query: _SelectT, flt: AuditFilter) -> _SelectT:
         known = or_(
             *(and_(Inspection.line_id == line, Inspection.code == code) for line, code in flt.exclude_units)
         )
-        query = query.where(not_(known))  # an audit sample always has a code
+        query = query.where(not_(known))  # a frame kept for audit always has a code
     return query
 
 
 def _filtered(query: _SelectT, flt: AuditFilter) -> _SelectT:
-    query = _samples(query, flt)
+    query = _kept(query, flt)
     audited = exists().where(Audit.inspection_id == Inspection.id)
     if flt.state == "pending":
         query = query.where(~audited)
@@ -65,14 +78,14 @@ def _filtered(query: _SelectT, flt: AuditFilter) -> _SelectT:
 
 
 def audit_queue(session: Session, flt: AuditFilter, *, limit: int, offset: int) -> list[Inspection]:
-    """A page of audit samples, newest first."""
+    """A page of the frames kept for audit, newest first."""
     query = _filtered(select(Inspection), flt)
     query = query.order_by(Inspection.captured_at.desc(), Inspection.id.desc()).limit(limit).offset(offset)
     return list(session.scalars(query))
 
 
 def count_audit_queue(session: Session, flt: AuditFilter, *, cap: int) -> int:
-    """How many audit samples match ``flt``, counting no further than ``cap + 1``."""
+    """How many frames kept for audit match ``flt``, counting no further than ``cap + 1``."""
     return count_capped(session, _filtered(select(Inspection.id), flt), cap=cap)
 
 
@@ -114,16 +127,16 @@ def _latest_id() -> Any:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AuditCounts:
-    """Audit samples of a period, how many of them have an audit, and how many audits found an escape."""
+    """Frames kept for audit in a period, how many of them have an audit, how many audits found an escape."""
 
-    sampled: int
+    kept: int
     audited: int
     escapes: int
 
 
 def audit_counts(session: Session, flt: AuditFilter) -> AuditCounts:
-    """Counts of the audit samples ``flt`` selects (``flt.state`` is not applied), by their newest audit."""
-    query = _samples(
+    """Counts of the frames kept for audit ``flt`` selects (not its ``state``), by their newest audit."""
+    query = _kept(
         select(
             func.count(Inspection.id),
             func.count(Audit.id),
@@ -133,13 +146,13 @@ def audit_counts(session: Session, flt: AuditFilter) -> AuditCounts:
         .outerjoin(Audit, Audit.id == _latest_id()),
         flt,
     )
-    sampled, audited, escapes = session.execute(query).one()
-    return AuditCounts(sampled=int(sampled), audited=int(audited), escapes=int(escapes))
+    kept, audited, escapes = session.execute(query).one()
+    return AuditCounts(kept=int(kept), audited=int(audited), escapes=int(escapes))
 
 
 def escape_classes(session: Session, flt: AuditFilter) -> dict[str, int]:
-    """Classes of the reviewer-drawn defects (not rejected) on the samples whose audit is an escape."""
-    query = _samples(
+    """Classes of the reviewer-drawn defects (not rejected) on the escapes among the frames of ``flt``."""
+    query = _kept(
         select(Defect.final_class, func.count(Defect.id))
         .select_from(Inspection)
         .join(Audit, Audit.id == _latest_id())

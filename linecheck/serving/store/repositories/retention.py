@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, exists, func, select, text, tuple_, update
+from sqlalchemy import Row, and_, case, exists, func, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import (
@@ -173,8 +173,10 @@ def holders(session: Session, refs: Iterable[str], *, lock: bool) -> dict[str, R
     # pending defect of the store through the review-state indexes instead
     pending = exists().where(d.c.inspection_id == i.c.id, func.coalesce(d.c.review_state, "") == "pending")
     unread = and_(i.c.code_status == "code_unread", i.c.code.is_(None))
-    # a pass-audit sample no person has audited yet: the frame is what the audit looks at
-    unaudited = and_(i.c.audit_sample.is_(True), ~exists().where(a.c.inspection_id == i.c.id))
+    # a frame kept for audit (a pass-audit sample or a near miss) no person has audited yet: the frame is
+    # what the audit looks at
+    kept_for_audit = or_(i.c.audit_sample.is_(True), i.c.audit_borderline.is_(True))
+    unaudited = and_(kept_for_audit, ~exists().where(a.c.inspection_id == i.c.id))
     for chunk in _chunks(refs):
         for ref in chunk:
             fact(ref)["records"] = 0

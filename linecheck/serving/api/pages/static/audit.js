@@ -1,5 +1,6 @@
-// Pass audit: the passed frames the inspector kept for audit, one at a time. "o" records that nothing was
-// missed; "d" draws the defect the model missed (a reviewer-drawn defect), then "x" records the escape.
+// Pass audit: the passed frames the inspector kept for audit (samples and near misses), one at a time. "o"
+// records that nothing was missed; "d" draws the defect the model missed (a reviewer-drawn defect), then "x"
+// records the escape. A near miss (a detection just under its threshold) carries a badge.
 
 import { getJson, lines, postJson } from "./api.js";
 import { actorName, badge, classChip, el, fmtShort, fmtTime, replace, typingInField } from "./dom.js";
@@ -28,14 +29,22 @@ function classesOf(item) {
   return line ? line.config.classes : [];
 }
 
+/** The "near miss" badge of a frame kept because a detection came close to its threshold (else nothing). */
+function nearMiss(item) {
+  return item.audit_borderline
+    ? [" ", el("span", { class: "badge badge-near", title: "a detection came just under its threshold: not in the escape rate" }, "near miss")]
+    : null;
+}
+
 function listItem(item, index) {
   const thumb = el("canvas", { class: "thumb", width: 60, height: 60 });
   drawCrop(thumb, { cropRef: null, frameRef: item.image_ref, bbox: [0, 0, item.image_width, item.image_height],
     width: item.image_width, height: item.image_height, maxSize: 60 }).catch(() => {});
   const state = item.audit ? item.audit.outcome : "pending";
   return el("li", { class: "unread-item", role: "option", "aria-selected": "false",
-    dataset: { inspectionId: item.inspection_id, index, state }, onclick: () => select(index) },
-  thumb, el("div", { class: "queue-text" }, el("strong", {}, item.code || item.inspection_id),
+    dataset: { inspectionId: item.inspection_id, index, state, nearMiss: String(item.audit_borderline) },
+    onclick: () => select(index) },
+  thumb, el("div", { class: "queue-text" }, el("strong", {}, item.code || item.inspection_id, nearMiss(item)),
     el("span", { class: "muted" }, `${item.station} · ${fmtShort(item.captured_at)}`),
     el("span", {}, badge(state === "pending" ? "to audit" : state, state === "escape" ? "bad" : state === "ok" ? "ok" : "pending"),
       kept(item).length ? ` ${kept(item).length} drawn` : "")));
@@ -69,8 +78,9 @@ function renderDetail(item) {
   $("audit-title").textContent = item.code ? `Unit ${item.code}` : `Frame ${item.inspection_id}`;
   replace($("audit-status"), item.audit ? badge(item.audit.outcome, item.audit.outcome === "escape" ? "bad" : "ok")
     : badge("to audit", "pending"));
-  $("audit-facts").textContent = `${item.line_id} / ${item.station}${item.product ? ` · ${item.product}` : ""} · ` +
-    `captured ${fmtTime(item.captured_at)} · passed by ${item.model_name ? `${item.model_name} v${item.model_version}` : "—"}`;
+  replace($("audit-facts"), `${item.line_id} / ${item.station}${item.product ? ` · ${item.product}` : ""} · ` +
+    `captured ${fmtTime(item.captured_at)} · passed by ${item.model_name ? `${item.model_name} v${item.model_version}` : "—"}`,
+  nearMiss(item));
   replace($("audit-drawn"), item.drawn_defects.length
     ? item.drawn_defects.map((d) => el("li", { dataset: { defectId: d.id } }, classChip(d.final_class), " ",
       badge(d.review_state), ` #${d.id}`))
@@ -113,10 +123,12 @@ function renderList() {
 async function load(selectIndex = 0) {
   const lineId = $("audit-line").value;
   const state = $("audit-state").value;
-  history.replaceState(null, "", `?line_id=${encodeURIComponent(lineId)}${state === "pending" ? "" : `&state=${state}`}`);
+  const reason = $("audit-reason").value;
+  history.replaceState(null, "", `?line_id=${encodeURIComponent(lineId)}${state === "pending" ? "" : `&state=${state}`}` +
+    (reason ? `&reason=${reason}` : ""));
   $("audit").setAttribute("aria-busy", "true");
   try {
-    const page = await getJson("/v1/review/audit", { line_id: lineId, state, limit: PAGE });
+    const page = await getJson("/v1/review/audit", { line_id: lineId, state, reason, limit: PAGE });
     view.items = page.items;
     view.total = page.total;
     renderList();
@@ -259,9 +271,10 @@ async function start() {
     const registered = await lines();
     view.lines = new Map(registered.map((l) => [l.id, l]));
     replace($("audit-line"), registered.map((l) => el("option", { value: l.id }, `${l.id} (${l.kind})`)));
-    const sampling = registered.find((l) => l.config.audit && l.config.audit.pass_sample > 0);
+    const sampling = registered.find((l) => l.config.audit && (l.config.audit.pass_sample > 0 || l.config.audit.borderline > 0));
     $("audit-line").value = params.get("line_id") || (sampling ? sampling.id : registered.length ? registered[0].id : "");
     if (["pending", "audited", "all"].includes(params.get("state"))) $("audit-state").value = params.get("state");
+    if (["sample", "borderline"].includes(params.get("reason"))) $("audit-reason").value = params.get("reason");
   } catch (exc) {
     started = false;
     showError(exc);
@@ -280,6 +293,7 @@ $("a-brightness").addEventListener("input", filter);
 $("a-contrast").addEventListener("input", filter);
 $("audit-line").addEventListener("change", () => load(0));
 $("audit-state").addEventListener("change", () => load(0));
+$("audit-reason").addEventListener("change", () => load(0));
 $("btn-ok").addEventListener("click", () => audit("ok"));
 $("btn-escape").addEventListener("click", () => audit("escape"));
 $("btn-draw").addEventListener("click", () => setDraw(viewer.mode !== "draw"));

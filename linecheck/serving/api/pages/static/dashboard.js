@@ -70,17 +70,26 @@ function pct(value) {
 
 /**
  * The escape rate measured by the pass audits (GET /v1/lines/{id}/audit), with its 95 % interval:
- * "0.5 %", "95 %: 0.1–2.7 % · 2 escapes in 400 audited · 13 pending".
+ * "0.5 %", "95 %: 0.1–2.7 % · 2 escapes in 400 audited · 13 pending"; and, when the line keeps near misses,
+ * their audits apart: "near misses: 5 audited, 1 escape (not in the rate)".
  */
 function escapeTile(a) {
   const interval = a.escape_rate === null ? "nothing audited yet" : `95 %: ${pct(a.low)}–${pct(a.high)} %`;
   const counted = `${a.escapes} escape${a.escapes === 1 ? "" : "s"} in ${a.audited} audited`;
-  const pending = el("a", { href: appUrl(`/review/audit?line_id=${encodeURIComponent(a.line_id)}`) }, `${a.pending} pending`);
+  const samples = appUrl(`/review/audit?line_id=${encodeURIComponent(a.line_id)}&reason=sample`);
+  const pending = el("a", { href: samples }, `${a.pending} pending`);
   const box = el("div", { class: "tile", id: "kpi-escape-rate" }, el("div", { class: "tile-label" }, "escape rate"),
     el("div", { class: "tile-value" }, fmtPct(a.escape_rate)),
-    el("div", { class: "tile-note muted" }, `${interval} · ${counted} · `, pending));
+    el("div", { class: "tile-note muted" }, `${interval} · ${counted} · `, pending),
+    a.borderline.kept ? el("div", { class: "tile-note muted", id: "kpi-near-misses" }, nearMisses(a.borderline)) : null);
   box.dataset.rate = a.escape_rate === null ? "" : String(a.escape_rate);
   return box;
+}
+
+/** The near misses' audits, never in the escape rate: they were chosen by the model's own scores. */
+function nearMisses(b) {
+  const pending = b.pending ? `, ${b.pending} pending` : "";
+  return `near misses: ${b.audited} audited, ${b.escapes} escape${b.escapes === 1 ? "" : "s"}${pending} (not in the rate)`;
 }
 
 function renderModels(models) {
@@ -173,7 +182,7 @@ async function load() {
   const statsPath = `/v1/lines/${encodeURIComponent(lineId)}/stats`;
   try {
     const verificationPath = `/v1/lines/${encodeURIComponent(lineId)}/verification`;
-    const audited = line.config.audit && line.config.audit.pass_sample > 0;
+    const audited = line.config.audit && (line.config.audit.pass_sample > 0 || line.config.audit.borderline > 0);
     const [stats, models, reviewers, verification, audits] = await Promise.all([
       getJson(statsPath, range), modelsInUse(lineId), getJson("/v1/review/stats", range),
       line.config.verification ? getJson(verificationPath) : null,
