@@ -18,7 +18,7 @@ from sqlalchemy import Row, Select, and_, bindparam, case, exists, func, not_, o
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import AUDIT_KEPT, Audit, Defect, Inspection
-from linecheck.serving.store.repositories.base import count_capped, table_of
+from linecheck.serving.store.repositories.base import count_capped, newest_inspections_first, table_of
 
 _IN_CHUNK = 900
 _SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
@@ -79,9 +79,7 @@ def _filtered(query: _SelectT, flt: AuditFilter) -> _SelectT:
 
 def audit_queue(session: Session, flt: AuditFilter, *, limit: int, offset: int) -> list[Inspection]:
     """A page of the frames kept for audit, newest first."""
-    query = _filtered(select(Inspection), flt)
-    query = query.order_by(Inspection.captured_at.desc(), Inspection.id.desc()).limit(limit).offset(offset)
-    return list(session.scalars(query))
+    return newest_inspections_first(session, _filtered(select(Inspection), flt), limit=limit, offset=offset)
 
 
 def count_audit_queue(session: Session, flt: AuditFilter, *, cap: int) -> int:

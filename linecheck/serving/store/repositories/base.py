@@ -11,6 +11,8 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
+from linecheck.serving.store.models import Inspection
+
 
 def insert_for(session: Session, table: Any) -> Any:
     """An ``INSERT`` for ``table`` with this backend's ``on_conflict_do_nothing/update``."""
@@ -18,6 +20,12 @@ def insert_for(session: Session, table: Any) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def newest_inspections_first(session: Session, query: Select[Any], *, limit: int, offset: int) -> list[Any]:
+    """A page of an inspections query, newest capture first (ties by id), as the listings page them."""
+    query = query.order_by(Inspection.captured_at.desc(), Inspection.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query))
 
 
 def count_capped(session: Session, ids: Select[Any], *, cap: int) -> int:

@@ -12,7 +12,12 @@ from sqlalchemy.orm import Session
 
 from linecheck.kinds.base import LOCATION_COLUMNS
 from linecheck.serving.store.models import Defect, Inspection, Unit
-from linecheck.serving.store.repositories.base import count_capped, insert_for, table_of
+from linecheck.serving.store.repositories.base import (
+    count_capped,
+    insert_for,
+    newest_inspections_first,
+    table_of,
+)
 
 #: SQLite allows 32766 bound parameters per statement; stay well under it for ``IN (...)`` lists.
 _IN_CHUNK = 900
@@ -177,9 +182,7 @@ def _filtered(query: _SelectT, flt: InspectionFilter) -> _SelectT:
 
 def list_inspections(session: Session, flt: InspectionFilter, *, limit: int, offset: int) -> list[Inspection]:
     """A page of inspections, newest first."""
-    query = _filtered(select(Inspection), flt)
-    query = query.order_by(Inspection.captured_at.desc(), Inspection.id.desc()).limit(limit).offset(offset)
-    return list(session.scalars(query))
+    return newest_inspections_first(session, _filtered(select(Inspection), flt), limit=limit, offset=offset)
 
 
 def count_inspections(session: Session, flt: InspectionFilter, *, cap: int) -> int:
