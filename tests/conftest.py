@@ -17,13 +17,24 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / "var" / "ultralytics"))
 pytest_plugins = ["lc_triton_fixtures"]
 
 
-@pytest.fixture(scope="session", autouse=True)
+def _needs_demo_models(item: pytest.Item) -> bool:
+    return bool(FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """The tests of the demo's trained models run last: their training has the whole session to finish."""
+    items[:] = [i for i in items if not _needs_demo_models(i)] + [i for i in items if _needs_demo_models(i)]
+
+
+@pytest.fixture(scope="session")
 def demo_models(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoWarmup | None]:
-    """The demo's trained models, training in a child process from the session's start when a selected
-    test needs them (tests/lc_demo_warmup.py); None otherwise."""
-    if not any(FIXTURES & set(getattr(item, "fixturenames", ())) for item in request.session.items):
+    """The demo's trained models, training in a child process (tests/lc_demo_warmup.py) when a selected test
+    needs them; None otherwise. :func:`_warm_demo_models` starts it early."""
+    if not any(_needs_demo_models(item) for item in request.session.items):
         yield None
         return
     warmup = DemoWarmup(tmp_path_factory.mktemp("demo-models"))
@@ -31,3 +42,11 @@ def demo_models(
         yield warmup
     finally:
         warmup.close()
+
+
+@pytest.fixture(autouse=True)
+def _warm_demo_models(request: pytest.FixtureRequest) -> None:
+    """Start the demo models' training at the first test past the benchmarks' smoke runs (CPU-heavy
+    trainings of their own), so it runs beside the lighter tests that follow."""
+    if "bench" not in request.node.path.parts:
+        request.getfixturevalue("demo_models")
