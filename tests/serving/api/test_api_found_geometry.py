@@ -178,7 +178,7 @@ PV_FOUND = {
             0,
         ),
     ],
-    ids=lambda v: str(v)[:40],
+    ids=lambda v: v if isinstance(v, str) else None,  # the bodies' ids are random: names from the rest
 )
 def test_a_geometry_the_lines_kind_cannot_read_is_refused_by_name(
     auto_api: Api, who: str, body: dict[str, Any], field: str, value: Any
