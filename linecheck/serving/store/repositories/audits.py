@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Row, Select, and_, bindparam, case, exists, func, not_, or_, select, text
+from sqlalchemy import Row, Select, bindparam, case, exists, func, not_, select, text
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import AUDIT_KEPT, Audit, Defect, Inspection
-from linecheck.serving.store.repositories.base import count_capped, newest_inspections_first, table_of
+from linecheck.serving.store.repositories.base import (
+    count_capped,
+    newest_inspections_first,
+    of_units,
+    table_of,
+)
 
 _IN_CHUNK = 900
 _SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
@@ -60,10 +65,7 @@ def _kept(query: _SelectT, flt: AuditFilter) -> _SelectT:
     if flt.until is not None:
         query = query.where(Inspection.captured_at < flt.until)
     if flt.exclude_units:
-        known = or_(
-            *(and_(Inspection.line_id == line, Inspection.code == code) for line, code in flt.exclude_units)
-        )
-        query = query.where(not_(known))  # a frame kept for audit always has a code
+        query = query.where(not_(of_units(flt.exclude_units)))  # a frame kept for audit always has a code
     return query
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Float, Select, Table, func, select
+from sqlalchemy import Float, Select, Table, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -26,6 +27,11 @@ def newest_inspections_first(session: Session, query: Select[Any], *, limit: int
     """A page of an inspections query, newest capture first (ties by id), as the listings page them."""
     query = query.order_by(Inspection.captured_at.desc(), Inspection.id.desc()).limit(limit).offset(offset)
     return list(session.scalars(query))
+
+
+def of_units(units: Sequence[tuple[str, str]]) -> Any:
+    """The condition "an inspection of one of ``units``" ((line id, code) pairs: a line's challenge parts)."""
+    return or_(*(and_(Inspection.line_id == line, Inspection.code == code) for line, code in units))
 
 
 def count_capped(session: Session, ids: Select[Any], *, cap: int) -> int:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, and_, bindparam, or_, select, update
+from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store import audit
 from linecheck.serving.store.models import Defect, Inspection, Review
-from linecheck.serving.store.repositories.base import count_capped, table_of
+from linecheck.serving.store.repositories.base import count_capped, of_units, table_of
 
 _IN_CHUNK = 900
 _SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
@@ -146,14 +146,7 @@ def _queue_query(query: _SelectT, flt: QueueFilter) -> _SelectT:
         frames = select(Inspection.id).where(Inspection.code == flt.code)
         query = query.where(Defect.inspection_id.in_(frames))
     if flt.exclude_units:
-        known = select(Inspection.id).where(
-            or_(
-                *(
-                    and_(Inspection.line_id == line, Inspection.code == code)
-                    for line, code in flt.exclude_units
-                )
-            )
-        )
+        known = select(Inspection.id).where(of_units(flt.exclude_units))
         query = query.where(Defect.inspection_id.not_in(known))
     if flt.state is not None:
         query = query.where(Defect.review_state == flt.state)
