@@ -37,11 +37,15 @@ def demo_models(
     if not any(_needs_demo_models(item) for item in request.session.items):
         yield None
         return
-    warmup = DemoWarmup(tmp_path_factory.mktemp("demo-models"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # xdist's workers share the run's temporary folder and one training
+        warmup = DemoWarmup.shared(tmp_path_factory.getbasetemp().parent)
+    else:
+        warmup = DemoWarmup(tmp_path_factory.mktemp("demo-models"))
     try:
         yield warmup
     finally:
-        warmup.close()
+        warmup.close(others=bool(worker))
 
 
 @pytest.fixture(autouse=True)
