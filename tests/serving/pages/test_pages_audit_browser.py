@@ -101,6 +101,7 @@ def test_a_reviewer_audits_ok_then_draws_and_records_an_escape(browser: Any, aud
     wait_for(browser, lambda b: "Draw the missed defect first" in banner(b)[1], "the hint to draw first")
     assert latest(stack, first)["latest_audit"] is None
 
+    one(browser, "#a-brightness").click()  # a focused slider keeps its arrows, not the page's letters
     press(browser, "o")
     wait_for(browser, lambda b: listed(b) == [second, third, near], "the audited frame leaves the list")
     wait_for(browser, lambda b: shown(b) == second, "the next frame shown")
@@ -165,7 +166,9 @@ def test_a_near_miss_is_marked_and_the_list_filters_by_why_a_frame_was_kept(
     wait_for(browser, lambda b: shown(b) == near, "the near miss shown")
     assert one(browser, "#audit-facts .badge-near").text == "near miss"
 
-    one(browser, "#btn-ok").click()  # a near miss is audited like a sample (the focus is on the filter)
+    # the dropdown gives the keyboard back once changed: a near miss is audited like a sample, by its key
+    assert js(browser, "return document.activeElement.id") != "audit-reason"
+    press(browser, "o")
     wait_for(browser, lambda b: listed(b) == [], "the audited near miss leaves the list")
     assert latest(stack, near)["latest_audit"]["outcome"] == "ok"
     open_page(browser, stack, "/review/audit?line_id=pv-01&state=audited&reason=borderline")

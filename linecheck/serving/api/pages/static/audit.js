@@ -3,7 +3,9 @@
 // records the escape. A near miss (a detection just under its threshold) carries a badge.
 
 import { getJson, lines, postJson } from "./api.js";
-import { actorName, badge, classChip, el, fmtShort, fmtTime, replace, typingInField } from "./dom.js";
+import {
+  actorName, badge, classChip, el, fmtShort, fmtTime, onFilterChange, replace, typingInField,
+} from "./dom.js";
 import { drawCrop } from "./frame_view.js";
 import { describeError, initShell, showError, showMessage, whoAmI } from "./shell.js";
 import { FrameViewer } from "./viewer.js";
@@ -291,9 +293,7 @@ $("a-zoom-fit").addEventListener("click", () => viewer.fit());
 const filter = () => viewer.setFilter(Number($("a-brightness").value), Number($("a-contrast").value));
 $("a-brightness").addEventListener("input", filter);
 $("a-contrast").addEventListener("input", filter);
-$("audit-line").addEventListener("change", () => load(0));
-$("audit-state").addEventListener("change", () => load(0));
-$("audit-reason").addEventListener("change", () => load(0));
+for (const id of ["audit-line", "audit-state", "audit-reason"]) onFilterChange($(id), () => load(0));
 $("btn-ok").addEventListener("click", () => audit("ok"));
 $("btn-escape").addEventListener("click", () => audit("escape"));
 $("btn-draw").addEventListener("click", () => setDraw(viewer.mode !== "draw"));

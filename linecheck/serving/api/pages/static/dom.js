@@ -149,12 +149,27 @@ export function badge(text, kind) {
   return el("span", { class: `badge badge-${kind || text}` }, text);
 }
 
-/** Is the keyboard focus in a text field (where single-letter shortcuts must not fire)? */
+const NOT_TYPED = new Set(["range", "checkbox", "radio", "button", "submit", "reset", "color"]);
+const SLIDER_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]);
+
+/** Is the keyboard focus in a text field (where single-letter shortcuts must not fire)? A slider or a
+ *  checkbox keeps only the keys it uses itself: a reviewer who just moved the brightness can press `o`. */
 export function typingInField(event) {
   const target = event.target;
   if (!(target instanceof HTMLElement)) return false;
   const tag = target.tagName;
+  if (tag === "INPUT" && NOT_TYPED.has(target.type)) return target.type === "range" && SLIDER_KEYS.has(event.key);
   return tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || target.isContentEditable;
+}
+
+/** Run `action` when the filter `select` changes, then give the keyboard back to the page: a focused select
+ *  takes letters for itself (it jumps to the option they start), so the page's shortcuts would do nothing
+ *  until the reviewer clicked elsewhere. */
+export function onFilterChange(select, action) {
+  select.addEventListener("change", () => {
+    select.blur();
+    action();
+  });
 }
 
 /** A badge for a unit status ("released by review"..., in the page's language), `title` the API's explanation. */

@@ -1,7 +1,7 @@
 // Frames whose code could not be read: look at the label (zoom, pan, brightness), type the code, assign it.
 
 import { getJson, lines, postJson } from "./api.js";
-import { el, fmtShort, fmtTime, replace, typingInField } from "./dom.js";
+import { el, fmtShort, fmtTime, onFilterChange, replace, typingInField } from "./dom.js";
 import { drawCrop } from "./frame_view.js";
 import { initShell, showError, showMessage, whoAmI } from "./shell.js";
 import { FrameViewer } from "./viewer.js";
@@ -114,7 +114,7 @@ $("u-zoom-fit").addEventListener("click", () => viewer.fit());
 const filter = () => viewer.setFilter(Number($("u-brightness").value), Number($("u-contrast").value));
 $("u-brightness").addEventListener("input", filter);
 $("u-contrast").addEventListener("input", filter);
-$("unread-line").addEventListener("change", () => load());
+onFilterChange($("unread-line"), () => load());
 $("assign-form").addEventListener("submit", assign);
 document.addEventListener("keydown", onKey);
 initShell((who) => start(who || whoAmI()));
