@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from rel_epcis import schema_errors, strict_json
 from rel_helpers import Served, auth, inspection
 
+from linecheck.kinds import Kind, get_kind
 from linecheck.serving.api.epcis import trace_to_epcis
 from linecheck.serving.api.epcis_hash import event_hash_id, pre_hash
 from linecheck.serving.api.services.lines import sync_lines
@@ -218,6 +219,39 @@ def test_a_review_is_its_own_event_and_does_not_change_the_inspection_event(serv
     (reviewed,) = [e for e in after if e not in before]
     assert reviewed["linecheck:review"]["linecheck:decision"] == "reclassify"
     assert reviewed["linecheck:review"]["linecheck:newClass"] == "knot"
+
+
+def test_each_audit_of_a_passed_unit_is_its_own_event_with_its_disposition(served: Served) -> None:
+    body = inspection("bearing-01", 9, defects=0) | {"audit_sample": True}
+    answer = httpx.post(f"{served.base}/v1/inspections", json=body, headers=auth(served.keys["bearing"]))
+    assert answer.status_code == 201, answer.text
+    before = _events(served, body["code"])
+    reviewer = auth(served.keys["reviewer"])
+
+    def audit(outcome: str) -> None:
+        answer = httpx.post(
+            f"{served.base}/v1/inspections/{body['id']}/audit", json={"outcome": outcome}, headers=reviewer
+        )
+        assert answer.status_code == 201, answer.text
+
+    audit("ok")
+    drawn = {"class_name": get_kind(Kind.BEARING).classes[0], "bbox": [100, 100, 140, 130]}
+    answer = httpx.post(f"{served.base}/v1/inspections/{body['id']}/defects", json=drawn, headers=reviewer)
+    assert answer.status_code == 201, answer.text
+    audit("escape")  # a second look found what the model and the first audit missed
+
+    after = _events(served, body["code"])
+    assert before[0] in after  # the inspection's own event (conformant, as judged) is unchanged
+    assert before[0]["disposition"] == "conformant"
+    audits = [e for e in after if "linecheck:audit" in e]
+    assert [(e["disposition"], e["linecheck:audit"]["linecheck:outcome"]) for e in audits] == [
+        ("conformant", "ok"),
+        ("non_conformant", "escape"),
+    ]
+    assert {e["linecheck:audit"]["linecheck:inspectionID"] for e in audits} == {body["id"]}
+    assert all(e["linecheck:audit"]["linecheck:auditor"].startswith("key:") for e in audits)
+    assert len({e["linecheck:audit"]["linecheck:auditID"] for e in audits}) == 2
+    assert _events(served, body["code"]) == after  # the same events, under the same IDs, on every export
 
 
 # --- arbitrary stored data -----------------------------------------------------------------

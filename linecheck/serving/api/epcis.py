@@ -11,6 +11,10 @@ same ID, in every later export and in the trace of every code it involves:
 * every review decision (confirm, reject, reclassify, a corrected box, a defect drawn by a
   reviewer, an undo) -> ``ObjectEvent`` (bizStep ``inspecting``, ``linecheck:review``): reviews are
   appended, never changed, so a later decision is a new event rather than an edit of an old one;
+* every audit of a passed frame kept for audit -> ``ObjectEvent`` (bizStep ``inspecting``,
+  disposition ``conformant`` for *ok*, ``non_conformant`` for an *escape*: the unit passed with a
+  defect the model missed; ``linecheck:audit``): audits are appended too, so a second audit of a
+  frame is a second event;
 * a ``contains`` / ``packed_in`` link -> ``AggregationEvent`` (action ADD, bizStep ``assembling`` /
   ``packing``), one per link;
 * a ``made_from`` link -> ``TransformationEvent`` (input = child, output = parent), one per link;
@@ -31,18 +35,27 @@ declared in the document's ``@context``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from linecheck.serving.api.epcis_hash import event_hash_id
 from linecheck.serving.api.json_body import finite_json
-from linecheck.serving.api.responses import DefectOut, InspectionOut, LinkOut, ProcessEventOut, TraceOut
+from linecheck.serving.api.responses import (
+    DefectOut,
+    InspectionOut,
+    LinkOut,
+    PassAuditOut,
+    ProcessEventOut,
+    TraceOut,
+)
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
 #: Disposition of an inspected unit per verdict (``unknown``: it could not be judged).
 DISPOSITIONS = {"pass": "conformant", "fail": "non_conformant", "not_inspected": "unknown"}
+#: Disposition of an audited passed unit per audit outcome.
+AUDIT_DISPOSITIONS = {"ok": "conformant", "escape": "non_conformant"}
 _AGGREGATION_STEP = {"contains": "assembling", "packed_in": "packing"}
 _EVENT_STEP = {"received": "receiving", "assembled": "assembling", "packed": "packing", "shipped": "shipping"}
 _EVENT_DISPOSITION = {"shipped": "in_transit"}
@@ -163,6 +176,30 @@ def _review_events(inspection: InspectionOut, uris: _Uris) -> list[dict[str, Any
     return events
 
 
+def _audit_event(audit: PassAuditOut, inspection: InspectionOut, uris: _Uris) -> dict[str, Any]:
+    return {
+        "type": "ObjectEvent",
+        "eventTime": _time(audit.at),
+        "eventTimeZoneOffset": "+00:00",
+        "recordTime": _time(audit.at),
+        "epcList": [uris.make("code", inspection.code or "")],
+        "action": "OBSERVE",
+        "bizStep": "inspecting",
+        "disposition": AUDIT_DISPOSITIONS.get(audit.outcome, "unknown"),
+        "bizLocation": {"id": uris.make("line", inspection.line_id)},
+    } | _ext(
+        {
+            "audit": {
+                "auditID": audit.id,
+                "inspectionID": inspection.id,
+                "outcome": audit.outcome,
+                "comment": audit.comment,
+                "auditor": audit.actor,
+            }
+        }
+    )
+
+
 def _link_event(link: LinkOut, uris: _Uris) -> dict[str, Any]:
     common = {"eventTime": _time(link.at), "eventTimeZoneOffset": _offset(link.at_tz)}
     if link.relation == "made_from":
@@ -222,13 +259,19 @@ def _identified(events: Iterable[dict[str, Any]], namespaces: dict[str, str]) ->
 
 
 def trace_to_epcis(
-    trace: TraceOut, *, base_uri: str = "urn:linecheck:", now: datetime | None = None
+    trace: TraceOut,
+    *,
+    audits: Sequence[PassAuditOut] = (),
+    base_uri: str = "urn:linecheck:",
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The EPCIS 2.0 ``EPCISDocument`` of a trace, events in time order."""
+    """The EPCIS 2.0 ``EPCISDocument`` of a trace and every audit of its inspections, in time order."""
     uris = _Uris(base_uri)
     coded = [i for i in trace.inspections if i.code is not None]
     events = [_inspection_event(i, uris) for i in coded]
     events += [e for i in coded for e in _review_events(i, uris)]
+    by_id = {i.id: i for i in coded}
+    events += [_audit_event(a, by_id[a.inspection_id], uris) for a in audits if a.inspection_id in by_id]
     links = {
         (lk.parent, lk.child, lk.relation): lk for lk in [*trace.genealogy.parents, *trace.genealogy.children]
     }

@@ -8,10 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from linecheck.serving.api.deps import ContextDep, ReaderKeyDep
-from linecheck.serving.api.epcis import trace_to_epcis
 from linecheck.serving.api.responses import TraceOut
 from linecheck.serving.api.schemas import CodePath
-from linecheck.serving.api.services.trace import trace_code
+from linecheck.serving.api.services.trace import trace_code, trace_epcis
 
 router = APIRouter(prefix="/v1/trace", tags=["trace"])
 
@@ -30,7 +29,11 @@ def get_trace(code: CodePath, _key: ReaderKeyDep, context: ContextDep) -> Respon
     responses={200: {"content": {"application/ld+json": {}}, "description": "an EPCISDocument"}},
 )
 def get_trace_epcis(code: CodePath, _key: ReaderKeyDep, context: ContextDep) -> Any:
-    """The code's history as an EPCIS 2.0 document (ObjectEvent, AggregationEvent, TransformationEvent)."""
-    trace = trace_code(context.db, code, max_depth=context.settings.trace_max_depth)
-    document = trace_to_epcis(trace, base_uri=context.settings.epcis_base_uri)
+    """The code's history as an EPCIS 2.0 document (ObjectEvent, AggregationEvent, TransformationEvent).
+
+    Its inspections, review decisions, pass audits, genealogy links and process events.
+    """
+    document = trace_epcis(
+        context.db, code, max_depth=context.settings.trace_max_depth, base_uri=context.settings.epcis_base_uri
+    )
     return JSONResponse(document, media_type="application/ld+json")

@@ -8,15 +8,18 @@ A trace is a fixed number of indexed queries per genealogy level, independent of
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from linecheck.errors import NotFoundError
+from linecheck.serving.api.epcis import trace_to_epcis
 from linecheck.serving.api.responses import (
     GenealogyOut,
     InspectionOut,
     LinkOut,
     ModelUseOut,
+    PassAuditOut,
     ProcessEventOut,
     TraceOut,
     UnitOut,
@@ -27,6 +30,7 @@ from linecheck.serving.api.services.queries import audited_inspections
 from linecheck.serving.api.services.verdicts import unit_verdict
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.models import GenealogyLink
+from linecheck.serving.store.repositories import audits as audit_repo
 from linecheck.serving.store.repositories import events as event_repo
 from linecheck.serving.store.repositories import genealogy as genealogy_repo
 from linecheck.serving.store.repositories import inspections as inspection_repo
@@ -95,6 +99,19 @@ def _model_uses(inspections: list[InspectionOut]) -> list[ModelUseOut]:
         )
         for (name, version), ts in sorted(uses.items(), key=lambda kv: min(kv[1]))
     ]
+
+
+def trace_epcis(db: Database, code: str, *, max_depth: int, base_uri: str) -> dict[str, Any]:
+    """``code``'s history as an EPCIS 2.0 document.
+
+    Its trace, and every audit of its inspections kept for audit (the trace carries only each one's newest).
+    """
+    trace = trace_code(db, code, max_depth=max_depth)
+    kept = [i.id for i in trace.inspections if i.audit_sample or i.audit_borderline]
+    with db.reader() as session:
+        audits = audit_repo.audits_of(session, kept)
+        names = actor_names(session, {a.actor for a in audits})
+        return trace_to_epcis(trace, audits=[PassAuditOut.of(a, names) for a in audits], base_uri=base_uri)
 
 
 def trace_code(db: Database, code: str, *, max_depth: int, lines: LineRegistry | None = None) -> TraceOut:

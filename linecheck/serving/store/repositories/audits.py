@@ -119,6 +119,16 @@ def latest_audits(session: Session, inspection_ids: Sequence[str]) -> dict[str, 
     return found
 
 
+def audits_of(session: Session, inspection_ids: Sequence[str]) -> list[Row[Any]]:
+    """Every audit of these inspections, oldest first (plain rows)."""
+    found: list[Row[Any]] = []
+    ids = list(dict.fromkeys(inspection_ids))
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = select(_AUDITS).where(_AUDITS.c.inspection_id.in_(ids[start : start + _IN_CHUNK]))
+        found += session.execute(query).all()
+    return sorted(found, key=lambda row: row.id)
+
+
 def _latest_id() -> Any:
     """The id of the newest audit of the inspection of the enclosing query."""
     newest = select(func.max(Audit.id)).where(Audit.inspection_id == Inspection.id)
