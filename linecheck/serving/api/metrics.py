@@ -55,6 +55,12 @@ class ApiMetrics:
             ["line", "outcome"],
             registry=self.registry,
         )
+        self.holds = Counter(
+            "linecheck_holds",
+            "holds placed on suspect units, by line and cause (verification|escape|complaint|other)",
+            ["line", "cause"],
+            registry=self.registry,
+        )
         self.images = Counter(
             "linecheck_images_stored",
             "images received, by outcome (created|duplicate)",

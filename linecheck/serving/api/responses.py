@@ -376,6 +376,22 @@ class GradeTableOut(_Out):
 UnitStatusOut = Literal["accepted", "released", "failed", "not_inspected"]
 
 
+#: Where a unit of a hold stands: still held, re-inspected after the hold was placed, or released by a person.
+HoldUnitState = Literal["held", "reinspected", "released"]
+HOLD_UNIT_STATES: tuple[HoldUnitState, ...] = ("held", "reinspected", "released")
+
+
+class UnitHoldOut(_Out):
+    """A hold a unit is in, as its grade shows it."""
+
+    id: int
+    cause: str
+    reason: str
+    since: datetime
+    until: datetime
+    state: HoldUnitState
+
+
 class GradeOut(_Out):
     """The authoritative grade of a unit (textile four-point, PV A/B/C, bearing verdict), after review.
 
@@ -410,6 +426,12 @@ class GradeOut(_Out):
     inspections: int
     not_inspected: int
     frames_failed: int = Field(0, description="frames the line judged fail when inspected")
+    holds: list[UnitHoldOut] = Field(
+        default_factory=list, description="the holds (containments) the unit is in, oldest first"
+    )
+    may_ship: bool = Field(
+        True, description="whether the unit may ship: accepted (or released by review) and held by no hold"
+    )
 
 
 class StationStatsOut(_Out):
@@ -560,6 +582,12 @@ class VerificationOut(_Out):
     verified_at: datetime | None = Field(description="when the last part of the current verification ran")
     due_at: datetime | None = Field(description="when the current verification stops holding")
     problem: str | None
+    suspect_since: datetime | None = Field(
+        None,
+        description="failed: when the station was last known good (the missed parts' last inspection that "
+        "met its expectation); the units made since are suspect: hold them (POST /v1/holds); null: not "
+        "failed, or a missed part never met it",
+    )
     parts: list[ChallengePartOut] = Field(description="the challenge parts of the product the line is on")
 
 

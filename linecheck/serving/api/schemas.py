@@ -12,7 +12,7 @@ import math
 from typing import Annotated, Literal, Self
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from linecheck.contract import (
     CODE_PATTERN,
@@ -51,6 +51,9 @@ __all__ = [
     "DefectIn",
     "GenealogyIn",
     "GoldenIn",
+    "HoldCause",
+    "HoldIn",
+    "HoldReleaseIn",
     "InspectionBatchIn",
     "InspectionIdPath",
     "InspectionIn",
@@ -199,3 +202,40 @@ class AuditIn(_Body):
         description="ok: nothing missed; escape: the model missed a defect (draw it on the frame first)"
     )
     comment: Comment = None
+
+
+#: Why a hold is placed (``linecheck.serving.store.models.HOLD_CAUSES``).
+HoldCause = Literal["verification", "escape", "complaint", "other"]
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must say something (it is kept as the record's reason)")
+    return text.strip()
+
+
+Reason = Annotated[CommentText, AfterValidator(_not_blank)]
+
+
+class HoldIn(_Body):
+    """Hold the units a line (a product of it) made in a suspect period.
+
+    They must not ship until each is re-inspected or released.
+    """
+
+    line_id: LineId
+    product: ProductId | None = Field(None, description="only the units judged as this product of the line")
+    since: Timestamp = Field(description="the suspect period's start (e.g. the last passed verification)")
+    until: Timestamp | None = Field(None, description="the period's end (excluded); default: now")
+    cause: HoldCause = Field(
+        description="verification (a challenge part missed), escape (an audit found a missed defect), "
+        "complaint (a customer's), other"
+    )
+    reason: Reason = Field(description="what happened, for the record")
+
+
+class HoldReleaseIn(_Body):
+    """Release a whole hold, or one unit of it (``code``), saying why."""
+
+    code: str | None = Field(None, pattern=CODE_PATTERN, description="the unit to release (unset: the hold)")
+    comment: Reason = Field(description="why it may ship (a sorting result, an engineering decision)")

@@ -3,10 +3,11 @@
 * The database is consistent: SQLite's ``integrity_check`` and ``foreign_key_check``; on
   PostgreSQL (no ``amcheck`` needed) every table is read through, no index is left invalid, and
   ``fsync`` / ``synchronous_commit`` / ``full_page_writes`` are on.
-* The audit trails' guards are in place: the triggers of the reviews and of the pass audits exist
-  (and are enabled).
+* The audit trails' guards are in place: the triggers of the reviews, the pass audits, the holds
+  and their releases exist (and are enabled).
 * On PostgreSQL, the role the API connects as cannot get around them: it is no superuser, owns
-  no table, is no member of the owner, and may not TRUNCATE, DELETE, or UPDATE reviews or audits.
+  no table, is no member of the owner, and may not TRUNCATE, DELETE, or UPDATE reviews, audits, holds or
+  their releases.
   :func:`grant_app_role` gives a role exactly what the API needs (:data:`APP_PRIVILEGES`).
 """
 
@@ -34,8 +35,22 @@ AUDIT_GUARDS = {
     "sqlite": ("audits_no_update", "audits_no_delete", "audits_no_replace"),
     "postgresql": ("audits_append_only", "audits_no_truncate"),
 }
+#: Triggers that keep the holds and their releases append-only, per dialect (migration 0015).
+HOLD_GUARDS = {
+    "sqlite": ("holds_no_update", "holds_no_delete", "holds_no_replace"),
+    "postgresql": ("holds_append_only", "holds_no_truncate"),
+}
+HOLD_RELEASE_GUARDS = {
+    "sqlite": ("hold_releases_no_update", "hold_releases_no_delete", "hold_releases_no_replace"),
+    "postgresql": ("hold_releases_append_only", "hold_releases_no_truncate"),
+}
 #: The append-only tables, what their triggers are called in messages, and the triggers.
-_GUARDED = (("reviews", "review", REVIEW_GUARDS), ("audits", "audit", AUDIT_GUARDS))
+_GUARDED = (
+    ("reviews", "review", REVIEW_GUARDS),
+    ("audits", "audit", AUDIT_GUARDS),
+    ("holds", "hold", HOLD_GUARDS),
+    ("hold_releases", "hold release", HOLD_RELEASE_GUARDS),
+)
 
 #: What the API's role may do, table by table: it reads everything, deletes nothing, never changes a
 #: review or an audit, and writes line configs and keys only through the owner (start-up sync, ``linecheck``).
@@ -48,6 +63,8 @@ APP_PRIVILEGES: dict[str, str] = {
     "defects": "SELECT, INSERT, UPDATE",  # the current review state (checked against the reviews)
     "reviews": "SELECT, INSERT",
     "audits": "SELECT, INSERT",  # a re-audit is a new row
+    "holds": "SELECT, INSERT",  # a hold ends with a release, a row of its own
+    "hold_releases": "SELECT, INSERT",
     "genealogy": "SELECT, INSERT",
     "process_events": "SELECT, INSERT",
     "images": "SELECT, INSERT, UPDATE",  # the image retention's expiry marks (files go; records stay)
@@ -230,8 +247,8 @@ def check_app_role(engine: Engine, role: str | None) -> list[Finding]:
         return [
             _ok(
                 "access",
-                f"the API's role {role} cannot TRUNCATE, ALTER, DISABLE TRIGGER, DELETE or UPDATE reviews "
-                "or audits",
+                f"the API's role {role} cannot TRUNCATE, ALTER, DISABLE TRIGGER, DELETE or UPDATE reviews, "
+                "audits, holds or hold releases",
             )
         ]
 

@@ -304,6 +304,51 @@ class Audit(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+#: Why a hold was placed (``holds.cause``).
+HOLD_CAUSES = ("verification", "escape", "complaint", "other")
+
+
+class Hold(Base):
+    """A containment: the units a line (a product of it) made in a period are suspect and must not ship.
+
+    The units are those with an inspection on ``line_id`` (of ``product``) captured in [``since``,
+    ``until``); a hold is a fact, never changed (the database refuses UPDATE and DELETE): its end is
+    a :class:`HoldRelease`, and a unit leaves it when it is re-inspected after the hold was placed.
+    """
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        CheckConstraint("cause IN ('verification', 'escape', 'complaint', 'other')", name="cause"),
+        CheckConstraint("since < until", name="period"),
+        Index("ix_holds_line_id_since", "line_id", "since"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    product: Mapped[str | None] = mapped_column(String(64))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    cause: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    #: The key that placed it (``key:<id>``).
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HoldRelease(Base):
+    """A person's release of a hold (``code`` None) or of one unit of it, with the reason. Append-only."""
+
+    __tablename__ = "hold_releases"
+    __table_args__ = (Index("ix_hold_releases_hold_id_code", "hold_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"))
+    code: Mapped[str | None] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class GenealogyLink(Base):
     """``parent`` is made from / contains / packs ``child`` (parent = the later, larger thing)."""
 

@@ -40,7 +40,7 @@ def test_migrations_create_exactly_the_models(empty_url: str) -> None:
         assert current_revision(engine) is None
         upgrade_head(engine)
         upgrade_head(engine)  # idempotent
-        assert current_revision(engine) == head_revision() == "0014"
+        assert current_revision(engine) == head_revision() == "0015"
         assert set(inspect(engine).get_table_names()) >= TABLES
         with engine.connect() as conn:
             diff = compare_metadata(
@@ -67,7 +67,7 @@ def test_concurrent_start_ups_migrate_once(empty_url: str) -> None:
     assert [code for code, _ in results] == [0, 0, 0], [err for _, err in results]
     engine = make_engine(empty_url)
     try:
-        assert current_revision(engine) == head_revision() == "0014"
+        assert current_revision(engine) == head_revision() == "0015"
     finally:
         engine.dispose()
 

@@ -11,15 +11,18 @@ plug-in kinds bring their own. The grade, the trace and the line statistics all 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from linecheck.errors import NotFoundError
-from linecheck.serving.api.responses import GradeOut, GradeTableOut
+from linecheck.serving.api.responses import GradeOut, GradeTableOut, UnitHoldOut
+from linecheck.serving.api.services.holds import unit_holds
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.verdicts import STATUS_TEXT, UnitVerdict, verdicts_for_codes
 from linecheck.serving.store.db import Database
 
 
-def grade_out(verdict: UnitVerdict) -> GradeOut:
-    """The API's view of a unit verdict."""
+def grade_out(verdict: UnitVerdict, holds: Sequence[UnitHoldOut] = ()) -> GradeOut:
+    """The API's view of a unit verdict, with the holds the unit is in (:mod:`.holds`)."""
     grade = verdict.grade
     table = grade.table
     return GradeOut(
@@ -47,6 +50,8 @@ def grade_out(verdict: UnitVerdict) -> GradeOut:
         inspections=verdict.frames,
         not_inspected=verdict.frames_not_inspected,
         frames_failed=verdict.frames_failed,
+        holds=list(holds),
+        may_ship=verdict.accepted and not any(h.state == "held" for h in holds),
     )
 
 
@@ -54,6 +59,6 @@ def grade_unit(db: Database, lines: LineRegistry, code: str) -> GradeOut:
     """Grade the unit ``code`` from everything stored about it."""
     with db.reader() as session:
         verdict = verdicts_for_codes(session, lines, [code]).get(code)
-    if verdict is None:
-        raise NotFoundError(f"code={code!r} has no unit (it was never inspected)")
-    return grade_out(verdict)
+        if verdict is None:
+            raise NotFoundError(f"code={code!r} has no unit (it was never inspected)")
+        return grade_out(verdict, unit_holds(session, lines, code))

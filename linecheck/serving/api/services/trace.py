@@ -25,6 +25,7 @@ from linecheck.serving.api.responses import (
     UnitOut,
 )
 from linecheck.serving.api.services.grades import grade_out
+from linecheck.serving.api.services.holds import unit_holds
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.queries import audited_inspections
 from linecheck.serving.api.services.verdicts import unit_verdict
@@ -142,7 +143,8 @@ def trace_code(db: Database, code: str, *, max_depth: int, lines: LineRegistry |
         grade = None
         if unit is not None and lines is not None:
             defects = [d for i in inspections for d in i.defects]
-            grade = grade_out(unit_verdict(lines.require(unit.line_id), code, inspections, defects))
+            verdict = unit_verdict(lines.require(unit.line_id), code, inspections, defects)
+            grade = grade_out(verdict, unit_holds(session, lines, code))
         return TraceOut(
             grade=grade,
             code=code,

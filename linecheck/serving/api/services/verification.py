@@ -8,9 +8,9 @@ from linecheck.errors import NotFoundError
 from linecheck.serving.api.responses import ChallengePartOut, VerificationOut
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.store.db import Database
-from linecheck.serving.store.models import utcnow
+from linecheck.serving.store.models import Inspection, utcnow
 from linecheck.serving.store.repositories import inspections as repo
-from linecheck.verification import PartRun, evaluate
+from linecheck.verification import ChallengePart, PartRun, evaluate, met
 
 
 def challenge_units(lines: LineRegistry, line_id: str | None = None) -> tuple[tuple[str, str], ...]:
@@ -43,10 +43,12 @@ def line_verification(
         raise NotFoundError(f"line {line_id} lists no challenge parts (verification: in its YAML)")
     with db.reader() as session:
         latest = {}
+        history: dict[str, list[Inspection]] = {}
         for inspection in repo.inspections_for_codes(session, config.codes):
             if inspection.line_id == line_id and inspection.code is not None:
                 latest[inspection.code] = inspection  # capture order: the last one wins
-        classes: dict[str, set[str]] = {i.id: set() for i in latest.values()}
+                history.setdefault(inspection.code, []).append(inspection)
+        classes: dict[str, set[str]] = {i.id: set() for runs in history.values() for i in runs}
         for defect in repo.defects_for_inspections(session, list(classes)):
             if defect.source == "model":
                 classes[defect.inspection_id].add(defect.class_name)
@@ -62,7 +64,13 @@ def line_verification(
         for code, i in latest.items()
     }
     status = evaluate(config, runs, now or utcnow(), product=product, changeover_at=changeover_at)
+    suspect_since = None
+    if status.state == "failed":
+        suspect_since = _last_met(
+            [s.part for s in status.parts if s.met is False and s.current], history, classes
+        )
     return VerificationOut(
+        suspect_since=suspect_since,
         line_id=line_id,
         product=product,
         changeover_at=changeover_at,
@@ -86,3 +94,21 @@ def line_verification(
             for s in status.parts
         ],
     )
+
+
+def _last_met(
+    missed: list[ChallengePart], history: dict[str, list[Inspection]], classes: dict[str, set[str]]
+) -> datetime | None:
+    """When the station was last known good for the missed parts (None: one of them never met it).
+
+    That is the earliest, over those parts, of each one's last inspection that met its expectation
+    before it was missed. Every unit made since then is suspect (hold them: ``POST /v1/holds``).
+    """
+    found: list[datetime] = []
+    for part in missed:
+        runs = history.get(part.code, [])[:-1]  # before the latest, which missed
+        good = [i.captured_at for i in runs if met(part, i.verdict, classes.get(i.id, set()))]
+        if not good:
+            return None
+        found.append(good[-1])
+    return min(found) if found else None

@@ -1,0 +1,304 @@
+"""Holds: containment of the units made while a line could not be trusted.
+
+When a challenge part is missed (the station was not error-proof), an audit finds an escape, or a
+customer complains, every unit the line made since it was last known good is suspect (IATF 16949's
+control of nonconforming product: suspect product is identified and contained). A reviewer places a
+**hold** on a line (a product of it) over a period: the units with an inspection in it may not ship
+until each one is
+
+* **re-inspected**: inspected again, on any line, after the hold was placed; its grade then decides
+  (a failing re-inspection fails the unit), or
+* **released** by a person, one unit or the whole hold, with the reason (a sorting result, an
+  engineering decision).
+
+Holds and releases are quality records: only ever added (the database refuses changes). A unit's grade
+(``GET /v1/units/{code}/grade``, the trace) lists the holds it is in and ``may_ship``: accepted (or
+released by review) and held by none. The lines' challenge parts are never held: they are not product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from linecheck.errors import InvalidFieldError, NotFoundError, StateConflictError
+from linecheck.serving.api.auth import require_line
+from linecheck.serving.api.hold_responses import (
+    HoldOut,
+    HoldPageOut,
+    HoldReleaseOut,
+    HoldUnitOut,
+    HoldUnitPageOut,
+)
+from linecheck.serving.api.responses import HoldUnitState, UnitHoldOut
+from linecheck.serving.api.schemas import HoldIn, HoldReleaseIn
+from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.api.services.queries import COUNT_CAP
+from linecheck.serving.api.services.verdicts import verdicts_for_codes
+from linecheck.serving.store.db import Database
+from linecheck.serving.store.keys import KeyInfo
+from linecheck.serving.store.models import Hold, HoldRelease, utcnow
+from linecheck.serving.store.repositories import holds as repo
+from linecheck.serving.store.repositories.actors import actor_names
+
+#: The longest period one hold covers (a month's production; hold a longer one as several).
+MAX_HOLD_PERIOD = timedelta(days=31)
+#: How far past the API's clock ``until`` may lie (a PC whose clock runs a little ahead).
+CLOCK_SLACK = timedelta(minutes=5)
+
+
+def _challenge_codes(lines: LineRegistry, line_id: str) -> frozenset[str]:
+    line = lines.get(line_id)
+    return frozenset(line.verification.codes) if line is not None and line.verification else frozenset()
+
+
+def _release_out(release: HoldRelease, names: dict[str, str]) -> HoldReleaseOut:
+    return HoldReleaseOut(
+        id=release.id,
+        hold_id=release.hold_id,
+        code=release.code,
+        comment=release.comment,
+        created_by=release.created_by,
+        created_by_name=names.get(release.created_by),
+        created_at=release.created_at,
+    )
+
+
+def _unit_state(
+    unit: repo.HeldUnit, whole: HoldRelease | None, by_code: dict[str, HoldRelease]
+) -> tuple[HoldUnitState, HoldRelease | None]:
+    release = by_code.get(unit.code) or whole
+    if release is not None:
+        return "released", release
+    if unit.reinspected_at is not None:
+        return "reinspected", None
+    return "held", None
+
+
+class _HoldView:
+    """A hold read with its releases and its units' states."""
+
+    def __init__(
+        self, session: Session, lines: LineRegistry, hold: Hold, releases: Sequence[HoldRelease]
+    ) -> None:
+        self.hold = hold
+        self.releases = list(releases)
+        self.whole = next((r for r in self.releases if r.code is None), None)
+        self.by_code = {r.code: r for r in self.releases if r.code is not None}
+        self.units = repo.hold_units(session, hold, exclude_codes=_challenge_codes(lines, hold.line_id))
+        self.states = {u.code: _unit_state(u, self.whole, self.by_code) for u in self.units}
+
+    def out(self, names: dict[str, str]) -> HoldOut:
+        hold = self.hold
+        counts = {state: 0 for state in ("held", "reinspected", "released")}
+        for state, _release in self.states.values():
+            counts[state] += 1
+        return HoldOut(
+            id=hold.id,
+            line_id=hold.line_id,
+            product=hold.product,
+            since=hold.since,
+            until=hold.until,
+            cause=hold.cause,
+            reason=hold.reason,
+            created_by=hold.created_by,
+            created_by_name=names.get(hold.created_by),
+            created_at=hold.created_at,
+            released=_release_out(self.whole, names) if self.whole is not None else None,
+            units=len(self.units),
+            held=counts["held"],
+            reinspected=counts["reinspected"],
+            released_units=counts["released"],
+        )
+
+
+def _views(session: Session, lines: LineRegistry, holds: Sequence[Hold]) -> list[_HoldView]:
+    releases = repo.releases_of(session, [h.id for h in holds])
+    return [_HoldView(session, lines, h, releases.get(h.id, [])) for h in holds]
+
+
+def _names(session: Session, views: Sequence[_HoldView]) -> dict[str, str]:
+    return actor_names(
+        session, {v.hold.created_by for v in views} | {r.created_by for v in views for r in v.releases}
+    )
+
+
+def _period(since: datetime, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    until = until or now
+    if until > now + CLOCK_SLACK:
+        raise InvalidFieldError(
+            "until",
+            until.isoformat(),
+            f"lies in the future (now: {now.isoformat()}): hold what was made, and place another hold later",
+        )
+    if since >= until:
+        raise InvalidFieldError("since", since.isoformat(), f"must be before until={until.isoformat()}")
+    if until - since > MAX_HOLD_PERIOD:
+        raise InvalidFieldError(
+            "since", since.isoformat(), f"period longer than {MAX_HOLD_PERIOD.days} days: hold it as several"
+        )
+    return since, until
+
+
+def place_hold(db: Database, lines: LineRegistry, body: HoldIn, key: KeyInfo) -> HoldOut:
+    """Place a hold (the module's rules); the line must be the key's (a line-scoped reviewer)."""
+    line = lines.get(body.line_id)
+    if line is None:
+        raise InvalidFieldError(
+            "line_id", body.line_id, f"not a registered line; known: {sorted(lines.all())}"
+        )
+    require_line(key, body.line_id)
+    line.for_product(body.product)  # a product the line does not make: 422 naming `product`
+    now = utcnow()
+    since, until = _period(body.since, body.until, now)
+    with db.writer() as session:
+        hold = repo.add_hold(
+            session,
+            line_id=body.line_id,
+            product=body.product,
+            since=since,
+            until=until,
+            cause=body.cause,
+            reason=body.reason,
+            actor=key.actor,
+            at=now,
+        )
+        session.commit()
+        views = _views(session, lines, [hold])
+        return views[0].out(_names(session, views))
+
+
+def list_holds(
+    db: Database, lines: LineRegistry, flt: repo.HoldFilter, *, limit: int, offset: int
+) -> HoldPageOut:
+    """A page of holds, newest first, each with its units' counts."""
+    with db.reader() as session:
+        holds = repo.list_holds(session, flt, limit=limit, offset=offset)
+        total = repo.count_holds(session, flt, cap=COUNT_CAP)
+        views = _views(session, lines, holds)
+        names = _names(session, views)
+        return HoldPageOut(
+            items=[v.out(names) for v in views],
+            total=min(total, COUNT_CAP),
+            total_exact=total <= COUNT_CAP,
+            limit=limit,
+            offset=offset,
+        )
+
+
+def _require_hold(session: Session, hold_id: int) -> Hold:
+    hold = repo.get_hold(session, hold_id)
+    if hold is None:
+        raise NotFoundError(f"hold id={hold_id} does not exist")
+    return hold
+
+
+def get_hold(db: Database, lines: LineRegistry, hold_id: int) -> HoldOut:
+    """One hold with its units' counts (404 when there is none)."""
+    with db.reader() as session:
+        views = _views(session, lines, [_require_hold(session, hold_id)])
+        return views[0].out(_names(session, views))
+
+
+def hold_units(
+    db: Database,
+    lines: LineRegistry,
+    hold_id: int,
+    *,
+    state: HoldUnitState | None,
+    limit: int,
+    offset: int,
+) -> HoldUnitPageOut:
+    """A page of a hold's units (``state``: only those), newest first, each with its grade's status."""
+    with db.reader() as session:
+        [view] = _views(session, lines, [_require_hold(session, hold_id)])
+        units = [u for u in view.units if state is None or view.states[u.code][0] == state]
+        page = units[offset : offset + limit]
+        verdicts = verdicts_for_codes(session, lines, [u.code for u in page])
+        names = actor_names(session, {r.created_by for r in view.releases})
+        items = []
+        for unit in page:
+            unit_state, release = view.states[unit.code]
+            verdict = verdicts.get(unit.code)
+            items.append(
+                HoldUnitOut(
+                    code=unit.code,
+                    captured_at=unit.captured_at,
+                    state=unit_state,
+                    reinspected_at=unit.reinspected_at,
+                    release=_release_out(release, names) if release is not None else None,
+                    status=verdict.status if verdict is not None else None,
+                    may_ship=unit_state != "held" and verdict is not None and verdict.accepted,
+                )
+            )
+        return HoldUnitPageOut(
+            hold_id=hold_id,
+            items=items,
+            total=min(len(units), COUNT_CAP),
+            total_exact=len(units) <= COUNT_CAP,
+            limit=limit,
+            offset=offset,
+        )
+
+
+def release(
+    db: Database, lines: LineRegistry, hold_id: int, body: HoldReleaseIn, key: KeyInfo
+) -> HoldReleaseOut:
+    """Release a whole hold, or one unit of it (409 naming the field when there is nothing to release)."""
+    with db.writer() as session:
+        hold = _require_hold(session, hold_id)
+        require_line(key, hold.line_id, field="hold.line_id")
+        [view] = _views(session, lines, [hold])
+        if view.whole is not None:
+            raise StateConflictError(
+                "hold_id", hold_id, f"was released as a whole at {view.whole.created_at.isoformat()}"
+            )
+        if body.code is not None:
+            if body.code not in view.states:
+                raise StateConflictError(
+                    "code",
+                    body.code,
+                    f"is not in hold {hold_id} (no inspection of it on {hold.line_id} in "
+                    f"[{hold.since.isoformat()}, {hold.until.isoformat()}){_of_product(hold)})",
+                )
+            if body.code in view.by_code:
+                raise StateConflictError("code", body.code, f"was already released from hold {hold_id}")
+        done = repo.add_release(
+            session, hold_id=hold_id, code=body.code, comment=body.comment, actor=key.actor, at=utcnow()
+        )
+        session.commit()
+        return _release_out(done, actor_names(session, [done.created_by]))
+
+
+def _of_product(hold: Hold) -> str:
+    return f" as product {hold.product}" if hold.product is not None else ""
+
+
+def unit_holds(session: Session, lines: LineRegistry, code: str) -> list[UnitHoldOut]:
+    """The holds ``code`` is in, oldest first, and where it stands in each."""
+    holds = [h for h in repo.holds_of_code(session, code) if code not in _challenge_codes(lines, h.line_id)]
+    releases = repo.releases_of(session, [h.id for h in holds])
+    out = []
+    for hold in holds:
+        mine = releases.get(hold.id, [])
+        whole = next((r for r in mine if r.code is None), None)
+        by_code = {r.code: r for r in mine if r.code == code}
+        unit = repo.HeldUnit(
+            code=code,
+            captured_at=hold.since,
+            reinspected_at=repo.reinspected_after(session, code, hold.created_at),
+        )
+        state, _release = _unit_state(unit, whole, by_code)
+        out.append(
+            UnitHoldOut(
+                id=hold.id,
+                cause=hold.cause,
+                reason=hold.reason,
+                since=hold.since,
+                until=hold.until,
+                state=state,
+            )
+        )
+    return out

@@ -1,0 +1,179 @@
+"""Holds (containment) and their releases: both appended, never changed.
+
+A hold's units are the codes with an inspection on its line (of its product, when it names one) captured
+in [``since``, ``until``). A unit is re-inspected when the code has an inspection, on any line, captured
+after the hold was placed. Every query of a hold's units reads the inspections through
+``ix_inspections_line_id_captured_at`` (or the product's index), and a code's holds through its code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from linecheck.serving.store.models import Hold, HoldRelease, Inspection
+from linecheck.serving.store.repositories.base import count_capped
+
+_IN_CHUNK = 900
+
+
+def add_hold(
+    session: Session,
+    *,
+    line_id: str,
+    product: str | None,
+    since: datetime,
+    until: datetime,
+    cause: str,
+    reason: str,
+    actor: str,
+    at: datetime,
+) -> Hold:
+    """Append a hold."""
+    hold = Hold(
+        line_id=line_id,
+        product=product,
+        since=since,
+        until=until,
+        cause=cause,
+        reason=reason,
+        created_by=actor,
+        created_at=at,
+    )
+    session.add(hold)
+    session.flush()
+    return hold
+
+
+def get_hold(session: Session, hold_id: int) -> Hold | None:
+    """The hold with this id."""
+    return session.get(Hold, hold_id)
+
+
+def _whole_release() -> ColumnElement[bool]:
+    return exists().where(HoldRelease.hold_id == Hold.id, HoldRelease.code.is_(None))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HoldFilter:
+    """Which holds: ``state`` ``open`` (not released as a whole), ``released``, or None (both)."""
+
+    line_id: str | None = None
+    state: str | None = "open"
+    cause: str | None = None
+
+
+def _filtered(flt: HoldFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if flt.line_id is not None:
+        where.append(Hold.line_id == flt.line_id)
+    if flt.cause is not None:
+        where.append(Hold.cause == flt.cause)
+    if flt.state == "open":
+        where.append(~_whole_release())
+    elif flt.state == "released":
+        where.append(_whole_release())
+    return where
+
+
+def list_holds(session: Session, flt: HoldFilter, *, limit: int, offset: int) -> list[Hold]:
+    """A page of holds, newest first."""
+    query = select(Hold).where(*_filtered(flt)).order_by(Hold.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def count_holds(session: Session, flt: HoldFilter, *, cap: int) -> int:
+    """How many holds ``flt`` selects, counted up to ``cap``."""
+    return count_capped(session, select(Hold.id).where(*_filtered(flt)), cap=cap)
+
+
+def add_release(
+    session: Session, *, hold_id: int, code: str | None, comment: str, actor: str, at: datetime
+) -> HoldRelease:
+    """Append a release of a hold (``code`` None) or of one of its units."""
+    release = HoldRelease(hold_id=hold_id, code=code, comment=comment, created_by=actor, created_at=at)
+    session.add(release)
+    session.flush()
+    return release
+
+
+def releases_of(session: Session, hold_ids: Sequence[int]) -> dict[int, list[HoldRelease]]:
+    """The releases of each of these holds, oldest first."""
+    found: dict[int, list[HoldRelease]] = {}
+    ids = list(dict.fromkeys(hold_ids))
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = select(HoldRelease).where(HoldRelease.hold_id.in_(ids[start : start + _IN_CHUNK]))
+        for release in session.scalars(query.order_by(HoldRelease.id)):
+            found.setdefault(release.hold_id, []).append(release)
+    return found
+
+
+def _in_window(hold: Hold) -> list[ColumnElement[bool]]:
+    where = [
+        Inspection.line_id == hold.line_id,
+        Inspection.captured_at >= hold.since,
+        Inspection.captured_at < hold.until,
+        Inspection.code.is_not(None),
+    ]
+    if hold.product is not None:
+        where.append(Inspection.product == hold.product)
+    return where
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HeldUnit:
+    """A unit of a hold: its newest inspection in the hold's period, and its newest after the hold."""
+
+    code: str
+    captured_at: datetime
+    reinspected_at: datetime | None
+
+
+def hold_units(session: Session, hold: Hold, *, exclude_codes: Collection[str] = ()) -> list[HeldUnit]:
+    """Every unit of ``hold`` (codes in ``exclude_codes`` left out), newest first."""
+    query = (
+        select(Inspection.code, func.max(Inspection.captured_at))
+        .where(*_in_window(hold))
+        .group_by(Inspection.code)
+    )
+    in_window = {
+        code: at for code, at in session.execute(query) if code is not None and code not in exclude_codes
+    }
+    later: dict[str, datetime] = {}
+    codes = list(in_window)
+    for start in range(0, len(codes), _IN_CHUNK):
+        query = (
+            select(Inspection.code, func.max(Inspection.captured_at))
+            .where(
+                Inspection.code.in_(codes[start : start + _IN_CHUNK]),
+                Inspection.captured_at > hold.created_at,
+            )
+            .group_by(Inspection.code)
+        )
+        later.update({code: at for code, at in session.execute(query) if code is not None})
+    units = [HeldUnit(code=c, captured_at=at, reinspected_at=later.get(c)) for c, at in in_window.items()]
+    return sorted(units, key=lambda u: (u.captured_at, u.code), reverse=True)
+
+
+def holds_of_code(session: Session, code: str) -> list[Hold]:
+    """The holds a unit is in (an inspection of ``code`` in a hold's period), oldest first."""
+    covers = and_(
+        Inspection.code == code,
+        Inspection.line_id == Hold.line_id,
+        Inspection.captured_at >= Hold.since,
+        Inspection.captured_at < Hold.until,
+        or_(Hold.product.is_(None), Inspection.product == Hold.product),
+    )
+    return list(session.scalars(select(Hold).where(exists().where(covers)).order_by(Hold.id)))
+
+
+def reinspected_after(session: Session, code: str, at: datetime) -> datetime | None:
+    """The newest inspection of ``code`` captured after ``at`` (None: none)."""
+    query = select(func.max(Inspection.captured_at)).where(
+        Inspection.code == code, Inspection.captured_at > at
+    )
+    return session.scalar(query)

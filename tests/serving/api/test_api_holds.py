@@ -1,0 +1,260 @@
+"""Holds (containment) on SQLite and PostgreSQL: a missed red rabbit tells since when the line is suspect, a
+hold over that period holds every unit made in it (challenge parts left out) until each is re-inspected or
+released, the unit's grade and trace say whether it may ship, a product-scoped hold holds that product only,
+every refusal names the field and value, and the database keeps holds and releases as an append-only
+record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from api_harness import Api, make_settings
+from api_payloads import pv
+from fastapi.testclient import TestClient
+from lc_challenge import MASTER, RABBIT, challenge_lines, part_inspection
+
+from linecheck.serving.api.app import create_app
+from linecheck.serving.store.keys import create_key
+
+
+@pytest.fixture(scope="module")
+def hold_lines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped lines; bearing-01 with challenge parts, pv-01 making two products."""
+    folder = challenge_lines(tmp_path_factory.mktemp("lines"))
+    path = folder / "pv-01.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["products"] = [{"id": "PV-6x10"}, {"id": "PV-6x12", "pv": {"cols": 12}}]
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def api(any_db_url: str, hold_lines: Path, tmp_path: Path) -> Iterator[Api]:
+    app = create_app(make_settings(any_db_url, tmp_path, lines_dir=hold_lines))
+    with TestClient(app) as client:
+        db = app.state.context.db
+        keys = {
+            "pv": create_key(db, "line", "pv-01"),
+            "bearing": create_key(db, "line", "bearing-01"),
+            "reviewer": create_key(db, "reviewer", name="qa lead"),
+            "pv-reviewer": create_key(db, "reviewer", "pv-01"),
+            "viewer": create_key(db, "viewer"),
+        }
+        yield Api(client=client, context=app.state.context, keys=keys)
+
+
+def ago(minutes: float) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def unit(code: str, minutes_ago: float, *, scratch: bool = False) -> dict[str, Any]:
+    """A bearing of bearing-01 inspected ``minutes_ago`` (negative: just now, after a hold)."""
+    body = part_inspection(code, minutes_ago=max(minutes_ago, 0), scratch=scratch)
+    return body | {"id": f"{code}-{minutes_ago}-{time.monotonic_ns()}".lower()}
+
+
+def ingest(api: Api, body: dict[str, Any], who: str = "bearing") -> None:
+    response = api.post("/v1/inspections", who, json=body)
+    assert response.status_code == 201, response.text
+
+
+def place(api: Api, who: str = "reviewer", **body: Any) -> Any:
+    return api.post("/v1/holds", who, json=body)
+
+
+def units(api: Api, hold_id: int, **params: Any) -> dict[str, str]:
+    response = api.get(f"/v1/holds/{hold_id}/units", params=params)
+    assert response.status_code == 200, response.text
+    return {item["code"]: item["state"] for item in response.json()["items"]}
+
+
+def grade(api: Api, code: str) -> dict[str, Any]:
+    response = api.get(f"/v1/units/{code}/grade")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def refused(response: Any, status: int, field: str, value: str | int) -> str:
+    """The error's message, which names ``field`` and its value (a string value: its start)."""
+    assert response.status_code == status, response.text
+    message = str(response.json()["error"]["message"])
+    assert (f"{field}='{value}" if isinstance(value, str) else f"{field}={value}") in message, message
+    return message
+
+
+def test_a_missed_red_rabbit_holds_the_units_made_since_the_line_was_last_known_good(api: Api) -> None:
+    ingest(api, unit("BR0000000100", 400))  # before the last good verification: not suspect
+    ingest(api, part_inspection(RABBIT, minutes_ago=300, scratch=True))  # caught: known good
+    ingest(api, part_inspection(MASTER, minutes_ago=299, scratch=False))
+    for n, minutes in enumerate((240, 180, 120, 60), start=1):
+        ingest(api, unit(f"BR000000010{n}", minutes))
+    missed = part_inspection(RABBIT, minutes_ago=30, scratch=False) | {"id": "rabbit-missed"}
+    ingest(api, missed)  # the red rabbit passed: the station is not error-proof
+
+    verification = api.get("/v1/lines/bearing-01/verification").json()
+    assert verification["state"] == "failed"
+    since = datetime.fromisoformat(verification["suspect_since"])
+    assert abs(since - ago(300)) < timedelta(minutes=1)  # the rabbit's last catch
+
+    response = place(
+        api,
+        line_id="bearing-01",
+        since=verification["suspect_since"],
+        cause="verification",
+        reason="red rabbit BR9900000001 passed at the face station",
+    )
+    assert response.status_code == 201, response.text
+    hold = response.json()
+    assert (hold["units"], hold["held"], hold["reinspected"], hold["released_units"]) == (4, 4, 0, 0)
+    assert hold["created_by_name"] == "qa lead" and hold["released"] is None
+    hold_id = hold["id"]
+    assert set(units(api, hold_id)) == {f"BR000000010{n}" for n in range(1, 5)}  # no challenge part
+
+    before = grade(api, "BR0000000100")
+    assert (before["holds"], before["may_ship"]) == ([], True)
+    held = grade(api, "BR0000000101")
+    assert held["accepted"] is True and held["may_ship"] is False
+    assert [(h["id"], h["cause"], h["state"]) for h in held["holds"]] == [(hold_id, "verification", "held")]
+    trace = api.get("/v1/trace/BR0000000101").json()
+    assert trace["grade"]["may_ship"] is False and trace["grade"]["holds"][0]["state"] == "held"
+
+    # sorting: two units are re-inspected after the hold, one of them now fails; one is released by QA
+    time.sleep(0.01)
+    ingest(api, unit("BR0000000102", -1))
+    ingest(api, unit("BR0000000103", -1, scratch=True))
+    response = api.post(
+        f"/v1/holds/{hold_id}/release",
+        "reviewer",
+        json={"code": "BR0000000104", "comment": "x-ray: no crack"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["code"] == "BR0000000104" and response.json()["created_by_name"] == "qa lead"
+
+    assert units(api, hold_id) == {
+        "BR0000000101": "held",
+        "BR0000000102": "reinspected",
+        "BR0000000103": "reinspected",
+        "BR0000000104": "released",
+    }
+    assert units(api, hold_id, state="held") == {"BR0000000101": "held"}
+    page = api.get(f"/v1/holds/{hold_id}/units", params={"state": "reinspected"}).json()
+    assert {i["code"]: (i["status"], i["may_ship"]) for i in page["items"]} == {
+        "BR0000000102": ("accepted", True),
+        "BR0000000103": ("failed", False),  # its re-inspection found a scratch: it fails, hold or not
+    }
+    assert grade(api, "BR0000000104")["may_ship"] is True
+    assert grade(api, "BR0000000103")["holds"][0]["state"] == "reinspected"
+    counts = api.get(f"/v1/holds/{hold_id}").json()
+    assert (counts["held"], counts["reinspected"], counts["released_units"]) == (1, 2, 1)
+
+    refused(
+        api.post(
+            f"/v1/holds/{hold_id}/release", "reviewer", json={"code": "BR0000000104", "comment": "again"}
+        ),
+        409,
+        "code",
+        "BR0000000104",
+    )
+    message = refused(
+        api.post(f"/v1/holds/{hold_id}/release", "reviewer", json={"code": "BR0000000100", "comment": "x"}),
+        409,
+        "code",
+        "BR0000000100",
+    )
+    assert "is not in hold" in message
+    assert [h["id"] for h in api.get("/v1/holds", params={"line_id": "bearing-01"}).json()["items"]] == [
+        hold_id
+    ]
+
+    # the whole hold released: every unit may ship as its grade says; the hold is no longer open
+    response = api.post(
+        f"/v1/holds/{hold_id}/release", "reviewer", json={"comment": "rabbit re-run, all sorted"}
+    )
+    assert response.status_code == 201 and response.json()["code"] is None
+    assert grade(api, "BR0000000101")["may_ship"] is True
+    assert api.get("/v1/holds", params={"line_id": "bearing-01"}).json()["items"] == []
+    [closed] = api.get("/v1/holds", params={"state": "released"}).json()["items"]
+    assert closed["released"]["comment"] == "rabbit re-run, all sorted" and closed["held"] == 0
+    refused(
+        api.post(f"/v1/holds/{hold_id}/release", "reviewer", json={"comment": "again"}),
+        409,
+        "hold_id",
+        hold_id,
+    )
+
+
+def test_a_product_hold_holds_that_products_units_only(api: Api) -> None:
+    for code, product, minutes in (("PV000000000501", "PV-6x10", 50), ("PV000000000502", "PV-6x12", 40)):
+        body = pv(code, captured_at=ago(minutes).isoformat(), product=product)
+        ingest(api, body, who="pv")
+    response = place(
+        api,
+        "pv-reviewer",
+        line_id="pv-01",
+        product="PV-6x12",
+        since=ago(60).isoformat(),
+        cause="complaint",
+        reason="customer found a cracked 6x12 module",
+    )
+    assert response.status_code == 201, response.text
+    assert units(api, response.json()["id"]) == {"PV000000000502": "held"}
+    assert grade(api, "PV000000000501")["may_ship"] is True
+    assert grade(api, "PV000000000502")["may_ship"] is False
+    assert api.get("/v1/holds", params={"cause": "escape"}).json()["items"] == []
+    assert len(api.get("/v1/holds", params={"cause": "complaint"}).json()["items"]) == 1
+
+
+def test_each_refusal_names_the_field_and_the_value(api: Api) -> None:
+    good = {
+        "line_id": "bearing-01",
+        "since": ago(60).isoformat(),
+        "cause": "escape",
+        "reason": "audit escape",
+    }
+    refused(place(api, **(good | {"line_id": "no-such-line"})), 422, "line_id", "no-such-line")
+    refused(place(api, **(good | {"line_id": "pv-01", "product": "PV-9x9"})), 422, "product", "PV-9x9")
+    refused(place(api, **(good | {"until": ago(90).isoformat()})), 422, "since", ago(60).isoformat()[:10])
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert "lies in the future" in refused(
+        place(api, **(good | {"until": future})), 422, "until", future[:10]
+    )
+    assert "31 days" in refused(
+        place(api, **(good | {"since": ago(60 * 24 * 40).isoformat()})), 422, "since", ""
+    )
+    refused(place(api, **(good | {"reason": "   "})), 422, "reason", "   ")
+    refused(place(api, **(good | {"cause": "maybe"})), 422, "cause", "maybe")
+    assert place(api, "viewer", **good).status_code == 403
+    assert place(api, "bearing", **good).status_code == 403
+    scoped = place(api, "pv-reviewer", **good)  # a reviewer of another line
+    assert scoped.status_code == 403 and "line_id='bearing-01'" in scoped.json()["error"]["message"]
+    assert api.get("/v1/holds/999").status_code == 404
+    assert api.get("/v1/holds/0").status_code == 422
+    missing = api.post("/v1/holds/999/release", "reviewer", json={"comment": "x"})
+    assert missing.status_code == 404 and "hold id=999" in missing.json()["error"]["message"]
+    refused(api.post("/v1/holds/999/release", "reviewer", json={"comment": ""}), 422, "comment", "")
+    assert api.get("/v1/holds", params={"state": "closed"}).status_code == 422
+
+
+def test_the_database_keeps_holds_and_releases_as_an_append_only_record(api: Api) -> None:
+    ingest(api, unit("BR0000000201", 20))
+    hold = place(
+        api, line_id="bearing-01", since=ago(30).isoformat(), cause="other", reason="lamp failed"
+    ).json()
+    api.post(f"/v1/holds/{hold['id']}/release", "reviewer", json={"comment": "lamp was fine"})
+    engine = api.context.db.engine
+    for statement in (
+        "UPDATE holds SET reason = 'nothing happened'",
+        "DELETE FROM holds",
+        "UPDATE hold_releases SET comment = 'x'",
+        "DELETE FROM hold_releases",
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as connection:
+            connection.execute(sa.text(statement))
+    assert api.get(f"/v1/holds/{hold['id']}").json()["reason"] == "lamp failed"
