@@ -254,6 +254,33 @@ def test_each_audit_of_a_passed_unit_is_its_own_event_with_its_disposition(serve
     assert _events(served, body["code"]) == after  # the same events, under the same IDs, on every export
 
 
+def test_a_hold_and_its_release_of_the_code_are_events_of_their_own(served: Served) -> None:
+    body = inspection("bearing-01", 10, defects=0)
+    answer = httpx.post(f"{served.base}/v1/inspections", json=body, headers=auth(served.keys["bearing"]))
+    assert answer.status_code == 201, answer.text
+    reviewer = auth(served.keys["reviewer"])
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    hold = {"line_id": "bearing-01", "since": since, "cause": "complaint", "reason": "cracked ring"}
+    answer = httpx.post(f"{served.base}/v1/holds", json=hold, headers=reviewer)
+    assert answer.status_code == 201, answer.text
+    hold_id = answer.json()["id"]
+    held = _events(served, body["code"])
+    [placed] = [e for e in held if e.get("bizStep") == "holding"]
+    assert placed["disposition"] == "non_sellable_other"
+    assert placed["linecheck:hold"]["linecheck:holdID"] == hold_id
+    assert placed["linecheck:hold"]["linecheck:cause"] == "complaint"
+
+    release = {"code": body["code"], "comment": "re-measured: in tolerance"}
+    answer = httpx.post(f"{served.base}/v1/holds/{hold_id}/release", json=release, headers=reviewer)
+    assert answer.status_code == 201, answer.text
+    after = _events(served, body["code"])
+    assert all(e in after for e in held)  # nothing exported before changed
+    [released] = [e for e in after if e not in held]
+    assert (released["bizStep"], released["disposition"]) == ("holding", "available")
+    assert released["linecheck:holdRelease"]["linecheck:wholeHold"] is False
+    assert released["linecheck:holdRelease"]["linecheck:comment"] == "re-measured: in tolerance"
+
+
 # --- arbitrary stored data -----------------------------------------------------------------
 
 

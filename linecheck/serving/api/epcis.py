@@ -15,6 +15,10 @@ same ID, in every later export and in the trace of every code it involves:
   disposition ``conformant`` for *ok*, ``non_conformant`` for an *escape*: the unit passed with a
   defect the model missed; ``linecheck:audit``): audits are appended too, so a second audit of a
   frame is a second event;
+* every hold the code is in -> ``ObjectEvent`` (bizStep ``holding``, disposition
+  ``non_sellable_other``, ``linecheck:hold``: cause, reason, the suspect period), and its release of
+  the code or of the whole hold -> ``ObjectEvent`` (bizStep ``holding``, disposition ``available``,
+  ``linecheck:holdRelease``); a re-inspection after the hold is an inspection event of its own;
 * a ``contains`` / ``packed_in`` link -> ``AggregationEvent`` (action ADD, bizStep ``assembling`` /
   ``packing``), one per link;
 * a ``made_from`` link -> ``TransformationEvent`` (input = child, output = parent), one per link;
@@ -36,11 +40,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from linecheck.serving.api.epcis_hash import event_hash_id
+from linecheck.serving.api.hold_responses import HoldReleaseOut
 from linecheck.serving.api.json_body import finite_json
 from linecheck.serving.api.responses import (
     DefectOut,
@@ -200,6 +206,70 @@ def _audit_event(audit: PassAuditOut, inspection: InspectionOut, uris: _Uris) ->
     )
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HoldFact:
+    """A hold a traced code is in, and the releases that concern the code (its own and the whole hold's)."""
+
+    id: int
+    line_id: str
+    cause: str
+    reason: str
+    since: datetime
+    until: datetime
+    created_by: str
+    created_at: datetime
+    releases: tuple[HoldReleaseOut, ...] = ()
+
+
+def _hold_events(code: str, hold: HoldFact, uris: _Uris) -> list[dict[str, Any]]:
+    common = {
+        "type": "ObjectEvent",
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": [uris.make("code", code)],
+        "action": "OBSERVE",
+        "bizStep": "holding",
+        "bizLocation": {"id": uris.make("line", hold.line_id)},
+    }
+    placed = {
+        **common,
+        "eventTime": _time(hold.created_at),
+        "recordTime": _time(hold.created_at),
+        "disposition": "non_sellable_other",
+    } | _ext(
+        {
+            "hold": {
+                "holdID": hold.id,
+                "cause": hold.cause,
+                "reason": hold.reason,
+                "since": _time(hold.since),
+                "until": _time(hold.until),
+                "placedBy": hold.created_by,
+            }
+        }
+    )
+    released = [
+        {
+            **common,
+            "eventTime": _time(r.created_at),
+            "recordTime": _time(r.created_at),
+            "disposition": "available",
+        }
+        | _ext(
+            {
+                "holdRelease": {
+                    "holdID": hold.id,
+                    "releaseID": r.id,
+                    "wholeHold": r.code is None,
+                    "comment": r.comment,
+                    "releasedBy": r.created_by,
+                }
+            }
+        )
+        for r in hold.releases
+    ]
+    return [placed, *released]
+
+
 def _link_event(link: LinkOut, uris: _Uris) -> dict[str, Any]:
     common = {"eventTime": _time(link.at), "eventTimeZoneOffset": _offset(link.at_tz)}
     if link.relation == "made_from":
@@ -262,16 +332,18 @@ def trace_to_epcis(
     trace: TraceOut,
     *,
     audits: Sequence[PassAuditOut] = (),
+    holds: Sequence[HoldFact] = (),
     base_uri: str = "urn:linecheck:",
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The EPCIS 2.0 ``EPCISDocument`` of a trace and every audit of its inspections, in time order."""
+    """The EPCIS 2.0 ``EPCISDocument`` of a trace (its audits and its code's holds too), in time order."""
     uris = _Uris(base_uri)
     coded = [i for i in trace.inspections if i.code is not None]
     events = [_inspection_event(i, uris) for i in coded]
     events += [e for i in coded for e in _review_events(i, uris)]
     by_id = {i.id: i for i in coded}
     events += [_audit_event(a, by_id[a.inspection_id], uris) for a in audits if a.inspection_id in by_id]
+    events += [e for hold in holds for e in _hold_events(trace.code, hold, uris)]
     links = {
         (lk.parent, lk.child, lk.relation): lk for lk in [*trace.genealogy.parents, *trace.genealogy.children]
     }

@@ -34,6 +34,10 @@ def get_trace_epcis(code: CodePath, _key: ReaderKeyDep, context: ContextDep) -> 
     Its inspections, review decisions, pass audits, genealogy links and process events.
     """
     document = trace_epcis(
-        context.db, code, max_depth=context.settings.trace_max_depth, base_uri=context.settings.epcis_base_uri
+        context.db,
+        context.lines,
+        code,
+        max_depth=context.settings.trace_max_depth,
+        base_uri=context.settings.epcis_base_uri,
     )
     return JSONResponse(document, media_type="application/ld+json")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from linecheck.errors import InvalidFieldError, NotFoundError, StateConflictError
 from linecheck.serving.api.auth import require_line
+from linecheck.serving.api.epcis import HoldFact
 from linecheck.serving.api.hold_responses import (
     HoldOut,
     HoldPageOut,
@@ -276,9 +277,35 @@ def _of_product(hold: Hold) -> str:
     return f" as product {hold.product}" if hold.product is not None else ""
 
 
+def _holds_of(session: Session, lines: LineRegistry, code: str) -> list[Hold]:
+    return [h for h in repo.holds_of_code(session, code) if code not in _challenge_codes(lines, h.line_id)]
+
+
+def held_in(session: Session, lines: LineRegistry, code: str) -> list[HoldFact]:
+    """The holds ``code`` is in, with the releases of it (its own and the whole hold's), for EPCIS."""
+    holds = _holds_of(session, lines, code)
+    releases = repo.releases_of(session, [h.id for h in holds])
+    mine = [r for rows in releases.values() for r in rows if r.code in (None, code)]
+    names = actor_names(session, {r.created_by for r in mine})
+    return [
+        HoldFact(
+            id=h.id,
+            line_id=h.line_id,
+            cause=h.cause,
+            reason=h.reason,
+            since=h.since,
+            until=h.until,
+            created_by=h.created_by,
+            created_at=h.created_at,
+            releases=tuple(_release_out(r, names) for r in mine if r.hold_id == h.id),
+        )
+        for h in holds
+    ]
+
+
 def unit_holds(session: Session, lines: LineRegistry, code: str) -> list[UnitHoldOut]:
     """The holds ``code`` is in, oldest first, and where it stands in each."""
-    holds = [h for h in repo.holds_of_code(session, code) if code not in _challenge_codes(lines, h.line_id)]
+    holds = _holds_of(session, lines, code)
     releases = repo.releases_of(session, [h.id for h in holds])
     out = []
     for hold in holds:

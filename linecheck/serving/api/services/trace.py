@@ -25,7 +25,7 @@ from linecheck.serving.api.responses import (
     UnitOut,
 )
 from linecheck.serving.api.services.grades import grade_out
-from linecheck.serving.api.services.holds import unit_holds
+from linecheck.serving.api.services.holds import held_in, unit_holds
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.queries import audited_inspections
 from linecheck.serving.api.services.verdicts import unit_verdict
@@ -102,17 +102,23 @@ def _model_uses(inspections: list[InspectionOut]) -> list[ModelUseOut]:
     ]
 
 
-def trace_epcis(db: Database, code: str, *, max_depth: int, base_uri: str) -> dict[str, Any]:
+def trace_epcis(
+    db: Database, lines: LineRegistry, code: str, *, max_depth: int, base_uri: str
+) -> dict[str, Any]:
     """``code``'s history as an EPCIS 2.0 document.
 
-    Its trace, and every audit of its inspections kept for audit (the trace carries only each one's newest).
+    Its trace, every audit of its inspections kept for audit (the trace carries only each one's newest),
+    and the holds it is in with their releases of it.
     """
     trace = trace_code(db, code, max_depth=max_depth)
     kept = [i.id for i in trace.inspections if i.audit_sample or i.audit_borderline]
     with db.reader() as session:
         audits = audit_repo.audits_of(session, kept)
         names = actor_names(session, {a.actor for a in audits})
-        return trace_to_epcis(trace, audits=[PassAuditOut.of(a, names) for a in audits], base_uri=base_uri)
+        holds = held_in(session, lines, code)
+        return trace_to_epcis(
+            trace, audits=[PassAuditOut.of(a, names) for a in audits], holds=holds, base_uri=base_uri
+        )
 
 
 def trace_code(db: Database, code: str, *, max_depth: int, lines: LineRegistry | None = None) -> TraceOut:
