@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from api_harness import Api, make_settings
 from fastapi.testclient import TestClient
+from lc_challenge import challenge_lines
 
 from linecheck.serving.api.app import create_app
 from linecheck.serving.api.context import ApiContext
@@ -66,3 +68,31 @@ def any_db_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: 
         return copy_sqlite(sqlite_template, tmp_path / "linecheck.db")
     url = new_postgres_schema(request.getfixturevalue("postgres_database"))
     return url
+
+
+@pytest.fixture(scope="module")
+def qa_lines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped lines; bearing-01 with challenge parts, pv-01 making two products (PV-6x10, PV-6x12)."""
+    folder = challenge_lines(tmp_path_factory.mktemp("lines"))
+    path = folder / "pv-01.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["products"] = [{"id": "PV-6x10"}, {"id": "PV-6x12", "pv": {"cols": 12}}]
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def qa_api(any_db_url: str, qa_lines: Path, tmp_path: Path) -> Iterator[Api]:
+    """The app over :func:`qa_lines` on SQLite and PostgreSQL, with line keys, reviewers (one of bearing-01
+    only) and a viewer."""
+    app = create_app(make_settings(any_db_url, tmp_path, lines_dir=qa_lines))
+    with TestClient(app) as client:
+        db = app.state.context.db
+        keys = {
+            "pv": create_key(db, "line", "pv-01"),
+            "bearing": create_key(db, "line", "bearing-01"),
+            "reviewer": create_key(db, "reviewer", name="qa"),
+            "bearing-reviewer": create_key(db, "reviewer", "bearing-01"),
+            "viewer": create_key(db, "viewer"),
+        }
+        yield Api(client=client, context=app.state.context, keys=keys)

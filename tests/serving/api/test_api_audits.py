@@ -6,51 +6,24 @@ each audit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-import yaml
-from api_harness import Api, make_settings
+from api_harness import Api
 from api_payloads import T0, bearing, later, pv
-from fastapi.testclient import TestClient
-from lc_challenge import MASTER, challenge_lines
+from lc_challenge import MASTER
 
 from linecheck.audit import AUDIT_OUTCOMES, escape_rate
-from linecheck.serving.api.app import create_app
 from linecheck.serving.api.schemas import AuditIn
-from linecheck.serving.store.keys import create_key
 
 PERIOD = {"since": (T0 - timedelta(hours=1)).isoformat(), "until": (T0 + timedelta(days=1)).isoformat()}
 CRACK_BOX = [100.0, 100.0, 140.0, 130.0]
 
 
-@pytest.fixture(scope="module")
-def audit_lines(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped lines; bearing-01 with challenge parts, pv-01 making two products."""
-    folder = challenge_lines(tmp_path_factory.mktemp("lines"))
-    path = folder / "pv-01.yaml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["products"] = [{"id": "PV-6x10"}, {"id": "PV-6x12", "pv": {"cols": 12}}]
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return folder
-
-
 @pytest.fixture
-def api(any_db_url: str, audit_lines: Path, tmp_path: Path) -> Iterator[Api]:
-    app = create_app(make_settings(any_db_url, tmp_path, lines_dir=audit_lines))
-    with TestClient(app) as client:
-        db = app.state.context.db
-        keys = {
-            "pv": create_key(db, "line", "pv-01"),
-            "bearing": create_key(db, "line", "bearing-01"),
-            "reviewer": create_key(db, "reviewer", name="qa"),
-            "bearing-reviewer": create_key(db, "reviewer", "bearing-01"),
-            "viewer": create_key(db, "viewer"),
-        }
-        yield Api(client=client, context=app.state.context, keys=keys)
+def api(qa_api: Api) -> Api:
+    return qa_api
 
 
 def sample(code: str, minutes: float, **overrides: Any) -> dict[str, Any]:

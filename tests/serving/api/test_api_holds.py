@@ -7,47 +7,19 @@ record."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import yaml
-from api_harness import Api, make_settings
+from api_harness import Api
 from api_payloads import pv
-from fastapi.testclient import TestClient
-from lc_challenge import MASTER, RABBIT, challenge_lines, part_inspection
-
-from linecheck.serving.api.app import create_app
-from linecheck.serving.store.keys import create_key
-
-
-@pytest.fixture(scope="module")
-def hold_lines(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped lines; bearing-01 with challenge parts, pv-01 making two products."""
-    folder = challenge_lines(tmp_path_factory.mktemp("lines"))
-    path = folder / "pv-01.yaml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["products"] = [{"id": "PV-6x10"}, {"id": "PV-6x12", "pv": {"cols": 12}}]
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return folder
+from lc_challenge import MASTER, RABBIT, part_inspection
 
 
 @pytest.fixture
-def api(any_db_url: str, hold_lines: Path, tmp_path: Path) -> Iterator[Api]:
-    app = create_app(make_settings(any_db_url, tmp_path, lines_dir=hold_lines))
-    with TestClient(app) as client:
-        db = app.state.context.db
-        keys = {
-            "pv": create_key(db, "line", "pv-01"),
-            "bearing": create_key(db, "line", "bearing-01"),
-            "reviewer": create_key(db, "reviewer", name="qa lead"),
-            "pv-reviewer": create_key(db, "reviewer", "pv-01"),
-            "viewer": create_key(db, "viewer"),
-        }
-        yield Api(client=client, context=app.state.context, keys=keys)
+def api(qa_api: Api) -> Api:
+    return qa_api
 
 
 def ago(minutes: float) -> datetime:
@@ -113,7 +85,7 @@ def test_a_missed_red_rabbit_holds_the_units_made_since_the_line_was_last_known_
     assert response.status_code == 201, response.text
     hold = response.json()
     assert (hold["units"], hold["held"], hold["reinspected"], hold["released_units"]) == (4, 4, 0, 0)
-    assert hold["created_by_name"] == "qa lead" and hold["released"] is None
+    assert hold["created_by_name"] == "qa" and hold["released"] is None
     hold_id = hold["id"]
     assert set(units(api, hold_id)) == {f"BR000000010{n}" for n in range(1, 5)}  # no challenge part
 
@@ -135,7 +107,7 @@ def test_a_missed_red_rabbit_holds_the_units_made_since_the_line_was_last_known_
         json={"code": "BR0000000104", "comment": "x-ray: no crack"},
     )
     assert response.status_code == 201, response.text
-    assert response.json()["code"] == "BR0000000104" and response.json()["created_by_name"] == "qa lead"
+    assert response.json()["code"] == "BR0000000104" and response.json()["created_by_name"] == "qa"
 
     assert units(api, hold_id) == {
         "BR0000000101": "held",
@@ -196,7 +168,7 @@ def test_a_product_hold_holds_that_products_units_only(api: Api) -> None:
         ingest(api, body, who="pv")
     response = place(
         api,
-        "pv-reviewer",
+        "reviewer",
         line_id="pv-01",
         product="PV-6x12",
         since=ago(60).isoformat(),
@@ -232,8 +204,8 @@ def test_each_refusal_names_the_field_and_the_value(api: Api) -> None:
     refused(place(api, **(good | {"cause": "maybe"})), 422, "cause", "maybe")
     assert place(api, "viewer", **good).status_code == 403
     assert place(api, "bearing", **good).status_code == 403
-    scoped = place(api, "pv-reviewer", **good)  # a reviewer of another line
-    assert scoped.status_code == 403 and "line_id='bearing-01'" in scoped.json()["error"]["message"]
+    scoped = place(api, "bearing-reviewer", **(good | {"line_id": "pv-01"}))  # a reviewer of another line
+    assert scoped.status_code == 403 and "line_id='pv-01'" in scoped.json()["error"]["message"]
     assert api.get("/v1/holds/999").status_code == 404
     assert api.get("/v1/holds/0").status_code == 422
     missing = api.post("/v1/holds/999/release", "reviewer", json={"comment": "x"})

@@ -305,19 +305,13 @@ def held_in(session: Session, lines: LineRegistry, code: str) -> list[HoldFact]:
 
 def unit_holds(session: Session, lines: LineRegistry, code: str) -> list[UnitHoldOut]:
     """The holds ``code`` is in, oldest first, and where it stands in each."""
-    holds = _holds_of(session, lines, code)
-    releases = repo.releases_of(session, [h.id for h in holds])
     out = []
-    for hold in holds:
-        mine = releases.get(hold.id, [])
-        whole = next((r for r in mine if r.code is None), None)
-        by_code = {r.code: r for r in mine if r.code == code}
-        unit = repo.HeldUnit(
-            code=code,
-            captured_at=hold.since,
-            reinspected_at=repo.reinspected_after(session, code, hold.created_at),
-        )
-        state, _release = _unit_state(unit, whole, by_code)
+    for hold in held_in(session, lines, code):
+        state: HoldUnitState = "held"
+        if hold.releases:  # its own release, or the whole hold's
+            state = "released"
+        elif repo.reinspected_after(session, code, hold.created_at) is not None:
+            state = "reinspected"
         out.append(
             UnitHoldOut(
                 id=hold.id,
