@@ -95,6 +95,13 @@ def check_trace(figures: dict[str, Any]) -> None:
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
 
 
+def check_holds(figures: dict[str, Any]) -> None:
+    assert figures["errors"] == 0
+    assert figures["hold_units"] == 40  # the store's first hour: 120 codes, every third a bearing
+    assert 0 < figures["grade_held_p50_ms"] <= figures["grade_held_p99_ms"]
+    assert figures["grade_free_p50_ms"] > 0 and figures["grade_p50_ratio"] > 0
+
+
 def check_hot_folder(figures: dict[str, Any]) -> None:
     assert figures["frames"] == 6 and figures["size"] == "320x240"
     settled = figures["per_settle"]["0.3"]
@@ -161,6 +168,7 @@ def check_gpu_cpu(figures: dict[str, Any]) -> None:
             check_api_ingest,
         ),
         ("trace_lookup.py", ["--defects", "2000", "--lookups", "40", "--clients", "2"], check_trace),
+        ("holds.py", ["--defects", "2000", "--hours", "1", "--lookups", "30"], check_holds),
         (
             "hot_folder.py",
             ["--frames", "6", "--size", "320x240", "--rate", "10", "--settle", "0,0.3", "--chunk-ms", "40"],
@@ -183,6 +191,7 @@ def check_gpu_cpu(figures: dict[str, Any]) -> None:
         "pipeline_int8",
         "api_ingest",
         "trace_lookup",
+        "holds",
         "hot_folder",
         "frame_checks",
         "gpu",
@@ -201,6 +210,7 @@ def test_script_smallest_size(script: str, args: list[str], check: Any) -> None:
         ("api_ingest.py", ["--events", "0"], "--events=0"),
         ("api_ingest.py", ["--resend", "1.5"], "--resend=1.5"),
         ("trace_lookup.py", ["--lookups", "0"], "--lookups=0"),
+        ("holds.py", ["--hours", "0"], "--hours=0"),
         ("gpu.py", ["--batches", "8,x"], "--batches='8,x'"),
         ("hot_folder.py", ["--settle", "0,x"], "--settle='0,x'"),
         ("hot_folder.py", ["--size", "64"], "--size='64'"),
