@@ -73,6 +73,11 @@ class VerificationConfig(BaseModel):
 
     every_h: float = Field(8.0, gt=0, le=24 * 31, description="hours a passed verification holds")
     parts: list[ChallengePart] = Field(min_length=1)
+    auto_hold: bool = Field(
+        False,
+        description="when a part is missed, the API holds the units made since the station was last known "
+        "good (or over the last every_h, when it never was), at once",
+    )
 
     @model_validator(mode="after")
     def _codes_once(self) -> VerificationConfig:

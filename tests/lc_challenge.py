@@ -6,13 +6,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 LINES_DIR = Path(__file__).resolve().parents[1] / "configs" / "lines"
 RABBIT, MASTER = "BR9900000001", "BR9900000002"
 
 
-def challenge_lines(folder: Path, *, master: bool = True) -> Path:
+def challenge_lines(folder: Path, *, master: bool = True, auto_hold: bool = False) -> Path:
     """The shipped line YAMLs in ``folder``, bearing-01 with a red rabbit (must fail with a scratch)
-    and, unless ``master=False``, a master part (must pass); 8 h interval."""
+    and, unless ``master=False``, a master part (must pass); 8 h interval; ``auto_hold`` as given."""
     folder.mkdir(parents=True, exist_ok=True)
     parts = f"    - {{code: {RABBIT}, expect: fail, classes: [scratch]}}\n"
     if master:
@@ -20,8 +22,18 @@ def challenge_lines(folder: Path, *, master: bool = True) -> Path:
     for path in LINES_DIR.glob("*.yaml"):
         text = path.read_text(encoding="utf-8")
         if path.stem == "bearing-01":
-            text += "verification:\n  every_h: 8\n  parts:\n" + parts
+            text += f"verification:\n  every_h: 8\n  auto_hold: {str(auto_hold).lower()}\n  parts:\n" + parts
         (folder / path.name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def qa_lines_in(folder: Path, *, auto_hold: bool = False) -> Path:
+    """:func:`challenge_lines`, with pv-01 making two products (PV-6x10, PV-6x12)."""
+    challenge_lines(folder, auto_hold=auto_hold)
+    path = folder / "pv-01.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["products"] = [{"id": "PV-6x10"}, {"id": "PV-6x12", "pv": {"cols": 12}}]
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return folder
 
 

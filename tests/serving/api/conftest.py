@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from api_harness import Api, make_settings
 from fastapi.testclient import TestClient
-from lc_challenge import challenge_lines
+from lc_challenge import qa_lines_in
 
 from linecheck.serving.api.app import create_app
 from linecheck.serving.api.context import ApiContext
@@ -73,12 +72,7 @@ def any_db_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: 
 @pytest.fixture(scope="module")
 def qa_lines(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped lines; bearing-01 with challenge parts, pv-01 making two products (PV-6x10, PV-6x12)."""
-    folder = challenge_lines(tmp_path_factory.mktemp("lines"))
-    path = folder / "pv-01.yaml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["products"] = [{"id": "PV-6x10"}, {"id": "PV-6x12", "pv": {"cols": 12}}]
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return folder
+    return qa_lines_in(tmp_path_factory.mktemp("lines"))
 
 
 @pytest.fixture

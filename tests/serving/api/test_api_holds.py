@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from api_harness import Api
 from api_payloads import pv
-from lc_challenge import MASTER, RABBIT, part_inspection
+from lc_challenge import MASTER, RABBIT, part_inspection, qa_lines_in
+
+
+@pytest.fixture(scope="module")
+def qa_lines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The API tests' lines (conftest), bearing-01 holding the suspect units at once when a part is missed."""
+    return qa_lines_in(tmp_path_factory.mktemp("lines"), auto_hold=True)
 
 
 @pytest.fixture
@@ -67,6 +74,7 @@ def test_a_missed_red_rabbit_holds_the_units_made_since_the_line_was_last_known_
     ingest(api, part_inspection(MASTER, minutes_ago=299, scratch=False))
     for n, minutes in enumerate((240, 180, 120, 60), start=1):
         ingest(api, unit(f"BR000000010{n}", minutes))
+    assert api.get("/v1/holds").json()["items"] == []
     missed = part_inspection(RABBIT, minutes_ago=30, scratch=False) | {"id": "rabbit-missed"}
     ingest(api, missed)  # the red rabbit passed: the station is not error-proof
 
@@ -75,17 +83,16 @@ def test_a_missed_red_rabbit_holds_the_units_made_since_the_line_was_last_known_
     since = datetime.fromisoformat(verification["suspect_since"])
     assert abs(since - ago(300)) < timedelta(minutes=1)  # the rabbit's last catch
 
-    response = place(
-        api,
-        line_id="bearing-01",
-        since=verification["suspect_since"],
-        cause="verification",
-        reason="red rabbit BR9900000001 passed at the face station",
-    )
-    assert response.status_code == 201, response.text
-    hold = response.json()
+    # auto_hold: the API held the units made since then, up to the miss, at once
+    [hold] = api.get("/v1/holds", params={"line_id": "bearing-01"}).json()["items"]
+    assert (hold["cause"], hold["created_by"]) == ("verification", "system:verification")
+    assert datetime.fromisoformat(hold["since"]) == since
+    assert datetime.fromisoformat(hold["until"]) > datetime.fromisoformat(missed["captured_at"])
+    assert "BR9900000001 missed (expected fail scratch, judged pass with no defect)" in hold["reason"]
     assert (hold["units"], hold["held"], hold["reinspected"], hold["released_units"]) == (4, 4, 0, 0)
-    assert hold["created_by_name"] == "qa" and hold["released"] is None
+    assert hold["released"] is None
+    response = api.post("/v1/inspections", "bearing", json=missed)  # the line PC sends it again
+    assert response.status_code == 200 and len(api.get("/v1/holds").json()["items"]) == 1
     hold_id = hold["id"]
     assert set(units(api, hold_id)) == {f"BR000000010{n}" for n in range(1, 5)}  # no challenge part
 
@@ -160,6 +167,20 @@ def test_a_missed_red_rabbit_holds_the_units_made_since_the_line_was_last_known_
         "hold_id",
         hold_id,
     )
+
+
+def test_a_second_miss_holds_only_what_the_first_hold_left_out(api: Api) -> None:
+    ingest(api, part_inspection(RABBIT, minutes_ago=300, scratch=True))
+    ingest(api, unit("BR0000000301", 200))
+    ingest(api, part_inspection(RABBIT, minutes_ago=100, scratch=False) | {"id": "first-miss"})
+    ingest(api, unit("BR0000000302", 50))
+    ingest(api, part_inspection(RABBIT, minutes_ago=20, scratch=False) | {"id": "second-miss"})
+    second, first = api.get("/v1/holds", params={"line_id": "bearing-01"}).json()["items"]  # newest first
+    assert units(api, first["id"]) == {"BR0000000301": "held"}
+    assert units(api, second["id"]) == {"BR0000000302": "held"}
+    assert second["since"] == first["until"]  # back to back: no unit in two holds, none left out
+    assert api.post("/v1/inspections", "bearing", json=unit("BR0000000303", 10)).status_code == 201
+    assert len(api.get("/v1/holds").json()["items"]) == 2  # a unit is no challenge part: no hold
 
 
 def test_a_product_hold_holds_that_products_units_only(api: Api) -> None:

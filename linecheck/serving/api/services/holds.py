@@ -38,6 +38,7 @@ from linecheck.serving.api.schemas import HoldIn, HoldReleaseIn
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.queries import COUNT_CAP
 from linecheck.serving.api.services.verdicts import verdicts_for_codes
+from linecheck.serving.api.services.verification import line_verification
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.keys import KeyInfo
 from linecheck.serving.store.models import Hold, HoldRelease, utcnow
@@ -323,3 +324,53 @@ def unit_holds(session: Session, lines: LineRegistry, code: str) -> list[UnitHol
             )
         )
     return out
+
+
+#: Who places the holds a missed challenge part places (``verification.auto_hold``).
+AUTO_HOLD_ACTOR = "system:verification"
+
+
+def auto_hold(
+    db: Database, lines: LineRegistry, line_id: str, code: str, inspection_id: str
+) -> HoldOut | None:
+    """The hold a just-stored inspection of a challenge part places when it missed (``auto_hold``), or None.
+
+    It covers the units of the line (of the product it is on) from when the station was last known good
+    (the verification's ``suspect_since``; when the part never met its expectation, ``every_h`` before the
+    miss) up to the missed inspection, less what an earlier open hold of the line already covers.
+    """
+    line = lines.get(line_id)
+    config = line.verification if line is not None else None
+    if line is None or config is None or not config.auto_hold or code not in config.codes:
+        return None
+    status = line_verification(db, lines, line_id)
+    missed = next((p for p in status.parts if p.code == code and p.inspection_id == inspection_id), None)
+    if status.state != "failed" or missed is None or missed.met is not False or missed.captured_at is None:
+        return None
+    until = missed.captured_at + timedelta(microseconds=1)  # the miss itself, and every unit before it
+    since = status.suspect_since or missed.captured_at - timedelta(hours=config.every_h)
+    since = max(since, until - MAX_HOLD_PERIOD)
+    with db.writer() as session:
+        flt = repo.HoldFilter(line_id=line_id, state="open")
+        for earlier in repo.list_holds(session, flt, limit=COUNT_CAP, offset=0):
+            if earlier.product == status.product and earlier.since <= since < earlier.until:
+                since = earlier.until  # held already: hold only what comes after
+        if since >= until:
+            return None
+        expected = "pass" if missed.expect == "pass" else " ".join(["fail", *missed.classes])
+        found = ", ".join(missed.found_classes) or "no defect"
+        hold = repo.add_hold(
+            session,
+            line_id=line_id,
+            product=status.product,
+            since=since,
+            until=until,
+            cause="verification",
+            reason=f"challenge part {code} missed (expected {expected}, judged {missed.verdict} with "
+            f"{found}): automatic hold",
+            actor=AUTO_HOLD_ACTOR,
+            at=utcnow(),
+        )
+        session.commit()
+        views = _views(session, lines, [hold])
+        return views[0].out({})

@@ -20,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from linecheck.serving.api.schemas import (
     InspectionBatchIn,
     InspectionIn,
 )
+from linecheck.serving.api.services.holds import auto_hold
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.products import ingest_config
 from linecheck.serving.api.services.records import tz_offset
@@ -50,6 +52,8 @@ from linecheck.serving.store.models import utcnow
 from linecheck.serving.store.repositories import images as image_repo
 from linecheck.serving.store.repositories import inspections as repo
 from linecheck.serving.store.repositories import lines as line_repo
+
+log = logging.getLogger(__name__)
 
 IngestStatus = Literal["created", "duplicate"]
 
@@ -270,6 +274,7 @@ class IngestService:
             repo.insert_defects(session, defect_rows)
             session.commit()
         self._count(items, inserted)
+        self._hold_after_missed_parts([item for _, item, _ in new if item.id in inserted], lines)
         outcomes: list[IngestOutcome] = []
         created: set[str] = set()
         for item in items:
@@ -279,6 +284,22 @@ class IngestService:
             created.add(item.id)
             outcomes.append(IngestOutcome(id=item.id, status=status))
         return outcomes
+
+    def _hold_after_missed_parts(
+        self, stored: Sequence[InspectionIn], lines: Mapping[str, LineConfig]
+    ) -> None:
+        """Hold the suspect units when a stored challenge part missed, on lines with ``auto_hold``."""
+        for item in stored:
+            config = lines[item.line_id].verification
+            if item.code is None or config is None or not config.auto_hold or item.code not in config.codes:
+                continue
+            hold = auto_hold(self._db, self._lines, item.line_id, item.code, item.id)
+            if hold is not None:
+                self._metrics.holds.labels(hold.line_id, hold.cause).inc()
+                log.warning(
+                    "challenge part %s missed on %s: hold %d placed on %d unit(s) made since %s",
+                    item.code, item.line_id, hold.id, hold.units, hold.since.isoformat(),
+                )  # fmt: skip
 
     def _ensure_stations(self, session: Any, pairs: list[tuple[str, str]]) -> None:
         with self._stations_lock:
