@@ -248,6 +248,7 @@ def test_the_kiosk_refreshes_by_itself(browser: Any, demo: tuple[Stack, DemoLike
         ("/review", "body[data-ready='true']"),
         ("/review/unread", "body[data-ready='true']"),
         ("/review/audit?line_id=pv-01", "body[data-ready='true']"),
+        ("/review/holds", "body[data-ready='true']"),
         ("/review/trace?code=RL0000001005", "body[data-ready='true']"),
         ("/review/dashboard?line=pv-01", "body[data-ready='true']"),
         ("/review/kiosk?line=bearing-01", "body[data-ready='true']"),

@@ -1,7 +1,8 @@
-"""The QA pages and their files: the queue, unread codes, pass audit, trace, dashboard, kiosk and certificate.
+"""The QA pages and their files: queue, unread codes, pass audit, holds, trace, dashboard, kiosk, certificate.
 
-Routes: ``/review`` (queue), ``/review/unread``, ``/review/audit`` (pass audit), ``/review/trace``,
-``/review/dashboard``, ``/review/kiosk`` (line-side screen), ``/review/certificate`` (printable).
+Routes: ``/review`` (queue), ``/review/unread``, ``/review/audit`` (pass audit), ``/review/holds``
+(containment of suspect units), ``/review/trace``, ``/review/dashboard``, ``/review/kiosk`` (line-side
+screen), ``/review/certificate`` (printable).
 
 The pages are static HTML, CSS and JavaScript modules shipped inside the package (no build step,
 no CDN: they work offline). They hold no data and need no key to load; the browser calls the API
@@ -52,6 +53,7 @@ PAGES = {
     "/review": "review.html",
     "/review/unread": "unread.html",
     "/review/audit": "audit.html",
+    "/review/holds": "holds.html",
     "/review/trace": "trace.html",
     "/review/dashboard": "dashboard.html",
     "/review/kiosk": "kiosk.html",

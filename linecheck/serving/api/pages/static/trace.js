@@ -1,4 +1,5 @@
-// Trace view: search a code; its unit, grade, genealogy, defect map and timeline.
+// Trace view: search a code; its unit, grade (and whether it may ship: the holds it is in, ON HOLD while one holds
+// it), genealogy, defect map and timeline.
 
 import { ApiError, appUrl, getJson, lines } from "./api.js";
 import {
@@ -32,6 +33,37 @@ function gradeDetail(grade) {
   return el("dl", { class: "facts-list" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
 }
 
+const HOLD_STATE_KIND = { held: "bad", reinspected: "reclassified", released: "ok" };
+
+function holdLink(hold) {
+  return el("a", { href: appUrl(`/review/holds?hold=${encodeURIComponent(hold.id)}`), class: "hold-link",
+    dataset: { holdId: hold.id } }, `hold #${hold.id}`);
+}
+
+/** Whether the unit may ship, and the holds it is in (each: its cause, reason, period and where the unit stands). */
+function shipping(grade) {
+  const holds = grade.holds || [];
+  const mayShip = grade.may_ship !== false;
+  return el("div", { class: "shipping" },
+    el("p", {}, el("span", { id: "may-ship", class: `badge badge-${mayShip ? "ok" : "bad"} may-ship`,
+      dataset: { mayShip: String(mayShip) } }, mayShip ? "may ship" : "may NOT ship")),
+    holds.length
+      ? el("ul", { id: "grade-holds", class: "history" }, holds.map((h) => el("li", { dataset: { holdId: h.id, state: h.state } },
+        holdLink(h), " ", badge(h.state === "reinspected" ? "re-inspected" : h.state, HOLD_STATE_KIND[h.state]),
+        ` ${h.cause}: ${h.reason} `, el("span", { class: "muted" }, `(made ${fmtTime(h.since)} – ${fmtTime(h.until)})`))))
+      : null);
+}
+
+/** A clear banner over the trace while a hold holds the unit (hidden otherwise). */
+function renderHoldAlert(grade) {
+  const alert = $("hold-alert");
+  const held = grade ? (grade.holds || []).filter((h) => h.state === "held") : [];
+  alert.hidden = held.length === 0;
+  alert.dataset.holds = held.map((h) => h.id).join(",");
+  replace(alert, held.length ? [el("strong", { class: "on-hold" }, "ON HOLD"), " — may not ship until it is inspected again or released: ",
+    held.map((h, i) => [i ? "; " : "", holdLink(h), ` (${h.cause}) ${h.reason}`])] : null);
+}
+
 function renderUnit(trace, grade, line) {
   const unit = trace.unit;
   const card = $("unit-card");
@@ -47,18 +79,21 @@ function renderUnit(trace, grade, line) {
         el("dt", {}, "models"), el("dd", {}, trace.model_versions.map((v) => `${v.model_name} v${v.model_version} (${v.inspections})`).join(", ") || "—")));
   }
   const gradeCard = $("grade-card");
+  renderHoldAlert(grade);
   if (!grade) {
     replace(gradeCard, el("p", { class: "muted" }, "no grade (the code was never inspected)"));
     gradeCard.dataset.grade = "";
+    gradeCard.dataset.mayShip = "";
     return;
   }
   gradeCard.dataset.grade = grade.grade;
   gradeCard.dataset.status = grade.status;
+  gradeCard.dataset.mayShip = String(grade.may_ship !== false);
   replace(gradeCard, el("div", { class: "grade-head" },
     el("span", { id: "grade-value", class: `grade grade-${grade.accepted ? "ok" : "bad"}` }, grade.grade),
     statusBadge(grade.status, grade.status_text, "grade-status"),
     el("a", { href: appUrl(`/review/certificate?code=${encodeURIComponent(grade.code)}`), id: "certificate-link", class: "small" },
-      "certificate")), gradeDetail(grade));
+      "certificate")), shipping(grade), gradeDetail(grade));
 }
 
 function linkRow(link, other) {
