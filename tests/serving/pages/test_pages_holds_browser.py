@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from lc_challenge import MASTER, RABBIT, challenge_lines, part_inspection
+from lc_challenge import MASTER, RABBIT, part_inspection, qa_lines_in
 from page_actions import banner, by, css, js, no_script_errors, one, open_page, press
 from review_browser import screenshot, wait_for
 from review_seed import Stack, running_stack
@@ -45,11 +44,7 @@ def _pv(code: str, product: str, minutes_ago: float) -> dict[str, Any]:
 def holds_stack(pages_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The real API: bearing-01 with a red rabbit caught 300 min ago, four units since, the rabbit missed
     30 min ago (its verification failed); pv-01 making two products, a module of each."""
-    lines = challenge_lines(tmp_path_factory.mktemp("hold-lines"))
-    path = lines / "pv-01.yaml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["products"] = [{"id": "PV-6x10"}, {"id": "PV-6x12", "pv": {"cols": 12}}]
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    lines = qa_lines_in(tmp_path_factory.mktemp("hold-lines"))
     directory = tmp_path_factory.mktemp("holds-api")
     with running_stack(pages_sqlite_template, directory, seed_data=False, lines_dir=lines) as stack:
         bearings = [
@@ -291,3 +286,28 @@ def test_a_viewer_sees_a_hold_but_cannot_release_it(browser: Any, holds_stack: S
     assert one(browser, "#hold-detail").find_elements(by().CSS_SELECTOR, "dd[data-fact='released']") == []
     screenshot(browser, "holds-viewer-forbidden")
     no_script_errors(browser, allow=("status of 403",))
+
+
+def test_the_dashboard_counts_the_units_held_on_the_line(browser: Any, holds_stack: Stack) -> None:
+    stack = holds_stack
+    hold = place(
+        stack,
+        line_id="bearing-01",
+        since=stack.get("/v1/lines/bearing-01/verification")["suspect_since"],
+        cause="verification",
+        reason="dashboard check",
+    )
+    open_holds = stack.get("/v1/holds", line_id="bearing-01")["items"]
+    held = sum(h["held"] for h in open_holds)
+    assert hold["held"] > 0 and held >= hold["held"]
+    open_page(browser, stack, "/review/dashboard?line=bearing-01", who="viewer")
+    tile = wait_for(browser, lambda b: b.find_elements("id", "kpi-holds"), "the holds tile")[0]
+    assert tile.find_element("class name", "tile-value").text == f"{held} held"
+    assert tile.get_attribute("data-held") == str(held)
+    note = tile.find_element("class name", "tile-note").text
+    assert note.startswith(f"{len(open_holds)} open hold")
+    link = tile.find_element("tag name", "a")
+    assert link.get_attribute("href").endswith("/review/holds?line_id=bearing-01")
+    verification = one(browser, "#kpi-verification").find_element("class name", "tile-note").text
+    assert "suspect since" in verification  # the failed verification says since when
+    no_script_errors(browser)

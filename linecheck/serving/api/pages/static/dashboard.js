@@ -29,7 +29,7 @@ function tile(id, label, value, note) {
 }
 
 /** The tiles come from the API's period totals: each unit counted once, by its grade after review. */
-function renderTiles(stats, models, line, verification, audits) {
+function renderTiles(stats, models, line, verification, audits, holds) {
   const t = stats.totals;
   const by = t.units_by_status;
   const latest = models.latest;
@@ -47,16 +47,34 @@ function renderTiles(stats, models, line, verification, audits) {
     tile("kpi-model", "model in use", latest ? `${latest.model_name} v${latest.model_version}` : "—",
       latest ? `last frame ${fmtTime(latest.captured_at)}; configured ${configured}` : `configured ${configured}`),
     verification ? verificationTile(verification) : null,
-    audits ? escapeTile(audits) : null);
+    audits ? escapeTile(audits) : null,
+    holds ? holdsTile(line.id, holds) : null);
   $("kpi-model").dataset.version = latest ? latest.model_version : "";
   $("kpi-fail-rate").dataset.rate = t.fail_rate === null ? "" : String(t.fail_rate);
   $("kpi-throughput").dataset.framesPerHour = t.frames_per_hour === null ? "" : String(t.frames_per_hour);
 }
 
+/** The line's open holds (containment): the units they still hold, linked to the Holds page. */
+function holdsTile(lineId, page) {
+  const held = page.items.reduce((sum, h) => sum + h.held, 0);
+  const count = page.total_exact ? String(page.total) : `${page.total}+`;
+  const note = page.total
+    ? `${count} open hold${page.total === 1 ? "" : "s"} · ${page.items.reduce((s, h) => s + h.reinspected, 0)} re-inspected · `
+    : "no open hold · ";
+  const box = el("div", { class: "tile", id: "kpi-holds" }, el("div", { class: "tile-label" }, "holds"),
+    el("div", { class: "tile-value" }, `${held} held`),
+    el("div", { class: "tile-note muted" }, note,
+      el("a", { href: appUrl(`/review/holds?line_id=${encodeURIComponent(lineId)}`) }, "holds")));
+  box.dataset.held = String(held);
+  if (held) box.classList.add("tile-failed");
+  return box;
+}
+
 /** The line's error-proofing verification (its challenge parts), when its YAML lists any. */
 function verificationTile(v) {
   const value = { verified: "verified", due: "due", failed: "FAILED" }[v.state];
-  const note = v.state === "verified" ? `until ${fmtTime(v.due_at)} (every ${v.every_h} h)` : v.problem;
+  const suspect = v.state === "failed" && v.suspect_since ? `; suspect since ${fmtTime(v.suspect_since)}` : "";
+  const note = v.state === "verified" ? `until ${fmtTime(v.due_at)} (every ${v.every_h} h)` : v.problem + suspect;
   const box = tile("kpi-verification", "error-proofing", value, note);
   box.dataset.state = v.state;
   box.classList.add(`tile-${v.state}`);
@@ -183,15 +201,16 @@ async function load() {
   try {
     const verificationPath = `/v1/lines/${encodeURIComponent(lineId)}/verification`;
     const audited = line.config.audit && (line.config.audit.pass_sample > 0 || line.config.audit.borderline > 0);
-    const [stats, models, reviewers, verification, audits] = await Promise.all([
+    const [stats, models, reviewers, verification, audits, holds] = await Promise.all([
       getJson(statsPath, range), modelsInUse(lineId), getJson("/v1/review/stats", range),
       line.config.verification ? getJson(verificationPath) : null,
       audited ? getJson(`/v1/lines/${encodeURIComponent(lineId)}/audit`, range) : null,
+      getJson("/v1/holds", { line_id: lineId, state: "open", limit: 500 }),
     ]);
     const groups = subgroup === "hour" ? await getJson(statsPath, { ...range, bucket: "hour" }) : stats;
     if (token !== loads) return;
     $("line-title").textContent = `${line.name || line.id} (${line.kind})`;
-    renderTiles(stats, models, line, verification, audits);
+    renderTiles(stats, models, line, verification, audits, holds);
     drawShiftChart($("chart"), stats.shifts, line.config.classes);
     $("pchart-subgroup").textContent = subgroup === "hour" ? "per hour" : "per shift";
     drawPChart($("pchart"), groups.shifts);
