@@ -68,3 +68,25 @@ class HoldUnitPageOut(PageOut):
 
     hold_id: int
     items: list[HoldUnitOut]
+
+
+class HoldContainerOut(_Out):
+    """A code holding still-held units of a hold: a box or pallet they were packed in, a module made of them.
+
+    Its relation and depth are those of the first link found to it.
+    """
+
+    code: str
+    relation: str = Field(description="how it came to hold them: contains, packed_in or made_from")
+    depth: int = Field(description="1: a held unit's own parent; 2: that parent's parent; ...")
+    held_units: int = Field(description="still-held units of the hold inside it (directly or deeper)")
+    examples: list[str] = Field(description="up to five of those units")
+
+
+class HoldContainersOut(_Out):
+    """Where a hold's still-held units went: the containers to pull back, most held units first."""
+
+    hold_id: int
+    held_units: int = Field(description="units of the hold still held")
+    packed: int = Field(description="of those, how many are inside at least one container")
+    items: list[HoldContainerOut]

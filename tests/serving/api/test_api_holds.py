@@ -183,6 +183,34 @@ def test_a_second_miss_holds_only_what_the_first_hold_left_out(api: Api) -> None
     assert len(api.get("/v1/holds").json()["items"]) == 2  # a unit is no challenge part: no hold
 
 
+def test_the_containers_of_the_held_units_are_what_to_pull_back(api: Api) -> None:
+    for n, minutes in enumerate((50, 40, 30, 20, 10), start=1):
+        ingest(api, unit(f"BR000000040{n}", minutes))
+    links = [
+        ("BOX-1", "BR0000000401"), ("BOX-1", "BR0000000402"), ("PALLET-1", "BOX-1"),
+        ("BOX-2", "BR0000000403"), ("BOX-2", "BR0000000405"),
+    ]  # fmt: skip
+    for parent, child in links:
+        link = {"parent": parent, "child": child, "relation": "packed_in", "at": ago(5).isoformat()}
+        assert api.post("/v1/genealogy", "reviewer", json=link).status_code == 201
+    hold = place(api, line_id="bearing-01", since=ago(60).isoformat(), cause="escape", reason="escape").json()
+    assert hold["units"] == 5
+    time.sleep(0.01)
+    ingest(api, unit("BR0000000405", -1))  # sorted: re-inspected, no longer held
+
+    response = api.get(f"/v1/holds/{hold['id']}/containers")
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert (found["held_units"], found["packed"]) == (4, 3)  # 404 lies loose
+    assert [(c["code"], c["depth"], c["held_units"], c["examples"]) for c in found["items"]] == [
+        ("BOX-1", 1, 2, ["BR0000000401", "BR0000000402"]),
+        ("PALLET-1", 2, 2, ["BR0000000401", "BR0000000402"]),
+        ("BOX-2", 1, 1, ["BR0000000403"]),
+    ]
+    assert {c["relation"] for c in found["items"]} == {"packed_in"}
+    assert api.get("/v1/holds/999/containers").status_code == 404
+
+
 def test_a_product_hold_holds_that_products_units_only(api: Api) -> None:
     for code, product, minutes in (("PV000000000501", "PV-6x10", 50), ("PV000000000502", "PV-6x12", 40)):
         body = pv(code, captured_at=ago(minutes).isoformat(), product=product)

@@ -311,3 +311,31 @@ def test_the_dashboard_counts_the_units_held_on_the_line(browser: Any, holds_sta
     verification = one(browser, "#kpi-verification").find_element("class name", "tile-note").text
     assert "suspect since" in verification  # the failed verification says since when
     no_script_errors(browser)
+
+
+def test_a_hold_names_the_boxes_its_held_units_were_packed_in(browser: Any, holds_stack: Stack) -> None:
+    stack = holds_stack
+    first, second = sorted(SUSPECT)[:2]
+    for child in (first, second):
+        link = {"parent": "BOX-HOLD-7", "child": child, "relation": "packed_in"}
+        assert stack.post("/v1/genealogy", "reviewer", json=link).status_code == 201
+    hold = place(
+        stack,
+        line_id="bearing-01",
+        since=stack.get("/v1/lines/bearing-01/verification")["suspect_since"],
+        cause="escape",
+        reason="boxes check",
+    )
+    open_page(browser, stack, f"/review/holds?hold={hold['id']}", who="viewer")
+    wait_for(
+        browser,
+        lambda b: one(b, "#hold-containers").get_attribute("data-hold-id") == str(hold["id"]),
+        "the containers of the hold's held units",
+    )
+    links = {
+        a.get_attribute("data-code"): a.get_attribute("data-held")
+        for a in one(browser, "#hold-containers").find_elements(by().CSS_SELECTOR, "a.container-link")
+    }
+    assert links == {"BOX-HOLD-7": "2"}
+    assert f"2 of {hold['held']} held units" in one(browser, "#hold-containers").text
+    no_script_errors(browser)

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from linecheck.serving.api.deps import ContextDep, ReaderKeyDep, ReviewerKeyDep
-from linecheck.serving.api.hold_responses import HoldOut, HoldPageOut, HoldReleaseOut, HoldUnitPageOut
+from linecheck.serving.api.hold_responses import (
+    HoldContainersOut,
+    HoldOut,
+    HoldPageOut,
+    HoldReleaseOut,
+    HoldUnitPageOut,
+)
 from linecheck.serving.api.responses import HoldUnitState
 from linecheck.serving.api.schemas import ROW_ID_MAX, HoldCause, HoldIn, HoldReleaseIn, LineIdQuery, Offset
 from linecheck.serving.api.services import holds as service
@@ -71,6 +77,16 @@ def get_hold_units(
 ) -> HoldUnitPageOut:
     """A hold's units, newest first: where each stands, and whether it may ship (its grade and the hold)."""
     return service.hold_units(context.db, context.lines, hold_id, state=state, limit=limit, offset=offset)
+
+
+@router.get("/{hold_id}/containers", response_model=HoldContainersOut)
+def get_hold_containers(hold_id: HoldIdPath, _key: ReaderKeyDep, context: ContextDep) -> HoldContainersOut:
+    """Where the hold's still-held units went: what to pull back and sort.
+
+    The boxes, pallets and products holding them (genealogy up, every relation, 4 levels), most held units
+    first, each with up to five of them.
+    """
+    return service.hold_containers(context.db, context.lines, hold_id)
 
 
 @router.post("/{hold_id}/release", response_model=HoldReleaseOut, status_code=201)

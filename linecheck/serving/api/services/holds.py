@@ -27,6 +27,8 @@ from linecheck.errors import InvalidFieldError, NotFoundError, StateConflictErro
 from linecheck.serving.api.auth import require_line
 from linecheck.serving.api.epcis import HoldFact
 from linecheck.serving.api.hold_responses import (
+    HoldContainerOut,
+    HoldContainersOut,
     HoldOut,
     HoldPageOut,
     HoldReleaseOut,
@@ -42,6 +44,7 @@ from linecheck.serving.api.services.verification import line_verification
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.keys import KeyInfo
 from linecheck.serving.store.models import Hold, HoldRelease, utcnow
+from linecheck.serving.store.repositories import genealogy as genealogy_repo
 from linecheck.serving.store.repositories import holds as repo
 from linecheck.serving.store.repositories.actors import actor_names
 
@@ -243,6 +246,51 @@ def hold_units(
             limit=limit,
             offset=offset,
         )
+
+
+#: How far up the genealogy the containers of a hold's units are followed (box, pallet, shipment).
+CONTAINER_DEPTH = 4
+_IN_CHUNK = 900
+
+
+def hold_containers(db: Database, lines: LineRegistry, hold_id: int) -> HoldContainersOut:
+    """The codes that hold a hold's still-held units, most held units first.
+
+    Genealogy is followed up, every relation: a box they were packed in, a pallet holding that box, a
+    module made from them. Suspect units that left the line are not where the line is: these are what to
+    pull back and sort.
+    """
+    with db.reader() as session:
+        [view] = _views(session, lines, [_require_hold(session, hold_id)])
+        held = [u.code for u in view.units if view.states[u.code][0] == "held"]
+        inside: dict[str, set[str]] = {}
+        first: dict[str, tuple[str, int]] = {}  # container -> (relation, depth) of the link that found it
+        current: dict[str, set[str]] = {code: {code} for code in held}
+        for depth in range(1, CONTAINER_DEPTH + 1):
+            reached: dict[str, set[str]] = {}
+            codes = list(current)
+            for start in range(0, len(codes), _IN_CHUNK):
+                for link in genealogy_repo.parents_of(session, codes[start : start + _IN_CHUNK]):
+                    reached.setdefault(link.parent_code, set()).update(current[link.child_code])
+                    first.setdefault(link.parent_code, (link.relation, depth))
+            for code, units in reached.items():
+                inside.setdefault(code, set()).update(units)
+            current = reached
+            if not current:
+                break
+    packed = set[str]().union(*inside.values())
+    items = [
+        HoldContainerOut(
+            code=code,
+            relation=first[code][0],
+            depth=first[code][1],
+            held_units=len(units),
+            examples=sorted(units)[:5],
+        )
+        for code, units in inside.items()
+    ]
+    items.sort(key=lambda c: (-c.held_units, c.depth, c.code))
+    return HoldContainersOut(hold_id=hold_id, held_units=len(held), packed=len(packed), items=items)
 
 
 def release(

@@ -194,6 +194,34 @@ function unitRow(unit) {
       : ""));
 }
 
+/** Where the still-held units went (boxes, pallets, products made of them): what to pull back and sort. */
+async function loadContainers(hold) {
+  const box = $("hold-containers");
+  box.dataset.holdId = "";
+  if (!hold.held) {
+    box.hidden = true;
+    return;
+  }
+  try {
+    const found = await getJson(`/v1/holds/${encodeURIComponent(hold.id)}/containers`);
+    if (view.hold !== hold) return;
+    const shown = found.items.slice(0, 20);
+    replace(box, el("strong", {}, "Pull back: "),
+      found.items.length
+        ? shown.map((c, i) => [i ? " · " : "",
+          el("a", { href: appUrl(`/review/trace?code=${encodeURIComponent(c.code)}`), class: "container-link",
+            dataset: { code: c.code, held: c.held_units } }, c.code),
+          ` (${c.held_units} held, ${c.relation.replace("_", " ")})`])
+        : "none of the held units is packed or built into anything yet",
+      found.items.length > shown.length ? ` · and ${found.items.length - shown.length} more` : "",
+      el("span", { class: "muted" }, ` — ${found.packed} of ${found.held_units} held units are inside one`));
+    box.hidden = false;
+    box.dataset.holdId = String(hold.id);
+  } catch (exc) {
+    showError(exc);
+  }
+}
+
 async function loadUnits() {
   const hold = view.hold;
   if (!hold) return;
@@ -206,6 +234,7 @@ async function loadUnits() {
       ? `showing ${page.items.length} of ${page.total}` : `${page.total}`;
     $("unit-empty").hidden = page.items.length > 0;
     $("hold-detail").dataset.unitsOf = `${hold.id}:${state}`;
+    await loadContainers(hold);
   } catch (exc) {
     showError(exc);
   }
