@@ -31,6 +31,7 @@ from linecheck.serving.api.routes import (
     inspections,
     lines,
     me,
+    msa,
     review,
     trace,
     units,
@@ -105,7 +106,20 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.root_path:  # behind a reverse proxy under a path
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
-    for module in (inspections, images, trace, review, audits, holds, units, lines, genealogy, events, me):
+    for module in (
+        inspections,
+        images,
+        trace,
+        review,
+        audits,
+        holds,
+        msa,
+        units,
+        lines,
+        genealogy,
+        events,
+        me,
+    ):
         app.include_router(module.router)
     app.include_router(pages_router)  # the QA review pages at /review
 

@@ -60,6 +60,7 @@ __all__ = [
     "LineIdPath",
     "LineIdQuery",
     "MergeIn",
+    "MsaStudyIn",
     "Offset",
     "ProcessEventIn",
     "ProductQuery",
@@ -239,3 +240,27 @@ class HoldReleaseIn(_Body):
 
     code: str | None = Field(None, pattern=CODE_PATTERN, description="the unit to release (unset: the hold)")
     comment: Reason = Field(description="why it may ship (a sorting result, an engineering decision)")
+
+
+class ReferencePartIn(_Body):
+    """A reference part of an attribute study: its code and its true state."""
+
+    code: str = Field(pattern=CODE_PATTERN)
+    expect: Literal["pass", "fail"] = Field(description="pass: a good part; fail: a part with a known defect")
+
+
+class MsaStudyIn(_Body):
+    """An attribute study: reference parts run through a line's station in a period."""
+
+    line_id: LineId
+    since: Timestamp = Field(description="the study's first trial (inspections from then on)")
+    until: Timestamp | None = Field(None, description="after its last trial (excluded); default: now")
+    parts: list[ReferencePartIn] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _codes_once(self) -> Self:
+        codes = [p.code for p in self.parts]
+        twice = sorted({c for c in codes if codes.count(c) > 1})
+        if twice:
+            raise ValueError(f"parts: code(s) {twice} listed more than once")
+        return self
