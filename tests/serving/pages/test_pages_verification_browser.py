@@ -56,6 +56,11 @@ def test_the_dashboard_shows_the_verification_and_a_missed_red_rabbit(browser: A
     assert tile.find_element("css selector", ".tile-value").text == "FAILED"
     assert f"challenge part {RABBIT} was judged pass, expected fail with scratch" in tile.text
     assert one(browser, "#kpi-units .tile-value").text == "0"  # challenge parts are not production
+    msa = one(browser, "#kpi-msa")  # the parts as a gauge study: 3 decisions, 2 right, 1 miss in 2
+    verdict = stack.get("/v1/lines/bearing-01/msa")["verdict"]
+    assert msa.get_attribute("data-verdict") == verdict == "insufficient"  # the master part ran once
+    assert msa.find_element("css selector", ".tile-value").text == "66.7 %"
+    assert "1 miss in 2" in msa.text and "0 false alarms in 1" in msa.text
     screenshot(browser, "dashboard-verification-failed")
     assert _tile(browser, stack, "pv-01") is None  # a line without challenge parts has no such tile
     no_script_errors(browser)

@@ -29,7 +29,7 @@ function tile(id, label, value, note) {
 }
 
 /** The tiles come from the API's period totals: each unit counted once, by its grade after review. */
-function renderTiles(stats, models, line, verification, audits, holds) {
+function renderTiles(stats, models, line, verification, audits, holds, msa) {
   const t = stats.totals;
   const by = t.units_by_status;
   const latest = models.latest;
@@ -47,11 +47,29 @@ function renderTiles(stats, models, line, verification, audits, holds) {
     tile("kpi-model", "model in use", latest ? `${latest.model_name} v${latest.model_version}` : "—",
       latest ? `last frame ${fmtTime(latest.captured_at)}; configured ${configured}` : `configured ${configured}`),
     verification ? verificationTile(verification) : null,
+    msa ? msaTile(msa) : null,
     audits ? escapeTile(audits) : null,
     holds ? holdsTile(line.id, holds) : null);
   $("kpi-model").dataset.version = latest ? latest.model_version : "";
   $("kpi-fail-rate").dataset.rate = t.fail_rate === null ? "" : String(t.fail_rate);
   $("kpi-throughput").dataset.framesPerHour = t.frames_per_hour === null ? "" : String(t.frames_per_hour);
+}
+
+/**
+ * The station as an attribute gauge over its challenge parts (GET /v1/lines/{id}/msa, the last 30 days):
+ * AIAG's verdict, the effectiveness, and the misses with the upper end of their 95 % interval.
+ */
+function msaTile(m) {
+  const value = m.effectiveness === null ? "—" : `${pct(m.effectiveness)} %`;
+  const misses = m.misses.of ? `${m.misses.count} miss${m.misses.count === 1 ? "" : "es"} in ${m.misses.of} (≤ ${pct(m.misses.high)} %)` : "no bad part run";
+  const alarms = m.false_alarms.of ? `${m.false_alarms.count} false alarm${m.false_alarms.count === 1 ? "" : "s"} in ${m.false_alarms.of}` : "no good part run";
+  const box = el("div", { class: "tile", id: "kpi-msa" }, el("div", { class: "tile-label" }, "gauge (MSA, 30 days)"),
+    el("div", { class: "tile-value" }, value),
+    el("div", { class: "tile-note muted" }, `${m.verdict} · ${misses} · ${alarms}`));
+  box.dataset.verdict = m.verdict;
+  if (m.verdict === "unacceptable") box.classList.add("tile-failed");
+  box.title = m.problems.join("; ");
+  return box;
 }
 
 /** The line's open holds (containment): the units they still hold, linked to the Holds page. */
@@ -201,16 +219,17 @@ async function load() {
   try {
     const verificationPath = `/v1/lines/${encodeURIComponent(lineId)}/verification`;
     const audited = line.config.audit && (line.config.audit.pass_sample > 0 || line.config.audit.borderline > 0);
-    const [stats, models, reviewers, verification, audits, holds] = await Promise.all([
+    const [stats, models, reviewers, verification, audits, holds, msa] = await Promise.all([
       getJson(statsPath, range), modelsInUse(lineId), getJson("/v1/review/stats", range),
       line.config.verification ? getJson(verificationPath) : null,
       audited ? getJson(`/v1/lines/${encodeURIComponent(lineId)}/audit`, range) : null,
       getJson("/v1/holds", { line_id: lineId, state: "open", limit: 500 }),
+      line.config.verification ? getJson(`/v1/lines/${encodeURIComponent(lineId)}/msa`) : null,
     ]);
     const groups = subgroup === "hour" ? await getJson(statsPath, { ...range, bucket: "hour" }) : stats;
     if (token !== loads) return;
     $("line-title").textContent = `${line.name || line.id} (${line.kind})`;
-    renderTiles(stats, models, line, verification, audits, holds);
+    renderTiles(stats, models, line, verification, audits, holds, msa);
     drawShiftChart($("chart"), stats.shifts, line.config.classes);
     $("pchart-subgroup").textContent = subgroup === "hour" ? "per hour" : "per shift";
     drawPChart($("pchart"), groups.shifts);
