@@ -7,7 +7,7 @@ period, decided as the machine decided it (its verdict; a reviewer's later decis
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from linecheck.audit import EscapeRate
 from linecheck.errors import InvalidFieldError, NotFoundError
@@ -15,6 +15,7 @@ from linecheck.msa import Expect, attribute_study, trials_of
 from linecheck.serving.api.msa_responses import MsaOut, MsaPartOut, RateOut
 from linecheck.serving.api.schemas import MsaStudyIn
 from linecheck.serving.api.services.lines import LineRegistry
+from linecheck.serving.api.services.stats import check_period
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.repositories import inspections as repo
 
@@ -24,13 +25,7 @@ MAX_PERIOD = timedelta(days=366)
 
 
 def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    until = until or datetime.now(UTC)
-    since = since or until - DEFAULT_PERIOD
-    if since >= until:
-        raise InvalidFieldError("since", since.isoformat(), f"must be before until={until.isoformat()}")
-    if until - since > MAX_PERIOD:
-        raise InvalidFieldError("since", since.isoformat(), f"period longer than {MAX_PERIOD.days} days")
-    return since, until
+    return check_period(since, until, default=DEFAULT_PERIOD, longest=MAX_PERIOD)
 
 
 def _rate(found: EscapeRate) -> RateOut:

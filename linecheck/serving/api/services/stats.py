@@ -18,14 +18,20 @@ from linecheck.serving.store.repositories.units import codes_in_window
 MAX_PERIOD = timedelta(days=31)
 
 
-def check_period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+def check_period(
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    default: timedelta = timedelta(hours=24),
+    longest: timedelta = MAX_PERIOD,
+) -> tuple[datetime, datetime]:
     """[since, until) of a statistics query or export (default: the last 24 h), at most 31 days."""
     until = until or datetime.now(UTC)
-    since = since or until - timedelta(hours=24)
+    since = since or until - default
     if since >= until:
         raise InvalidFieldError("since", since.isoformat(), f"must be before until={until.isoformat()}")
-    if until - since > MAX_PERIOD:
-        raise InvalidFieldError("since", since.isoformat(), f"period longer than {MAX_PERIOD.days} days")
+    if until - since > longest:
+        raise InvalidFieldError("since", since.isoformat(), f"period longer than {longest.days} days")
     return since, until
 
 
