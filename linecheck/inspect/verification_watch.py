@@ -97,6 +97,7 @@ class VerificationWatch(Worker):
                     "due_at": answer.get("due_at"),
                     "verified_at": answer.get("verified_at"),
                     "problem": answer.get("problem"),
+                    "suspect_since": answer.get("suspect_since"),
                     "checked_at": checked_at,
                 },
             )
@@ -113,6 +114,8 @@ class VerificationWatch(Worker):
         if state["state"] != before.get("state"):
             level = logging.INFO if state["state"] == "verified" else logging.WARNING
             why = state.get("problem") or state.get("error") or f"until {state.get('due_at')}"
+            if state.get("suspect_since"):
+                why += f"; the units made since {state['suspect_since']} are suspect: hold them"
             log.log(level, "line %s: error-proofing verification %s: %s", line_id, state["state"], why)
 
     def snapshot(self, line_id: str) -> dict[str, Any] | None:

@@ -119,10 +119,9 @@ def test_the_line_pc_shows_the_apis_verification_to_the_operator_and_the_plc(
         _post(api, RABBIT, minutes_ago=1, scratch=False)  # the red rabbit passed
         assert wait_until(lambda: state() == "failed") and gauge() == -1.0
         assert wait_until(lambda: plc() == ("failed", False))
-        assert (
-            "was judged pass, expected fail with scratch"
-            in svc.status()["lines"][line.id]["verification"]["problem"]
-        )
+        failed = svc.status()["lines"][line.id]["verification"]
+        assert "was judged pass, expected fail with scratch" in failed["problem"]
+        assert failed["suspect_since"] == api_verification(api)["suspect_since"] is not None  # the last catch
         api.stop()  # the API gone: not known, the last answer kept beside the reason
         assert wait_until(lambda: state() == "unknown")
         answer = svc.status()["lines"][line.id]["verification"]
@@ -147,3 +146,14 @@ def _post(api: LiveApi, code: str, *, minutes_ago: float, scratch: bool) -> None
         timeout=10,
     )
     assert response.status_code == 201, response.text
+
+
+def api_verification(api: LiveApi, line_id: str = "bearing-01") -> dict[str, object]:
+    """What the API answers of the line's verification (a viewer's read)."""
+    response = httpx.get(
+        f"{api.url}/v1/lines/{line_id}/verification",
+        headers={"Authorization": f"Bearer {api.viewer_key}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
