@@ -33,6 +33,7 @@ from linecheck.serving.api.routes import (
     me,
     msa,
     review,
+    shipping,
     trace,
     units,
 )
@@ -114,6 +115,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         audits,
         holds,
         msa,
+        shipping,
         units,
         lines,
         genealogy,

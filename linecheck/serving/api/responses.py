@@ -392,6 +392,28 @@ class UnitHoldOut(_Out):
     state: HoldUnitState
 
 
+class ShippingBlockerOut(_Out):
+    """A unit that keeps its code (or the box, pallet it is in) from shipping."""
+
+    code: str
+    reason: Literal["failed", "not_inspected", "held"]
+    status: UnitStatusOut = Field(description="the unit's status after review")
+    hold_ids: list[int] = Field(default_factory=list, description="held: the holds that hold it")
+
+
+class ShippingOut(_Out):
+    """May a code ship: a unit, or a container and every inspected unit inside it."""
+
+    code: str
+    may_ship: bool
+    units: int = Field(description="inspected units checked: the code itself, or those inside it")
+    containers: int = Field(
+        description="codes inside it (and itself) that are no inspected unit: boxes, pallets"
+    )
+    blocked: int = Field(description="units that may not ship")
+    blockers: list[ShippingBlockerOut] = Field(description="those units (the first 200)")
+
+
 class GradeOut(_Out):
     """The authoritative grade of a unit (textile four-point, PV A/B/C, bearing verdict), after review.
 

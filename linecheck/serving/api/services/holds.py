@@ -19,6 +19,7 @@ released by review) and held by none. The lines' challenge parts are never held:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -71,15 +72,26 @@ def _release_out(release: HoldRelease, names: dict[str, str]) -> HoldReleaseOut:
     )
 
 
+def unit_state(
+    release: HoldRelease | None, newest_capture: datetime | None, placed_at: datetime
+) -> HoldUnitState:
+    """Where a unit stands in a hold: the one rule of every path here.
+
+    Released (its own release or the whole hold's), re-inspected (an inspection of it captured after the
+    hold was placed), else held.
+    """
+    if release is not None:
+        return "released"
+    if newest_capture is not None and newest_capture > placed_at:
+        return "reinspected"
+    return "held"
+
+
 def _unit_state(
-    unit: repo.HeldUnit, whole: HoldRelease | None, by_code: dict[str, HoldRelease]
+    hold: Hold, unit: repo.HeldUnit, whole: HoldRelease | None, by_code: dict[str, HoldRelease]
 ) -> tuple[HoldUnitState, HoldRelease | None]:
     release = by_code.get(unit.code) or whole
-    if release is not None:
-        return "released", release
-    if unit.reinspected_at is not None:
-        return "reinspected", None
-    return "held", None
+    return unit_state(release, unit.reinspected_at, hold.created_at), release
 
 
 class _HoldView:
@@ -93,7 +105,7 @@ class _HoldView:
         self.whole = next((r for r in self.releases if r.code is None), None)
         self.by_code = {r.code: r for r in self.releases if r.code is not None}
         self.units = repo.hold_units(session, hold, exclude_codes=_challenge_codes(lines, hold.line_id))
-        self.states = {u.code: _unit_state(u, self.whole, self.by_code) for u in self.units}
+        self.states = {u.code: _unit_state(hold, u, self.whole, self.by_code) for u in self.units}
 
     def out(self, names: dict[str, str]) -> HoldOut:
         hold = self.hold
@@ -326,52 +338,68 @@ def _of_product(hold: Hold) -> str:
     return f" as product {hold.product}" if hold.product is not None else ""
 
 
-def _holds_of(session: Session, lines: LineRegistry, code: str) -> list[Hold]:
-    return [h for h in repo.holds_of_code(session, code) if code not in _challenge_codes(lines, h.line_id)]
+@dataclass(frozen=True, slots=True)
+class _CodeInHold:
+    hold: Hold
+    code: str
+    state: HoldUnitState
+    #: The releases that concern the code: its own and the whole hold's.
+    releases: tuple[HoldRelease, ...]
+
+
+def _codes_in_holds(session: Session, lines: LineRegistry, codes: Sequence[str]) -> list[_CodeInHold]:
+    """Every hold each of ``codes`` is in (challenge parts never), and where the code stands.
+
+    A few queries for any number of codes.
+    """
+    pairs = [
+        (hold, code)
+        for hold, code in repo.holds_of_codes(session, codes)
+        if code not in _challenge_codes(lines, hold.line_id)
+    ]
+    releases = repo.releases_of(session, sorted({hold.id for hold, _ in pairs}))
+    newest = repo.newest_captures(session, [code for _, code in pairs])
+    found = []
+    for hold, code in pairs:
+        mine = tuple(r for r in releases.get(hold.id, []) if r.code in (None, code))
+        state = unit_state(mine[0] if mine else None, newest.get(code), hold.created_at)
+        found.append(_CodeInHold(hold=hold, code=code, state=state, releases=mine))
+    return found
 
 
 def held_in(session: Session, lines: LineRegistry, code: str) -> list[HoldFact]:
     """The holds ``code`` is in, with the releases of it (its own and the whole hold's), for EPCIS."""
-    holds = _holds_of(session, lines, code)
-    releases = repo.releases_of(session, [h.id for h in holds])
-    mine = [r for rows in releases.values() for r in rows if r.code in (None, code)]
-    names = actor_names(session, {r.created_by for r in mine})
+    found = _codes_in_holds(session, lines, [code])
+    names = actor_names(session, {r.created_by for f in found for r in f.releases})
     return [
         HoldFact(
-            id=h.id,
-            line_id=h.line_id,
-            cause=h.cause,
-            reason=h.reason,
-            since=h.since,
-            until=h.until,
-            created_by=h.created_by,
-            created_at=h.created_at,
-            releases=tuple(_release_out(r, names) for r in mine if r.hold_id == h.id),
+            id=f.hold.id,
+            line_id=f.hold.line_id,
+            cause=f.hold.cause,
+            reason=f.hold.reason,
+            since=f.hold.since,
+            until=f.hold.until,
+            created_by=f.hold.created_by,
+            created_at=f.hold.created_at,
+            releases=tuple(_release_out(r, names) for r in f.releases),
         )
-        for h in holds
+        for f in found
     ]
 
 
 def unit_holds(session: Session, lines: LineRegistry, code: str) -> list[UnitHoldOut]:
     """The holds ``code`` is in, oldest first, and where it stands in each."""
-    out = []
-    for hold in held_in(session, lines, code):
-        state: HoldUnitState = "held"
-        if hold.releases:  # its own release, or the whole hold's
-            state = "released"
-        elif repo.reinspected_after(session, code, hold.created_at) is not None:
-            state = "reinspected"
-        out.append(
-            UnitHoldOut(
-                id=hold.id,
-                cause=hold.cause,
-                reason=hold.reason,
-                since=hold.since,
-                until=hold.until,
-                state=state,
-            )
+    return [
+        UnitHoldOut(
+            id=f.hold.id,
+            cause=f.hold.cause,
+            reason=f.hold.reason,
+            since=f.hold.since,
+            until=f.hold.until,
+            state=f.state,
         )
-    return out
+        for f in _codes_in_holds(session, lines, [code])
+    ]
 
 
 #: Who places the holds a missed challenge part places (``verification.auto_hold``).
@@ -422,3 +450,12 @@ def auto_hold(
         session.commit()
         views = _views(session, lines, [hold])
         return views[0].out({})
+
+
+def still_held(session: Session, lines: LineRegistry, codes: Sequence[str]) -> dict[str, list[int]]:
+    """The holds that still hold each of ``codes`` (codes no hold holds are left out)."""
+    held: dict[str, list[int]] = {}
+    for found in _codes_in_holds(session, lines, codes):
+        if found.state == "held":
+            held.setdefault(found.code, []).append(found.hold.id)
+    return held

@@ -159,21 +159,40 @@ def hold_units(session: Session, hold: Hold, *, exclude_codes: Collection[str] =
     return sorted(units, key=lambda u: (u.captured_at, u.code), reverse=True)
 
 
-def holds_of_code(session: Session, code: str) -> list[Hold]:
-    """The holds a unit is in (an inspection of ``code`` in a hold's period), oldest first."""
-    covers = and_(
-        Inspection.code == code,
+def _covering() -> ColumnElement[bool]:
+    """An inspection (of the enclosing query) lies in a hold's line, product and period."""
+    return and_(
         Inspection.line_id == Hold.line_id,
         Inspection.captured_at >= Hold.since,
         Inspection.captured_at < Hold.until,
         or_(Hold.product.is_(None), Inspection.product == Hold.product),
     )
-    return list(session.scalars(select(Hold).where(exists().where(covers)).order_by(Hold.id)))
 
 
-def reinspected_after(session: Session, code: str, at: datetime) -> datetime | None:
-    """The newest inspection of ``code`` captured after ``at`` (None: none)."""
-    query = select(func.max(Inspection.captured_at)).where(
-        Inspection.code == code, Inspection.captured_at > at
-    )
-    return session.scalar(query)
+def holds_of_codes(session: Session, codes: Sequence[str]) -> list[tuple[Hold, str]]:
+    """(hold, code) for every hold each of ``codes`` is in."""
+    found: set[tuple[Hold, str]] = set()
+    ids = list(dict.fromkeys(codes))
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = (
+            select(Hold, Inspection.code)
+            .join(Inspection, _covering())
+            .where(Inspection.code.in_(ids[start : start + _IN_CHUNK]))
+            .distinct()
+        )
+        found.update((hold, code) for hold, code in session.execute(query) if code is not None)
+    return sorted(found, key=lambda pair: (pair[0].id, pair[1]))
+
+
+def newest_captures(session: Session, codes: Sequence[str]) -> dict[str, datetime]:
+    """The newest inspection time of each of ``codes`` that has one."""
+    found: dict[str, datetime] = {}
+    ids = list(dict.fromkeys(codes))
+    for start in range(0, len(ids), _IN_CHUNK):
+        query = (
+            select(Inspection.code, func.max(Inspection.captured_at))
+            .where(Inspection.code.in_(ids[start : start + _IN_CHUNK]))
+            .group_by(Inspection.code)
+        )
+        found.update({code: at for code, at in session.execute(query) if code is not None})
+    return found
