@@ -339,3 +339,33 @@ def test_a_hold_names_the_boxes_its_held_units_were_packed_in(browser: Any, hold
     assert links == {"BOX-HOLD-7": "2"}
     assert f"2 of {hold['held']} held units" in one(browser, "#hold-containers").text
     no_script_errors(browser)
+
+
+def test_the_kiosk_tells_the_line_how_many_of_its_units_are_held(browser: Any, holds_stack: Stack) -> None:
+    stack = holds_stack
+    open_page(browser, stack, "/review/kiosk?line=pv-01&refresh=2&lang=en", who="viewer")
+    kiosk = one(browser, "#kiosk")
+    wait_for(browser, lambda b: int(kiosk.get_attribute("data-refreshes") or 0) >= 1, "a refresh")
+    held = sum(h["held"] for h in stack.get("/v1/holds", line_id="pv-01")["items"])
+    alert = one(browser, "#kiosk-hold")
+    assert alert.get_attribute("data-held") == str(held)
+    assert alert.is_displayed() is (held > 0)
+
+    hold = place(stack, line_id="pv-01", since=_ago(120), cause="other", reason="kiosk check")
+    expected = held + hold["held"]
+    wait_for(
+        browser, lambda b: one(b, "#kiosk-hold").get_attribute("data-held") == str(expected), "the new hold"
+    )
+    assert one(browser, "#kiosk-hold").is_displayed()
+    assert f"ON HOLD: {expected} unit(s) of this line may not ship" in one(browser, "#kiosk-hold").text
+    open_page(browser, stack, "/review/kiosk?line=pv-01&refresh=2&lang=zh", who="viewer")
+    wait_for(
+        browser,
+        lambda b: f"隔离中：本线 {expected} 个单元" in one(b, "#kiosk-hold").text,
+        "the Chinese alert",
+    )
+    no_script_errors(browser)
+
+
+def _ago(minutes: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()

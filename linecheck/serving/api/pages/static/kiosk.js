@@ -27,10 +27,16 @@ async function refresh() {
   try {
     const until = new Date();
     const since = new Date(until.getTime() - 24 * 3.6e6);
-    const [units, stats] = await Promise.all([
+    const [units, stats, holds] = await Promise.all([
       getJson(`/v1/lines/${encodeURIComponent(lineId)}/units`, { limit: SHOWN }),
       getJson(`/v1/lines/${encodeURIComponent(lineId)}/stats`, { since: since.toISOString(), until: until.toISOString() }),
+      getJson("/v1/holds", { line_id: lineId, state: "open", limit: 500 }),
     ]);
+    const held = holds.items.reduce((sum, h) => sum + h.held, 0);
+    const alert = $("kiosk-hold");
+    alert.hidden = held === 0;
+    alert.dataset.held = String(held);
+    alert.textContent = held ? t("kiosk.on_hold", { count: held, holds: holds.items.filter((h) => h.held).length }) : "";
     const last = units.items[0];
     $("kiosk-code").textContent = last ? last.code : t("kiosk.no_unit");
     const verdict = $("kiosk-verdict");
