@@ -60,7 +60,7 @@ class HoldUnitOut(_Out):
     )
     release: HoldReleaseOut | None = Field(None, description="the release that let it go, if any")
     status: UnitStatusOut | None = Field(None, description="the unit's status after review (its grade)")
-    may_ship: bool = Field(description="not held, and its grade accepts it")
+    may_ship: bool = Field(description="held by no hold (this one or another), and its grade accepts it")
 
 
 class HoldUnitPageOut(PageOut):

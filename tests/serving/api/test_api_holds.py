@@ -211,6 +211,21 @@ def test_the_containers_of_the_held_units_are_what_to_pull_back(api: Api) -> Non
     assert api.get("/v1/holds/999/containers").status_code == 404
 
 
+def test_a_unit_released_from_one_hold_still_waits_for_the_other(api: Api) -> None:
+    ingest(api, unit("BR0000000501", 30))
+    first = place(api, line_id="bearing-01", since=ago(60).isoformat(), cause="escape", reason="a").json()
+    second = place(api, line_id="bearing-01", since=ago(45).isoformat(), cause="complaint", reason="b").json()
+    release = {"code": "BR0000000501", "comment": "not this escape"}
+    assert api.post(f"/v1/holds/{first['id']}/release", "reviewer", json=release).status_code == 201
+    [item] = api.get(f"/v1/holds/{first['id']}/units").json()["items"]
+    assert (item["state"], item["may_ship"]) == ("released", False)  # the complaint's hold still holds it
+    assert [h["state"] for h in grade(api, "BR0000000501")["holds"]] == ["released", "held"]
+    assert grade(api, "BR0000000501")["may_ship"] is False
+    assert api.post(f"/v1/holds/{second['id']}/release", "reviewer", json=release).status_code == 201
+    [item] = api.get(f"/v1/holds/{first['id']}/units").json()["items"]
+    assert item["may_ship"] is True and grade(api, "BR0000000501")["may_ship"] is True
+
+
 def test_a_product_hold_holds_that_products_units_only(api: Api) -> None:
     for code, product, minutes in (("PV000000000501", "PV-6x10", 50), ("PV000000000502", "PV-6x12", 40)):
         body = pv(code, captured_at=ago(minutes).isoformat(), product=product)

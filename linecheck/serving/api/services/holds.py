@@ -234,20 +234,21 @@ def hold_units(
         units = [u for u in view.units if state is None or view.states[u.code][0] == state]
         page = units[offset : offset + limit]
         verdicts = verdicts_for_codes(session, lines, [u.code for u in page])
+        held = still_held(session, lines, [u.code for u in page])  # by this hold or any other
         names = actor_names(session, {r.created_by for r in view.releases})
         items = []
         for unit in page:
-            unit_state, release = view.states[unit.code]
+            state_here, release = view.states[unit.code]
             verdict = verdicts.get(unit.code)
             items.append(
                 HoldUnitOut(
                     code=unit.code,
                     captured_at=unit.captured_at,
-                    state=unit_state,
+                    state=state_here,
                     reinspected_at=unit.reinspected_at,
                     release=_release_out(release, names) if release is not None else None,
                     status=verdict.status if verdict is not None else None,
-                    may_ship=unit_state != "held" and verdict is not None and verdict.accepted,
+                    may_ship=unit.code not in held and verdict is not None and verdict.accepted,
                 )
             )
         return HoldUnitPageOut(
