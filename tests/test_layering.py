@@ -69,7 +69,8 @@ def violations(packages: tuple[str, ...], forbidden: tuple[str, ...], root: Path
 
 
 #: Modules every package may import: kinds, the wire contract, the model contract, messages, errors, grading,
-#: which files are images, whether a frame is fit to judge, the challenge-part rule, the pass-audit sample.
+#: which files are images, whether a frame is fit to judge, the challenge-part rule, the pass-audit sample, the
+#: attribute MSA.
 FLOOR = (
     "linecheck.kinds",
     "linecheck.contract",
@@ -85,6 +86,7 @@ FLOOR = (
     "linecheck.frame_checks",
     "linecheck.verification",
     "linecheck.audit",
+    "linecheck.msa",
     "linecheck.line_outputs",
 )
 
