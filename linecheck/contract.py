@@ -220,7 +220,7 @@ def json_problems(value: Any, loc: Loc = ()) -> list[tuple[Loc, Any, str]]:
 
 
 Relation = Literal["contains", "made_from", "packed_in"]
-EventType = Literal["received", "processed", "assembled", "packed", "shipped"]
+EventType = Literal["received", "processed", "assembled", "reworked", "packed", "shipped"]
 Decision = Literal["confirm", "reject", "reclassify"]
 
 _P = TypeVar("_P", bound=BaseModel)

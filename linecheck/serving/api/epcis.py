@@ -63,7 +63,13 @@ DISPOSITIONS = {"pass": "conformant", "fail": "non_conformant", "not_inspected":
 #: Disposition of an audited passed unit per audit outcome.
 AUDIT_DISPOSITIONS = {"ok": "conformant", "escape": "non_conformant"}
 _AGGREGATION_STEP = {"contains": "assembling", "packed_in": "packing"}
-_EVENT_STEP = {"received": "receiving", "assembled": "assembling", "packed": "packing", "shipped": "shipping"}
+_EVENT_STEP = {
+    "received": "receiving",
+    "assembled": "assembling",
+    "reworked": "repairing",
+    "packed": "packing",
+    "shipped": "shipping",
+}
 _EVENT_DISPOSITION = {"shipped": "in_transit"}
 #: EPCIS 2.0's ``eventTimeZoneOffset`` pattern.
 _OFFSET = re.compile(r"^[+-]((0\d|1[0-3]):[0-5]\d|14:00)$")

@@ -448,6 +448,12 @@ class GradeOut(_Out):
     inspections: int
     not_inspected: int
     frames_failed: int = Field(0, description="frames the line judged fail when inspected")
+    reworked_at: datetime | None = Field(
+        None,
+        description="the unit was reworked then (a `reworked` process event) and inspected again: the grade "
+        "counts only the inspections after it; null: no rework, or not inspected since",
+    )
+    frames_superseded: int = Field(0, description="frames inspected before that rework, not counted")
     holds: list[UnitHoldOut] = Field(
         default_factory=list, description="the holds (containments) the unit is in, oldest first"
     )

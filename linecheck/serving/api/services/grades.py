@@ -50,6 +50,8 @@ def grade_out(verdict: UnitVerdict, holds: Sequence[UnitHoldOut] = ()) -> GradeO
         inspections=verdict.frames,
         not_inspected=verdict.frames_not_inspected,
         frames_failed=verdict.frames_failed,
+        reworked_at=verdict.reworked_at,
+        frames_superseded=verdict.frames_superseded,
         holds=list(holds),
         may_ship=verdict.accepted and not any(h.state == "held" for h in holds),
     )

@@ -149,7 +149,10 @@ def trace_code(db: Database, code: str, *, max_depth: int, lines: LineRegistry |
         grade = None
         if unit is not None and lines is not None:
             defects = [d for i in inspections for d in i.defects]
-            verdict = unit_verdict(lines.require(unit.line_id), code, inspections, defects)
+            reworks = [e.at for e in events if e.code == code and e.type == "reworked"]
+            verdict = unit_verdict(
+                lines.require(unit.line_id), code, inspections, defects, max(reworks, default=None)
+            )
             grade = grade_out(verdict, unit_holds(session, lines, code))
         return TraceOut(
             grade=grade,

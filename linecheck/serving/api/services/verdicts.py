@@ -13,6 +13,10 @@ A unit's ``status`` is then ``accepted`` (the grade accepts it and did so as ins
 ``released`` (released by review: rejected as inspected, accepted after review), ``failed``
 (the grade after review does not accept it) or ``not_inspected`` (no frame of it was inspected:
 it is not known to be good, so it never counts as accepted).
+
+**Rework.** A unit sent to rework (a ``reworked`` process event) and inspected again after it is graded
+on those later inspections only: what the earlier ones found was reworked away. Until it is inspected
+again, every inspection counts, so it keeps the grade that sent it to rework. The trace keeps them all.
 """
 
 from __future__ import annotations
@@ -109,6 +113,10 @@ class UnitVerdict:
     defects_excluded: int
     defects_pending: int
     defects_added: int
+    #: The rework whose re-inspection the grade counts (None: no rework, or not re-inspected since).
+    reworked_at: datetime | None = None
+    #: Frames inspected before that rework, not counted.
+    frames_superseded: int = 0
 
     @property
     def accepted(self) -> bool:
@@ -132,12 +140,25 @@ def _readable(spec: KindSpec[Any], location: Mapping[str, Any] | None) -> Mappin
 
 
 def unit_verdict(
-    line: LineConfig, code: str, inspections: Sequence[InspectionFacts], defects: Sequence[DefectFacts]
+    line: LineConfig,
+    code: str,
+    inspections: Sequence[InspectionFacts],
+    defects: Sequence[DefectFacts],
+    reworked_at: datetime | None = None,
 ) -> UnitVerdict:
     """The verdict of ``code`` from its stored inspections and defects (pure: no I/O).
 
     ``line`` is the unit's line; the unit is graded with its product's config (:func:`.products.unit_config`).
+    ``reworked_at``: when it was last reworked; once inspected after it, only those inspections count.
     """
+    after = [i for i in inspections if reworked_at is not None and i.captured_at > reworked_at]
+    superseded = 0
+    if after:
+        superseded = len(inspections) - len(after)
+        kept = {i.id for i in after}
+        inspections, defects = after, [d for d in defects if d.inspection_id in kept]
+    else:
+        reworked_at = None
     line = unit_config(line, inspections)
     spec = get_kind(line.kind)
     stored = [
@@ -191,6 +212,8 @@ def unit_verdict(
         defects_excluded=len(defects) - len(counted),
         defects_pending=sum(d.review_state == "pending" for d in defects),
         defects_added=sum(d.source != "model" for d in defects),
+        reworked_at=reworked_at,
+        frames_superseded=superseded,
     )
 
 
@@ -212,5 +235,7 @@ def verdicts_for_codes(session: Session, lines: LineRegistry, codes: Sequence[st
     verdicts: dict[str, UnitVerdict] = {}
     for code, line_id in facts.units.items():
         line = lines.require(line_id)
-        verdicts[code] = unit_verdict(line, code, by_code.get(code, []), defects_of.get(code, []))
+        verdicts[code] = unit_verdict(
+            line, code, by_code.get(code, []), defects_of.get(code, []), facts.reworked.get(code)
+        )
     return verdicts

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from linecheck.serving.store.models import Defect, Inspection, Unit
+from linecheck.serving.store.models import Defect, Inspection, ProcessEvent, Unit
 from linecheck.serving.store.repositories.base import table_of
 
 _IN_CHUNK = 900
@@ -45,23 +45,34 @@ class UnitFacts:
     """code -> line id, for the codes that are units."""
     inspections: list[Row[Any]]
     defects: list[Row[Any]]
+    reworked: dict[str, datetime]
+    """code -> when it was last reworked (its newest ``reworked`` process event), for codes that were."""
+
+
+_REWORKED = (
+    select(ProcessEvent.code, func.max(ProcessEvent.at))
+    .where(ProcessEvent.code.in_(bindparam("codes", expanding=True)), ProcessEvent.type == "reworked")
+    .group_by(ProcessEvent.code)
+)
 
 
 def unit_facts(session: Session, codes: Sequence[str]) -> UnitFacts:
-    """Units, inspections and defects of ``codes`` (three chunked, indexed queries)."""
+    """Units, inspections, defects and reworks of ``codes`` (four chunked, indexed queries)."""
     unique = sorted(set(codes))
     units: dict[str, str] = {}
     inspections: list[Row[Any]] = []
+    reworked: dict[str, datetime] = {}
     for start in range(0, len(unique), _IN_CHUNK):
         chunk = unique[start : start + _IN_CHUNK]
         rows = session.execute(select(Unit.code, Unit.line_id).where(Unit.code.in_(chunk)))
         units.update((row.code, row.line_id) for row in rows)
         inspections.extend(session.execute(_INSPECTIONS, {"codes": chunk}))
+        reworked.update((code, at) for code, at in session.execute(_REWORKED, {"codes": chunk}))
     ids = [row.id for row in inspections]
     defects: list[Row[Any]] = []
     for start in range(0, len(ids), _IN_CHUNK):
         defects.extend(session.execute(_DEFECTS, {"ids": ids[start : start + _IN_CHUNK]}))
-    return UnitFacts(units=units, inspections=inspections, defects=defects)
+    return UnitFacts(units=units, inspections=inspections, defects=defects, reworked=reworked)
 
 
 def codes_in_window(
