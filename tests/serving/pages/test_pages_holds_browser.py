@@ -369,3 +369,28 @@ def test_the_kiosk_tells_the_line_how_many_of_its_units_are_held(browser: Any, h
 
 def _ago(minutes: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+def test_the_trace_of_a_reworked_unit_says_what_its_grade_counts(browser: Any, holds_stack: Stack) -> None:
+    stack = holds_stack
+    code = "BR0000000599"
+    rusty = part_inspection(code, minutes_ago=500, scratch=False)  # before the holds' periods: in none
+    rusty |= {"verdict": "fail", "defects": [{"class_name": "rust", "confidence": 0.8, "bbox": [5, 5, 30, 30],
+                                              "location": {"zone": "face"}}]}  # fmt: skip
+    assert stack.post("/v1/inspections", "bearing", json=rusty).status_code == 201
+    event = {"type": "reworked", "at": _ago(460)}
+    assert stack.post(f"/v1/units/{code}/events", "bearing", json=event).status_code == 201
+    assert (
+        stack.post(
+            "/v1/inspections", "bearing", json=part_inspection(code, minutes_ago=20, scratch=False)
+        ).status_code
+        == 201
+    )
+    grade = stack.get(f"/v1/units/{code}/grade")
+    assert (grade["status"], grade["frames_superseded"]) == ("accepted", 1)
+
+    open_page(browser, stack, f"/review/trace?code={code}", who="viewer")
+    note = wait_for(browser, lambda b: b.find_elements("id", "grade-rework"), "the rework note")[0]
+    assert "graded on the 1 inspection(s) since; 1 earlier not counted" in note.text
+    assert one(browser, "#grade-card").get_attribute("data-status") == "accepted"
+    no_script_errors(browser)

@@ -51,6 +51,11 @@ function shipping(grade) {
       ? el("ul", { id: "grade-holds", class: "history" }, holds.map((h) => el("li", { dataset: { holdId: h.id, state: h.state } },
         holdLink(h), " ", badge(h.state === "reinspected" ? "re-inspected" : h.state, HOLD_STATE_KIND[h.state]),
         ` ${h.cause}: ${h.reason} `, el("span", { class: "muted" }, `(made ${fmtTime(h.since)} – ${fmtTime(h.until)})`))))
+      : null,
+    grade.reworked_at
+      ? el("p", { id: "grade-rework", class: "muted", dataset: { reworkedAt: grade.reworked_at } },
+        `reworked ${fmtTime(grade.reworked_at)}: graded on the ${grade.inspections} inspection(s) since; ` +
+        `${grade.frames_superseded} earlier not counted (listed below)`)
       : null);
 }
 
