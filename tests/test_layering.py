@@ -69,8 +69,8 @@ def violations(packages: tuple[str, ...], forbidden: tuple[str, ...], root: Path
 
 
 #: Modules every package may import: kinds, the wire contract, the model contract, messages, errors, grading,
-#: which files are images, whether a frame is fit to judge, the challenge-part rule, the pass-audit sample, the
-#: attribute MSA.
+#: which files are images, whether a frame is fit to judge, the challenge-part rule, the pass-audit sample,
+#: the attribute MSA.
 FLOOR = (
     "linecheck.kinds",
     "linecheck.contract",

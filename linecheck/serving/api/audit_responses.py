@@ -61,6 +61,20 @@ class NearMissCountsOut(_Out):
     pending: int = Field(description="near misses not audited yet")
 
 
+class LastEscapeOut(_Out):
+    """The newest escape of a period, and since when the units like it are suspect."""
+
+    inspection_id: str
+    code: str | None
+    product: str | None
+    captured_at: datetime
+    suspect_since: datetime | None = Field(
+        description="the newest frame of the line (and product) before it that an audit found clean: the "
+        "units made since may hold the same miss (hold them: POST /v1/holds, cause escape); null: none "
+        "within the 31 days a hold may cover"
+    )
+
+
 class EscapeRateOut(_Out):
     """A line's pass audits over a period: the escape rate measured in production, with its 95 % interval.
 
@@ -82,6 +96,10 @@ class EscapeRateOut(_Out):
     high: float | None = Field(description="upper bound of the 95 % Wilson score interval")
     escapes_by_class: dict[str, int] = Field(
         description="classes of the defects drawn on the escape frames (not rejected), most first"
+    )
+    last_escape: LastEscapeOut | None = Field(
+        None,
+        description="the newest escape among the period's frames kept for audit (samples or near misses)",
     )
     borderline: NearMissCountsOut = Field(
         description="the near misses (audit_borderline) of the period, audited like the samples but chosen "

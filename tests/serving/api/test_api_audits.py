@@ -6,7 +6,7 @@ each audit."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, get_args
 
 import pytest
@@ -190,6 +190,14 @@ def test_the_escape_rate_per_line_and_product_and_the_trace(api: Api) -> None:
     )
     assert whole["escapes_by_class"] == {"crack": 1, "dark_cell": 1}
     assert (whole["line_id"], whole["product"]) == ("pv-01", None)
+    # the newest escape (a 6x12 module) and the newest clean audit of a 6x12 before it: hold since then
+    last = whole["last_escape"]
+    assert (last["inspection_id"], last["code"], last["product"]) == (
+        wide[1]["id"],
+        wide[1]["code"],
+        "PV-6x12",
+    )
+    assert datetime.fromisoformat(last["suspect_since"]) == later(10)
 
     by_product = rate(api, product="PV-6x12")
     expected = escape_rate(1, 2)
@@ -203,9 +211,13 @@ def test_the_escape_rate_per_line_and_product_and_the_trace(api: Api) -> None:
         (expected.rate, expected.low, expected.high)
     )
     assert by_product["escapes_by_class"] == {"dark_cell": 1}
+    narrow_last = rate(api, product="PV-6x10")["last_escape"]
+    assert narrow_last["inspection_id"] == narrow[4]["id"]
+    assert datetime.fromisoformat(narrow_last["suspect_since"]) == later(3)  # narrow[3], its last clean audit
     bearings = rate(api, "bearing-01")  # the master (a challenge part) is not production
     assert (bearings["sampled"], bearings["audited"], bearings["escapes"]) == (1, 1, 0)
     assert (bearings["escape_rate"], bearings["low"]) == (0.0, 0.0) and 0.5 < bearings["high"] < 1
+    assert bearings["last_escape"] is None
     empty = rate(api, since=later(-50).isoformat(), until=later(-40).isoformat())
     assert (empty["sampled"], empty["escape_rate"], empty["low"], empty["high"]) == (0, None, None, None)
 

@@ -210,3 +210,30 @@ def test_the_dashboard_shows_the_escape_rate_with_its_interval(browser: Any, aud
     )  # the pending samples the count is of
     screenshot(browser, "dashboard-escape-rate")
     no_script_errors(browser)
+
+
+def test_the_last_escape_offers_a_hold_since_the_last_clean_audit(browser: Any, audit_stack: Stack) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    last = audit_stack.get("/v1/lines/pv-01/audit")["last_escape"]
+    assert last is not None and last["suspect_since"] is not None
+    open_page(browser, audit_stack, "/review/dashboard?line=pv-01")
+    link = wait_for(browser, lambda b: b.find_elements("id", "hold-since-clean"), "the hold link")[0]
+    assert last["code"] in one(browser, "#kpi-last-escape").text
+    link.click()
+    form = wait_for(
+        browser, lambda b: [f for f in b.find_elements("id", "new-hold") if f.is_displayed()], "form"
+    )[0]
+    wait_for(browser, lambda b: form.get_attribute("data-prefilled") == "true", "the form filled in")
+    assert Select(one(browser, "#new-line")).first_selected_option.get_attribute("value") == "pv-01"
+    assert Select(one(browser, "#new-cause")).first_selected_option.get_attribute("value") == "escape"
+    assert one(browser, "#new-since").get_attribute("data-exact") == last["suspect_since"]
+    assert last["code"] in one(browser, "#new-reason").get_attribute("value")
+    before = audit_stack.get("/v1/holds", state="all")["total"]
+    one(browser, "#btn-place").click()
+    wait_for(
+        browser, lambda b: audit_stack.get("/v1/holds", state="all")["total"] == before + 1, "the hold placed"
+    )
+    [hold] = audit_stack.get("/v1/holds", line_id="pv-01")["items"][:1]
+    assert (hold["cause"], hold["since"]) == ("escape", last["suspect_since"])
+    no_script_errors(browser)

@@ -21,7 +21,7 @@ The lines' challenge parts (``verification:``) are left out everywhere: they are
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from linecheck.serving.api.audit_responses import (
     AuditQueueItemOut,
     AuditQueueOut,
     EscapeRateOut,
+    LastEscapeOut,
     NearMissCountsOut,
 )
 from linecheck.serving.api.auth import require_line
@@ -193,6 +194,7 @@ def line_escape_rate(
         counts = repo.audit_counts(session, flt)
         by_class = repo.escape_classes(session, flt)
         near = repo.audit_counts(session, replace(flt, reason="borderline"))
+        last = _last_escape(session, replace(flt, reason=None))
     rate = escape_rate(counts.escapes, counts.audited)
     return EscapeRateOut(
         line_id=line_id,
@@ -207,7 +209,28 @@ def line_escape_rate(
         low=rate.low,
         high=rate.high,
         escapes_by_class=dict(sorted(by_class.items(), key=lambda kv: (-kv[1], kv[0]))),
+        last_escape=last,
         borderline=NearMissCountsOut(
             kept=near.kept, audited=near.audited, escapes=near.escapes, pending=near.kept - near.audited
         ),
+    )
+
+
+#: The longest period a hold covers (:data:`.holds.MAX_HOLD_PERIOD`): an older clean audit suggests none.
+_SUSPECT_WINDOW = timedelta(days=31)
+
+
+def _last_escape(session: Session, flt: repo.AuditFilter) -> LastEscapeOut | None:
+    """The newest escape ``flt`` selects, and the newest clean audit of its line and product before it."""
+    escape = repo.newest_by_outcome(session, flt, "escape")
+    if escape is None:
+        return None
+    around = replace(flt, product=escape.product, since=escape.captured_at - _SUSPECT_WINDOW, until=None)
+    clean = repo.newest_by_outcome(session, around, "ok", before=escape.captured_at)
+    return LastEscapeOut(
+        inspection_id=escape.id,
+        code=escape.code,
+        product=escape.product,
+        captured_at=escape.captured_at,
+        suspect_since=clean.captured_at if clean is not None else None,
     )

@@ -160,6 +160,18 @@ def audit_counts(session: Session, flt: AuditFilter) -> AuditCounts:
     return AuditCounts(kept=int(kept), audited=int(audited), escapes=int(escapes))
 
 
+def newest_by_outcome(
+    session: Session, flt: AuditFilter, outcome: str, *, before: datetime | None = None
+) -> Inspection | None:
+    """The newest frame ``flt`` selects whose newest audit is ``outcome`` (captured before ``before``)."""
+    query = _kept(
+        select(Inspection).join(Audit, Audit.id == _latest_id()).where(Audit.outcome == outcome), flt
+    )
+    if before is not None:
+        query = query.where(Inspection.captured_at < before)
+    return session.scalars(query.order_by(Inspection.captured_at.desc()).limit(1)).first()
+
+
 def escape_classes(session: Session, flt: AuditFilter) -> dict[str, int]:
     """Classes of the reviewer-drawn defects (not rejected) on the escapes among the frames of ``flt``."""
     query = _kept(

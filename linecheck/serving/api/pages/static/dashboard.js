@@ -117,9 +117,24 @@ function escapeTile(a) {
   const box = el("div", { class: "tile", id: "kpi-escape-rate" }, el("div", { class: "tile-label" }, "escape rate"),
     el("div", { class: "tile-value" }, fmtPct(a.escape_rate)),
     el("div", { class: "tile-note muted" }, `${interval} · ${counted} · `, pending),
-    a.borderline.kept ? el("div", { class: "tile-note muted", id: "kpi-near-misses" }, nearMisses(a.borderline)) : null);
+    a.borderline.kept ? el("div", { class: "tile-note muted", id: "kpi-near-misses" }, nearMisses(a.borderline)) : null,
+    a.last_escape ? lastEscape(a.line_id, a.last_escape) : null);
   box.dataset.rate = a.escape_rate === null ? "" : String(a.escape_rate);
   return box;
+}
+
+/** The newest escape and, when an audit found the line clean before it, a hold of the units made since. */
+function lastEscape(lineId, e) {
+  const note = el("div", { class: "tile-note", id: "kpi-last-escape" },
+    `last escape: ${e.code || e.inspection_id} at ${fmtTime(e.captured_at)}`);
+  if (e.suspect_since) {
+    const query = new URLSearchParams({ new: "1", line_id: lineId, since: e.suspect_since, cause: "escape",
+      reason: `escape found by audit on ${e.code || e.inspection_id}` });
+    if (e.product) query.set("product", e.product);
+    note.append(" · ", el("a", { href: appUrl(`/review/holds?${query}`), id: "hold-since-clean" },
+      `hold the units since the last clean audit (${fmtTime(e.suspect_since)})`));
+  }
+  return note;
 }
 
 /** The near misses' audits, never in the escape rate: they were chosen by the model's own scores. */

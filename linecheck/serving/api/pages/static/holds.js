@@ -442,7 +442,30 @@ async function start() {
   }
   const wanted = Number(params.get("hold"));
   await load(Number.isInteger(wanted) && wanted > 0 ? wanted : null);
+  await openFromAddress();
   document.body.dataset.ready = "true";
+}
+
+/**
+ * `?new=1&line_id=…&since=…&cause=…&product=…&reason=…` (the dashboard's "hold the units since the last clean
+ * audit") opens the form filled in; the reviewer checks it and places the hold.
+ */
+async function openFromAddress() {
+  if (params.get("new") !== "1") return;
+  $("new-hold").hidden = false;
+  if (view.lines.has(params.get("line_id"))) $("new-line").value = params.get("line_id");
+  await lineChosen();
+  const since = params.get("since");
+  if (since && !Number.isNaN(new Date(since).getTime())) {
+    const field = $("new-since");
+    field.value = toLocalInput(since);
+    field.dataset.exact = since;  // to the microsecond, while the field is left as filled
+    field.dataset.filled = field.value;
+  }
+  if (["verification", "escape", "complaint", "other"].includes(params.get("cause"))) $("new-cause").value = params.get("cause");
+  if (params.get("product")) $("new-product").value = params.get("product");
+  if (params.get("reason")) $("new-reason").value = params.get("reason");
+  $("new-hold").dataset.prefilled = "true";
 }
 
 for (const id of ["hold-line", "hold-state"]) onFilterChange($(id), () => load(null));
