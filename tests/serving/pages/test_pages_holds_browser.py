@@ -394,3 +394,25 @@ def test_the_trace_of_a_reworked_unit_says_what_its_grade_counts(browser: Any, h
     assert "graded on the 1 inspection(s) since; 1 earlier not counted" in note.text
     assert one(browser, "#grade-card").get_attribute("data-status") == "accepted"
     no_script_errors(browser)
+
+
+def test_the_certificate_of_a_held_unit_says_it_may_not_ship(browser: Any, holds_stack: Stack) -> None:
+    stack = holds_stack
+    hold = place(
+        stack, line_id="pv-01", product="PV-6x12", since=_ago(55), cause="complaint", reason="cert check"
+    )
+    assert api_units(stack, hold["id"]) == {WIDE: "held"}
+    open_page(browser, stack, f"/review/certificate?code={WIDE}", who="viewer")
+    note = wait_for(browser, lambda b: b.find_elements("id", "cert-on-hold"), "the hold on the certificate")[
+        0
+    ]
+    assert f"hold #{hold['id']} (complaint) cert check" in note.text and "may not ship" in note.text
+    release = {"comment": "certificate check done"}
+    assert stack.post(f"/v1/holds/{hold['id']}/release", "reviewer", json=release).status_code == 201
+    open_page(browser, stack, f"/review/certificate?code={WIDE}", who="viewer")
+    wait_for(browser, lambda b: b.find_elements("id", "cert-status-badge"), "the certificate")
+    still = [str(h["id"]) for h in stack.get(f"/v1/units/{WIDE}/grade")["holds"] if h["state"] == "held"]
+    notes = browser.find_elements("id", "cert-on-hold")  # another test's hold of the line may still hold it
+    shown = notes[0].get_attribute("data-holds").split(",") if notes else []
+    assert shown == still and str(hold["id"]) not in shown  # released: the certificate no longer names it
+    no_script_errors(browser)

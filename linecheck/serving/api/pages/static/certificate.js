@@ -50,7 +50,16 @@ async function show(code) {
   ]));
   $("cert-grade").textContent = grade.grade;
   $("cert-grade").className = `grade grade-${grade.accepted ? "ok" : "bad"}`;
-  replace($("cert-status"), statusBadge(grade.status, grade.status_text, "cert-status-badge"));
+  const held = (grade.holds || []).filter((h) => h.state === "held");
+  replace($("cert-status"), statusBadge(grade.status, grade.status_text, "cert-status-badge"),
+    held.length
+      ? el("p", { id: "cert-on-hold", class: "on-hold", dataset: { holds: held.map((h) => h.id).join(",") } },
+        `ON HOLD — may not ship: ${held.map((h) => `hold #${h.id} (${h.cause}) ${h.reason}`).join("; ")}`)
+      : null,
+    grade.reworked_at
+      ? el("p", { id: "cert-rework", class: "muted" },
+        `reworked ${fmtTime(grade.reworked_at)}: graded on the inspections since (${grade.frames_superseded} earlier not counted)`)
+      : null);
   replace($("cert-facts"), facts([
     ...grade.facts,
     ["as inspected", grade.inspected_grade],
