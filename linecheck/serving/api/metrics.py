@@ -57,7 +57,8 @@ class ApiMetrics:
         )
         self.holds = Counter(
             "linecheck_holds",
-            "holds placed on suspect units, by line and cause (verification|escape|complaint|other)",
+            "holds placed on suspect units, by line and cause (verification|escape|complaint|other; "
+            "failed: an automatic hold that could not be placed)",
             ["line", "cause"],
             registry=self.registry,
         )

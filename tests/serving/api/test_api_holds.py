@@ -226,6 +226,26 @@ def test_a_unit_released_from_one_hold_still_waits_for_the_other(api: Api) -> No
     assert item["may_ship"] is True and grade(api, "BR0000000501")["may_ship"] is True
 
 
+def test_an_automatic_hold_that_cannot_be_placed_loses_no_inspection(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    ingest(api, part_inspection(RABBIT, minutes_ago=300, scratch=True))
+    ingest(api, unit("BR0000000801", 100))
+    with api.context.db.engine.begin() as connection:  # the holds' tables gone under the API
+        for table in ("hold_releases", "holds"):
+            connection.execute(sa.text(f"DROP TABLE {table}"))
+    missed = part_inspection(RABBIT, minutes_ago=20, scratch=False) | {"id": "miss-without-holds"}
+    with caplog.at_level("ERROR"):
+        ingest(api, missed)  # still a 201: the inspection is stored
+    assert api.get("/v1/inspections/miss-without-holds").status_code == 200
+    assert api.get("/v1/lines/bearing-01/verification").json()["state"] == "failed"
+    failed = api.context.metrics.registry.get_sample_value(
+        "linecheck_holds_total", {"line": "bearing-01", "cause": "failed"}
+    )
+    assert failed == 1.0
+    assert any("automatic hold could not be placed" in r.getMessage() for r in caplog.records)
+
+
 def test_a_product_hold_holds_that_products_units_only(api: Api) -> None:
     for code, product, minutes in (("PV000000000501", "PV-6x10", 50), ("PV000000000502", "PV-6x12", 40)):
         body = pv(code, captured_at=ago(minutes).isoformat(), product=product)

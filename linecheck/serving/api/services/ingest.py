@@ -288,12 +288,25 @@ class IngestService:
     def _hold_after_missed_parts(
         self, stored: Sequence[InspectionIn], lines: Mapping[str, LineConfig]
     ) -> None:
-        """Hold the suspect units when a stored challenge part missed, on lines with ``auto_hold``."""
+        """Hold the suspect units when a stored challenge part missed, on lines with ``auto_hold``.
+
+        The inspections are stored already: a hold that cannot be placed (the database gone between the
+        two) is logged as an error and counted, and the answer stays the inspections' 201.
+        """
         for item in stored:
             config = lines[item.line_id].verification
             if item.code is None or config is None or not config.auto_hold or item.code not in config.codes:
                 continue
-            hold = auto_hold(self._db, self._lines, item.line_id, item.code, item.id)
+            try:
+                hold = auto_hold(self._db, self._lines, item.line_id, item.code, item.id)
+            except Exception:
+                self._metrics.holds.labels(item.line_id, "failed").inc()
+                log.exception(
+                    "challenge part %s (inspection %s) on %s: the automatic hold could not be placed; "
+                    "place it by hand (POST /v1/holds from the verification's suspect_since)",
+                    item.code, item.id, item.line_id,
+                )  # fmt: skip
+                continue
             if hold is not None:
                 self._metrics.holds.labels(hold.line_id, hold.cause).inc()
                 log.warning(
