@@ -226,6 +226,29 @@ def test_a_unit_released_from_one_hold_still_waits_for_the_other(api: Api) -> No
     assert item["may_ship"] is True and grade(api, "BR0000000501")["may_ship"] is True
 
 
+def test_the_units_made_until_the_station_is_verified_again_are_held_too(api: Api) -> None:
+    ingest(api, part_inspection(RABBIT, minutes_ago=300, scratch=True))
+    ingest(api, part_inspection(MASTER, minutes_ago=299, scratch=False))
+    ingest(api, unit("BR0000000901", 200))
+    ingest(api, part_inspection(RABBIT, minutes_ago=100, scratch=False) | {"id": "the-miss"})
+    ingest(api, unit("BR0000000902", 80))  # made while the station was not error-proof
+    ingest(api, unit("BR0000000903", 60))
+    assert len(api.get("/v1/holds").json()["items"]) == 1  # the miss's hold, up to the miss
+    ingest(api, part_inspection(RABBIT, minutes_ago=40, scratch=True) | {"id": "caught-again"})
+    verification = api.get("/v1/lines/bearing-01/verification").json()
+    assert verification["state"] == "verified"
+
+    after, miss = api.get("/v1/holds", params={"line_id": "bearing-01"}).json()["items"]  # newest first
+    assert units(api, miss["id"]) == {"BR0000000901": "held"}
+    assert units(api, after["id"]) == {"BR0000000902": "held", "BR0000000903": "held"}
+    assert (after["since"], after["created_by"]) == (miss["until"], "system:verification-restored")
+    assert datetime.fromisoformat(after["until"]) == datetime.fromisoformat(verification["verified_at"])
+    assert f"after the miss of hold {miss['id']}" in after["reason"]
+    ingest(api, part_inspection(MASTER, minutes_ago=10, scratch=False))  # verified still: nothing more held
+    ingest(api, unit("BR0000000904", 5))
+    assert len(api.get("/v1/holds").json()["items"]) == 2
+
+
 def test_an_automatic_hold_that_cannot_be_placed_loses_no_inspection(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -36,7 +36,7 @@ from linecheck.serving.api.hold_responses import (
     HoldUnitOut,
     HoldUnitPageOut,
 )
-from linecheck.serving.api.responses import HoldUnitState, UnitHoldOut
+from linecheck.serving.api.responses import HoldUnitState, UnitHoldOut, VerificationOut
 from linecheck.serving.api.schemas import HoldIn, HoldReleaseIn
 from linecheck.serving.api.services.lines import LineRegistry
 from linecheck.serving.api.services.queries import COUNT_CAP
@@ -407,20 +407,28 @@ def unit_holds(session: Session, lines: LineRegistry, code: str) -> list[UnitHol
 AUTO_HOLD_ACTOR = "system:verification"
 
 
+#: Who places the hold of the units made after a miss until the station is verified again.
+RESTORED_HOLD_ACTOR = "system:verification-restored"
+
+
 def auto_hold(
     db: Database, lines: LineRegistry, line_id: str, code: str, inspection_id: str
 ) -> HoldOut | None:
-    """The hold a just-stored inspection of a challenge part places when it missed (``auto_hold``), or None.
+    """The hold a just-stored inspection of a challenge part places (``auto_hold``), or None.
 
-    It covers the units of the line (of the product it is on) from when the station was last known good
-    (the verification's ``suspect_since``; when the part never met its expectation, ``every_h`` before the
-    miss) up to the missed inspection, less what an earlier open hold of the line already covers.
+    * It missed: the units of the line (of the product it is on) from when the station was last known good
+      (the verification's ``suspect_since``; when the part never met its expectation, ``every_h`` before
+      the miss) up to the missed inspection, less what an earlier open hold of the line already covers.
+    * It completed the verification again after a miss: the units made from that miss's hold on, until the
+      station was verified again (``verified_at``): they were made while it was not error-proof.
     """
     line = lines.get(line_id)
     config = line.verification if line is not None else None
     if line is None or config is None or not config.auto_hold or code not in config.codes:
         return None
     status = line_verification(db, lines, line_id)
+    if status.state == "verified":
+        return _hold_until_verified(db, lines, status)
     missed = next((p for p in status.parts if p.code == code and p.inspection_id == inspection_id), None)
     if status.state != "failed" or missed is None or missed.met is not False or missed.captured_at is None:
         return None
@@ -436,21 +444,62 @@ def auto_hold(
             return None
         expected = "pass" if missed.expect == "pass" else " ".join(["fail", *missed.classes])
         found = ", ".join(missed.found_classes) or "no defect"
-        hold = repo.add_hold(
-            session,
-            line_id=line_id,
-            product=status.product,
-            since=since,
-            until=until,
-            cause="verification",
-            reason=f"challenge part {code} missed (expected {expected}, judged {missed.verdict} with "
-            f"{found}): automatic hold",
-            actor=AUTO_HOLD_ACTOR,
-            at=utcnow(),
+        reason = (
+            f"challenge part {code} missed (expected {expected}, judged {missed.verdict} with {found}): "
+            "automatic hold"
         )
-        session.commit()
-        views = _views(session, lines, [hold])
-        return views[0].out({})
+        return _placed(session, lines, status.line_id, status.product, since, until, reason, AUTO_HOLD_ACTOR)
+
+
+def _hold_until_verified(db: Database, lines: LineRegistry, status: VerificationOut) -> HoldOut | None:
+    """After a miss's automatic hold, the units made from its end until the station was verified again."""
+    until = status.verified_at
+    with db.writer() as session:
+        flt = repo.HoldFilter(line_id=status.line_id, state=None)
+        automatic = [
+            h
+            for h in repo.list_holds(session, flt, limit=COUNT_CAP, offset=0)  # newest first
+            if h.created_by in (AUTO_HOLD_ACTOR, RESTORED_HOLD_ACTOR) and h.product == status.product
+        ]
+        if not automatic or automatic[0].created_by != AUTO_HOLD_ACTOR or until is None:
+            return None  # no miss since the last one was followed up
+        miss = automatic[0]
+        since = max(miss.until, until - MAX_HOLD_PERIOD)
+        if since >= until:
+            return None
+        reason = (
+            f"units made after the miss of hold {miss.id}, until the station was verified again at "
+            f"{until.isoformat()}: automatic hold"
+        )
+        return _placed(
+            session, lines, status.line_id, status.product, since, until, reason, RESTORED_HOLD_ACTOR
+        )
+
+
+def _placed(
+    session: Session,
+    lines: LineRegistry,
+    line_id: str,
+    product: str | None,
+    since: datetime,
+    until: datetime,
+    reason: str,
+    actor: str,
+) -> HoldOut:
+    hold = repo.add_hold(
+        session,
+        line_id=line_id,
+        product=product,
+        since=since,
+        until=until,
+        cause="verification",
+        reason=reason,
+        actor=actor,
+        at=utcnow(),
+    )
+    session.commit()
+    views = _views(session, lines, [hold])
+    return views[0].out({})
 
 
 def still_held(session: Session, lines: LineRegistry, codes: Sequence[str]) -> dict[str, list[int]]:
