@@ -161,11 +161,7 @@ def _period(since: datetime, until: datetime | None, now: datetime) -> tuple[dat
 
 def place_hold(db: Database, lines: LineRegistry, body: HoldIn, key: KeyInfo) -> HoldOut:
     """Place a hold (the module's rules); the line must be the key's (a line-scoped reviewer)."""
-    line = lines.get(body.line_id)
-    if line is None:
-        raise InvalidFieldError(
-            "line_id", body.line_id, f"not a registered line; known: {sorted(lines.all())}"
-        )
+    line = lines.require_field(body.line_id)
     require_line(key, body.line_id)
     line.for_product(body.product)  # a product the line does not make: 422 naming `product`
     now = utcnow()
@@ -263,7 +259,6 @@ def hold_units(
 
 #: How far up the genealogy the containers of a hold's units are followed (box, pallet, shipment).
 CONTAINER_DEPTH = 4
-_IN_CHUNK = 900
 
 
 def hold_containers(db: Database, lines: LineRegistry, hold_id: int) -> HoldContainersOut:
@@ -281,11 +276,9 @@ def hold_containers(db: Database, lines: LineRegistry, hold_id: int) -> HoldCont
         current: dict[str, set[str]] = {code: {code} for code in held}
         for depth in range(1, CONTAINER_DEPTH + 1):
             reached: dict[str, set[str]] = {}
-            codes = list(current)
-            for start in range(0, len(codes), _IN_CHUNK):
-                for link in genealogy_repo.parents_of(session, codes[start : start + _IN_CHUNK]):
-                    reached.setdefault(link.parent_code, set()).update(current[link.child_code])
-                    first.setdefault(link.parent_code, (link.relation, depth))
+            for link in genealogy_repo.parents_of(session, list(current)):
+                reached.setdefault(link.parent_code, set()).update(current[link.child_code])
+                first.setdefault(link.parent_code, (link.relation, depth))
             for code, units in reached.items():
                 inside.setdefault(code, set()).update(units)
             current = reached

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from linecheck.config import LineConfig, load_line, load_lines
-from linecheck.errors import NotFoundError
+from linecheck.errors import InvalidFieldError, NotFoundError
 from linecheck.serving.store.db import Database
 from linecheck.serving.store.repositories import lines as line_repo
 
@@ -63,6 +63,13 @@ class LineRegistry:
         config = self.get(line_id)
         if config is None:
             raise NotFoundError(f"line_id={line_id!r} is not a registered line; known: {sorted(self._lines)}")
+        return config
+
+    def require_field(self, line_id: str, field: str = "line_id") -> LineConfig:
+        """The config of ``line_id`` from a request body, or :class:`InvalidFieldError` naming ``field``."""
+        config = self.get(line_id)
+        if config is None:
+            raise InvalidFieldError(field, line_id, f"not a registered line; known: {sorted(self.all())}")
         return config
 
     def all(self) -> dict[str, LineConfig]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from linecheck.audit import EscapeRate
-from linecheck.errors import InvalidFieldError, NotFoundError
+from linecheck.errors import NotFoundError
 from linecheck.msa import Expect, attribute_study, trials_of
 from linecheck.serving.api.msa_responses import MsaOut, MsaPartOut, RateOut
 from linecheck.serving.api.schemas import MsaStudyIn
@@ -93,10 +93,7 @@ def line_msa(
 
 def study_msa(db: Database, lines: LineRegistry, body: MsaStudyIn) -> MsaOut:
     """The study of the posted reference parts on their line."""
-    if lines.get(body.line_id) is None:
-        raise InvalidFieldError(
-            "line_id", body.line_id, f"not a registered line; known: {sorted(lines.all())}"
-        )
+    lines.require_field(body.line_id)
     since, until = _period(body.since, body.until)
     expectations: dict[str, Expect] = {p.code: p.expect for p in body.parts}
     return _study(db, body.line_id, expectations, since, until, "study")

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from linecheck.errors import ConflictError, InvalidFieldError, PermissionDeniedError
+from linecheck.errors import ConflictError, PermissionDeniedError
 from linecheck.serving.api.auth import require_line
 from linecheck.serving.api.schemas import GenealogyIn, ProcessEventIn
 from linecheck.serving.api.services.lines import LineRegistry
@@ -118,10 +118,7 @@ def add_event(db: Database, lines: LineRegistry, code: str, body: ProcessEventIn
     :class:`PermissionDeniedError` when ``code`` is a unit of a line the key may not write for.
     """
     if body.line_id is not None:
-        if lines.get(body.line_id) is None:
-            raise InvalidFieldError(
-                "line_id", body.line_id, f"not a registered line; known: {sorted(lines.all())}"
-            )
+        lines.require_field(body.line_id)
         require_line(key, body.line_id)
     with db.writer() as session:
         _check_owner(key, "code", code, owner_of(session, code))

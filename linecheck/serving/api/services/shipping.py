@@ -21,7 +21,6 @@ from linecheck.serving.store.repositories import genealogy as genealogy_repo
 MAX_UNITS = 20_000
 #: The most blockers one answer lists (they are all counted).
 MAX_LISTED = 200
-_IN_CHUNK = 900
 
 
 def _contents(session: Session, code: str) -> tuple[list[str], int]:
@@ -33,11 +32,10 @@ def _contents(session: Session, code: str) -> tuple[list[str], int]:
     while frontier and depth < CONTAINER_DEPTH and len(found) <= MAX_UNITS:
         depth += 1
         reached: list[str] = []
-        for start in range(0, len(frontier), _IN_CHUNK):
-            for link in genealogy_repo.children_of(session, frontier[start : start + _IN_CHUNK]):
-                if link.child_code not in seen:
-                    seen.add(link.child_code)
-                    reached.append(link.child_code)
+        for link in genealogy_repo.children_of(session, frontier):
+            if link.child_code not in seen:
+                seen.add(link.child_code)
+                reached.append(link.child_code)
         found += reached
         frontier = reached
     return found, depth

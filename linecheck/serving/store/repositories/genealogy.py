@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Select, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from linecheck.serving.store.models import GenealogyLink, utcnow
@@ -49,14 +49,22 @@ _PARENTS_OF = select(GenealogyLink).where(GenealogyLink.child_code.in_(bindparam
 _CHILDREN_OF = select(GenealogyLink).where(GenealogyLink.parent_code.in_(bindparam("codes", expanding=True)))
 
 
+def _links(session: Session, query: Select[GenealogyLink], codes: Sequence[str]) -> list[GenealogyLink]:
+    """``query``'s links for ``codes``, :data:`_IN_CHUNK` codes a query (a hold's units are thousands)."""
+    found: list[GenealogyLink] = []
+    for start in range(0, len(codes), _IN_CHUNK):
+        found += session.scalars(query, {"codes": list(codes[start : start + _IN_CHUNK])})
+    return found
+
+
 def parents_of(session: Session, codes: Sequence[str]) -> list[GenealogyLink]:
     """Links whose child is one of ``codes``."""
-    return list(session.scalars(_PARENTS_OF, {"codes": list(codes)}))
+    return _links(session, _PARENTS_OF, codes)
 
 
 def children_of(session: Session, codes: Sequence[str]) -> list[GenealogyLink]:
     """Links whose parent is one of ``codes``."""
-    return list(session.scalars(_CHILDREN_OF, {"codes": list(codes)}))
+    return _links(session, _CHILDREN_OF, codes)
 
 
 _LINK = select(GenealogyLink.id).where(
