@@ -112,14 +112,19 @@ def releases_of(session: Session, hold_ids: Sequence[int]) -> dict[int, list[Hol
     return found
 
 
-def _in_window(hold: Hold) -> list[ColumnElement[bool]]:
+def _covers(hold: Hold | type[Hold]) -> list[ColumnElement[bool]]:
+    """An inspection lies in a hold's line, product and period: the one rule of a hold's units.
+
+    ``hold`` is one stored hold, or ``Hold`` itself: the hold of the enclosing query.
+    """
     where = [
         Inspection.line_id == hold.line_id,
         Inspection.captured_at >= hold.since,
         Inspection.captured_at < hold.until,
-        Inspection.code.is_not(None),
     ]
-    if hold.product is not None:
+    if not isinstance(hold, Hold):
+        where.append(or_(Hold.product.is_(None), Inspection.product == Hold.product))
+    elif hold.product is not None:
         where.append(Inspection.product == hold.product)
     return where
 
@@ -137,36 +142,18 @@ def hold_units(session: Session, hold: Hold, *, exclude_codes: Collection[str] =
     """Every unit of ``hold`` (codes in ``exclude_codes`` left out), newest first."""
     query = (
         select(Inspection.code, func.max(Inspection.captured_at))
-        .where(*_in_window(hold))
+        .where(*_covers(hold), Inspection.code.is_not(None))
         .group_by(Inspection.code)
     )
     in_window = {
         code: at for code, at in session.execute(query) if code is not None and code not in exclude_codes
     }
-    later: dict[str, datetime] = {}
-    codes = list(in_window)
-    for start in range(0, len(codes), _IN_CHUNK):
-        query = (
-            select(Inspection.code, func.max(Inspection.captured_at))
-            .where(
-                Inspection.code.in_(codes[start : start + _IN_CHUNK]),
-                Inspection.captured_at > hold.created_at,
-            )
-            .group_by(Inspection.code)
-        )
-        later.update({code: at for code, at in session.execute(query) if code is not None})
-    units = [HeldUnit(code=c, captured_at=at, reinspected_at=later.get(c)) for c, at in in_window.items()]
+    newest = newest_captures(session, list(in_window))
+    units = [
+        HeldUnit(code=c, captured_at=at, reinspected_at=newest[c] if newest[c] > hold.created_at else None)
+        for c, at in in_window.items()
+    ]
     return sorted(units, key=lambda u: (u.captured_at, u.code), reverse=True)
-
-
-def _covering() -> ColumnElement[bool]:
-    """An inspection (of the enclosing query) lies in a hold's line, product and period."""
-    return and_(
-        Inspection.line_id == Hold.line_id,
-        Inspection.captured_at >= Hold.since,
-        Inspection.captured_at < Hold.until,
-        or_(Hold.product.is_(None), Inspection.product == Hold.product),
-    )
 
 
 def holds_of_codes(session: Session, codes: Sequence[str]) -> list[tuple[Hold, str]]:
@@ -176,7 +163,7 @@ def holds_of_codes(session: Session, codes: Sequence[str]) -> list[tuple[Hold, s
     for start in range(0, len(ids), _IN_CHUNK):
         query = (
             select(Hold, Inspection.code)
-            .join(Inspection, _covering())
+            .join(Inspection, and_(*_covers(Hold)))
             .where(Inspection.code.in_(ids[start : start + _IN_CHUNK]))
             .distinct()
         )
