@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy.orm import Session
 
@@ -95,23 +96,34 @@ def _unit_state(
 
 
 class _HoldView:
-    """A hold read with its releases and its units' states."""
+    """A hold read with its releases; its units and their states are read when asked for."""
 
     def __init__(
         self, session: Session, lines: LineRegistry, hold: Hold, releases: Sequence[HoldRelease]
     ) -> None:
+        self.session = session
         self.hold = hold
         self.releases = list(releases)
         self.whole = next((r for r in self.releases if r.code is None), None)
         self.by_code = {r.code: r for r in self.releases if r.code is not None}
-        self.units = repo.hold_units(session, hold, exclude_codes=_challenge_codes(lines, hold.line_id))
-        self.states = {u.code: _unit_state(hold, u, self.whole, self.by_code) for u in self.units}
+        self.challenge_codes = _challenge_codes(lines, hold.line_id)
+
+    @cached_property
+    def units(self) -> list[repo.HeldUnit]:
+        """Every unit of the hold, newest first."""
+        return repo.hold_units(self.session, self.hold, exclude_codes=self.challenge_codes)
+
+    @cached_property
+    def states(self) -> dict[str, tuple[HoldUnitState, HoldRelease | None]]:
+        """Each unit's state and the release that released it."""
+        return {u.code: _unit_state(self.hold, u, self.whole, self.by_code) for u in self.units}
 
     def out(self, names: dict[str, str]) -> HoldOut:
+        """The hold with its units counted in the database (a month's hold is not read unit by unit)."""
         hold = self.hold
-        counts = {state: 0 for state in ("held", "reinspected", "released")}
-        for state, _release in self.states.values():
-            counts[state] += 1
+        counts = repo.hold_counts(
+            self.session, hold, whole_released=self.whole is not None, exclude_codes=self.challenge_codes
+        )
         return HoldOut(
             id=hold.id,
             line_id=hold.line_id,
@@ -124,10 +136,10 @@ class _HoldView:
             created_by_name=names.get(hold.created_by),
             created_at=hold.created_at,
             released=_release_out(self.whole, names) if self.whole is not None else None,
-            units=len(self.units),
-            held=counts["held"],
-            reinspected=counts["reinspected"],
-            released_units=counts["released"],
+            units=counts.units,
+            held=counts.held,
+            reinspected=counts.reinspected,
+            released_units=counts.released,
         )
 
 
