@@ -11,7 +11,9 @@ out), and the PV line a cell classifier on every cell of a module (``cells=False
 each trained at the first start from the simulated line's own frames and kept in the workdir
 (:mod:`linecheck.inspect.demo_anomaly`, :mod:`linecheck.inspect.demo_cells`); all are served by
 Triton, a line's verdict is the union of its models, and the summary counts each model's defects
-and failed frames.
+and failed frames. The bearing line runs challenge parts (a red rabbit, a master ring) as a plant
+verifies its error-proofing, and the summary gives the API's verification and holds
+(:mod:`linecheck.inspect.demo_verification`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from linecheck.inspect.demo_models import ModelTally
 from linecheck.inspect.demo_outputs import DemoOutputs
 from linecheck.inspect.demo_stack import DemoStack, line_models
 from linecheck.inspect.demo_summary import build_summary, merge_statuses, render_summary, summarize_trace
+from linecheck.inspect.demo_verification import challenge_query, verification_summary, with_challenge_parts
 from linecheck.inspect.detectors import triton_factories
 from linecheck.inspect.messages import InferredFrame, InspectionResult
 from linecheck.inspect.scoring import RecallTracker
@@ -98,7 +101,7 @@ def synth_uri(line: LineConfig, *, seed: int, rate_scale: float, unreadable_ever
     uri = f"synth://{line.kind}?seed={seed}&rate={rate:g}"
     if unreadable_every and line.code_source == "frame":
         uri += f"&unreadable={unreadable_every}"
-    return uri
+    return uri + challenge_query(line)
 
 
 class TracePicker:
@@ -240,7 +243,8 @@ class Demo:
     def _with_trained_models(self) -> tuple[Path, list[Path]]:
         """Textile lines get the anomaly model, PV lines the cell classifier (trained at the first start).
 
-        Every line keeps :data:`DEMO_PASS_SAMPLE` of its passed units for audit (unless its YAML says).
+        Every line keeps :data:`DEMO_PASS_SAMPLE` of its passed units for audit (unless its YAML says), and
+        the bearing line gets challenge parts (:mod:`linecheck.inspect.demo_verification`).
 
         Returns the lines folder the API syncs and the extra registries.
         """
@@ -252,7 +256,7 @@ class Demo:
             ("pv", opts.cells, "cell classifier for the PV line", f"the cells of {FRAMES} module frames",
              ensure_cell_classifier, with_cell_classifier),
         )  # fmt: skip
-        self.lines = [with_pass_audit(line) for line in self.lines]
+        self.lines = [with_challenge_parts(with_pass_audit(line)) for line in self.lines]
         for kind, wanted, what, source, ensure, extend in plans:
             lines = [line for line in self.lines if line.kind == kind]
             if not wanted or not lines:
@@ -318,6 +322,7 @@ class Demo:
                     service.stop(drain_timeout_s=30.0, deliver_timeout_s=5.0)
                 statuses = {lid: s.status() for lid, s in self.services.items()}
                 self.outputs.stop()
+            verification, holds = verification_summary(stack.api_url, stack.viewer_key, self.lines)
             self.summary = build_summary(
                 status=final,
                 duration_s=ran,
@@ -327,6 +332,8 @@ class Demo:
                 traces=self._traces(stack),
                 outputs=self.outputs.summary(statuses),
                 per_model=self.tally.summary(),
+                verification=verification,
+                holds=holds,
             )
             c.print()
             render_summary(self.summary, c)

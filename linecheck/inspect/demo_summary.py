@@ -28,6 +28,12 @@ Summary JSON (``linecheck demo --summary-json PATH``), schema ``linecheck.demo.s
                        type) and per line ``opcua`` (``events``, ``rejects``, ``states``, ``last``
                        ResultReady), ``mqtt`` (``results``, ``rejects``, ``duplicates``), ``modbus``
                        (``coil``, ``pulses``) and ``fail_safe_rejects``
+``verification``       per line with challenge parts, the API's ``GET /v1/lines/{id}/verification``:
+                       ``state`` (verified / due / failed), ``problem``, ``due_at``,
+                       ``suspect_since`` and ``parts`` (``code``, ``expect``, ``classes``, ``met``,
+                       ``verdict``, ``found_classes``)
+``holds``              the open holds on those lines (a missed part with ``auto_hold``): ``id``,
+                       ``line_id``, ``cause``, ``since``, ``until``, ``units``, ``held``
 =====================  ==========================================================================
 """
 
@@ -106,6 +112,8 @@ def build_summary(
     traces: list[dict[str, Any]],
     outputs: dict[str, Any] | None = None,
     per_model: dict[str, Any] | None = None,
+    verification: dict[str, Any] | None = None,
+    holds: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The summary document (see the module docstring for its keys)."""
     lines = {lid: _line_summary(line) for lid, line in sorted(status["lines"].items())}
@@ -138,6 +146,8 @@ def build_summary(
         "traces": traces,
         "per_model": per_model or {},
         "outputs": outputs or {},
+        "verification": verification or {},
+        "holds": holds or [],
     }
 
 
@@ -242,6 +252,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         parts.append(_per_model_table(summary["per_model"]))
     if summary.get("outputs", {}).get("lines"):
         parts.append(_outputs_table(summary["outputs"]))
+    if summary.get("verification"):
+        parts.append(_verification_table(summary["verification"], summary.get("holds", [])))
     for trace in summary["traces"]:
         defects = (
             "; ".join(f"{d['class_name']} @ {_location_text(d['location'])}" for d in trace["defects"][:4])
@@ -300,3 +312,37 @@ def _outputs_table(outputs: dict[str, Any]) -> RenderableType:
         )
     spb = ", ".join(f"{k} {v}" for k, v in sorted(outputs.get("sparkplug", {}).items())) or "none"
     return Group(table, f"MQTT broker: {outputs.get('broker')}; Sparkplug B messages: {spb}")
+
+
+_STATE_STYLE = {"verified": "green", "due": "yellow", "failed": "bold red"}
+
+
+def _verification_table(verification: dict[str, Any], holds: Sequence[dict[str, Any]]) -> RenderableType:
+    """Each line's error-proofing verification (its challenge parts) and the holds a missed part placed."""
+    table = Table(
+        title="Error-proofing: challenge parts (GET /v1/lines/{id}/verification)", header_style="bold"
+    )
+    for column in ("line", "state", "part", "must", "judged", "met"):
+        table.add_column(column)
+    for line_id, answer in verification.items():
+        style = _STATE_STYLE.get(answer["state"], "")
+        state = f"[{style}]{answer['state']}[/{style}]" if style else answer["state"]
+        for i, part in enumerate(answer["parts"] or [{}]):
+            must = f"{part.get('expect', '-')} {', '.join(part.get('classes') or [])}".strip()
+            judged = (
+                f"{part.get('verdict') or 'not run'} {', '.join(part.get('found_classes') or [])}".strip()
+            )
+            met = {True: "yes", False: "[bold red]no[/bold red]", None: "-"}[part.get("met")]
+            table.add_row(
+                line_id if i == 0 else "", state if i == 0 else "", part.get("code", "-"), must, judged, met
+            )
+    notes: list[RenderableType] = [table]
+    for line_id, answer in verification.items():
+        if answer.get("problem"):
+            notes.append(f"{line_id}: {answer['problem']}")
+    for hold in holds:
+        notes.append(
+            f"[bold]hold {hold['id']}[/bold] on {hold['line_id']} ({hold['cause']}): {hold['held']} of "
+            f"{hold['units']} units made since {hold['since']} held (GET /v1/holds/{hold['id']}/units)"
+        )
+    return Group(*notes)

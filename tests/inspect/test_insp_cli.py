@@ -175,6 +175,7 @@ def test_demo_runs_writes_its_summary_and_keeps_the_api_up_until_interrupted(
     assert {lid: line.audit.pass_sample if line.audit else None for lid, line in written.items()} == {
         lid: DEMO_PASS_SAMPLE for lid in ("textile-01", "bearing-01", "pv-01")
     }
+    assert [lid for lid, line in written.items() if line.verification] == ["bearing-01"]
 
 
 def test_demo_exit_option_stops_after_the_summary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -222,6 +223,11 @@ def _check_demo_summary(summary_path: Path, output: str) -> None:
         summary["lines"]["pv-01"]["verdicts"].get("not_inspected", 0)
     )
     assert summary["traces"] and all(t["inspections"] >= 1 for t in summary["traces"])
+    # the bearing line ran its challenge parts first: the rabbit failed with its crack, the master passed
+    assert list(summary["verification"]) == ["bearing-01"] and "Error-proofing" in output
+    verification = summary["verification"]["bearing-01"]
+    assert [(p["expect"], p["met"]) for p in verification["parts"]] == [("fail", True), ("pass", True)]
+    assert verification["state"] == "verified" and summary["holds"] == []
     assert "GET /v1/trace/" in output
     # every line published over its outputs, and the demo's peers received it
     outputs = summary["outputs"]["lines"]

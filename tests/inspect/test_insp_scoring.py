@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from linecheck.contract import REASON_MAX_CHARS
-from linecheck.inspect.demo_summary import SCHEMA, build_summary, merge_statuses, summarize_trace
+from linecheck.inspect.demo_summary import (
+    SCHEMA,
+    build_summary,
+    merge_statuses,
+    render_summary,
+    summarize_trace,
+)
 from linecheck.inspect.kinds.base import NOTES_SHOWN, join_notes
 from linecheck.inspect.scoring import iou_matrix, match
 from linecheck.inspect.verdict import shorten
@@ -119,7 +125,10 @@ def test_summary_document_has_stable_keys() -> None:
         "traces",
         "per_model",
         "outputs",
+        "verification",
+        "holds",
     }
+    assert summary["verification"] == {} and summary["holds"] == []  # lines with challenge parts only
     assert summary["outputs"] == {}  # the demo fills it with what the line outputs' peers received
     assert summary["per_model"] == {}  # lines running several models only
     assert summary["totals"] == {
@@ -132,6 +141,47 @@ def test_summary_document_has_stable_keys() -> None:
     }
     assert summary["outbox"] == {"pending": 0, "sent": 16, "rejected": 0}
     assert list(summary["lines"]) == ["bearing-01", "pv-01"]
+
+
+def test_a_missed_challenge_part_and_its_hold_are_rendered_in_red_with_the_sorting_list() -> None:
+    from rich.console import Console
+
+    status = merge_statuses({"a": _status("bearing-01", "bearing", 10, 1)}, [10.0])
+    verification = {
+        "bearing-01": {
+            "state": "failed",
+            "problem": "challenge part BR9900000001 was judged pass, expected fail with crack",
+            "due_at": None,
+            "suspect_since": "2026-12-02T08:00:00Z",
+            "parts": [
+                {"code": "BR9900000001", "expect": "fail", "classes": ["crack"], "met": False,
+                 "verdict": "pass", "found_classes": []},
+                {"code": "BR9900000003", "expect": "pass", "classes": [], "met": None,
+                 "verdict": None, "found_classes": []},
+            ],
+        }
+    }  # fmt: skip
+    holds = [
+        {"id": 7, "line_id": "bearing-01", "cause": "verification", "since": "2026-12-02T08:00:00Z",
+         "until": "2026-12-02T09:00:00Z", "units": 40, "held": 39}
+    ]  # fmt: skip
+    summary = build_summary(
+        status=status,
+        duration_s=8.0,
+        api_url="http://x",
+        models={},
+        recall={"iou": 0.3, "overall": {"recall": 1.0, "truth": 1, "found": 1}, "lines": {}},
+        traces=[],
+        verification=verification,
+        holds=holds,
+    )
+    console = Console(record=True, width=160, color_system=None)
+    render_summary(summary, console)
+    text = console.export_text()
+    assert "Error-proofing" in text and "failed" in text
+    assert "BR9900000001" in text and "not run" in text  # the master was never run
+    assert "expected fail with crack" in text
+    assert "hold 7 on bearing-01 (verification): 39 of 40 units" in text and "/v1/holds/7/units" in text
 
 
 def test_trace_gist() -> None:

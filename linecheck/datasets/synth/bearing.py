@@ -7,6 +7,7 @@ dark bore; its geometry comes from the line config so the inspector names zones 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -90,7 +91,14 @@ class BearingGenerator:
         side = int(min(0.11 * self.imgsz, 0.62 * band))
         return max(side, module_count(code) + 4)
 
-    def sample(self, rng: np.random.Generator, *, n_defects: int, code: str | None = None) -> Rendered:
+    def sample(
+        self,
+        rng: np.random.Generator,
+        *,
+        n_defects: int,
+        code: str | None = None,
+        classes: Sequence[int] | None = None,
+    ) -> Rendered:
         """One ring face with its DataMatrix (``code``, if given) and ``n_defects`` defects."""
         s = self.imgsz
         lum = self.face(int(rng.integers(STYLES)))
@@ -107,7 +115,9 @@ class BearingGenerator:
         image = clean.copy()
         builders = _builders(s, self.geometry, self._metal)
         forbidden = [code_box] if code_box else []
-        boxes, ids = place_defects(rng, image, n_defects, builders, forbidden=forbidden, min_side=0.02 * s)
+        boxes, ids = place_defects(
+            rng, image, n_defects, builders, forbidden=forbidden, min_side=0.02 * s, classes=classes
+        )
         return Rendered(
             image=to_uint8(image), clean=to_uint8(clean), boxes=boxes, class_ids=ids, code_box=code_box
         )

@@ -3,7 +3,7 @@
 A camera plug-in of the inspector: registered for ``synth://`` URIs through the ``linecheck.sources``
 entry point (``pyproject.toml``), so the inspector itself never imports the synthetic renderer.
 
-URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0&dark=0&blurred=0``
+URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0&dark=0&blurred=0&challenge=0``
 
 * ``kind``: textile, bearing or pv (default: the line's kind; must match it).
 * ``seed``: generator seed (default 0). ``start``: first unit serial (default 1).
@@ -16,9 +16,15 @@ URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0&dark=0&blurred
 * ``blurred``: image every N-th unit out of focus (a Gaussian blur of sigma 6 px; 0 = never).
   Both exercise the frame checks (:mod:`linecheck.frame_checks`), which make such frames
   ``not_inspected`` instead of judging them.
+* ``challenge``: run the line's challenge parts (``verification.parts`` of its default product,
+  :mod:`linecheck.verification`) before the first unit and again after every N units, as an
+  operator does at the start of a shift (0 = never; the line must list parts). A part that must fail
+  shows its classes' defects, a part that must pass none; each part looks the same every run
+  (:func:`linecheck.datasets.synth.streams.challenge_unit`). They come on top of ``units``.
 
 The ground truth travels in ``Frame.meta`` (``unit_code``, ``gt_xyxy``, ``gt_class_ids``,
-``unit_frame``, ``unit_frames``, ``roll_offset_m``) so a demo or test can score recall. For
+``unit_frame``, ``unit_frames``, ``roll_offset_m``, ``challenge``: whether the unit is a challenge
+part) so a demo or test can score recall. For
 trigger-coded lines (textile) the roll id is passed as ``Frame.trigger_code``, as a doffing
 trigger would; for frame-coded lines it is only printed in the image.
 """
@@ -37,8 +43,9 @@ from linecheck.errors import InvalidFieldError
 from linecheck.inspect.frame_source import FrameSource, SourceContext, SourceQuery
 from linecheck.kinds import get_kind, parse_kind
 from linecheck.messages import Frame
+from linecheck.verification import ChallengePart
 
-_PARAMS = {"seed", "rate", "units", "start", "unreadable", "dark", "blurred"}
+_PARAMS = {"seed", "rate", "units", "start", "unreadable", "dark", "blurred", "challenge"}
 #: Level left by the light going off (``dark=N``), and the defocus of ``blurred=N``, in pixels.
 DARK_GAIN, BLUR_SIGMA = 0.02, 6.0
 
@@ -87,11 +94,29 @@ class SyntheticSource(FrameSource):
         self.unreadable = query.integer("unreadable", 0)
         self.dark = query.integer("dark", 0)
         self.blurred = query.integer("blurred", 0)
+        self.challenge = query.integer("challenge", 0)
+        self.parts = self._challenge_parts(query) if self.challenge else []
+        self._challenges: dict[str, Any] = {}  # code -> SynthUnit, rendered once
         camera = next((c for c in context.line.cameras if c.station == context.station), None)
         self.rate = query.number("rate", camera.fps if camera else 0.0, unit="frames per second")
-        self._frames: Iterator[tuple[Any, Any, int]] | None = None
+        self._frames: Iterator[tuple[Any, Any, int | None]] | None = None
         self._next_at = 0.0
         self.units_started = 0
+
+    def _challenge_parts(self, query: SourceQuery) -> list[ChallengePart]:
+        line = self.context.line
+        if line.verification is None:
+            raise query.error(
+                f"challenge={self.challenge}: line {self.context.line_id} lists no verification.parts"
+            )
+        product = line.default_product
+        parts = [p for p in line.verification.parts if p.applies_to(product)]
+        if not parts:
+            raise query.error(
+                f"challenge={self.challenge}: no challenge part of line {self.context.line_id} applies to "
+                f"its default product {product}"
+            )
+        return parts
 
     def open(self) -> None:
         """Start the generator."""
@@ -101,13 +126,25 @@ class SyntheticSource(FrameSource):
         self._frames = self._flatten(units)
         self._next_at = time.monotonic()
 
-    def _flatten(self, units: Iterator[Any]) -> Iterator[tuple[Any, Any, int]]:
+    def _flatten(self, units: Iterator[Any]) -> Iterator[tuple[Any, Any, int | None]]:
         for number, unit in enumerate(units, start=1):
             if self.units is not None and number > self.units:
                 return
+            if self.parts and (number - 1) % self.challenge == 0:
+                for part in self.parts:
+                    challenge = self._challenge_unit(part)
+                    for frame in challenge.frames:
+                        yield challenge, frame, None
             self.units_started = number
             for frame in unit.frames:
                 yield unit, frame, number
+
+    def _challenge_unit(self, part: ChallengePart) -> Any:
+        from linecheck.datasets.synth.streams import challenge_unit
+
+        if part.code not in self._challenges:
+            self._challenges[part.code] = challenge_unit(part, seed=self.seed, line=self.context.line)
+        return self._challenges[part.code]
 
     def read(self) -> Frame | None:
         """Next simulated frame at the configured rate; None after ``units`` units."""
@@ -127,14 +164,14 @@ class SyntheticSource(FrameSource):
             return None
         unit, sframe, number = item
         image = np.ascontiguousarray(sframe.image, dtype=np.uint8)
-        smeared = bool(self.unreadable) and number % self.unreadable == 0 and not self.web
+        smeared = self._every(self.unreadable, number) and not self.web
         if smeared:
             image = smear_codes(image)
-        dark = bool(self.dark) and number % self.dark == 0
-        blurred = bool(self.blurred) and number % self.blurred == 0
+        dark = self._every(self.dark, number)
+        blurred = self._every(self.blurred, number)
         if blurred:
             image = np.asarray(cv2.GaussianBlur(image, (0, 0), BLUR_SIGMA), np.uint8)
-        if dark:
+        if dark and number is not None:
             noise = np.random.default_rng(self.seed * 100_003 + number).normal(0.0, 0.6, image.shape)
             image = np.clip(image * DARK_GAIN + noise, 0, 255).astype(np.uint8)
         trigger = unit.code if self.context.line.code_source == "trigger" else None
@@ -147,10 +184,16 @@ class SyntheticSource(FrameSource):
             "gt_class_ids": np.asarray(sframe.class_ids, np.int64).reshape(-1),
             "code_smeared": smeared,
             "fault": "dark" if dark else "blurred" if blurred else None,
+            "challenge": number is None,
         }
         if self.web:
             meta["roll_offset_m"] = float(sframe.offset_m)
         return self.frame(image, meta=meta, trigger_code=trigger)
+
+    @staticmethod
+    def _every(every: int, number: int | None) -> bool:
+        """Whether production unit ``number`` is an N-th one (never a challenge part, ``number`` None)."""
+        return bool(every) and number is not None and number % every == 0
 
     def close(self) -> None:
         """Stop the generator."""

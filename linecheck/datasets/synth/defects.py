@@ -101,8 +101,11 @@ def place_defects(
     min_change: float = 10.0,
     rel_change: float = 0.2,
     tries: int = 24,
+    classes: Sequence[int] | None = None,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Draw ``count`` defects of random classes (builder index = class id) that do not overlap.
+
+    ``classes``: draw these class ids instead, in turn (a challenge part's known defects).
 
     The layers' reach (mask above each layer's threshold) must stay clear of earlier defects and of
     ``forbidden`` boxes; the label box is then fitted to the pixels the defect visibly changed (see
@@ -112,8 +115,8 @@ def place_defects(
     boxes: list[Box] = []
     reaches: list[Box] = []
     ids: list[int] = []
-    for _ in range(count):
-        class_id = int(rng.integers(len(builders)))
+    for i in range(count):
+        class_id = int(classes[i % len(classes)]) if classes else int(rng.integers(len(builders)))
         for _attempt in range(tries):
             layers = builders[class_id](rng, image)
             reach = layers_box(layers, image.shape)

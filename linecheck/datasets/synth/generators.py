@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -31,8 +31,18 @@ class LineGenerator(Protocol):
     kind: Kind
     imgsz: int
 
-    def sample(self, rng: np.random.Generator, *, n_defects: int, code: str | None = None) -> Rendered:
-        """One image with ``n_defects`` defects (fewer if no free place is found) and the unit code."""
+    def sample(
+        self,
+        rng: np.random.Generator,
+        *,
+        n_defects: int,
+        code: str | None = None,
+        classes: Sequence[int] | None = None,
+    ) -> Rendered:
+        """One image with ``n_defects`` defects (fewer if no free place is found) and the unit code.
+
+        ``classes``: the defects' class ids, in turn (None: random classes).
+        """
         ...
 
 

@@ -6,6 +6,8 @@ label lies below the cell grid, so no defect box can overlap it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -108,7 +110,14 @@ class PVGenerator:
             self._patterns[key] = pat
         return self._patterns[key]
 
-    def sample(self, rng: np.random.Generator, *, n_defects: int, code: str | None = None) -> Rendered:
+    def sample(
+        self,
+        rng: np.random.Generator,
+        *,
+        n_defects: int,
+        code: str | None = None,
+        classes: Sequence[int] | None = None,
+    ) -> Rendered:
         """One module EL frame with its QR label (``code``, if given) and ``n_defects`` cell defects."""
         s = self.imgsz
         grid = self.layouts[int(rng.integers(len(self.layouts)))].grid(s, s)
@@ -136,7 +145,14 @@ class PVGenerator:
         image = clean.copy()
         builders = _builders(s, grid, busbars)
         boxes, ids = place_defects(
-            rng, image, n_defects, builders, margin=1.0, min_side=0.01 * s, min_area=0.0004 * s * s
+            rng,
+            image,
+            n_defects,
+            builders,
+            margin=1.0,
+            min_side=0.01 * s,
+            min_area=0.0004 * s * s,
+            classes=classes,
         )
         return Rendered(
             image=to_uint8(image), clean=to_uint8(clean), boxes=boxes, class_ids=ids, code_box=code_box

@@ -27,6 +27,7 @@ class Purpose(IntEnum):
     SAMPLE = 1  # one dataset image
     UNIT = 2  # one unit of a frame stream
     SPLIT = 3  # dataset split and defect-free assignment
+    CHALLENGE = 4  # one challenge part (the same part every time it runs)
 
 
 def check_seed(seed: int) -> int:

@@ -4,12 +4,15 @@ Textile: one unit is a roll, a run of consecutive frames of the same fabric, a f
 defective; the roll code is not in the image (textile lines get it from a trigger). Bearing and
 PV: one unit is one frame with the code rendered in it. Unit ``serial`` is the same whatever
 ``start_serial`` the stream began at.
+
+``challenge_unit``: one of a line's challenge parts (``verification.parts``) as its camera sees it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -19,8 +22,9 @@ from linecheck.datasets.synth.generators import LineGenerator, check_imgsz, make
 from linecheck.datasets.synth.seeding import Purpose, check_seed, draw_defect_count, rng_for
 from linecheck.datasets.synth.textile import STYLES, TextileGenerator
 from linecheck.errors import InvalidFieldError
-from linecheck.kinds import Kind, make_code, parse_kind
+from linecheck.kinds import Kind, get_kind, make_code, parse_kind
 from linecheck.kinds.textile import TextileOptions
+from linecheck.verification import ChallengePart
 
 #: Share of units (rolls, rings, modules) with no defect at all.
 DEFECT_FREE_UNITS = 0.3
@@ -38,8 +42,18 @@ def _frame(rendered: Rendered, index: int = 0, offset_m: float = 0.0) -> SynthFr
     )
 
 
-def roll_frames(generator: TextileGenerator, rng: np.random.Generator, line: LineConfig) -> list[SynthFrame]:
-    """The frames of one roll: consecutive crops of one fabric, a few frames defective (or none)."""
+def roll_frames(
+    generator: TextileGenerator,
+    rng: np.random.Generator,
+    line: LineConfig,
+    *,
+    known: Sequence[int] | None = None,
+) -> list[SynthFrame]:
+    """The frames of one roll: consecutive crops of one fabric, a few frames defective (or none).
+
+    ``known``: the roll's defects instead, their class ids (a challenge roll; empty: a good one), all on
+    its first frame.
+    """
     cfg = TextileOptions.model_validate(line.options)
     n_frames = max(1, math.ceil(cfg.roll_length_m / cfg.frame_length_m - 1e-9))
     fabric = generator.fabric(int(rng.integers(STYLES)))
@@ -47,13 +61,17 @@ def roll_frames(generator: TextileGenerator, rng: np.random.Generator, line: Lin
     oy = int(rng.integers(fabric.size))
     gain = float(rng.uniform(0.88, 1.1))
     defective: set[int] = set()
-    if rng.random() >= DEFECT_FREE_UNITS:
+    if known is not None:
+        defective = {0} if known else set()
+    elif rng.random() >= DEFECT_FREE_UNITS:
         k = int(rng.integers(1, min(MAX_DEFECTIVE_FRAMES, n_frames) + 1))
         defective = {int(i) for i in rng.choice(n_frames, size=k, replace=False)}
     frames = []
     for i in range(n_frames):
-        n = draw_defect_count(rng) if i in defective else 0
-        rendered = generator.frame(rng, fabric, ox=ox, oy=oy + i * generator.imgsz, gain=gain, n_defects=n)
+        n = (len(known) if known is not None else draw_defect_count(rng)) if i in defective else 0
+        rendered = generator.frame(
+            rng, fabric, ox=ox, oy=oy + i * generator.imgsz, gain=gain, n_defects=n, classes=known
+        )
         frames.append(_frame(rendered, i, i * cfg.frame_length_m))
     return frames
 
@@ -87,3 +105,39 @@ def iter_units(
             frames = [_frame(generator.sample(rng, n_defects=n, code=code))]
         yield SynthUnit(code=code, kind=kind, frames=frames)
         serial += 1
+
+
+#: Defects drawn of each class a challenge part must show (a red rabbit's defect is plain to see).
+CHALLENGE_DEFECTS_PER_CLASS = 2
+
+
+def challenge_unit(
+    part: ChallengePart,
+    *,
+    seed: int,
+    line: LineConfig,
+    imgsz: int = 640,
+    generator: LineGenerator | None = None,
+) -> SynthUnit:
+    """One of ``line``'s challenge parts as its camera sees it: the part's code and its known defects.
+
+    A part that must fail shows :data:`CHALLENGE_DEFECTS_PER_CLASS` defects of each of its classes that
+    the kind draws (of random classes when it names none the kind draws); a part that must pass shows
+    none. The part looks the same every time it runs (its rendering is seeded by ``seed`` and its code),
+    as a physical red rabbit or master part does from one shift to the next.
+    """
+    kind = parse_kind(line.kind)
+    generator = generator or make_generator(kind, seed=seed, imgsz=imgsz, line=line)
+    rng = rng_for(seed, kind, Purpose.CHALLENGE, zlib.crc32(part.code.encode()))
+    drawn = get_kind(kind).classes
+    known: list[int] = []
+    if part.expect == "fail":
+        ids = [drawn.index(name) for name in part.classes if name in drawn]
+        known = (
+            ids * CHALLENGE_DEFECTS_PER_CLASS if ids else [int(i) for i in rng.integers(len(drawn), size=2)]
+        )
+    if isinstance(generator, TextileGenerator):
+        frames = roll_frames(generator, rng, line, known=known)
+    else:
+        frames = [_frame(generator.sample(rng, n_defects=len(known), code=part.code, classes=known))]
+    return SynthUnit(code=part.code, kind=kind, frames=frames)

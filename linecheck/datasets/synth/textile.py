@@ -8,6 +8,7 @@ continuous fabric.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -116,33 +117,58 @@ class TextileGenerator:
             )
         return self._fabrics[style]
 
-    def sample(self, rng: np.random.Generator, *, n_defects: int, code: str | None = None) -> Rendered:
+    def sample(
+        self,
+        rng: np.random.Generator,
+        *,
+        n_defects: int,
+        code: str | None = None,
+        classes: Sequence[int] | None = None,
+    ) -> Rendered:
         """One independent frame: a random crop of a random look with ``n_defects`` defects (code unused)."""
         fabric = self.fabric(int(rng.integers(STYLES)))
         span = fabric.size - self.imgsz
         ox, oy = int(rng.integers(span + 1)), int(rng.integers(span + 1))
-        return self.frame(rng, fabric, ox=ox, oy=oy, gain=float(rng.uniform(0.88, 1.1)), n_defects=n_defects)
+        gain = float(rng.uniform(0.88, 1.1))
+        return self.frame(rng, fabric, ox=ox, oy=oy, gain=gain, n_defects=n_defects, classes=classes)
 
     def frame(
-        self, rng: np.random.Generator, fabric: Fabric, *, ox: int, oy: int, gain: float, n_defects: int
+        self,
+        rng: np.random.Generator,
+        fabric: Fabric,
+        *,
+        ox: int,
+        oy: int,
+        gain: float,
+        n_defects: int,
+        classes: Sequence[int] | None = None,
     ) -> Rendered:
         """Crop ``fabric`` at column ``ox`` and row ``oy`` (rows wrap around) and draw defects."""
         s = self.imgsz
         rows = (oy + np.arange(s)) % fabric.size
         clean = fabric.tile[rows, ox : ox + s].astype(np.float32) * np.float32(gain)
         image = clean.copy()
-        boxes, ids = self.draw_defects(rng, image, fabric, ox=ox, oy=oy, n_defects=n_defects)
+        boxes, ids = self.draw_defects(rng, image, fabric, ox=ox, oy=oy, n_defects=n_defects, classes=classes)
         return Rendered(image=to_uint8(image), clean=to_uint8(clean), boxes=boxes, class_ids=ids)
 
     def draw_defects(
-        self, rng: np.random.Generator, image: F32, fabric: Fabric, *, ox: int, oy: int, n_defects: int
+        self,
+        rng: np.random.Generator,
+        image: F32,
+        fabric: Fabric,
+        *,
+        ox: int,
+        oy: int,
+        n_defects: int,
+        classes: Sequence[int] | None = None,
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Draw ``n_defects`` into ``image`` (an ``imgsz`` square of ``fabric`` cropped at ``ox, oy``, float).
 
         ``image`` may be a window of a larger frame (a line-scan frame); boxes are in its pixels.
         """
         s = self.imgsz
-        return place_defects(rng, image, n_defects, _builders(s, fabric.pitch, ox, oy), min_side=0.008 * s)
+        builders = _builders(s, fabric.pitch, ox, oy)
+        return place_defects(rng, image, n_defects, builders, min_side=0.008 * s, classes=classes)
 
 
 def _local_mean(image: F32, x: float, y: float, r: float) -> F32:
