@@ -62,6 +62,12 @@ def counted_as_listed(api: Api, hold_id: int) -> tuple[int, int, int]:
     counts = (hold["held"], hold["reinspected"], hold["released_units"])
     assert counts == tuple(states.count(s) for s in ("held", "reinspected", "released"))
     assert hold["units"] == len(states)
+    every = list(units(api, hold_id, limit=500))  # newest first; pages of one give the same order
+    paged = [code for offset in range(len(every)) for code in units(api, hold_id, limit=1, offset=offset)]
+    assert paged == every
+    for state in ("held", "reinspected", "released"):
+        page = api.get(f"/v1/holds/{hold_id}/units", params={"state": state, "limit": 1}).json()
+        assert page["total"] == states.count(state) and len(page["items"]) == min(1, page["total"])
     return counts
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 
 from sqlalchemy.orm import Session
 
@@ -88,15 +87,8 @@ def unit_state(
     return "held"
 
 
-def _unit_state(
-    hold: Hold, unit: repo.HeldUnit, whole: HoldRelease | None, by_code: dict[str, HoldRelease]
-) -> tuple[HoldUnitState, HoldRelease | None]:
-    release = by_code.get(unit.code) or whole
-    return unit_state(release, unit.reinspected_at, hold.created_at), release
-
-
 class _HoldView:
-    """A hold read with its releases; its units and their states are read when asked for."""
+    """A hold read with its releases; its units are counted and paged in the database."""
 
     def __init__(
         self, session: Session, lines: LineRegistry, hold: Hold, releases: Sequence[HoldRelease]
@@ -108,22 +100,39 @@ class _HoldView:
         self.by_code = {r.code: r for r in self.releases if r.code is not None}
         self.challenge_codes = _challenge_codes(lines, hold.line_id)
 
-    @cached_property
-    def units(self) -> list[repo.HeldUnit]:
-        """Every unit of the hold, newest first."""
-        return repo.hold_units(self.session, self.hold, exclude_codes=self.challenge_codes)
+    def counts(self) -> repo.HoldCounts:
+        """The hold's units by state."""
+        return repo.hold_counts(
+            self.session, self.hold, whole_released=self.whole is not None, exclude_codes=self.challenge_codes
+        )
 
-    @cached_property
-    def states(self) -> dict[str, tuple[HoldUnitState, HoldRelease | None]]:
-        """Each unit's state and the release that released it."""
-        return {u.code: _unit_state(self.hold, u, self.whole, self.by_code) for u in self.units}
+    def units(
+        self, state: HoldUnitState | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[repo.HeldUnit]:
+        """The hold's units (in ``state``; a page), newest first."""
+        return repo.hold_units(
+            self.session,
+            self.hold,
+            whole_released=self.whole is not None,
+            exclude_codes=self.challenge_codes,
+            state=state,
+            limit=limit,
+            offset=offset,
+        )
+
+    def state_of(self, unit: repo.HeldUnit) -> tuple[HoldUnitState, HoldRelease | None]:
+        """Where ``unit`` stands in the hold, and the release that released it."""
+        release = self.by_code.get(unit.code) or self.whole
+        return unit_state(release, unit.reinspected_at, self.hold.created_at), release
+
+    def contains(self, code: str) -> bool:
+        """Whether ``code`` is one of the hold's units."""
+        return code not in self.challenge_codes and repo.in_hold(self.session, self.hold, code)
 
     def out(self, names: dict[str, str]) -> HoldOut:
         """The hold with its units counted in the database (a month's hold is not read unit by unit)."""
         hold = self.hold
-        counts = repo.hold_counts(
-            self.session, hold, whole_released=self.whole is not None, exclude_codes=self.challenge_codes
-        )
+        counts = self.counts()
         return HoldOut(
             id=hold.id,
             line_id=hold.line_id,
@@ -239,14 +248,14 @@ def hold_units(
     """A page of a hold's units (``state``: only those), newest first, each with its grade's status."""
     with db.reader() as session:
         [view] = _views(session, lines, [_require_hold(session, hold_id)])
-        units = [u for u in view.units if state is None or view.states[u.code][0] == state]
-        page = units[offset : offset + limit]
+        total = view.counts().of(state)
+        page = view.units(state, limit=limit, offset=offset)
         verdicts = verdicts_for_codes(session, lines, [u.code for u in page])
         held = still_held(session, lines, [u.code for u in page])  # by this hold or any other
         names = actor_names(session, {r.created_by for r in view.releases})
         items = []
         for unit in page:
-            state_here, release = view.states[unit.code]
+            state_here, release = view.state_of(unit)
             verdict = verdicts.get(unit.code)
             items.append(
                 HoldUnitOut(
@@ -262,8 +271,8 @@ def hold_units(
         return HoldUnitPageOut(
             hold_id=hold_id,
             items=items,
-            total=min(len(units), COUNT_CAP),
-            total_exact=len(units) <= COUNT_CAP,
+            total=min(total, COUNT_CAP),
+            total_exact=total <= COUNT_CAP,
             limit=limit,
             offset=offset,
         )
@@ -282,7 +291,7 @@ def hold_containers(db: Database, lines: LineRegistry, hold_id: int) -> HoldCont
     """
     with db.reader() as session:
         [view] = _views(session, lines, [_require_hold(session, hold_id)])
-        held = [u.code for u in view.units if view.states[u.code][0] == "held"]
+        held = [u.code for u in view.units("held")]
         inside: dict[str, set[str]] = {}
         first: dict[str, tuple[str, int]] = {}  # container -> (relation, depth) of the link that found it
         current: dict[str, set[str]] = {code: {code} for code in held}
@@ -324,7 +333,7 @@ def release(
                 "hold_id", hold_id, f"was released as a whole at {view.whole.created_at.isoformat()}"
             )
         if body.code is not None:
-            if body.code not in view.states:
+            if not view.contains(body.code):
                 raise StateConflictError(
                     "code",
                     body.code,

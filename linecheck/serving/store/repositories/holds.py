@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from linecheck.serving.store.models import Hold, HoldRelease, Inspection
@@ -129,6 +130,10 @@ def _covers(hold: Hold | type[Hold]) -> list[ColumnElement[bool]]:
     return where
 
 
+#: A unit's state in a hold, as the database decides it (the service's ``unit_state`` for one code).
+UnitState = Literal["held", "reinspected", "released"]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HeldUnit:
     """A unit of a hold: its newest inspection in the hold's period, and its newest after the hold."""
@@ -136,24 +141,6 @@ class HeldUnit:
     code: str
     captured_at: datetime
     reinspected_at: datetime | None
-
-
-def hold_units(session: Session, hold: Hold, *, exclude_codes: Collection[str] = ()) -> list[HeldUnit]:
-    """Every unit of ``hold`` (codes in ``exclude_codes`` left out), newest first."""
-    query = (
-        select(Inspection.code, func.max(Inspection.captured_at))
-        .where(*_covers(hold), Inspection.code.is_not(None))
-        .group_by(Inspection.code)
-    )
-    in_window = {
-        code: at for code, at in session.execute(query) if code is not None and code not in exclude_codes
-    }
-    newest = newest_captures(session, list(in_window))
-    units = [
-        HeldUnit(code=c, captured_at=at, reinspected_at=newest[c] if newest[c] > hold.created_at else None)
-        for c, at in in_window.items()
-    ]
-    return sorted(units, key=lambda u: (u.captured_at, u.code), reverse=True)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -169,34 +156,94 @@ class HoldCounts:
         """Units neither released nor re-inspected."""
         return self.units - self.released - self.reinspected
 
+    def of(self, state: UnitState | None) -> int:
+        """Units in ``state`` (None: every unit)."""
+        if state is None:
+            return self.units
+        return {"held": self.held, "reinspected": self.reinspected, "released": self.released}[state]
+
+
+class _HoldUnits:
+    """A hold's units as a subquery (code, newest capture in the period) and the SQL of their states.
+
+    The rule is the service's ``unit_state``: released (the whole hold, or the unit's own release) before
+    re-inspected (an inspection of the code captured after the hold was placed), else held.
+    """
+
+    def __init__(self, hold: Hold, *, whole_released: bool, exclude_codes: Collection[str]) -> None:
+        self.table = (
+            select(Inspection.code.label("code"), func.max(Inspection.captured_at).label("captured_at"))
+            .where(*_covers(hold), Inspection.code.is_not(None), Inspection.code.not_in(list(exclude_codes)))
+            .group_by(Inspection.code)
+            .subquery()
+        )
+        code = self.table.c.code
+        later = aliased(Inspection)
+        own_release = exists().where(HoldRelease.hold_id == hold.id, HoldRelease.code == code)
+        self.released: ColumnElement[bool] = true() if whole_released else own_release
+        self.reinspected = exists().where(later.code == code, later.captured_at > hold.created_at)
+
+    def state_is(self, state: UnitState) -> ColumnElement[bool]:
+        """The condition of a unit in ``state``."""
+        if state == "released":
+            return self.released
+        if state == "reinspected":
+            return and_(~self.released, self.reinspected)
+        return and_(~self.released, ~self.reinspected)
+
 
 def hold_counts(
     session: Session, hold: Hold, *, whole_released: bool, exclude_codes: Collection[str] = ()
 ) -> HoldCounts:
-    """A hold's units counted by state in the database, without reading them (the list of holds, a tile).
-
-    The same rule as the service's ``unit_state`` over :func:`hold_units`: released (the whole hold, or the
-    unit's own release) before re-inspected (an inspection of the code after the hold was placed).
-    """
-    units = (
-        select(Inspection.code)
-        .where(*_covers(hold), Inspection.code.is_not(None), Inspection.code.not_in(list(exclude_codes)))
-        .distinct()
-        .subquery()
-    )
-    if whole_released:
-        total = session.scalar(select(func.count()).select_from(units)) or 0
-        return HoldCounts(units=total, released=total, reinspected=0)
-    later = aliased(Inspection)
-    released = exists().where(HoldRelease.hold_id == hold.id, HoldRelease.code == units.c.code)
-    reinspected = exists().where(later.code == units.c.code, later.captured_at > hold.created_at)
+    """A hold's units counted by state in the database, without reading them (the list of holds, a tile)."""
+    units = _HoldUnits(hold, whole_released=whole_released, exclude_codes=exclude_codes)
     query = select(
         func.count(),
-        func.coalesce(func.sum(case((released, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((and_(~released, reinspected), 1), else_=0)), 0),
-    ).select_from(units)
-    total, released_n, reinspected_n = session.execute(query).one()
-    return HoldCounts(units=int(total), released=int(released_n), reinspected=int(reinspected_n))
+        func.coalesce(func.sum(case((units.state_is("released"), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((units.state_is("reinspected"), 1), else_=0)), 0),
+    ).select_from(units.table)
+    total, released, reinspected = session.execute(query).one()
+    return HoldCounts(units=int(total), released=int(released), reinspected=int(reinspected))
+
+
+def hold_units(
+    session: Session,
+    hold: Hold,
+    *,
+    whole_released: bool,
+    exclude_codes: Collection[str] = (),
+    state: UnitState | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[HeldUnit]:
+    """A hold's units (in ``state``; a page of ``limit`` from ``offset``), newest first.
+
+    Only the units returned are read: a page of a month-long hold is one query and its codes' newest
+    captures.
+    """
+    units = _HoldUnits(hold, whole_released=whole_released, exclude_codes=exclude_codes)
+    query = select(units.table.c.code, units.table.c.captured_at).order_by(
+        units.table.c.captured_at.desc(), units.table.c.code.desc()
+    )
+    if state is not None:
+        query = query.where(units.state_is(state))
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    page = [(str(code), at) for code, at in session.execute(query)]
+    newest = newest_captures(session, [code for code, _ in page])
+    return [
+        HeldUnit(
+            code=code,
+            captured_at=at,
+            reinspected_at=newest[code] if newest[code] > hold.created_at else None,
+        )
+        for code, at in page
+    ]
+
+
+def in_hold(session: Session, hold: Hold, code: str) -> bool:
+    """Whether ``code`` has an inspection in the hold's line, product and period."""
+    return bool(session.scalar(select(exists().where(*_covers(hold), Inspection.code == code))))
 
 
 def holds_of_codes(session: Session, codes: Sequence[str]) -> list[tuple[Hold, str]]:
