@@ -303,12 +303,8 @@ class LineConfig(BaseModel):
         self._job_stations_are_cameras()
         self._shadows_are_other_models()
         self._challenge_parts_fit_the_line()
-        self._build_variants()
+        self._variants = self._build_variants()  # private attributes are set before "after" validators
         return self
-
-    def model_post_init(self, context: Any, /) -> None:
-        """Build the products' configs once more: private attributes are set only after validation."""
-        self._variants = self._build_variants()
 
     def _build_variants(self) -> dict[str, LineConfig]:
         """Each product's config (a ValueError naming ``products.N`` when one is not a valid line)."""
