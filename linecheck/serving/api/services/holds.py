@@ -469,15 +469,14 @@ def _hold_until_verified(db: Database, lines: LineRegistry, status: Verification
     """After a miss's automatic hold, the units made from its end until the station was verified again."""
     until = status.verified_at
     with db.writer() as session:
-        flt = repo.HoldFilter(line_id=status.line_id, state=None)
-        automatic = [
-            h
-            for h in repo.list_holds(session, flt, limit=COUNT_CAP, offset=0)  # newest first
-            if h.created_by in (AUTO_HOLD_ACTOR, RESTORED_HOLD_ACTOR) and h.product == status.product
-        ]
-        if not automatic or automatic[0].created_by != AUTO_HOLD_ACTOR or until is None:
+        miss = repo.newest_hold(
+            session,
+            line_id=status.line_id,
+            product=status.product,
+            actors=(AUTO_HOLD_ACTOR, RESTORED_HOLD_ACTOR),
+        )
+        if miss is None or miss.created_by != AUTO_HOLD_ACTOR or until is None:
             return None  # no miss since the last one was followed up
-        miss = automatic[0]
         since = max(miss.until, until - MAX_HOLD_PERIOD)
         if since >= until:
             return None

@@ -87,6 +87,23 @@ def list_holds(session: Session, flt: HoldFilter, *, limit: int, offset: int) ->
     return list(session.scalars(query))
 
 
+def newest_hold(
+    session: Session, *, line_id: str, product: str | None, actors: Collection[str]
+) -> Hold | None:
+    """The newest hold of ``line_id`` (of ``product``; None: the line's own) placed by one of ``actors``."""
+    query = (
+        select(Hold)
+        .where(
+            Hold.line_id == line_id,
+            Hold.product.is_(None) if product is None else Hold.product == product,
+            Hold.created_by.in_(list(actors)),
+        )
+        .order_by(Hold.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
 def count_holds(session: Session, flt: HoldFilter, *, cap: int) -> int:
     """How many holds ``flt`` selects, counted up to ``cap``."""
     return count_capped(session, select(Hold.id).where(*_filtered(flt)), cap=cap)
