@@ -155,7 +155,9 @@ class ProductConfig(BaseModel):
     A changeover (the PLC's ``PrepareProduct``, ``POST /product``, a job's ``product``) or the unit's
     code (``code_pattern``) picks it; the unit is then judged with the line's config and this product's
     changes over it (:meth:`LineConfig.for_product`): thresholds and the kind's section merged key by
-    key, the model, the line speed. Classes, cameras and outputs stay the line's.
+    key, the model, the line speed, and its cameras' frame checks (``checks``, per station, merged key by key
+    over ``cameras[].checks``: a darker fabric's brightness range and baseline). Classes, the cameras
+    themselves and the outputs stay the line's.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -174,6 +176,11 @@ class ProductConfig(BaseModel):
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="changes to the kind's section, written under the kind's name (``pv: {cols: 12}``)",
+    )
+    checks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per camera station, changes to its frame checks while the line is on this product "
+        "(``{face: {brightness: [20, 140]}}``, merged key by key over ``cameras[].checks``)",
     )
 
     @field_validator("code_pattern")
@@ -308,7 +315,7 @@ class LineConfig(BaseModel):
 
     def _build_variants(self) -> dict[str, LineConfig]:
         """Each product's config (a ValueError naming ``products.N`` when one is not a valid line)."""
-        ids = [p.id for p in self.products]
+        ids = self.product_ids
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
             raise ValueError(f"products: {twice} listed more than once")
@@ -326,6 +333,8 @@ class LineConfig(BaseModel):
                 data["extra_models"] = [m.model_dump(mode="json") for m in product.extra_models]
             if product.speed_m_per_min is not None:
                 data["speed_m_per_min"] = product.speed_m_per_min
+            if product.checks:
+                data["cameras"] = self._cameras_checked(base["cameras"], product, i)
             try:
                 variant = LineConfig.model_validate(data)
             except ValidationError as exc:
@@ -333,6 +342,20 @@ class LineConfig(BaseModel):
             variant._product = product.id
             variants[product.id] = variant
         return variants
+
+    @staticmethod
+    def _cameras_checked(
+        cameras: list[dict[str, Any]], product: ProductConfig, i: int
+    ) -> list[dict[str, Any]]:
+        """The line's cameras (as dumped) with ``product``'s changes to their frame checks."""
+        stations = [c["station"] for c in cameras]
+        unknown = sorted(set(product.checks) - set(stations))
+        if unknown:
+            raise ValueError(
+                f"products.{i} ({product.id}): checks names {unknown}, not stations of the line's cameras "
+                f"{stations}"
+            )
+        return [{**c, "checks": {**c["checks"], **product.checks.get(c["station"], {})}} for c in cameras]
 
     @property
     def product(self) -> str | None:
@@ -356,6 +379,11 @@ class LineConfig(BaseModel):
                 product,
                 f"not a product of line {self.id}; its products are {list(self._variants)}",
             ) from None
+
+    @property
+    def product_ids(self) -> list[str]:
+        """The ids of the line's products, in the YAML's order."""
+        return [p.id for p in self.products]
 
     def product_for_code(self, code: str | None) -> str | None:
         """The first product whose ``code_pattern`` matches ``code`` whole (None: no product claims it)."""
@@ -384,7 +412,7 @@ class LineConfig(BaseModel):
                 raise ValueError(
                     f"verification.parts.{i}.classes names {unknown}, not classes of the line {self.classes}"
                 )
-            products = [p.id for p in self.products]
+            products = self.product_ids
             strangers = [p for p in part.products if p not in products]
             if strangers:
                 raise ValueError(

@@ -53,6 +53,23 @@ def test_a_product_is_the_line_with_its_changes(tmp_path: Path) -> None:
     assert line.product_for_code("BR6204000123") is None and line.product_for_code(None) is None
 
 
+def test_a_product_changes_its_cameras_frame_checks_key_by_key(tmp_path: Path) -> None:
+    text = BEARING.replace(
+        "bearing: {outer_radius_frac: 0.47, inner_radius_frac: 0.28}\n",
+        "bearing: {outer_radius_frac: 0.47, inner_radius_frac: 0.28}\n"
+        "cameras: [{station: cam1, checks: {brightness: [80, 240], min_sharpness: 12}}]\n",
+    )
+    line = load_line(
+        _write(tmp_path, text + '  - {id: "6206-black", checks: {cam1: {brightness: [15, 120]}}}\n')
+    )
+    black = line.for_product("6206-black").cameras[0].checks
+    assert black.brightness == (15.0, 120.0) and black.min_sharpness == 12  # the camera's, kept
+    assert line.for_product("6204").cameras[0].checks == line.cameras[0].checks
+    assert LineConfig.model_validate(line.model_dump(mode="json")).for_product(
+        "6206-black"
+    ) == line.for_product("6206-black")
+
+
 def test_products_round_trip_as_the_yaml_writes_them(tmp_path: Path) -> None:
     line = load_line(_write(tmp_path, BEARING))
     dumped = line.model_dump(mode="json")
@@ -77,6 +94,15 @@ def test_products_round_trip_as_the_yaml_writes_them(tmp_path: Path) -> None:
         ('  - {id: "62 06"}', "products.2.id"),
         ('  - {id: "6206", code_pattern: "BR(6206"}', "is not a regular expression"),
         ('  - {id: "6206", speed: 3}', "products.2.speed"),
+        (
+            '  - {id: "6206", checks: {side: {brightness: [10, 90]}}}',
+            "products.2 (6206): checks names ['side'], not stations of the line's cameras ['cam1']",
+        ),
+        (
+            '  - {id: "6206", checks: {cam1: {brightness: [90, 10]}}}',
+            "products.2 (6206): cameras.0.checks.brightness",
+        ),
+        ('  - {id: "6206", checks: {cam1: {focus: 3}}}', "products.2 (6206): cameras.0.checks.focus"),
     ],
 )
 def test_a_bad_product_is_refused_naming_it(tmp_path: Path, change: str, expected: str) -> None:

@@ -75,6 +75,9 @@ def check_frames(
         None, "--line", "-l", help="line id (in LINECHECK_LINES_DIR) or a line YAML: its camera's checks"
     ),
     station: str | None = typer.Option(None, "--station", help="the camera (default: the line's first)"),
+    product: str | None = typer.Option(
+        None, "--product", help="check with this product's checks (its products[].checks over the camera's)"
+    ),
     bit_depth: int | None = typer.Option(
         None, "--bit-depth", help="bits of 16-bit frames (default: the camera's bit_depth)"
     ),
@@ -82,10 +85,12 @@ def check_frames(
 ) -> None:
     """Measure a camera's frames: brightness, contrast, saturation, focus; suggest its ``checks:``.
 
-    Every frame is also checked with the camera's current checks (``--line``; else the defaults), and
-    the command exits 1 when a frame fails one (on frames of good products: the checks are too strict,
-    or the camera is not set up). Calibrate on a folder of frames of good products taken at the line's
-    lighting and focus.
+    Every frame is also checked with the camera's current checks (``--line``, of ``--product`` when
+    given; else the defaults), and the command exits 1 when a frame fails one (on frames of good
+    products: the checks are too strict, or the camera is not set up). Calibrate on a folder of frames
+    of good products taken at the line's lighting and focus; on a line making products that image
+    differently (a black and a white fabric), calibrate each product on its own frames and write the
+    suggestion under its ``products[].checks.<station>``.
     """
     import json
 
@@ -106,10 +111,13 @@ def check_frames(
                 if line not in known:
                     raise ConfigError(f"--line {line!r}: no such line; known: {', '.join(sorted(known))}")
                 config = known[line]
+            config = config.for_product(product)
             stations = [c.station for c in config.cameras]
             camera = next((c for c in config.cameras if station in (None, c.station)), None)
             if camera is None:
                 raise ConfigError(f"--station {station!r}: line {config.id} has cameras {stations}")
+        elif product is not None:
+            raise ConfigError(f"--product {product!r}: give the line (--line) whose product it is")
         depth = check_bit_depth(bit_depth, "--bit-depth") or (camera.bit_depth if camera else None)
         if frames.is_dir():
             paths = list_images(frames)

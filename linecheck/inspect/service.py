@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -88,7 +89,7 @@ class InspectorService:
             self.board.expect(
                 line.id,
                 line.code_pattern,
-                products=[p.id for p in line.products],
+                products=line.product_ids,
                 default_product=line.default_product,
             )
         self.sources = list(sources) if sources is not None else self._configured_sources(lines)
@@ -174,7 +175,12 @@ class InspectorService:
         gate = self.gate = RejectGate(self.lines, metrics=self.metrics, sinks=self.sinks, board=self.board)
         self.source_workers = [
             SourceWorker(
-                source=src, out=frames, metrics=self.metrics, stop=self._source_stop, admit=gate.admit
+                source=src,
+                out=frames,
+                metrics=self.metrics,
+                stop=self._source_stop,
+                admit=gate.admit,
+                product=partial(self.board.product, src.context.line_id),
             )
             for src in sources
         ]
@@ -469,7 +475,7 @@ class InspectorService:
                 **(
                     {
                         "product": product,
-                        "products": [p.id for p in line.products],
+                        "products": line.product_ids,
                         "changeovers": self.board.changeovers.get(lid, 0),
                     }
                     if line.products

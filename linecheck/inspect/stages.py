@@ -52,18 +52,22 @@ class SourceWorker(Worker):
         metrics: InspectorMetrics,
         stop: threading.Event,
         admit: Admit | None = None,
+        product: Callable[[], str | None] | None = None,
     ) -> None:
+        """``product``: the product the line is on now (a changeover switches the camera's frame checks)."""
         ctx = source.context
         super().__init__(f"source-{ctx.line_id}-{ctx.station}", stop)
         self.source = source
         self.out = out
         self.metrics = metrics
         self.admit = admit
+        self.product = product
         self.frames = 0
         self._reconnects = 0
         self._skipped = 0
-        camera = next((c for c in ctx.line.cameras if c.station == ctx.station), None)
-        self.checker = FrameChecker(camera.checks if camera is not None else FrameChecks())
+        #: Per product (None: the line's own config), the camera's checks with their memory.
+        self._checkers: dict[str | None, FrameChecker] = {}
+        self.checker = self._checker_for(product() if product is not None else None)
         #: The measures of the last frame read (None before the first): the status's ``cameras``.
         self.last_quality: dict[str, float] | None = None
         #: The drift watch's last report per measure (``checks.baseline``): the status's ``cameras``.
@@ -103,9 +107,26 @@ class SourceWorker(Worker):
                 self.out.put_until(frame, self.stop)  # stop only on a hard abort
                 self.metrics.waited(self.out.name, time.monotonic() - started)
 
+    def _checker_for(self, product: str | None) -> FrameChecker:
+        """The camera's checks while the line is on ``product`` (``products[].checks`` over the camera's)."""
+        if product not in self._checkers:
+            ctx = self.source.context
+            line = ctx.line.for_product(product) if product in ctx.line.product_ids else ctx.line
+            camera = next((c for c in line.cameras if c.station == ctx.station), None)
+            self._checkers[product] = FrameChecker(camera.checks if camera is not None else FrameChecks())
+        return self._checkers[product]
+
     def check(self, frame: Frame) -> Frame:
-        """``frame`` with the checks it failed in its meta (the code worker makes it not_inspected)."""
+        """``frame`` with the checks it failed in its meta (the code worker makes it not_inspected).
+
+        The checks are those of the product the line is on as the frame is read: after a changeover, the
+        new product's (its own brightness range, its own baseline for the drift watch).
+        """
         ctx = self.source.context
+        if self.product is not None:
+            checker = self._checker_for(self.product())
+            if checker is not self.checker:
+                self.checker, self.drift = checker, {}
         try:
             quality, found = self.checker.check(frame.image)
         except Exception as exc:  # per-frame loop boundary: an unmeasured frame is not judged, not lost

@@ -200,3 +200,95 @@ def test_a_camera_drifting_from_its_baseline_is_reported_while_its_frames_are_ju
     assert status["verdicts"].get("not_inspected", 0) == 0  # every frame judged: a warning, not a refusal
     warnings = [r.getMessage() for r in caplog.records if "brightness drifting" in r.getMessage()]
     assert len(warnings) == 1 and "check the lighting" in warnings[0]  # once, when it starts
+
+
+def _dark_rings(folder: Path, n: int = 6) -> None:
+    import numpy as np
+
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    board = ((np.indices((240, 320)) // 32).sum(axis=0) % 2) * 30.0 - 15
+    for i in range(n):  # a black-oxide ring: a mean grey level near 45, textured, in focus
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.clip(45 + board + rng.normal(0, 6, board.shape), 0, 255))
+
+
+def _product_line(lines: dict[str, LineConfig], **extra: Any) -> LineConfig:
+    base = lines["bearing-01"].model_dump(mode="json")
+    camera = {**base["cameras"][0], "checks": {"brightness": [80, 240]}}  # calibrated on bright rings
+    products = [{"id": "black-oxide", "checks": {"face": {"brightness": [15, 120]}}}, {"id": "bright"}]
+    return LineConfig.model_validate(
+        {**base, "cameras": [camera], "code_source": "trigger", "products": products, **extra}
+    )
+
+
+def test_a_products_frame_checks_judge_its_frames_while_the_line_is_on_it(
+    lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path
+) -> None:
+    """A darker product's frames: refused by checks calibrated on a bright one, judged under its own."""
+    _dark_rings(tmp_path / "frames")
+    refused = {}
+    for on in (None, "black-oxide"):
+        line = _product_line(lines, default_product=on)
+        svc = InspectorService(
+            [line],
+            detectors={"bearing": lambda: TableDetector(Kind.BEARING)},
+            settings=settings.model_copy(update={"inspector_dir": tmp_path / f"insp-{on}"}),
+            client=None,
+            sources=[SourceSpec(line_id=line.id, station="face", uri=str(tmp_path / "frames"))],
+        )
+        svc.start()
+        assert svc.wait_sources(60) and svc.drain(60)
+        status = svc.status()["lines"][line.id]
+        svc.stop()
+        refused[on] = status["not_inspected_causes"].get("frame_check", 0)
+    assert refused == {None: 6, "black-oxide": 0}
+
+
+def test_a_changeover_switches_the_cameras_checks_for_the_frames_read_after_it(
+    lines: dict[str, LineConfig], tmp_path: Path
+) -> None:
+    import threading
+
+    from linecheck.frame_checks import META_KEY
+    from linecheck.inspect.metrics import InspectorMetrics
+    from linecheck.inspect.stages import SourceWorker
+    from linecheck.inspect.workers import Channel
+
+    _dark_rings(tmp_path / "frames", n=4)
+    line = _product_line(lines)
+    source = SyntheticSource("synth://bearing?units=1", SourceContext(line=line, station="face"))
+    on: list[str | None] = [None]
+    worker = SourceWorker(
+        source=source,
+        out=Channel("frames", 4),
+        metrics=InspectorMetrics(),
+        stop=threading.Event(),
+        product=lambda: on[0],
+    )
+    frames = [source.frame(cv2.imread(str(f))) for f in sorted((tmp_path / "frames").iterdir())]
+    assert "brightness" in worker.check(frames[0]).meta[META_KEY]  # the bright product's range
+    on[0] = "black-oxide"  # the PLC's changeover
+    assert META_KEY not in worker.check(frames[1]).meta
+    assert worker.checker.checks.brightness == (15.0, 120.0)
+    on[0] = "bright"
+    assert "brightness" in worker.check(frames[2]).meta[META_KEY]
+
+
+def test_check_frames_checks_a_products_frames_with_its_checks(
+    lines: dict[str, LineConfig], tmp_path: Path
+) -> None:
+    _dark_rings(tmp_path / "frames")
+    yaml_path = tmp_path / "bearing-01.yaml"
+    yaml_path.write_text(yaml.safe_dump(_product_line(lines).model_dump(mode="json")), encoding="utf-8")
+    runner = CliRunner()
+    base = ["lines", "check-frames", str(tmp_path / "frames"), "--line", str(yaml_path), "--json"]
+    assert runner.invoke(app, base).exit_code == 1  # the line's own checks refuse the black rings
+    result = runner.invoke(app, [*base, "--product", "black-oxide"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["failed"] == []
+    result = runner.invoke(app, [*base, "--product", "6300"])
+    assert result.exit_code != 0 and "product='6300'" in result.output
+    result = runner.invoke(
+        app, ["lines", "check-frames", str(tmp_path / "frames"), "--product", "black-oxide"]
+    )
+    assert result.exit_code != 0 and "--product 'black-oxide': give the line" in result.output

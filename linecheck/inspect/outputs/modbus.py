@@ -100,7 +100,7 @@ class ModbusOutput(QueuedOutput):
             read=read,
             job=self.context.gate.job,
             refused=refused,
-            products=[p.id for p in line.products],
+            products=line.product_ids,
         )
 
     @staticmethod

@@ -90,7 +90,7 @@ def check_product_filter(lines: LineRegistry, product: str | None, line_id: str 
     if line is not None:
         line.for_product(product)  # its error names ``product``, the value and the line's products
         return
-    products = {lid: [p.id for p in config.products] for lid, config in sorted(lines.all().items())}
+    products = {lid: config.product_ids for lid, config in sorted(lines.all().items())}
     if not any(product in ids for ids in products.values()):
         known = {lid: ids for lid, ids in products.items() if ids}
         raise InvalidFieldError(

@@ -53,9 +53,7 @@ def line_verification(
             if defect.source == "model":
                 classes[defect.inspection_id].add(defect.class_name)
         product, changeover_at = (
-            repo.product_run(session, line_id, [p.id for p in line.products])
-            if line.products
-            else (None, None)
+            repo.product_run(session, line_id, line.product_ids) if line.products else (None, None)
         )
     runs = {
         code: PartRun(
