@@ -499,6 +499,7 @@ class InspectorService:
                         "last_frame": w.last_quality,
                         "frame_checks_failed": m.by_key("frame_checks", lid, w.source.context.station),
                         "drift": dict(w.drift),
+                        "checks_product": w.checks_product,
                     }
                     for w in self.source_workers
                     if w.source.context.line_id == lid

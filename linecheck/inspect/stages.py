@@ -67,7 +67,9 @@ class SourceWorker(Worker):
         self._skipped = 0
         #: Per product (None: the line's own config), the camera's checks with their memory.
         self._checkers: dict[str | None, FrameChecker] = {}
-        self.checker = self._checker_for(product() if product is not None else None)
+        #: The product whose checks the camera's frames are checked with now (None: the line's own).
+        self.checks_product = product() if product is not None else None
+        self.checker = self._checker_for(self.checks_product)
         #: The measures of the last frame read (None before the first): the status's ``cameras``.
         self.last_quality: dict[str, float] | None = None
         #: The drift watch's last report per measure (``checks.baseline``): the status's ``cameras``.
@@ -124,9 +126,10 @@ class SourceWorker(Worker):
         """
         ctx = self.source.context
         if self.product is not None:
-            checker = self._checker_for(self.product())
+            product = self.product()
+            checker = self._checker_for(product)
             if checker is not self.checker:
-                self.checker, self.drift = checker, {}
+                self.checker, self.checks_product, self.drift = checker, product, {}
         try:
             quality, found = self.checker.check(frame.image)
         except Exception as exc:  # per-frame loop boundary: an unmeasured frame is not judged, not lost

@@ -241,6 +241,7 @@ def test_a_products_frame_checks_judge_its_frames_while_the_line_is_on_it(
         status = svc.status()["lines"][line.id]
         svc.stop()
         refused[on] = status["not_inspected_causes"].get("frame_check", 0)
+        assert status["cameras"]["face"]["checks_product"] == on  # what the operator's status shows
     assert refused == {None: 6, "black-oxide": 0}
 
 
@@ -269,7 +270,7 @@ def test_a_changeover_switches_the_cameras_checks_for_the_frames_read_after_it(
     assert "brightness" in worker.check(frames[0]).meta[META_KEY]  # the bright product's range
     on[0] = "black-oxide"  # the PLC's changeover
     assert META_KEY not in worker.check(frames[1]).meta
-    assert worker.checker.checks.brightness == (15.0, 120.0)
+    assert worker.checker.checks.brightness == (15.0, 120.0) and worker.checks_product == "black-oxide"
     on[0] = "bright"
     assert "brightness" in worker.check(frames[2]).meta[META_KEY]
 
