@@ -78,7 +78,9 @@ def unit_state(
     """Where a unit stands in a hold: the one rule of every path here.
 
     Released (its own release or the whole hold's), re-inspected (an inspection of it captured after the
-    hold was placed), else held.
+    hold was placed), else held. The repository says the same in SQL to count and page a hold's units
+    without reading them (``repositories.holds._HoldUnits``); ``tests/serving/api/test_api_holds.py``
+    holds the two to one answer.
     """
     if release is not None:
         return "released"
