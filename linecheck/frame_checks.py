@@ -53,6 +53,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ANALYSIS_PIXELS = 1 << 20
 #: ``Frame.meta`` key under which the source worker leaves a frame's failed checks for the code worker.
 META_KEY = "frame_check"
+#: ``Frame.meta`` key of the :class:`FrameChecked` the source worker leaves for the code worker.
+CHECKED_META_KEY = "frame_checked"
 #: The brightness range and contrast no usable frame falls outside (a black, white or flat frame).
 DEFAULT_BRIGHTNESS = (4.0, 251.0)
 DEFAULT_MIN_CONTRAST = 2.0
@@ -279,6 +281,29 @@ class DriftWatch:
             )
             for name, base in self.watched.items()
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameChecked:
+    """What the source worker found of one frame, for the code worker to decide with the unit's product.
+
+    ``product``: whose checks judged it (the product the line was on; None: the line's own); ``quality``:
+    its measures (None: the check itself failed); ``found``: the checks it failed, (name, text).
+    """
+
+    product: str | None
+    quality: FrameQuality | None
+    found: tuple[tuple[str, str], ...]
+
+    def for_product(self, product: str | None, checks: FrameChecks) -> list[tuple[str, str]]:
+        """The checks the frame fails as a unit of ``product`` (whose camera has ``checks``).
+
+        The same answer as the source's when the product is the one it checked for, or the frame was
+        not measured; else its measures judged again with ``checks``.
+        """
+        if product == self.product or self.quality is None:
+            return list(self.found)
+        return problems(self.quality, checks)
 
 
 class FrameChecker:

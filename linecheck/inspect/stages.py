@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 
 from linecheck.config import LineConfig, model_of
 from linecheck.errors import StoreError
+from linecheck.frame_checks import CHECKED_META_KEY as FRAME_CHECKED
 from linecheck.frame_checks import META_KEY as FRAME_CHECK
-from linecheck.frame_checks import FrameChecker, FrameChecks
+from linecheck.frame_checks import FrameChecked, FrameChecker, FrameChecks, FrameQuality
 from linecheck.inspect.batcher import failed
 from linecheck.inspect.code_reader import CodeReader, CodeReading
 from linecheck.inspect.frame_source import FrameSource
@@ -119,10 +120,12 @@ class SourceWorker(Worker):
         return self._checkers[product]
 
     def check(self, frame: Frame) -> Frame:
-        """``frame`` with the checks it failed in its meta (the code worker makes it not_inspected).
+        """``frame`` with its measures and the checks it failed in its meta (the code worker decides).
 
         The checks are those of the product the line is on as the frame is read: after a changeover, the
-        new product's (its own brightness range, its own baseline for the drift watch).
+        new product's (its own brightness range, its own baseline for the drift watch). A unit that turns
+        out to be another product (its job or its code names it) is judged again with that product's
+        checks by the code worker, which counts the refusals.
         """
         ctx = self.source.context
         if self.product is not None:
@@ -130,6 +133,7 @@ class SourceWorker(Worker):
             checker = self._checker_for(product)
             if checker is not self.checker:
                 self.checker, self.checks_product, self.drift = checker, product, {}
+        quality: FrameQuality | None = None
         try:
             quality, found = self.checker.check(frame.image)
         except Exception as exc:  # per-frame loop boundary: an unmeasured frame is not judged, not lost
@@ -141,10 +145,13 @@ class SourceWorker(Worker):
             self.last_quality = quality.as_dict()
             self.metrics.frame_quality(ctx.line_id, ctx.station, self.last_quality)
             self.watch_drift()
-        if not found:
-            return frame
-        self.metrics.frame_check_failed(ctx.line_id, ctx.station, [name for name, _text in found])
-        return replace(frame, meta={**frame.meta, FRAME_CHECK: "; ".join(text for _name, text in found)})
+        meta = {
+            **frame.meta,
+            FRAME_CHECKED: FrameChecked(product=self.checks_product, quality=quality, found=tuple(found)),
+        }
+        if found:
+            meta[FRAME_CHECK] = "; ".join(text for _name, text in found)
+        return replace(frame, meta=meta)
 
     def watch_drift(self) -> None:
         """Report the running levels against the camera's baseline; log a drift when it starts and ends."""
@@ -241,7 +248,7 @@ class CodeWorker(Worker):
         )
         line = reader.line.for_product(product)
         bind(line, frame.image)
-        refused = frame.meta.get(FRAME_CHECK)
+        refused = self.frame_check(line, frame, product)
         coded = CodedFrame(
             frame=frame,
             line=line,
@@ -264,6 +271,22 @@ class CodeWorker(Worker):
         self.metrics.waited(queue.name, time.monotonic() - started)
         reason = f"inference queue {queue.name} full for {self.queue_wait_s}s: inference is falling behind"
         self.not_inspected(coded, model_name, "queue_full", reason, queue.name)
+
+    def frame_check(self, line: LineConfig, frame: Frame, product: str | None) -> str | None:
+        """Why ``frame`` must not be judged as a unit of ``product`` (None: it may be), counted by check.
+
+        The source checked it for the product the line was on; a unit of another product (named by its
+        job or its code) is judged with that product's checks, from the same measures.
+        """
+        checked = frame.meta.get(FRAME_CHECKED)
+        if not isinstance(checked, FrameChecked):  # a frame no source worker checked
+            return frame.meta.get(FRAME_CHECK)
+        camera = next((c for c in line.cameras if c.station == frame.station), None)
+        found = checked.for_product(product, camera.checks if camera is not None else FrameChecks())
+        if not found:
+            return None
+        self.metrics.frame_check_failed(frame.line_id, frame.station, [name for name, _text in found])
+        return "; ".join(text for _name, text in found)
 
     def not_inspected(
         self, coded: CodedFrame, model_name: str, cause: str, reason: str, log_key: str

@@ -293,3 +293,40 @@ def test_check_frames_checks_a_products_frames_with_its_checks(
         app, ["lines", "check-frames", str(tmp_path / "frames"), "--product", "black-oxide"]
     )
     assert result.exit_code != 0 and "--product 'black-oxide': give the line" in result.output
+
+
+def test_a_unit_whose_code_names_another_product_is_checked_with_that_products_checks(
+    lines: dict[str, LineConfig], settings: InspectorSettings, tmp_path: Path
+) -> None:
+    """A mixed-model line: the line is on no product, and each unit's code says which it is."""
+    _dark_rings(tmp_path / "rings", n=2)
+    folder = tmp_path / "rings"
+    (folder / "000.png").rename(folder / "BR7700000001.png")  # a black-oxide ring, by its code
+    (folder / "001.png").rename(folder / "BR0000000002.png")  # a bright ring's code on a dark frame
+    base = _product_line(lines).model_dump(mode="json")
+    base["products"][0]["code_pattern"] = "BR77\\d{8}"
+    line = LineConfig.model_validate({**base, "code_source": "frame"})
+    svc = InspectorService(
+        [line],
+        detectors={"bearing": lambda: TableDetector(Kind.BEARING)},
+        settings=settings.model_copy(update={"inspector_dir": tmp_path / "insp"}),
+        client=None,
+        sources=[
+            SourceSpec(line_id=line.id, station="face", uri=f"watch://{folder}?code=name&settle=0&idle=1")
+        ],
+    )
+    seen: list[tuple[str | None, str | None, str]] = []
+    svc.observers.append(lambda r, _i: seen.append((r.code, r.product, r.verdict.value)))
+    svc.start()
+    assert svc.wait_sources(60) and svc.drain(60)
+    sample = svc.metrics.registry.get_sample_value
+    failures = sample(
+        "linecheck_inspector_frame_check_failures_total",
+        {"line": line.id, "station": "face", "check": "brightness"},
+    )
+    svc.stop()
+    assert sorted(seen) == [
+        ("BR0000000002", None, "not_inspected"),  # the line's own checks: too dark
+        ("BR7700000001", "black-oxide", "pass"),  # its product's checks: a usable frame
+    ]
+    assert failures == 1  # counted once, as the unit's product decided
