@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from bench_scripts import load_bench_script
 
 from linecheck.image_files import evenly_spaced
 
@@ -114,14 +113,6 @@ def test_real_data_bench_trains_the_three_neu_det_starts_at_equal_epochs(tmp_pat
     assert arch["architecture"] == "yolov8n-lite0"
 
 
-def _bench_module() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_real_data", ROOT / "bench" / "real_data.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("layout", ["voc", "neu-det"])
 def test_the_neu_det_subset_keeps_evenly_spaced_annotations_with_their_images(tmp_path, layout):
     """VOC (Annotations/ + JPEGImages/) or NEU-DET as published (ANNOTATIONS/ + IMAGES/<class>/)."""
@@ -132,7 +123,7 @@ def test_the_neu_det_subset_keeps_evenly_spaced_annotations_with_their_images(tm
             (src / "IMAGES" / image.stem.split("_")[0]).mkdir(parents=True, exist_ok=True)
             image.rename(src / "IMAGES" / image.stem.split("_")[0] / image.name)
         (src / "JPEGImages").rmdir()
-    bench = _bench_module()
+    bench = load_bench_script("real_data")
     subset, count = bench.voc_subset(src, tmp_path / "subset", 4)
     assert (subset, count) == (tmp_path / "subset", 4)
     xmls = sorted(p.stem for p in (subset / "Annotations").glob("*.xml"))
@@ -169,7 +160,7 @@ def test_aitex_is_read_in_this_copy_s_layout_and_as_published(tmp_path, good, de
         (base / name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(base / name), np.zeros((8, 32), np.uint8))
     (base / "Mask_images").mkdir()  # published beside them; not read
-    bench = _bench_module()
+    bench = load_bench_script("real_data")
     assert {
         code: [p.name for p in paths] for code, paths in bench.by_fabric(base, bench.AITEX_GOOD).items()
     } == {
@@ -182,7 +173,7 @@ def test_aitex_is_read_in_this_copy_s_layout_and_as_published(tmp_path, good, de
 
 
 def test_quick_sizes_keep_evenly_spaced_items_and_a_small_copy_whole() -> None:
-    bench = _bench_module()
+    bench = load_bench_script("real_data")
     items = [Path(f"{i:02d}.png") for i in range(25)]
     kept = evenly_spaced(items, bench.AITEX_QUICK_TRAIN)
     assert len(kept) == bench.AITEX_QUICK_TRAIN and kept[0] == items[0] and kept == sorted(kept)

@@ -6,7 +6,6 @@ plumbing and the figures' consistency, not the speed.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -17,21 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from bench_scripts import load_bench_script
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 
 
-def _load_timing() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_timing", BENCH / "timing.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-timing = _load_timing()
+timing = load_bench_script("timing")
 
 
 def run_script(script: str, *args: str, timeout: float = 150.0) -> tuple[int, str]:

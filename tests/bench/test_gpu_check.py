@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench_scripts import load_bench_script
 from device_host import copy_device_tree, host_python3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,10 +77,7 @@ def test_cpu_rehearsal_serves_through_triton(tmp_path: Path) -> None:
 def test_host_script_unpacks_the_packed_graph_and_runs_on_a_tree_without_it(tmp_path: Path) -> None:
     """gpu_check.sh as the GPU host runs it: the tracked tree (no model.onnx: git ignores it) plus the
     carried ``.gpu_pack``; the registry graph the agreement part reads comes from the pack."""
-    spec = importlib.util.spec_from_file_location("gpu_pack", ROOT / "bench" / "gpu_pack.py")
-    assert spec is not None and spec.loader is not None
-    gpu_pack = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_pack)
+    gpu_pack = load_bench_script("gpu_pack")
     host = copy_device_tree(tmp_path / "host")
     assert not (host / "models" / "bearing" / "1" / "model.onnx").exists()
     gpu_pack.pack_graphs(host / ".gpu_pack" / "graphs")

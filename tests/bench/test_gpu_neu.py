@@ -3,16 +3,14 @@ package, and gpu_neu.sh on a copy of the tree with only the host's packages impo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from bench_scripts import load_bench_script
 from device_host import copy_device_tree, host_python3
 from fake_sets import fake_voc
 
@@ -20,17 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _module(name: str) -> Any:
-    sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_packed_lite0_weights_are_half_and_load_into_the_detector(tmp_path: Path) -> None:
-    gpu_neu = _module("gpu_neu")
+    gpu_neu = load_bench_script("gpu_neu")
     gpu_neu.pack_lite(tmp_path)
     package = tmp_path / "site" / gpu_neu.LITE_PACKAGE
     (pth,) = package.rglob("*.pth")
@@ -42,8 +31,8 @@ def test_packed_lite0_weights_are_half_and_load_into_the_detector(tmp_path: Path
 def test_host_script_trains_the_packed_set_with_only_the_host_packages(tmp_path: Path) -> None:
     """gpu_neu.sh on a copy of the tree: `.gpu_neu` packed from a generated NEU-like VOC set, python3
     without site-packages and only the host's distributions (no polars) plus the carried ones."""
-    gpu_neu = _module("gpu_neu")
-    host_env = _module("gpu_host_env")
+    gpu_neu = load_bench_script("gpu_neu")
+    host_env = load_bench_script("gpu_host_env")
     host = copy_device_tree(tmp_path / "host")
     pack = host / ".gpu_neu"
     fake_voc(tmp_path / "root" / "neu-det-voc")

@@ -8,22 +8,13 @@ grows past it, before a lent GPU finds out.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from bench_scripts import load_bench_script
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _gpu_pack() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpu_pack", ROOT / "bench" / "gpu_pack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.skipif(
@@ -31,7 +22,7 @@ def _gpu_pack() -> ModuleType:
     reason="not a git checkout: nothing to measure",
 )
 def test_the_tracked_tree_leaves_room_for_the_full_gpu_pack() -> None:
-    pack = _gpu_pack()
+    pack = load_bench_script("gpu_pack")
     tracked = pack.tree_bytes()["tracked"]
     assert tracked > 1_000_000, "git listed (almost) nothing: the measure is wrong"
     mib = 1024 * 1024
