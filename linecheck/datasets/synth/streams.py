@@ -117,7 +117,6 @@ def challenge_unit(
     seed: int,
     line: LineConfig,
     imgsz: int = 640,
-    generator: LineGenerator | None = None,
 ) -> SynthUnit:
     """One of ``line``'s challenge parts as its camera sees it: the part's code and its known defects.
 
@@ -127,15 +126,16 @@ def challenge_unit(
     as a physical red rabbit or master part does from one shift to the next.
     """
     kind = parse_kind(line.kind)
-    generator = generator or make_generator(kind, seed=seed, imgsz=imgsz, line=line)
+    generator = make_generator(kind, seed=seed, imgsz=imgsz, line=line)
     rng = rng_for(seed, kind, Purpose.CHALLENGE, zlib.crc32(part.code.encode()))
     drawn = get_kind(kind).classes
     known: list[int] = []
     if part.expect == "fail":
         ids = [drawn.index(name) for name in part.classes if name in drawn]
-        known = (
-            ids * CHALLENGE_DEFECTS_PER_CLASS if ids else [int(i) for i in rng.integers(len(drawn), size=2)]
-        )
+        if ids:
+            known = ids * CHALLENGE_DEFECTS_PER_CLASS
+        else:
+            known = [int(i) for i in rng.integers(len(drawn), size=CHALLENGE_DEFECTS_PER_CLASS)]
     if isinstance(generator, TextileGenerator):
         frames = roll_frames(generator, rng, line, known=known)
     else:
