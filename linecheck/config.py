@@ -380,6 +380,15 @@ class LineConfig(BaseModel):
                 f"not a product of line {self.id}; its products are {list(self._variants)}",
             ) from None
 
+    def camera(self, station: str) -> CameraConfig | None:
+        """The camera at ``station`` (None: the line has none there)."""
+        return next((c for c in self.cameras if c.station == station), None)
+
+    def frame_checks(self, station: str) -> FrameChecks:
+        """The frame checks of the camera at ``station`` (the defaults for a station the line has not)."""
+        camera = self.camera(station)
+        return camera.checks if camera is not None else FrameChecks()
+
     @property
     def product_ids(self) -> list[str]:
         """The ids of the line's products, in the YAML's order."""

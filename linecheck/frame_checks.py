@@ -51,10 +51,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Frames larger than this are measured on a copy scaled down to this many pixels.
 ANALYSIS_PIXELS = 1 << 20
-#: ``Frame.meta`` key under which the source worker leaves a frame's failed checks for the code worker.
-META_KEY = "frame_check"
 #: ``Frame.meta`` key of the :class:`FrameChecked` the source worker leaves for the code worker.
-CHECKED_META_KEY = "frame_checked"
+META_KEY = "frame_check"
 #: The brightness range and contrast no usable frame falls outside (a black, white or flat frame).
 DEFAULT_BRIGHTNESS = (4.0, 251.0)
 DEFAULT_MIN_CONTRAST = 2.0

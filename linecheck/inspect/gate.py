@@ -607,7 +607,7 @@ def frameless_result(
     line: LineConfig, station: str, trigger: Trigger, reason: str, *, product: str | None = None
 ) -> InspectionResult:
     """The record of a job whose frame never came (no image; the camera's configured size)."""
-    camera = next((c for c in line.cameras if c.station == station), line.cameras[0])
+    camera = line.camera(station) or line.cameras[0]
     return InspectionResult(
         id=trigger.inspection_id,
         trigger_id=trigger.trigger_id,

@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 
 from linecheck.config import LineConfig, model_of
 from linecheck.errors import StoreError
-from linecheck.frame_checks import CHECKED_META_KEY as FRAME_CHECKED
 from linecheck.frame_checks import META_KEY as FRAME_CHECK
-from linecheck.frame_checks import FrameChecked, FrameChecker, FrameChecks, FrameQuality
+from linecheck.frame_checks import FrameChecked, FrameChecker, FrameQuality
 from linecheck.inspect.batcher import failed
 from linecheck.inspect.code_reader import CodeReader, CodeReading
 from linecheck.inspect.frame_source import FrameSource
@@ -115,8 +114,7 @@ class SourceWorker(Worker):
         if product not in self._checkers:
             ctx = self.source.context
             line = ctx.line.for_product(product) if product in ctx.line.product_ids else ctx.line
-            camera = next((c for c in line.cameras if c.station == ctx.station), None)
-            self._checkers[product] = FrameChecker(camera.checks if camera is not None else FrameChecks())
+            self._checkers[product] = FrameChecker(line.frame_checks(ctx.station))
         return self._checkers[product]
 
     def check(self, frame: Frame) -> Frame:
@@ -145,13 +143,8 @@ class SourceWorker(Worker):
             self.last_quality = quality.as_dict()
             self.metrics.frame_quality(ctx.line_id, ctx.station, self.last_quality)
             self.watch_drift()
-        meta = {
-            **frame.meta,
-            FRAME_CHECKED: FrameChecked(product=self.checks_product, quality=quality, found=tuple(found)),
-        }
-        if found:
-            meta[FRAME_CHECK] = "; ".join(text for _name, text in found)
-        return replace(frame, meta=meta)
+        checked = FrameChecked(product=self.checks_product, quality=quality, found=tuple(found))
+        return replace(frame, meta={**frame.meta, FRAME_CHECK: checked})
 
     def watch_drift(self) -> None:
         """Report the running levels against the camera's baseline; log a drift when it starts and ends."""
@@ -278,11 +271,10 @@ class CodeWorker(Worker):
         The source checked it for the product the line was on; a unit of another product (named by its
         job or its code) is judged with that product's checks, from the same measures.
         """
-        checked = frame.meta.get(FRAME_CHECKED)
+        checked = frame.meta.get(FRAME_CHECK)
         if not isinstance(checked, FrameChecked):  # a frame no source worker checked
-            return frame.meta.get(FRAME_CHECK)
-        camera = next((c for c in line.cameras if c.station == frame.station), None)
-        found = checked.for_product(product, camera.checks if camera is not None else FrameChecks())
+            return None
+        found = checked.for_product(product, line.frame_checks(frame.station))
         if not found:
             return None
         self.metrics.frame_check_failed(frame.line_id, frame.station, [name for name, _text in found])

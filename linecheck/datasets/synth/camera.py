@@ -97,7 +97,7 @@ class SyntheticSource(FrameSource):
         self.challenge = query.integer("challenge", 0)
         self.parts = self._challenge_parts(query) if self.challenge else []
         self._challenges: dict[str, Any] = {}  # code -> SynthUnit, rendered once
-        camera = next((c for c in context.line.cameras if c.station == context.station), None)
+        camera = context.line.camera(context.station)
         self.rate = query.number("rate", camera.fps if camera else 0.0, unit="frames per second")
         self._frames: Iterator[tuple[Any, Any, int | None]] | None = None
         self._next_at = 0.0
