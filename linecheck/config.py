@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
+from linecheck.alarms import AlarmConfig, unknown_classes
 from linecheck.audit import AuditConfig
 from linecheck.contract import ProductId
 from linecheck.errors import ConfigError, InvalidFieldError
@@ -232,6 +233,11 @@ class LineConfig(BaseModel):
         default_factory=LineOutputs,
         description="reject deadline and the line outputs it uses (OPC UA, MQTT, Modbus; see line_outputs)",
     )
+    alarms: AlarmConfig | None = Field(
+        None,
+        description="run alarms (andon) over the line's newest frames: failures in a row, a fail rate, one "
+        "defect repeating at one place of the product (linecheck.alarms)",
+    )
     audit: AuditConfig | None = Field(
         None,
         description="the share of passed units kept for a person to audit, for escapes (linecheck.audit)",
@@ -310,6 +316,7 @@ class LineConfig(BaseModel):
         self._job_stations_are_cameras()
         self._shadows_are_other_models()
         self._challenge_parts_fit_the_line()
+        self._alarm_classes_are_the_lines()
         self._variants = self._build_variants()  # private attributes are set before "after" validators
         return self
 
@@ -427,6 +434,16 @@ class LineConfig(BaseModel):
                 raise ValueError(
                     f"verification.parts.{i}.products names {strangers}, not products of the line {products}"
                 )
+
+    def _alarm_classes_are_the_lines(self) -> None:
+        unknown = unknown_classes(self.alarms, self.classes) if self.alarms is not None else []
+        if unknown:
+            raise ValueError(f"alarms.repeat.classes names {unknown}, not classes of the line {self.classes}")
+        modbus = self.outputs.section("modbus")
+        if self.alarms is None and getattr(modbus, "alarm_coil", None) is not None:
+            raise ValueError(
+                "outputs.modbus.alarm_coil is set, but the line has no alarms: section to raise it"
+            )
 
     def _job_stations_are_cameras(self) -> None:
         stations = self.outputs.job_stations

@@ -164,6 +164,19 @@ class ModbusLineOptions(OutputOptions):
     trigger: ModbusTriggerOptions | None = Field(
         None, description="PLC jobs from a counter in holding registers (polled), answered in registers"
     )
+    alarm_coil: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="coil held on while the line has a run alarm no operator acknowledged (alarms: in the "
+        "line YAML): stop the line, sound the horn",
+    )
+
+    @model_validator(mode="after")
+    def _alarm_coil_is_another_coil(self) -> ModbusLineOptions:
+        if self.alarm_coil is not None and self.alarm_coil == self.coil:
+            raise ValueError(f"alarm_coil={self.alarm_coil} is the reject coil: give the alarm its own coil")
+        return self
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

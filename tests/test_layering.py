@@ -70,7 +70,7 @@ def violations(packages: tuple[str, ...], forbidden: tuple[str, ...], root: Path
 
 #: Modules every package may import: kinds, the wire contract, the model contract, messages, errors, grading,
 #: which files are images, whether a frame is fit to judge, the challenge-part rule, the pass-audit sample,
-#: the attribute MSA.
+#: the attribute MSA, the run alarm rule.
 FLOOR = (
     "linecheck.kinds",
     "linecheck.contract",
@@ -87,6 +87,7 @@ FLOOR = (
     "linecheck.verification",
     "linecheck.audit",
     "linecheck.msa",
+    "linecheck.alarms",
     "linecheck.line_outputs",
 )
 

@@ -3,7 +3,9 @@
 ``POST /trigger`` takes a trigger request (:mod:`linecheck.inspect.trigger_requests`): a body with
 ``{"line_id", "code"}`` sets the current unit of a trigger-coded line; one with ``"trigger_id"`` and/or
 ``"encoder_count"`` (or ``"job": true``) is a PLC job, answered with the ``inspection_id`` the result
-will have. A bad request is a 422 naming the field and the value.
+will have. ``POST /alarms/ack`` with ``{"line_id", "by"}`` acknowledges the line's run alarms
+(:mod:`linecheck.inspect.alarm_watch`; 404 when no line has ``alarms:``). A bad request is a 422 naming the
+field and the value.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ class MetricsServer:
         host: str = "127.0.0.1",
         port: int = 0,
         jobs: Callable[..., Trigger] | None = None,
+        acknowledge: Callable[[str, str], list[str]] | None = None,
     ) -> None:
         self.registry = registry
         self.status = status
         self.requests = TriggerRequests(board, jobs)
+        self.acknowledge = acknowledge
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -79,11 +83,12 @@ class MetricsServer:
                     self._json(404, {"error": {"field": "path", "value": self.path, "message": "not found"}})
 
             def do_POST(self) -> None:
-                if self.path != "/trigger":
+                answer_to = {"/trigger": server.requests.answer, "/alarms/ack": server._acknowledge}
+                if self.path not in answer_to or (self.path == "/alarms/ack" and server.acknowledge is None):
                     self._json(404, {"error": {"field": "path", "value": self.path, "message": "not found"}})
                     return
                 try:
-                    answer = server.requests.answer(parse_body(server._read_body(self)))
+                    answer = answer_to[self.path](parse_body(server._read_body(self)))
                 except InvalidFieldError as exc:
                     self._json(
                         422, {"error": {"field": exc.field, "value": exc.value, "message": exc.reason}}
@@ -92,6 +97,18 @@ class MetricsServer:
                 self._json(200, answer)
 
         return Handler
+
+    def _acknowledge(self, body: Any) -> dict[str, Any]:
+        """``{"line_id", "by"}``: acknowledge the line's alarms; answers the keys acknowledged."""
+        assert self.acknowledge is not None
+        if not isinstance(body, dict):
+            raise InvalidFieldError("body", type(body).__name__, 'expected {"line_id": ..., "by": ...}')
+        line_id, by = body.get("line_id"), body.get("by", "")
+        if not isinstance(line_id, str):
+            raise InvalidFieldError("line_id", line_id, "expected the id of a line with alarms:")
+        if not isinstance(by, str):
+            raise InvalidFieldError("by", by, "expected who acknowledges, as text")
+        return {"line_id": line_id, "acknowledged": self.acknowledge(line_id, by)}
 
     @staticmethod
     def _read_body(handler: BaseHTTPRequestHandler) -> bytes:

@@ -19,6 +19,7 @@ from typing import Any
 
 from linecheck.config import LineConfig, model_of
 from linecheck.errors import ConfigError
+from linecheck.inspect.alarm_watch import AlarmWatch
 from linecheck.inspect.api_client import ApiClient
 from linecheck.inspect.batcher import BatchWorker, DetectorFactory
 from linecheck.inspect.code_reader import CodeReader
@@ -113,6 +114,8 @@ class InspectorService:
         #: API keeps the record and says whether the verification is due).
         self.challenge_runs: dict[str, dict[str, dict[str, Any]]] = {}
         self.verification: VerificationWatch | None = None
+        #: The run alarms of the lines with ``alarms:`` (None: no line has any).
+        self.alarms = AlarmWatch(lines, self.metrics) if any(line.alarms for line in lines) else None
         self._challenge_lock = threading.Lock()
         self.code_workers = max(1, code_workers)
         self.observers = list(observers)
@@ -231,6 +234,8 @@ class InspectorService:
             for spec in specs
         ]
         observers = [*self.observers, self._note_challenge_part]
+        if self.alarms is not None:
+            observers.append(self.alarms.observe)
         if self.shadow_workers:
             observers.append(self._offer_to_shadows)
         judge = JudgeWorker(
@@ -270,6 +275,7 @@ class InspectorService:
                     host=s.metrics_host,
                     port=s.metrics_port,
                     jobs=gate.job,
+                    acknowledge=self.alarms.acknowledge if self.alarms is not None else None,
                 )
             except OSError as exc:
                 self.outbox.close()
@@ -341,6 +347,7 @@ class InspectorService:
             outbox=self.outbox,
             status=self.status,
             board=self.board,
+            alarms=self.alarms,
         )
         try:
             self.outputs = build_outputs(list(self.lines.values()), context)
@@ -507,6 +514,7 @@ class InspectorService:
                 "frames_abandoned": m.total("frames_abandoned", lid),
                 "challenge_parts": self._challenge_status(lid),
                 "verification": self.verification.snapshot(lid) if self.verification else None,
+                "alarms": self.alarms.snapshot(lid) if self.alarms else None,
                 "shadow": {
                     w.spec.label: {
                         **{k: v for k, v in w.record.snapshot().items() if k not in ("line_id", "shadow")},

@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from linecheck.inspect.alarm_watch import alarm_text
 from linecheck.inspect.clock import describe
 
 
@@ -80,6 +81,15 @@ def challenge_text(line: dict[str, Any]) -> Text:
     return Text(f"{len(runs)} challenge part(s) met", style="green") if runs else Text("")
 
 
+def alarms_text(line: dict[str, Any]) -> Text:
+    """The line's newest run alarm shown (red while unacknowledged, yellow once acknowledged)."""
+    alarms = line.get("alarms")
+    text = alarm_text(alarms)
+    if not text:
+        return Text("")
+    return Text(text, style="bold red" if (alarms or {}).get("unacknowledged") else "yellow")
+
+
 def lines_table(status: dict[str, Any]) -> Table:
     """One row per line: frames, verdicts, codes, unit state."""
     elapsed = status.get("elapsed_s") or 0.0
@@ -104,7 +114,7 @@ def lines_table(status: dict[str, Any]) -> Table:
             Text(str(verdicts.get("fail", 0)), style="red" if verdicts.get("fail") else ""),
             not_inspected_text(line),
             str(line.get("codes", {}).get("code_unread", 0)),
-            Text.assemble(unit_text(line), " ", challenge_text(line)),
+            Text.assemble(unit_text(line), " ", challenge_text(line), " ", alarms_text(line)),
         )
     return table
 

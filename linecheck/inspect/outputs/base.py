@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from prometheus_client import Counter, Gauge, Histogram
 
 from linecheck.config import LineConfig
+from linecheck.inspect.alarm_watch import AlarmWatch
 from linecheck.inspect.gate import RejectGate, UnitOutcome
 from linecheck.inspect.metrics import InspectorMetrics, LatencyWindow
 from linecheck.inspect.outbox import Outbox
@@ -90,6 +91,7 @@ class OutputContext:
         outbox: the durable outbox (the MQTT output publishes from it).
         status: the inspector's status snapshot (line status messages, state machines).
         board: the current code of each trigger-coded line (MQTT trigger topics set it).
+        alarms: the lines' run alarms (None: no line has ``alarms:``).
 
     """
 
@@ -101,6 +103,7 @@ class OutputContext:
     outbox: Outbox
     status: Callable[[], dict[str, Any]]
     board: TriggerBoard | None = None
+    alarms: AlarmWatch | None = None
 
 
 class LineOutput(ABC):

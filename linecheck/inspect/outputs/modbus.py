@@ -1,6 +1,8 @@
 """Modbus TCP line output: a reject coil per gate, and PLC jobs through holding registers (``pymodbus``).
 
-Per line (``outputs.modbus`` in its YAML): ``host``, ``port``, ``unit_id``, ``coil``, ``pulse_ms``.
+Per line (``outputs.modbus`` in its YAML): ``host``, ``port``, ``unit_id``, ``coil``, ``pulse_ms``, and
+``alarm_coil``: held on while the line has a run alarm no operator acknowledged
+(:mod:`linecheck.inspect.alarm_watch`; written at start, then whenever the line's alarms change).
 A rejected unit (``fail`` or ``not_inspected``, including a unit the reject deadline decided) sets
 the coil at once; a releaser thread clears it ``pulse_ms`` later (a reject arriving during a pulse
 extends it). Passed units write nothing. A gate that cannot be reached is reconnected on the next
@@ -24,6 +26,7 @@ from linecheck.errors import LinecheckError
 from linecheck.inspect.gate import RESULT_EVALUATION, UnitOutcome
 from linecheck.inspect.outputs.base import OutputContext, QueuedOutput
 from linecheck.inspect.outputs.modbus_trigger import TriggerPoller
+from linecheck.inspect.workers import RateLimitedLog
 from linecheck.line_outputs import ModbusLineOptions, ModbusTriggerOptions
 from linecheck.messages import Verdict
 
@@ -46,6 +49,9 @@ class _Gate:
     pulses: int = 0
     poller: TriggerPoller | None = None
     answers: int = 0
+    #: The alarm coil must be written again (the line's alarms changed, or the last write failed).
+    alarm_dirty: bool = False
+    alarm_on: bool | None = None
 
 
 class ModbusOutput(QueuedOutput):
@@ -69,6 +75,11 @@ class ModbusOutput(QueuedOutput):
                 gate.poller = self._poller(gate, options.trigger)
         self._releaser = threading.Thread(target=self._release_loop, name="modbus-release", daemon=True)
         self._closing = threading.Event()
+        self._alarm_warn = RateLimitedLog(log)
+        if context.alarms is not None:
+            context.alarms.listen(self._alarms_changed)
+        for gate in self.gates.values():
+            gate.alarm_dirty = gate.options.alarm_coil is not None  # written at start: off, or on
 
     def connect(self) -> None:
         """Connect every gate (one that is down is connected again on its next reject)."""
@@ -179,9 +190,42 @@ class ModbusOutput(QueuedOutput):
         if outcome.reject or (gate is not None and gate.poller is not None and outcome.job):
             super()._handle(outcome)
 
+    def _alarms_changed(self, line_id: str) -> None:
+        """A line's alarms changed (on the judging thread): the releaser writes its alarm coil."""
+        gate = self.gates.get(line_id)
+        if gate is not None and gate.options.alarm_coil is not None:
+            gate.alarm_dirty = True
+
+    def _write_alarm(self, gate: _Gate) -> None:
+        """Hold the line's alarm coil on while it has an unacknowledged alarm (retried until written)."""
+        coil, unit, watch = gate.options.alarm_coil, gate.options.unit_id, self.context.alarms
+        if coil is None:
+            return
+        snapshot = watch.snapshot(gate.line_id) if watch is not None else None
+        on = bool(snapshot and snapshot["unacknowledged"])
+        gate.alarm_dirty = False
+        try:
+            with gate.lock:
+                self._request(
+                    gate, f"alarm coil {coil}", lambda client: client.write_coil(coil, on, device_id=unit)
+                )
+        except ModbusOutputError as exc:
+            gate.alarm_dirty = True
+            self._alarm_warn.warning(
+                f"alarm-{gate.line_id}", "modbus: cannot write the alarm coil of %s: %s", gate.line_id, exc
+            )
+            return
+        gate.alarm_on = on
+
     def _release_loop(self) -> None:
+        last_alarm_write = 0.0
         while True:
             now = time.monotonic()
+            if now - last_alarm_write >= 0.05:  # alarm coils: at most 20 writes a second per gate
+                last_alarm_write = now
+                for gate in self.gates.values():
+                    if gate.alarm_dirty:
+                        self._write_alarm(gate)
             for gate in self.gates.values():
                 if gate.off_at is None or now < gate.off_at:
                     continue
@@ -220,5 +264,8 @@ class ModbusOutput(QueuedOutput):
         return {
             **super().status(),
             "pulses": {lid: g.pulses for lid, g in self.gates.items()},
+            "alarm_coils": {
+                lid: g.alarm_on for lid, g in self.gates.items() if g.options.alarm_coil is not None
+            },
             **({"triggers": triggers} if triggers else {}),
         }

@@ -7,7 +7,8 @@
   the broker goes away (or the inspector stops) are sent again after the reconnect, so a broker
   outage loses nothing. QoS 1 is at-least-once: a subscriber de-duplicates by ``inspection_id``.
 * **Line status** — every ``status_interval_s`` a retained JSON on the line's ``status_topic``
-  (verdict counts, fail rate, queue depth, model version, outbox backlog); the client's will marks
+  (verdict counts, fail rate, queue depth, model version, outbox backlog, run alarms: ``alarm_active``,
+  ``alarms_unacknowledged``, ``alarm_text``); the client's will marks
   ``linecheck/inspectors/<client id>`` offline when the inspector dies.
 * **Triggers** (a line's ``trigger_topic`` set) — the inspector subscribes (QoS 1) and takes each message
   as a trigger request, the JSON ``POST /trigger`` takes (:mod:`linecheck.inspect.trigger_requests`): a
@@ -39,6 +40,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from linecheck.errors import ConfigError, InvalidFieldError
+from linecheck.inspect.alarm_watch import alarm_text
 from linecheck.inspect.gate import UnitOutcome
 from linecheck.inspect.messages import InspectionResult
 from linecheck.inspect.outputs.base import LineOutput, OutputContext
@@ -171,6 +173,7 @@ class MqttOutput(LineOutput):
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._status_now = threading.Event()  # a line's alarms changed: publish its status at once
         self._inflight: dict[int, tuple[int, str, str]] = {}  # mid -> (row seq, line id, inspection id)
         self._inflight_lock = threading.Lock()  # never held while calling into paho (its locks)
         self._early: set[int] = set()  # PUBACKs that beat the bookkeeping of their publish
@@ -232,6 +235,10 @@ class MqttOutput(LineOutput):
                 ca_file=ca_file,
             )
             self.sparkplug.start()
+        if self.context.alarms is not None:  # an alarm raised, cleared or acknowledged is sent at once
+            self.context.alarms.listen(
+                lambda line_id: self._status_now.set() if line_id in self.options else None
+            )
         self._threads = [
             threading.Thread(target=self._publish_loop, name="mqtt-publish", daemon=True),
             threading.Thread(target=self._status_loop, name="mqtt-status", daemon=True),
@@ -372,8 +379,11 @@ class MqttOutput(LineOutput):
 
     def _status_loop(self) -> None:
         interval = min(o.status_interval_s for o in self.options.values())
-        while not self._stop.wait(interval):
-            self.publish_status()
+        while not self._stop.is_set():
+            self._status_now.wait(interval)
+            self._status_now.clear()
+            if not self._stop.is_set():
+                self.publish_status()
 
     def publish_status(self) -> None:
         """Send every line's status (retained) and the Sparkplug metrics now."""
@@ -398,6 +408,7 @@ class MqttOutput(LineOutput):
             time.sleep(0.05)
         self.publish_status()
         self._stop.set()
+        self._status_now.set()
         for thread in self._threads:
             thread.join(5.0)
         if self.queue is not None and self.queue.backlog():
@@ -430,12 +441,13 @@ class MqttOutput(LineOutput):
 
 
 def line_status(status: dict[str, Any], line_id: str) -> dict[str, Any]:
-    """The line status message: verdict counts, fail rate, queue depth, model, product and outbox backlog."""
+    """The line status message: verdict counts, fail rate, queue depth, model, product, outbox, alarms."""
     line = status.get("lines", {}).get(line_id, {})
     verdicts = {k: int(line.get("verdicts", {}).get(k, 0)) for k in ("pass", "fail", "not_inspected")}
     judged = verdicts["pass"] + verdicts["fail"]
     model_name = line.get("model")
     model = status.get("models", {}).get(model_name, {})
+    alarms = line.get("alarms") or {}
     outputs = status.get("outputs", {})
     queued = sum(int(o.get("queued", 0) or 0) for o in outputs.values() if isinstance(o, dict))
     return {
@@ -450,4 +462,7 @@ def line_status(status: dict[str, Any], line_id: str) -> dict[str, Any]:
         "model_state": model.get("state"),
         "product": line.get("product"),
         "fail_safe_rejects": int(status.get("fail_safe_rejects", 0)),
+        "alarm_active": bool(alarms.get("in_alarm")),
+        "alarms_unacknowledged": int(alarms.get("unacknowledged", 0)),
+        "alarm_text": alarm_text(alarms),
     }

@@ -22,6 +22,9 @@ its own thread and event loop. Browse names of the standard parts are in the Mac
       Verification/State, Ok                       linecheck's own: the error-proofing verification
                                                    (none | unknown | verified | due | failed; Ok is
                                                    true when verified, or the line has no challenge parts)
+      Alarm/Active, Unacknowledged, Count, Text      linecheck's own: the line's run alarms (linecheck.alarms:
+        Acknowledge(By) -> Acknowledged            Active while one is shown, Unacknowledged until an
+                                                   operator acknowledged it; Text: the newest one)
 
 A ``ResultReadyEventType`` event (fields as LastResult) is emitted by the VisionSystem object for
 every unit, as soon as the gate decides it (the deadline's fail-safe reject included).
@@ -49,6 +52,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from linecheck.errors import ConfigError, InvalidFieldError
+from linecheck.inspect.alarm_watch import alarm_text
 from linecheck.inspect.gate import RESULT_EVALUATION, UnitOutcome
 from linecheck.inspect.outputs.base import OutputContext, QueuedOutput
 from linecheck.inspect.outputs.opcua_model import asyncua_ua
@@ -271,6 +275,7 @@ class OpcUaOutput(QueuedOutput):
                 elif system.state == "Error" and healthy:
                     await self.set_state(system, system.mode)
                 await self._show_verification(system, line.get("verification"))
+                await self._show_alarms(system, line.get("alarms"))
                 await self._show_product(system, line.get("product"))
                 version = model.get("version")
                 if version is not None:
@@ -306,6 +311,22 @@ class OpcUaOutput(QueuedOutput):
         await system.nodes["VerificationOk"].write_value(
             ua.Variant(state == "verified", ua.VariantType.Boolean)
         )
+
+    async def _show_alarms(self, system: _System, alarms: dict[str, Any] | None) -> None:
+        """``Alarm.Active``, ``Unacknowledged``, ``Count`` and ``Text`` (the newest alarm shown)."""
+        if alarms is None:
+            return  # the line has no alarms: section; the values written at start stand
+        shown = alarms.get("alarms") or []
+        text = alarm_text(alarms)
+        values = (bool(shown), int(alarms.get("unacknowledged", 0)), len(shown), text)
+        if system.nodes.get("_alarms") == values:
+            return
+        ua = asyncua_ua()
+        system.nodes["_alarms"] = values
+        await system.nodes["AlarmActive"].write_value(ua.Variant(values[0], ua.VariantType.Boolean))
+        await system.nodes["AlarmUnacknowledged"].write_value(ua.Variant(values[1], ua.VariantType.UInt32))
+        await system.nodes["AlarmCount"].write_value(ua.Variant(values[2], ua.VariantType.UInt32))
+        await system.nodes["AlarmText"].write_value(ua.Variant(text, ua.VariantType.String))
 
     # -- methods (called on the server's loop) ------------------------------------------------
     async def start_single_job(self, system: _System, meas_id: str, part_id: str, encoder: int) -> str:
@@ -344,6 +365,15 @@ class OpcUaOutput(QueuedOutput):
             raise InvalidFieldError("state", system.state, "StartContinuous needs Ready")
         await self.set_state(system, "ContinuousExecution")
         return f"continuous:{system.line_id}"
+
+    async def acknowledge_alarms(self, system: _System, by: str) -> list[str]:
+        """Alarm.Acknowledge: the line's alarms acknowledged (the keys); refused when it has no alarms."""
+        watch = self.context.alarms
+        if watch is None:
+            raise InvalidFieldError("line_id", system.line_id, "the line has no alarms: section")
+        keys = await asyncio.to_thread(watch.acknowledge, system.line_id, by)
+        await self._show_alarms(system, watch.snapshot(system.line_id))
+        return keys
 
     async def stop(self, system: _System) -> None:
         """Stop: back to Ready (frames that still come are inspected and recorded, never dropped)."""

@@ -194,18 +194,24 @@ class OpcUaWatcher:
 
         return self._sync(go())
 
-    def prepare_product(self, line: str, product: str) -> tuple[str, int]:
-        """Call the line's ``RecipeManagement.PrepareProduct`` (a changeover); returns (InternalId, Error)."""
+    def _call_on(self, line: str, parent: str, method: str, *args: Any) -> Any:
+        """Call ``<line>.<parent>.<method>`` on the object ``<line>.<parent>``."""
         ua = asyncua_ua()
 
         async def go() -> Any:
-            parent = self._client.get_node(ua.NodeId(f"{line}.RecipeManagement", self.ns))
-            return await parent.call_method(
-                ua.NodeId(f"{line}.RecipeManagement.PrepareProduct", self.ns), product
-            )
+            node = self._client.get_node(ua.NodeId(f"{line}.{parent}", self.ns))
+            return await node.call_method(ua.NodeId(f"{line}.{parent}.{method}", self.ns), *args)
 
-        internal, error = self._sync(go())
+        return self._sync(go())
+
+    def prepare_product(self, line: str, product: str) -> tuple[str, int]:
+        """Call the line's ``RecipeManagement.PrepareProduct`` (a changeover); returns (InternalId, Error)."""
+        internal, error = self._call_on(line, "RecipeManagement", "PrepareProduct", product)
         return str(internal), int(error)
+
+    def acknowledge_alarms(self, line: str, by: str = "") -> int:
+        """Call the line's ``Alarm.Acknowledge``; returns how many alarms it acknowledged."""
+        return int(self._call_on(line, "Alarm", "Acknowledge", by))
 
     def events(self, line: str | None = None) -> list[dict[str, Any]]:
         """The ResultReady events received (of one line, or all)."""

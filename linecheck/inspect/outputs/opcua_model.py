@@ -192,6 +192,32 @@ async def build_system(server: Any, output: OpcUaOutput, system: _System) -> Non
         nid("Verification.Ok"), qn("Ok", False), line.verification is None
     )
 
+    # linecheck's own: the line's run alarms (linecheck.alarms), for a stack light or a line stop
+    alarm = await vs.add_object(nid("Alarm"), qn("Alarm", False))
+    nodes["AlarmActive"] = await alarm.add_variable(nid("Alarm.Active"), qn("Active", False), False)
+    nodes["AlarmUnacknowledged"] = await alarm.add_variable(
+        nid("Alarm.Unacknowledged"), qn("Unacknowledged", False), ua.Variant(0, ua.VariantType.UInt32)
+    )
+    nodes["AlarmCount"] = await alarm.add_variable(
+        nid("Alarm.Count"), qn("Count", False), ua.Variant(0, ua.VariantType.UInt32)
+    )
+    nodes["AlarmText"] = await alarm.add_variable(nid("Alarm.Text"), qn("Text", False), "")
+
+    async def acknowledge(parent: Any, by: Any) -> list[Any]:
+        try:
+            keys = await output.acknowledge_alarms(system, str(by.Value or ""))
+        except InvalidFieldError as exc:
+            raise _method_error(exc) from exc
+        return [ua.Variant(len(keys), ua.VariantType.UInt32)]
+
+    await alarm.add_method(
+        nid("Alarm.Acknowledge"),
+        qn("Acknowledge", False),
+        acknowledge,
+        [arg("By", ua.ObjectIds.String, "who acknowledges (an operator's name or badge; may be empty)")],
+        [arg("Acknowledged", ua.ObjectIds.UInt32, "alarms acknowledged")],
+    )
+
     results = await vs.add_object(nid("ResultManagement"), qn("ResultManagement"))
     nodes["ResultCount"] = await results.add_variable(
         nid("ResultManagement.ResultCount"), qn("ResultCount", False), ua.Variant(0, ua.VariantType.UInt32)

@@ -50,6 +50,9 @@ DEVICE_METRICS = (
     ("Model/Name", "STRING", "model_name"),
     ("Model/Version", "STRING", "model_version"),
     ("Recipe/Product", "STRING", "product"),
+    ("Alarm/Active", "BOOLEAN", "alarm_active"),
+    ("Alarm/Unacknowledged", "UINT64", "alarms_unacknowledged"),
+    ("Alarm/Text", "STRING", "alarm_text"),
 )
 
 
