@@ -3,7 +3,7 @@
 A camera plug-in of the inspector: registered for ``synth://`` URIs through the ``linecheck.sources``
 entry point (``pyproject.toml``), so the inspector itself never imports the synthetic renderer.
 
-URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0&dark=0&blurred=0&challenge=0``
+URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0&dark=0&blurred=0&challenge=0&repeat=0``
 
 * ``kind``: textile, bearing or pv (default: the line's kind; must match it).
 * ``seed``: generator seed (default 0). ``start``: first unit serial (default 1).
@@ -21,10 +21,15 @@ URI: ``synth://<kind>?seed=1&rate=4&units=20&start=1&unreadable=0&dark=0&blurred
   operator does at the start of a shift (0 = never; the line must list parts). A part that must fail
   shows its classes' defects, a part that must pass none; each part looks the same every run
   (:func:`linecheck.datasets.synth.streams.challenge_unit`). They come on top of ``units``.
+* ``repeat``: a machine goes wrong at the N-th unit: from it on, every frame shows the same defect at the
+  same place of the product (``repeat_class``, default the kind's first class: a bearing's scratch, a
+  module's crack, a fabric's hole), as a worn tool or a damaged roller leaves it; what a line's run
+  alarms catch (:mod:`linecheck.alarms`; 0 = never;
+  :func:`linecheck.datasets.synth.streams.machine_fault`).
 
 The ground truth travels in ``Frame.meta`` (``unit_code``, ``gt_xyxy``, ``gt_class_ids``,
 ``unit_frame``, ``unit_frames``, ``roll_offset_m``, ``challenge``: whether the unit is a challenge
-part) so a demo or test can score recall. For
+part; ``fault``: ``dark``, ``blurred`` or ``repeat``) so a demo or test can score recall. For
 trigger-coded lines (textile) the roll id is passed as ``Frame.trigger_code``, as a doffing
 trigger would; for frame-coded lines it is only printed in the image.
 """
@@ -45,7 +50,18 @@ from linecheck.kinds import get_kind, parse_kind
 from linecheck.messages import Frame
 from linecheck.verification import ChallengePart
 
-_PARAMS = {"seed", "rate", "units", "start", "unreadable", "dark", "blurred", "challenge"}
+_PARAMS = {
+    "seed",
+    "rate",
+    "units",
+    "start",
+    "unreadable",
+    "dark",
+    "blurred",
+    "challenge",
+    "repeat",
+    "repeat_class",
+}
 #: Level left by the light going off (``dark=N``), and the defocus of ``blurred=N``, in pixels.
 DARK_GAIN, BLUR_SIGMA = 0.02, 6.0
 
@@ -97,11 +113,22 @@ class SyntheticSource(FrameSource):
         self.challenge = query.integer("challenge", 0)
         self.parts = self._challenge_parts(query) if self.challenge else []
         self._challenges: dict[str, Any] = {}  # code -> SynthUnit, rendered once
+        self.repeat = query.integer("repeat", 0)
+        self.fault = self._machine_fault(query) if self.repeat else None
         camera = context.line.camera(context.station)
         self.rate = query.number("rate", camera.fps if camera else 0.0, unit="frames per second")
         self._frames: Iterator[tuple[Any, Any, int | None]] | None = None
         self._next_at = 0.0
         self.units_started = 0
+
+    def _machine_fault(self, query: SourceQuery) -> Any:
+        from linecheck.datasets.synth.streams import machine_fault
+
+        name = query.text("repeat_class", "") or None
+        try:
+            return machine_fault(self.context.line, seed=self.seed, class_name=name)
+        except InvalidFieldError as exc:
+            raise query.error(f"repeat_class={name}: {exc.reason}") from None
 
     def _challenge_parts(self, query: SourceQuery) -> list[ChallengePart]:
         line = self.context.line
@@ -163,6 +190,9 @@ class SyntheticSource(FrameSource):
         if item is None:
             return None
         unit, sframe, number = item
+        repeated = False
+        if self.fault is not None and number is not None and number >= self.repeat:
+            sframe, repeated = self.fault.mark(sframe), True
         image = np.ascontiguousarray(sframe.image, dtype=np.uint8)
         smeared = self._every(self.unreadable, number) and not self.web
         if smeared:
@@ -183,7 +213,7 @@ class SyntheticSource(FrameSource):
             "gt_xyxy": np.asarray(sframe.boxes, np.float32).reshape(-1, 4),
             "gt_class_ids": np.asarray(sframe.class_ids, np.int64).reshape(-1),
             "code_smeared": smeared,
-            "fault": "dark" if dark else "blurred" if blurred else None,
+            "fault": "dark" if dark else "blurred" if blurred else "repeat" if repeated else None,
             "challenge": number is None,
         }
         if self.web:

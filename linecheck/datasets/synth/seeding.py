@@ -28,6 +28,7 @@ class Purpose(IntEnum):
     UNIT = 2  # one unit of a frame stream
     SPLIT = 3  # dataset split and defect-free assignment
     CHALLENGE = 4  # one challenge part (the same part every time it runs)
+    FAULT = 5  # a machine fault's defect (the same place of every unit it marks)
 
 
 def check_seed(seed: int) -> int:

@@ -6,6 +6,10 @@ PV: one unit is one frame with the code rendered in it. Unit ``serial`` is the s
 ``start_serial`` the stream began at.
 
 ``challenge_unit``: one of a line's challenge parts (``verification.parts``) as its camera sees it.
+
+``machine_fault``: a faulty machine's defect, the same class at the same place of every unit it marks (a
+worn grinding wheel's scratch, a stringer's crack in one cell, a damaged reed's mark across the fabric):
+what a line's run alarm ``repeat`` rule (:mod:`linecheck.alarms`) is there to catch.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from linecheck.config import LineConfig
 from linecheck.datasets.synth.frames import Rendered, SynthFrame, SynthUnit
@@ -141,3 +147,65 @@ def challenge_unit(
     else:
         frames = [_frame(generator.sample(rng, n_defects=len(known), code=part.code, classes=known))]
     return SynthUnit(code=part.code, kind=kind, frames=frames)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MachineFault:
+    """A defect a faulty machine leaves at one place of every unit: its class, box and change to the pixels.
+
+    Attributes:
+        class_id: the defect's class id (the kind's class order).
+        box: ``x1, y1, x2, y2`` pixel box of the defect (whole pixels).
+        delta: the change the defect makes to the pixels of ``box`` (float32, box-sized, BGR).
+
+    """
+
+    class_id: int
+    box: tuple[int, int, int, int]
+    delta: npt.NDArray[np.float32]
+
+    def mark(self, frame: SynthFrame) -> SynthFrame:
+        """``frame`` with the defect drawn at its place and added to its ground truth."""
+        x1, y1, x2, y2 = self.box
+        image = frame.image.copy()
+        image[y1:y2, x1:x2] = np.clip(image[y1:y2, x1:x2].astype(np.float32) + self.delta, 0, 255).astype(
+            np.uint8
+        )
+        box = np.asarray([self.box], np.float32)
+        return SynthFrame(
+            image=image,
+            boxes=np.concatenate([frame.boxes.reshape(-1, 4), box]).astype(np.float32),
+            class_ids=np.concatenate([frame.class_ids.reshape(-1), [self.class_id]]).astype(np.int64),
+            index=frame.index,
+            offset_m=frame.offset_m,
+        )
+
+
+def machine_fault(
+    line: LineConfig, *, seed: int, class_name: str | None = None, imgsz: int = 640
+) -> MachineFault:
+    """The defect a faulty machine of ``line`` leaves on every unit (``class_name``: the kind's first class).
+
+    It is drawn once, on a defect-free frame of the line's product, and its change to the pixels is kept:
+    :meth:`MachineFault.mark` adds it at the same place of any frame of the line, as a worn tool does.
+    """
+    kind = parse_kind(line.kind)
+    drawn = get_kind(kind).classes
+    name = class_name or drawn[0]
+    if name not in drawn:
+        raise InvalidFieldError(
+            "repeat_class", name, f"expected one of the classes the kind draws {list(drawn)}"
+        )
+    class_id = drawn.index(name)
+    generator = make_generator(kind, seed=seed, imgsz=imgsz, line=line)
+    rng = rng_for(seed, kind, Purpose.FAULT, class_id)
+    if isinstance(generator, TextileGenerator):
+        fabric = generator.fabric(int(rng.integers(STYLES)))
+        rendered = generator.frame(rng, fabric, ox=0, oy=0, gain=1.0, n_defects=1, classes=[class_id])
+    else:
+        rendered = generator.sample(rng, n_defects=1, classes=[class_id])
+    if not len(rendered.boxes):
+        raise InvalidFieldError("repeat_class", name, "no place found to draw it on this line's product")
+    x1, y1, x2, y2 = (int(v) for v in np.round(rendered.boxes[0]))
+    delta = rendered.image[y1:y2, x1:x2].astype(np.float32) - rendered.clean[y1:y2, x1:x2].astype(np.float32)
+    return MachineFault(class_id=class_id, box=(x1, y1, x2, y2), delta=delta)
